@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` and `make test`. Everything installs from this repo.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
+
+.PHONY: demo test lint dev bench clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip uv
+
+$(VENV)/.installed: $(PY) pyproject.toml
+	$(UV) pip install -q --python $(PY) -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(UV) pip install -q --python $(PY) -e '.[dev]'
+	@touch $@
+
+$(DAGSTER_HOME)/dagster.yaml:
+	@mkdir -p $(DAGSTER_HOME)
+	@cp dagster.yaml $@
+
+## demo: install, then run the demo pipeline end to end (no server needed)
+demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m mysql_redshift_assets.demo
+
+## test: install the dev extra, run ruff and the whole test suite against the real servers
+test: $(VENV)/.installed-dev lint
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## dev: the Dagster UI on http://127.0.0.1:3000 (runs recorded in .local/dagster_home)
+dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf .local $(VENV)

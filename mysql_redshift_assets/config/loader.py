@@ -1,0 +1,142 @@
+"""Read the pipelines folder into typed specs; every error names the file, the table and the key."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.models import ConnectionsFile, PipelineFile, TableSpec
+
+PIPELINES_DIR_ENV = "MYSQL_REDSHIFT_PIPELINES_DIR"
+CONNECTIONS_FILE = "connections.yml"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def default_pipelines_dir(environ: dict[str, str] | None = None) -> Path:
+    """`$MYSQL_REDSHIFT_PIPELINES_DIR`, else the repository's `pipelines/` folder.
+
+    Resolved against this file, not the working directory, so `dagster dev` and the CLI agree.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(PIPELINES_DIR_ENV):
+        return Path(env[PIPELINES_DIR_ENV]).expanduser().resolve()
+    return Path(__file__).resolve().parents[2] / "pipelines"
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if len(parts) >= 2 and parts[0] == "tables":
+        rest = ".".join(p for p in parts[2:] if not p.startswith("function-"))
+        return f"table {parts[1]}, key {rest}" if rest else f"table {parts[1]}"
+    return "key " + ".".join(p for p in parts if not p.startswith("function-"))
+
+
+def _validation_message(path: Path, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        # Drop the discriminator tag pydantic appends ('mysql', 'demo', ...) to the location.
+        loc = tuple(p for p in e["loc"] if p not in e.get("ctx", {}).get("expected_tags", ()))
+        what = "unknown key (not allowed here)" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{path}: {_format_location(loc)}: {what}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{at}: {problem}") from None
+
+
+def parse_file(path: Path, model: type[M]) -> M:
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(path, exc)) from None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    path: Path
+    spec: PipelineFile
+
+    def table(self, qualified: str) -> TableSpec:
+        try:
+            return self.spec.tables[qualified]
+        except KeyError:
+            known = ", ".join(sorted(self.spec.tables))
+            raise ConfigError(
+                f"{self.path}: no table {qualified!r} in pipeline {self.name!r} (tables: {known})"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything in one pipelines folder."""
+
+    root: Path
+    connections: ConnectionsFile
+    pipelines: dict[str, Pipeline]
+
+    @property
+    def connections_path(self) -> Path:
+        return self.root / CONNECTIONS_FILE
+
+    def pipeline(self, name: str) -> Pipeline:
+        try:
+            return self.pipelines[name]
+        except KeyError:
+            known = ", ".join(sorted(self.pipelines)) or "none"
+            raise ConfigError(
+                f"{self.root}: no pipeline {name!r} (a file {name}.yml; pipelines: {known})"
+            ) from None
+
+    def resolve_path(self, value: str) -> Path:
+        """Relative paths in YAML are relative to the pipelines folder, never the cwd."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+
+def _check_references(pipeline: Pipeline, connections: ConnectionsFile, where: Path) -> None:
+    spec = pipeline.spec
+    for key, group in (("source", "sources"), ("store", "stores"), ("target", "targets")):
+        name = getattr(spec, key)
+        entries = getattr(connections, group)
+        if name not in entries:
+            known = ", ".join(sorted(entries)) or "none"
+            raise ConfigError(
+                f"{pipeline.path}: key {key}: no {group[:-1]} {name!r} in {where} ({group}: {known})"
+            )
+
+
+def load_project(root: Path | None = None) -> Project:
+    root = (root or default_pipelines_dir()).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"{root}: pipelines folder not found (set {PIPELINES_DIR_ENV})")
+    connections = parse_file(root / CONNECTIONS_FILE, ConnectionsFile)
+    pipelines: dict[str, Pipeline] = {}
+    for path in sorted(root.glob("*.yml")) + sorted(root.glob("*.yaml")):
+        if path.name in (CONNECTIONS_FILE, "connections.yaml"):
+            continue
+        pipeline = Pipeline(name=path.stem, path=path, spec=parse_file(path, PipelineFile))
+        _check_references(pipeline, connections, root / CONNECTIONS_FILE)
+        pipelines[pipeline.name] = pipeline
+    return Project(root=root, connections=connections, pipelines=pipelines)

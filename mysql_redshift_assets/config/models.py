@@ -1,0 +1,172 @@
+"""The YAML contract: pydantic models with unknown keys rejected.
+
+`connections.yml` names where data comes from (sources), where files go (stores) and where
+they are loaded (targets), plus SSH bastions. `<pipeline>.yml` lists the tables of one pipeline.
+String values may hold `${ENV_VAR}` (or `${ENV_VAR:-default}`); they are resolved only when a
+connection is opened (`config.env.resolve_env`), so a missing secret never breaks loading
+definitions, and the error names the connection and the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+Mode = Literal["incremental", "full"]
+
+#: Built-in defaults, the last level of the hierarchy table > pipeline > default.
+DEFAULT_CHUNK_ROWS = 100_000
+DEFAULT_FILE_ROWS = 1_000_000
+DEFAULT_UPPER_BOUND_LAG_SECONDS = 5
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SshSpec(Strict):
+    host: str
+    port: int = 22
+    user: str
+    private_key: str | None = Field(None, description="Path to the private key; none = ssh-agent.")
+    known_hosts: str | None = Field(None, description="known_hosts file to verify the host key.")
+    verify_host_key: bool = True
+
+
+class MySQLSourceSpec(Strict):
+    kind: Literal["mysql"] = "mysql"
+    host: str
+    port: int = 3306
+    user: str
+    password: SecretStr = SecretStr("")
+    database: str | None = None
+    ssh: str | None = Field(None, description="Name of an entry under `ssh:`.")
+    connect_timeout_seconds: int = 10
+
+
+class DemoSourceSpec(Strict):
+    """A MySQL-shaped demo database in a local SQLite file (the embedded default)."""
+
+    kind: Literal["demo"]
+    path: str
+
+
+SourceSpec = Annotated[MySQLSourceSpec | DemoSourceSpec, Field(discriminator="kind")]
+
+
+class LocalStoreSpec(Strict):
+    kind: Literal["local"]
+    path: str
+
+
+class S3StoreSpec(Strict):
+    kind: Literal["s3"]
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    endpoint_url: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+
+
+StoreSpec = Annotated[LocalStoreSpec | S3StoreSpec, Field(discriminator="kind")]
+
+
+class DuckDBTargetSpec(Strict):
+    kind: Literal["duckdb"]
+    path: str
+
+
+class RedshiftTargetSpec(Strict):
+    kind: Literal["redshift"]
+    host: str
+    port: int = 5439
+    database: str
+    user: str
+    password: SecretStr = SecretStr("")
+    iam_role: str | None = Field(None, description="IAM role ARN for COPY.")
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    ssh: str | None = None
+
+
+class PostgresTargetSpec(Strict):
+    """PostgreSQL running the Redshift SQL (tests and Redshift-less development)."""
+
+    kind: Literal["postgres"]
+    host: str = "127.0.0.1"
+    port: int = 5432
+    database: str
+    user: str
+    password: SecretStr = SecretStr("")
+    ssh: str | None = None
+
+
+TargetSpec = Annotated[
+    DuckDBTargetSpec | RedshiftTargetSpec | PostgresTargetSpec, Field(discriminator="kind")
+]
+
+
+class ConnectionsFile(Strict):
+    sources: dict[str, SourceSpec] = {}
+    stores: dict[str, StoreSpec] = {}
+    targets: dict[str, TargetSpec] = {}
+    ssh: dict[str, SshSpec] = {}
+
+    @model_validator(mode="after")
+    def _ssh_names_exist(self) -> ConnectionsFile:
+        for group, entries in (("sources", self.sources), ("targets", self.targets)):
+            for name, spec in entries.items():
+                ref = getattr(spec, "ssh", None)
+                if ref is not None and ref not in self.ssh:
+                    raise ValueError(f"{group}.{name}.ssh: no entry {ref!r} under `ssh:`")
+        return self
+
+
+class SortKeySpec(Strict):
+    type: Literal["compound", "interleaved"] = "compound"
+    columns: list[str]
+
+
+class TableSpec(Strict):
+    mode: Mode = "incremental"
+    cursor: str | None = Field(None, description="Cursor column (incremental); default: the pk.")
+    primary_key: list[str] | None = Field(None, description="Default: read from the source.")
+    chunk_rows: int | None = Field(None, ge=1, le=10_000_000)
+    file_rows: int | None = Field(None, ge=1, le=50_000_000)
+    max_rows: int | None = Field(None, ge=1, description="Cap on rows extracted in one run.")
+    target_schema: str | None = None
+    target_table: str | None = None
+    distkey: str | None = None
+    sortkey: SortKeySpec | list[str] | str | None = None
+    upper_bound_lag_seconds: int | None = Field(None, ge=0, le=86_400)
+
+    @field_validator("primary_key", mode="before")
+    @classmethod
+    def _one_string_is_a_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class PipelineFile(Strict):
+    source: str
+    store: str
+    target: str
+    target_schema: str = "public"
+    store_prefix: str = Field("", description="Extra path below the store's own prefix.")
+    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1, le=10_000_000)
+    file_rows: int = Field(DEFAULT_FILE_ROWS, ge=1, le=50_000_000)
+    upper_bound_lag_seconds: int = Field(DEFAULT_UPPER_BOUND_LAG_SECONDS, ge=0, le=86_400)
+    description: str | None = None
+    tables: dict[str, TableSpec]
+
+    @field_validator("tables")
+    @classmethod
+    def _qualified_names(cls, tables: dict[str, TableSpec]) -> dict[str, TableSpec]:
+        if not tables:
+            raise ValueError("a pipeline needs at least one table")
+        for name in tables:
+            parts = name.split(".")
+            if len(parts) != 2 or not all(parts):
+                raise ValueError(f"table {name!r}: write it as <mysql_schema>.<table>")
+        return tables

@@ -1,0 +1,87 @@
+"""Effective per-table settings: table > pipeline > built-in default, resolved in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mysql_redshift_assets.config.loader import Pipeline
+from mysql_redshift_assets.config.models import Mode, SortKeySpec
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    pipeline: str
+    source_schema: str
+    source_table: str
+    mode: Mode
+    cursor: str | None
+    primary_key: tuple[str, ...] | None
+    chunk_rows: int
+    file_rows: int
+    max_rows: int | None
+    upper_bound_lag_seconds: int
+    target_schema: str
+    target_table: str | None
+    distkey: str | None
+    sortkey: SortKeySpec | None
+    source: str
+    store: str
+    target: str
+    store_prefix: str
+    config_file: str
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.source_schema}.{self.source_table}"
+
+    def error(self, key: str | None, message: str) -> str:
+        """A message that names the file, the table and (where there is one) the key."""
+        where = f"{self.config_file}: table {self.qualified}"
+        return f"{where}, key {key}: {message}" if key else f"{where}: {message}"
+
+
+def _sortkey(value: SortKeySpec | list[str] | str | None) -> SortKeySpec | None:
+    # The three forms our users write (seed 003): dict, list (compound), one string (compound).
+    if value is None or isinstance(value, SortKeySpec):
+        return value
+    return SortKeySpec(columns=[value] if isinstance(value, str) else list(value))
+
+
+def table_configs(pipeline: Pipeline) -> list[TableConfig]:
+    spec = pipeline.spec
+    configs = []
+    for qualified, table in spec.tables.items():
+        schema, name = qualified.split(".")
+        configs.append(
+            TableConfig(
+                pipeline=pipeline.name,
+                source_schema=schema,
+                source_table=name,
+                mode=table.mode,
+                cursor=table.cursor,
+                primary_key=tuple(table.primary_key) if table.primary_key else None,
+                chunk_rows=table.chunk_rows or spec.chunk_rows,
+                file_rows=table.file_rows or spec.file_rows,
+                max_rows=table.max_rows,
+                upper_bound_lag_seconds=(
+                    spec.upper_bound_lag_seconds
+                    if table.upper_bound_lag_seconds is None
+                    else table.upper_bound_lag_seconds
+                ),
+                target_schema=table.target_schema or spec.target_schema,
+                target_table=table.target_table,
+                distkey=table.distkey,
+                sortkey=_sortkey(table.sortkey),
+                source=spec.source,
+                store=spec.store,
+                target=spec.target,
+                store_prefix=spec.store_prefix,
+                config_file=str(pipeline.path),
+            )
+        )
+    return configs
+
+
+def table_config(pipeline: Pipeline, qualified: str) -> TableConfig:
+    pipeline.table(qualified)  # raises a ConfigError naming the file and the known tables
+    return next(c for c in table_configs(pipeline) if c.qualified == qualified)

@@ -1,0 +1,17 @@
+"""The code location: `dagster dev` and `dagster asset materialize -m mysql_redshift_assets.definitions`.
+
+Definitions are built inside a function, so importing this module reads no environment and
+opens no connection; Dagster calls `defs()` when it loads the location.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from mysql_redshift_assets.config.loader import load_project
+from mysql_redshift_assets.defs.build import build_definitions
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_project())

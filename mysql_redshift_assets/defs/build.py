@@ -1,0 +1,34 @@
+"""Definitions from a pipelines folder. Reads YAML only: nothing connects, nothing reflects MySQL."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from mysql_redshift_assets.config.loader import Project
+from mysql_redshift_assets.config.resolve import table_configs
+from mysql_redshift_assets.defs.assets import build_parquet_asset, build_warehouse_asset
+from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
+
+
+def build_definitions(project: Project) -> dg.Definitions:
+    assets: list[dg.AssetsDefinition] = []
+    jobs = []
+    for pipeline in project.pipelines.values():
+        for table in table_configs(pipeline):
+            assets += [build_parquet_asset(project, table), build_warehouse_asset(project, table)]
+        jobs.append(
+            dg.define_asset_job(
+                f"sync_{pipeline.name}",
+                selection=dg.AssetSelection.groups(pipeline.name),
+                description=f"Every table of pipeline {pipeline.name}: MySQL -> store -> warehouse.",
+            )
+        )
+    connections = ConnectionsResource(pipelines_dir=str(project.root))
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        resources={
+            "connections": connections,
+            "watermarks": WatermarkResource(connections=connections),
+        },
+    )

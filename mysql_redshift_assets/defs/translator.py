@@ -1,0 +1,51 @@
+"""The one seam that turns a table spec into asset specs: keys, groups, kinds, tags, text."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import dagster as dg
+
+from mysql_redshift_assets.config.loader import Project
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.naming import asset_path, target_table
+
+Layer = Literal["parquet", "redshift"]
+
+
+def asset_key(table: TableConfig, layer: Layer) -> dg.AssetKey:
+    return dg.AssetKey(asset_path(table, layer))
+
+
+def _kind(project: Project, group: str, name: str) -> str:
+    return getattr(project.connections, group)[name].kind
+
+
+def get_asset_spec(project: Project, table: TableConfig, layer: Layer) -> dg.AssetSpec:
+    store_kind = {"s3": "s3", "local": "file"}[_kind(project, "stores", table.store)]
+    if layer == "parquet":
+        source_kind = "mysql" if _kind(project, "sources", table.source) == "mysql" else "sqlite"
+        return dg.AssetSpec(
+            key=asset_key(table, "parquet"),
+            group_name=table.pipeline,
+            kinds={source_kind, "parquet", store_kind},
+            description=(
+                f"`{table.qualified}` from source `{table.source}` as Parquet files in store "
+                f"`{table.store}` ({table.mode}; {table.chunk_rows:,} rows a query, "
+                f"{table.file_rows:,} rows a file)."
+            ),
+            tags={"pipeline": table.pipeline, "mode": table.mode},
+        )
+    schema, name = target_table(table)
+    return dg.AssetSpec(
+        key=asset_key(table, "redshift"),
+        group_name=table.pipeline,
+        kinds={_kind(project, "targets", table.target)},
+        deps=[asset_key(table, "parquet")],
+        description=(
+            f"`{schema}.{name}` in warehouse `{table.target}`: the Parquet files of "
+            f"`{table.qualified}` loaded exactly once (ledger `{schema}.mysql_redshift_loads`)."
+        ),
+        tags={"pipeline": table.pipeline, "mode": table.mode},
+        automation_condition=dg.AutomationCondition.eager(),
+    )

@@ -1,0 +1,177 @@
+"""Sources: where rows come from. MySQL in production, a MySQL-shaped SQLite file for the demo.
+
+A source streams rows as the MySQL text protocol delivers them (str / bytes / None, no Python
+type conversion): the schema planner converts whole columns to Arrow at once, which is exact
+(decimals never pass through float) and much faster than per-value conversion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+
+from mysql_redshift_assets.extract.schema_types import (
+    SourceColumn,
+    raw_conversions,
+    read_primary_key,
+    read_source_columns,
+)
+from mysql_redshift_assets.identifiers import quote_mysql_ident
+
+Row = tuple[Any, ...]
+
+
+class SourceError(RuntimeError):
+    """The source cannot be reached or does not have what the config names."""
+
+
+class Source(ABC):
+    name: str
+    placeholder = "%s"
+
+    @abstractmethod
+    def quote(self, ident: str) -> str: ...
+
+    @abstractmethod
+    def table_ref(self, schema: str, table: str) -> str: ...
+
+    def select_expr(self, expr: str) -> str:
+        """Wrap a planner select expression where the source needs it (the demo casts to text)."""
+        return expr
+
+    @abstractmethod
+    def columns(self, schema: str, table: str) -> list[SourceColumn]: ...
+
+    @abstractmethod
+    def primary_key(self, schema: str, table: str) -> list[str]: ...
+
+    @abstractmethod
+    def stream(self, sql: str, params: Sequence[Any], fetch_rows: int) -> Iterator[list[Row]]:
+        """Run one query; yield its rows in lists of at most `fetch_rows`, raw values."""
+
+    @abstractmethod
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """One row, raw values (control queries: bounds, counts)."""
+
+    @abstractmethod
+    def now_minus(self, seconds: int) -> str:
+        """The server's UTC time minus `seconds`, as the text MySQL compares DATETIMEs with."""
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Queries inside see one consistent snapshot (full-table copies)."""
+        yield
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class MySQLSource(Source):
+    """MySQL / MariaDB through PyMySQL. One streaming connection, opened lazily."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        host: str,
+        port: int,
+        user: str,
+        password: str,
+        database: str | None = None,
+        connect_timeout: int = 10,
+    ) -> None:
+        self.name = name
+        self._params = dict(
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            database=database,
+            connect_timeout=connect_timeout,
+            read_timeout=3600,
+            write_timeout=3600,
+            charset="utf8mb4",
+            conv=raw_conversions(),
+            autocommit=True,
+        )
+        self._conn: pymysql.connections.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"MySQLSource({self.name!r}, host={self._params['host']!r})"
+
+    def _connection(self) -> pymysql.connections.Connection:
+        if self._conn is None or not self._conn.open:
+            try:
+                conn = pymysql.connect(**self._params)
+            except pymysql.err.OperationalError as exc:
+                code, message = (exc.args + ("",))[:2]
+                raise SourceError(
+                    f"source {self.name!r}: cannot connect to MySQL at "
+                    f"{self._params['host']}:{self._params['port']} as {self._params['user']!r}: "
+                    f"({code}) {message}"
+                ) from None
+            with conn.cursor() as cur:
+                # Snapshot-consistent reads compare and return TIMESTAMPs in UTC.
+                cur.execute("SET time_zone = '+00:00'")
+                cur.execute("SET SESSION net_write_timeout = 3600")
+            self._conn = conn
+        return self._conn
+
+    def quote(self, ident: str) -> str:
+        return quote_mysql_ident(ident)
+
+    def table_ref(self, schema: str, table: str) -> str:
+        return f"{quote_mysql_ident(schema)}.{quote_mysql_ident(table)}"
+
+    def columns(self, schema: str, table: str) -> list[SourceColumn]:
+        with self._connection().cursor() as cur:
+            return read_source_columns(cur, schema, table)
+
+    def primary_key(self, schema: str, table: str) -> list[str]:
+        with self._connection().cursor() as cur:
+            return read_primary_key(cur, schema, table)
+
+    def stream(self, sql: str, params: Sequence[Any], fetch_rows: int) -> Iterator[list[Row]]:
+        cur = self._connection().cursor(pymysql.cursors.SSCursor)
+        try:
+            cur.execute(sql, tuple(params))
+            while rows := cur.fetchmany(fetch_rows):
+                yield list(rows)
+        finally:
+            cur.close()
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        with self._connection().cursor() as cur:
+            cur.execute(sql, tuple(params))
+            return cur.fetchone()
+
+    def now_minus(self, seconds: int) -> str:
+        row = self.query_one("SELECT UTC_TIMESTAMP(6) - INTERVAL %s SECOND", (seconds,))
+        assert row is not None
+        return _text(row[0])
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        conn = self._connection()
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        try:
+            yield
+        finally:
+            if conn.open:
+                conn.rollback()
+
+    def close(self) -> None:
+        if self._conn is not None and self._conn.open:
+            self._conn.close()
+        self._conn = None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)

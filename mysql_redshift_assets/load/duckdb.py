@@ -1,0 +1,93 @@
+"""DuckDB: the embedded warehouse (demo and local work), same semantics as Redshift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from mysql_redshift_assets.identifiers import quote_ident
+from mysql_redshift_assets.load.base import LoadRequest, Warehouse
+from mysql_redshift_assets.state.watermark import FileRecord
+from mysql_redshift_assets.store.objectstore import ObjectStore
+from mysql_redshift_assets.store.parquet import FileColumn
+
+
+class DuckDBWarehouse(Warehouse):
+    type_attr = "duckdb_type"
+    ph = "?"
+
+    def __init__(self, name: str, path: Path) -> None:
+        super().__init__(name)
+        self.path = Path(path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def __repr__(self) -> str:
+        return f"DuckDBWarehouse({self.name!r}, path={str(self.path)!r})"
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._con = duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                raise RuntimeError(
+                    f"warehouse {self.name!r}: cannot open {self.path} ({exc}); "
+                    "another process may be loading into it"
+                ) from None
+            # Parquet timestamps are UTC; cast TIMESTAMPTZ -> TIMESTAMP in UTC, not local time.
+            self._con.execute("SET TimeZone = 'UTC'")
+        return self._con
+
+    def catalog_prefix(self) -> str:
+        # A schema named like the database file would otherwise be ambiguous.
+        return quote_ident(self.con.execute("SELECT current_database()").fetchone()[0]) + "."
+
+    def cursor(self) -> Any:
+        return self.con
+
+    def begin(self) -> None:
+        self.con.begin()
+
+    def commit(self) -> None:
+        # DuckDB runs in autocommit outside an explicit transaction; commit only an open one.
+        try:
+            self.con.commit()
+        except duckdb.TransactionException:
+            pass
+
+    def rollback(self) -> None:
+        self.con.rollback()
+
+    def copy_into_staging(
+        self,
+        staging: str,
+        columns: list[FileColumn],
+        files: list[FileRecord],
+        store: ObjectStore,
+        request: LoadRequest,
+        group: int,
+    ) -> int:
+        locations = [store.arrow_location(f.key) for f in files]
+        dataset = ds.dataset(
+            [p for _fs, p in locations], filesystem=locations[0][0], format="parquet"
+        )
+        reader = pa.RecordBatchReader.from_batches(
+            dataset.schema, dataset.to_batches(batch_size=65_536)
+        )
+        view = f"mra_files_{group}"
+        self.con.register(view, reader)
+        try:
+            self.con.execute(f"INSERT INTO {staging} SELECT * FROM {view}")
+        finally:
+            self.con.unregister(view)
+        return int(self.con.execute(f"SELECT COUNT(*) FROM {staging}").fetchone()[0])
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None

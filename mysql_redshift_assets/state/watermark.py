@@ -1,0 +1,175 @@
+"""Per-table extraction state, kept as JSON in the object store next to the table's files.
+
+The watermark answers three questions, each from facts written in the same atomic PUT:
+- where extraction resumes (`position`, the last (cursor, pk) durably in a file),
+- which files exist (`files`: every Parquet file written and recorded, with its footer row count),
+- what the last session and all sessions did (`session`, `cumulative`).
+A file is added and the position moved in ONE write, after the file is durably stored, so a killed
+run resumes with no gap and no duplicate. Which files are *loaded* is not kept here: the
+warehouse's load ledger is the only authority on that (seeds 000, 001, 003: three counters that
+disagreed).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.naming import watermark_key
+from mysql_redshift_assets.store.objectstore import ObjectStore
+
+Status = Literal["new", "running", "success", "failed"]
+WATERMARK_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Position(_Model):
+    """The last extracted row's ordering values, exactly as MySQL returned them (text)."""
+
+    cursor: str | None = None
+    pk: list[str] = []
+
+
+class FileRecord(_Model):
+    key: str
+    rows: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    fingerprint: str
+    run_id: str
+    written_at: datetime
+    snapshot: str | None = None
+    first: Position | None = None
+    last: Position | None = None
+
+
+class Counts(_Model):
+    rows: int = 0
+    files: int = 0
+    bytes: int = 0
+
+    def add(self, record: FileRecord) -> None:
+        self.rows += record.rows
+        self.files += 1
+        self.bytes += record.bytes
+
+
+class Session(_Model):
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: Status = "running"
+    error: str | None = None
+    position_before: Position | None = None
+    position_after: Position | None = None
+    counts: Counts = Counts()
+
+
+class Snapshot(_Model):
+    id: str
+    complete: bool = False
+    rows: int = 0
+    files: int = 0
+
+
+class Watermark(_Model):
+    version: int = WATERMARK_VERSION
+    table: str
+    mode: str
+    status: Status = "new"
+    position: Position | None = None
+    next_seq: int = 0
+    columns: dict[str, str] = {}
+    primary_key: list[str] = []
+    cursor: str | None = None
+    session: Session | None = None
+    cumulative: Counts = Counts()
+    files: list[FileRecord] = []
+    snapshots: list[Snapshot] = []
+    updated_at: datetime | None = None
+
+    def record_file(self, record: FileRecord, position: Position | None) -> None:
+        """Add a durably stored file and move the position past its rows, as one change."""
+        self.files.append(record)
+        self.cumulative.add(record)
+        if self.session is not None:
+            self.session.counts.add(record)
+            self.session.position_after = position
+        if record.snapshot is None:
+            self.next_seq += 1
+            self.position = position
+        else:
+            snap = self.snapshot(record.snapshot)
+            snap.rows += record.rows
+            snap.files += 1
+
+    def snapshot(self, snapshot_id: str) -> Snapshot:
+        for snap in self.snapshots:
+            if snap.id == snapshot_id:
+                return snap
+        snap = Snapshot(id=snapshot_id)
+        self.snapshots.append(snap)
+        return snap
+
+    def latest_complete_snapshot(self) -> Snapshot | None:
+        complete = [s for s in self.snapshots if s.complete]
+        return complete[-1] if complete else None
+
+    def files_of(self, snapshot_id: str | None) -> list[FileRecord]:
+        return [f for f in self.files if f.snapshot == snapshot_id]
+
+
+class WatermarkError(ValueError):
+    """A watermark that cannot be read; the message says how to repair it."""
+
+
+class WatermarkStore:
+    """Reads and writes watermarks in an object store (one JSON object a table)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def load(self, table: TableConfig) -> Watermark | None:
+        key = watermark_key(table)
+        raw = self.store.get_bytes(key)
+        if raw is None:
+            return None
+        fix = (
+            f"fix it by hand or reset it with "
+            f"`mysql-redshift watermark reset -p {table.pipeline} -t {table.qualified}`"
+        )
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise WatermarkError(f"{self.store.uri(key)}: not valid JSON ({exc}); {fix}") from None
+        try:
+            watermark = Watermark.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise WatermarkError(
+                f"{self.store.uri(key)}: key {where}: {first['msg']}; {fix}"
+            ) from None
+        if watermark.table != table.qualified:
+            raise WatermarkError(
+                f"{self.store.uri(key)}: belongs to table {watermark.table!r}, "
+                f"not {table.qualified!r}; {fix}"
+            )
+        return watermark
+
+    def save(self, table: TableConfig, watermark: Watermark) -> None:
+        watermark.updated_at = utcnow()
+        self.store.put_bytes(watermark.model_dump_json(indent=1).encode(), watermark_key(table))
+
+    def delete(self, table: TableConfig) -> None:
+        self.store.delete([watermark_key(table)])

@@ -1,0 +1,84 @@
+"""Object store -> warehouse: load exactly the recorded files the ledger lacks."""
+
+from __future__ import annotations
+
+import logging
+
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.load.base import LoadRequest, LoadResult, Warehouse
+from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
+from mysql_redshift_assets.store.objectstore import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def candidate_files(table: TableConfig, watermark: Watermark) -> list[FileRecord]:
+    """Files a load may take: every recorded incremental file, or the newest complete snapshot.
+
+    Never a prefix listing: a file exists for the loader only once the watermark records it,
+    which happens only after it is durably stored.
+    """
+    if table.mode == "full":
+        snapshot = watermark.latest_complete_snapshot()
+        return watermark.files_of(snapshot.id) if snapshot else []
+    return watermark.files_of(None)
+
+
+def _normalised(name: str, mapping: dict[str, str]) -> str | None:
+    if name in mapping:
+        return mapping[name]
+    return name if name in mapping.values() else None
+
+
+def physical_keys(
+    table: TableConfig, watermark: Watermark
+) -> tuple[str | None, tuple[str, list[str]] | None, list[str]]:
+    """DISTKEY / SORTKEY from YAML, checked against the table; unknown names fall back to AUTO."""
+    warnings: list[str] = []
+    distkey = None
+    if table.distkey:
+        distkey = _normalised(table.distkey, watermark.columns)
+        if distkey is None:
+            warnings.append(
+                table.error("distkey", f"unknown column {table.distkey!r}; using DISTSTYLE AUTO")
+            )
+    sortkey = None
+    if table.sortkey:
+        columns = [_normalised(c, watermark.columns) for c in table.sortkey.columns]
+        unknown = [c for c, n in zip(table.sortkey.columns, columns, strict=True) if n is None]
+        if unknown:
+            warnings.append(
+                table.error(
+                    "sortkey", f"unknown column(s) {', '.join(unknown)}; using SORTKEY AUTO"
+                )
+            )
+        else:
+            sortkey = (table.sortkey.type, [c for c in columns if c])
+    return distkey, sortkey, warnings
+
+
+def load_table(
+    warehouse: Warehouse,
+    store: ObjectStore,
+    watermarks: WatermarkStore,
+    table: TableConfig,
+    *,
+    run_id: str,
+) -> tuple[LoadResult, list[str]]:
+    """Load what the ledger lacks; returns the result and any warnings for the user."""
+    watermark = watermarks.load(table)
+    if watermark is None:
+        return LoadResult(), [table.error(None, "nothing extracted yet: no watermark in the store")]
+    distkey, sortkey, warnings = physical_keys(table, watermark)
+    for w in warnings:
+        log.warning(w)
+    request = LoadRequest(
+        table=table,
+        primary_key=[watermark.columns[k] for k in watermark.primary_key],
+        cursor=watermark.columns.get(watermark.cursor) if watermark.cursor else None,
+        candidates=candidate_files(table, watermark),
+        run_id=run_id,
+        distkey=distkey,
+        sortkey=sortkey,
+    )
+    return warehouse.load(request, store), warnings
