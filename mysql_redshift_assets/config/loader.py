@@ -38,11 +38,24 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return "key " + ".".join(p for p in parts if not p.startswith("function-"))
 
 
-def _validation_message(path: Path, err: ValidationError) -> str:
+def _without_union_tag(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop the discriminator tag pydantic inserts in the location (`sources.db.mysql.host`).
+
+    The tag is the `kind` of the mapping it follows, not one of that mapping's keys.
+    """
+    kept, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("kind") == part:
+            continue
+        kept.append(part)
+        node = node.get(part) if isinstance(node, dict) else None
+    return tuple(kept)
+
+
+def _validation_message(path: Path, err: ValidationError, data: Any = None) -> str:
     lines = []
     for e in err.errors():
-        # Drop the discriminator tag pydantic appends ('mysql', 'demo', ...) to the location.
-        loc = tuple(p for p in e["loc"] if p not in e.get("ctx", {}).get("expected_tags", ()))
+        loc = _without_union_tag(e["loc"], data)
         what = "unknown key (not allowed here)" if e["type"] == "extra_forbidden" else e["msg"]
         lines.append(f"{path}: {_format_location(loc)}: {what}")
     return "\n".join(lines)
@@ -69,7 +82,7 @@ def parse_file(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_validation_message(path, exc)) from None
+        raise ConfigError(_validation_message(path, exc, data)) from None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Asset factories: per table, `<...>/parquet` (MySQL -> store) and `<...>/redshift` (store -> warehouse)."""
 
 import re
+from dataclasses import replace
 
 import dagster as dg
 from pydantic import Field
@@ -20,9 +21,10 @@ class BackupConfig(dg.Config):
     max_rows: int | None = Field(
         None, description="Stop after this many rows (the old `--limit` x `--max-chunks`)."
     )
+    chunk_rows: int | None = Field(None, description="Rows per MySQL query, for this run only.")
 
 
-def _op_name(table: TableConfig, layer: str) -> str:
+def op_name(table: TableConfig, layer: str) -> str:
     raw = f"{table.pipeline}__{table.source_schema}__{table.source_table}__{layer}"
     return re.sub(r"[^A-Za-z0-9_]", "_", raw)
 
@@ -38,7 +40,7 @@ def _position_text(position: Position | None) -> str:
 
 def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefinition:
     @dg.multi_asset(
-        name=_op_name(table, "parquet"),
+        name=op_name(table, "parquet"),
         specs=[get_asset_spec(project, table, "parquet")],
         op_tags={"mysql_redshift/table": f"{table.pipeline}.{table.qualified}"},
     )
@@ -55,7 +57,7 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
                 source,
                 store,
                 watermarks.store_for(table),
-                table,
+                replace(table, chunk_rows=config.chunk_rows) if config.chunk_rows else table,
                 run_id=context.run_id,
                 max_rows=config.max_rows,
                 on_file=lambda f: context.log.info(f"stored {store.uri(f.key)} ({f.rows:,} rows)"),
@@ -90,7 +92,7 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
 
 def build_warehouse_asset(project: Project, table: TableConfig) -> dg.AssetsDefinition:
     @dg.multi_asset(
-        name=_op_name(table, "redshift"),
+        name=op_name(table, "redshift"),
         specs=[get_asset_spec(project, table, "redshift")],
         op_tags={"mysql_redshift/table": f"{table.pipeline}.{table.qualified}"},
     )

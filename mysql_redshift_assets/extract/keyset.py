@@ -18,13 +18,20 @@ class Page:
 
 
 def after_predicate(quoted: Sequence[str], values: Sequence[Any], ph: str) -> tuple[str, list[Any]]:
-    """Rows strictly after `values` in the order of `quoted` columns."""
+    """Rows strictly after `values` in the order of `quoted` columns.
+
+    Fewer values than columns is a position set by hand (`watermark set --timestamp T`): rows
+    whose leading columns are at or after the values, i.e. `c >= T` for a (c, pk) keyset.
+    """
     terms: list[str] = []
     params: list[Any] = []
-    for i, column in enumerate(quoted):
+    for i, column in enumerate(quoted[: len(values)]):
         equal = [f"{quoted[j]} = {ph}" for j in range(i)]
         terms.append("(" + " AND ".join([*equal, f"{column} > {ph}"]) + ")")
         params.extend([*values[:i], values[i]])
+    if 0 < len(values) < len(quoted):
+        terms.append("(" + " AND ".join(f"{quoted[j]} = {ph}" for j in range(len(values))) + ")")
+        params.extend(values)
     return "(" + " OR ".join(terms) + ")", params
 
 

@@ -126,7 +126,8 @@ def _position(row: tuple[Any, ...], plan: TablePlan) -> Position:
 def _after_values(position: Position | None, plan: TablePlan) -> list[str] | None:
     if position is None:
         return None
-    return position.pk if plan.cursor_is_pk else [position.cursor or "", *position.pk]
+    values = position.pk if plan.cursor_is_pk else [position.cursor or "", *position.pk]
+    return values or None
 
 
 def _text(value: Any) -> str:

@@ -1,0 +1,5 @@
+import sys
+
+from mysql_redshift_assets.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""`mysql-redshift` (also `python -m mysql_redshift_assets`): the everyday work of the old CLI.
+
+It runs the same library code as the assets; `sync` runs the assets themselves through Dagster.
+Exit codes: 0 success, 1 a failure or a finding (status/validate), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from mysql_redshift_assets.config.errors import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mysql-redshift", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pipelines-dir", help="default: $MYSQL_REDSHIFT_PIPELINES_DIR or ./pipelines"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def table_args(p: argparse.ArgumentParser, required: bool = True, many: bool = False) -> None:
+        p.add_argument("-p", "--pipeline", help="pipeline name (optional if the table is in one)")
+        if many:
+            p.add_argument("-t", "--table", action="append", help="<schema>.<table>; repeatable")
+        else:
+            p.add_argument("-t", "--table", required=required, help="<schema>.<table>")
+
+    wm = sub.add_parser("watermark", help="extraction state per table").add_subparsers(
+        dest="action", required=True
+    )
+    get = wm.add_parser("get", help="position, counts, files written vs loaded")
+    table_args(get)
+    get.add_argument("--show-files", action="store_true")
+    set_ = wm.add_parser("set", help="where the next extraction starts")
+    table_args(set_)
+    set_.add_argument(
+        "--timestamp", help="rows with cursor >= this (UTC), e.g. '2025-08-09 20:00:01'"
+    )
+    set_.add_argument("--id", help="rows with primary key > this")
+    table_args(wm.add_parser("reset", help="extract from the start again"))
+    lst = wm.add_parser("list", help="every table's state")
+    lst.add_argument("-p", "--pipeline")
+
+    s3 = sub.add_parser("s3clean", help="files in the store").add_subparsers(
+        dest="action", required=True
+    )
+    s3list = s3.add_parser("list", help="files and their state (loaded, pending, orphan, ...)")
+    table_args(s3list, required=False)
+    s3list.add_argument("--show-timestamps", action="store_true")
+    for name in ("clean", "clean-all"):
+        p = s3.add_parser(name, help="delete loaded / superseded / orphan files")
+        table_args(p, required=(name == "clean"))
+        p.add_argument("--older-than", help="only files older than this: 30m, 12h, 7d, 2w")
+        p.add_argument("--pattern", help="only file names (or keys) matching this glob")
+        p.add_argument("--dry-run", action="store_true", help="show, delete nothing")
+        p.add_argument(
+            "--force", action="store_true", help="no prompt; also delete files not yet loaded"
+        )
+
+    st = sub.add_parser("status", help="check every connection of a pipeline")
+    st.add_argument("-p", "--pipeline")
+    table_args(
+        sub.add_parser("validate", help="source vs Parquet vs warehouse row counts"), required=False
+    )
+
+    sync = sub.add_parser("sync", help="run the assets (recorded in Dagster)")
+    table_args(sync, many=True)
+    only = sync.add_mutually_exclusive_group()
+    only.add_argument("--backup-only", action="store_true", help="MySQL -> store only")
+    only.add_argument("--redshift-only", action="store_true", help="load files already extracted")
+    sync.add_argument("--limit", type=int, help="max rows (with --max-chunks: rows per chunk)")
+    sync.add_argument("--max-chunks", type=int, help="with --limit: total = limit x max-chunks")
+    sync.add_argument("--dry-run", action="store_true", help="show what would run")
+    sync.add_argument("--json-output", help="write a JSON summary to this file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from mysql_redshift_assets.cli import check_cmd, s3clean_cmd, sync_cmd, watermark_cmd
+    from mysql_redshift_assets.cli.common import fail, open_context
+    from mysql_redshift_assets.state.watermark import WatermarkError
+
+    if args.command == "sync" and args.max_chunks and not args.limit:
+        return fail("--max-chunks needs --limit", 2)
+    for value, name in (
+        (getattr(args, "limit", None), "--limit"),
+        (getattr(args, "max_chunks", None), "--max-chunks"),
+    ):
+        if value is not None and value < 1:
+            return fail(f"{name} must be a positive number", 2)
+    try:
+        ctx = open_context(args)
+        handler = {
+            "watermark": watermark_cmd.run,
+            "s3clean": s3clean_cmd.run,
+            "status": check_cmd.status,
+            "validate": check_cmd.validate,
+            "sync": sync_cmd.run,
+        }[args.command]
+        return handler(ctx, args)
+    except (ConfigError, WatermarkError) as exc:
+        return fail(str(exc), 2)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except Exception as exc:  # one line, not a traceback, for what a user can act on
+        return fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""`status` (can we reach everything?) and `validate` (do the counts agree?)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mysql_redshift_assets.cli.common import Context, find_pipeline, find_tables
+from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.ops.status import check_pipeline
+from mysql_redshift_assets.ops.validate import validate_table
+from mysql_redshift_assets.state.watermark import WatermarkStore
+
+
+def status(ctx: Context, args: Any) -> int:
+    pipelines = (
+        [find_pipeline(ctx.project, args.pipeline, None)]
+        if args.pipeline
+        else list(ctx.project.pipelines.values())
+    )
+    report, ok = [], True
+    for pipeline in pipelines:
+        checks = check_pipeline(ctx.project, pipeline)
+        ok &= all(c.ok for c in checks)
+        report.append({"pipeline": pipeline.name, "checks": [c.__dict__ for c in checks]})
+        if not ctx.as_json:
+            print(f"pipeline {pipeline.name}:")
+            for c in checks:
+                mark = "ok  " if c.ok else "FAIL"
+                print(f"  {mark} {c.kind:<7} {c.name:<16} {c.seconds:>6.2f}s  {c.detail}")
+    ctx.emit(report)
+    return 0 if ok else 1
+
+
+def validate(ctx: Context, args: Any) -> int:
+    tables = find_tables(ctx.project, args.pipeline, [args.table] if args.table else None)
+    results, ok = [], True
+    if not ctx.as_json:
+        print(f"{'table':<40} {'source':>10} {'parquet':>10} {'warehouse':>10}  verdict")
+    for table in tables:
+        source = open_source(ctx.project, table.source)
+        warehouse = open_warehouse(ctx.project, table.target)
+        try:
+            counts = validate_table(
+                source, WatermarkStore(open_store(ctx.project, table.store)), warehouse, table
+            )
+        finally:
+            source.close()
+            warehouse.close()
+        ok &= counts.verdict in ("ok", "empty")
+        results.append(counts.as_dict())
+        if not ctx.as_json:
+            print(
+                f"{counts.table:<40} {counts.source_rows:>10,} {counts.parquet_rows:>10,} "
+                f"{counts.warehouse_rows:>10,}  {counts.verdict.upper()}: {counts.note}"
+            )
+    ctx.emit(results)
+    return 0 if ok else 1

@@ -1,0 +1,85 @@
+"""What every verb shares: finding the pipeline and table, opening clients, printing results."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.loader import Pipeline, Project, load_project
+from mysql_redshift_assets.config.resolve import TableConfig, table_config, table_configs
+
+
+@dataclass
+class Context:
+    project: Project
+    as_json: bool
+
+    def emit(self, data: Any, text: str | None = None) -> None:
+        """JSON for automation (`--json`), readable text otherwise."""
+        if self.as_json:
+            print(json.dumps(data, indent=1, default=str))
+        elif text is not None:
+            print(text)
+
+
+def open_context(args: Any) -> Context:
+    from pathlib import Path
+
+    root = Path(args.pipelines_dir) if args.pipelines_dir else None
+    return Context(project=load_project(root), as_json=bool(args.json))
+
+
+def find_pipeline(project: Project, pipeline: str | None, table: str | None) -> Pipeline:
+    """`-p` may be left out when exactly one pipeline has the table (`-t`)."""
+    if pipeline:
+        return project.pipeline(pipeline)
+    if not table:
+        names = ", ".join(sorted(project.pipelines)) or "none"
+        raise ConfigError(f"give a pipeline with -p (pipelines: {names})")
+    having = [p for p in project.pipelines.values() if table in p.spec.tables]
+    if len(having) == 1:
+        return having[0]
+    if not having:
+        raise ConfigError(
+            f"no pipeline in {project.root} has table {table!r}; tables are named <schema>.<table>"
+        )
+    names = ", ".join(p.name for p in having)
+    raise ConfigError(f"table {table!r} is in pipelines {names}: choose one with -p")
+
+
+def find_tables(
+    project: Project, pipeline: str | None, tables: list[str] | None
+) -> list[TableConfig]:
+    first = tables[0] if tables else None
+    chosen = find_pipeline(project, pipeline, first)
+    if not tables:
+        return table_configs(chosen)
+    return [table_config(chosen, t) for t in tables]
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+class Progress:
+    """A bar on a terminal, plain lines otherwise (logs, CI)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.done = max(total, 1), label, 0
+        self.tty = sys.stderr.isatty()
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        if self.tty:
+            filled = int(30 * self.done / self.total)
+            bar = "#" * filled + "-" * (30 - filled)
+            sys.stderr.write(f"\r{self.label} [{bar}] {self.done}/{self.total}")
+            if self.done >= self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif self.done == self.total or self.done % max(self.total // 10, 1) == 0:
+            print(f"{self.label}: {self.done}/{self.total}", file=sys.stderr)

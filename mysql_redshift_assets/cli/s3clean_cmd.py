@@ -1,0 +1,100 @@
+"""`s3clean list|clean|clean-all`: never deletes a file not yet loaded unless --force."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from mysql_redshift_assets.cli.common import Context, Progress, find_tables
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.connect import open_store, open_warehouse
+from mysql_redshift_assets.naming import ledger_table_name, target_table
+from mysql_redshift_assets.ops.s3clean import (
+    StoredFile,
+    classify,
+    execute_clean,
+    parse_duration,
+    plan_clean,
+)
+from mysql_redshift_assets.state.watermark import WatermarkStore
+
+
+def _ledger(ctx: Context, table: TableConfig, force: bool) -> set[str]:
+    try:
+        warehouse = open_warehouse(ctx.project, table.target)
+        try:
+            return warehouse.loaded_keys(target_table(table)[0], ledger_table_name(table))
+        finally:
+            warehouse.close()
+    except Exception as exc:
+        if not force:
+            raise RuntimeError(
+                f"cannot read the load ledger of {table.qualified} ({type(exc).__name__}: {exc}); "
+                "without it no file is known to be loaded (use --force to delete anyway)"
+            ) from None
+        return set()
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return str(n)
+
+
+def _row(f: StoredFile, timestamps: bool) -> str:
+    when = f"{f.modified:%Y-%m-%d %H:%M:%S}  " if timestamps else ""
+    return f"{when}{f.state:<10} {_human(f.size):>10}  {f.key}"
+
+
+def run(ctx: Context, args: Any) -> int:
+    tables = find_tables(ctx.project, args.pipeline, [args.table] if args.table else None)
+    if args.action == "clean" and not args.table:
+        print("error: s3clean clean needs -t TABLE (or use clean-all)", file=sys.stderr)
+        return 2
+    older = parse_duration(args.older_than) if getattr(args, "older_than", None) else None
+    force = bool(getattr(args, "force", False))
+    report: list[dict[str, Any]] = []
+    exit_code = 0
+    for table in tables:
+        store = open_store(ctx.project, table.store)
+        watermarks = WatermarkStore(store)
+        files = classify(store, table, watermarks.load(table), _ledger(ctx, table, force))
+        if args.action == "list":
+            report.append({"table": table.qualified, "files": [f.__dict__ for f in files]})
+            if not ctx.as_json:
+                size = sum(f.size for f in files)
+                print(f"{table.qualified}: {len(files)} file(s), {_human(size)}")
+                for f in files:
+                    print("  " + _row(f, args.show_timestamps))
+            continue
+        plan = plan_clean(
+            files, now=datetime.now(UTC), older_than=older, pattern=args.pattern, force=force
+        )
+        entry = {
+            "table": table.qualified,
+            "would_delete" if args.dry_run else "deleted": [f.key for f in plan.delete],
+            "bytes": plan.bytes,
+            "kept_not_loaded": [f.key for f in plan.kept_unloaded],
+        }
+        if not ctx.as_json:
+            verb = "would delete" if args.dry_run else "deleting"
+            print(f"{table.qualified}: {verb} {len(plan.delete)} file(s), {_human(plan.bytes)}")
+            for f in plan.kept_unloaded:
+                print(f"  kept (not loaded yet; --force deletes it): {f.key}")
+        if plan.delete and not args.dry_run:
+            if not force and sys.stdin.isatty():
+                answer = input(f"Delete {len(plan.delete)} file(s) of {table.qualified}? [y/N] ")
+                if answer.strip().lower() not in ("y", "yes"):
+                    print("nothing deleted")
+                    exit_code = 1
+                    continue
+            progress = Progress(len(plan.delete), f"deleting {table.qualified}")
+            deleted = execute_clean(store, watermarks, table, plan)
+            progress.step(len(plan.delete))
+            entry["deleted_count"] = deleted
+        report.append(entry)
+    ctx.emit(report)
+    return exit_code

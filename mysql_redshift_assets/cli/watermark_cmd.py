@@ -1,0 +1,140 @@
+"""`watermark get|set|reset|list`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from mysql_redshift_assets.cli.common import Context, find_pipeline, find_tables
+from mysql_redshift_assets.config.resolve import TableConfig, table_configs
+from mysql_redshift_assets.connect import open_store, open_warehouse
+from mysql_redshift_assets.naming import ledger_table_name, target_table
+from mysql_redshift_assets.ops import watermarks as ops
+from mysql_redshift_assets.state.watermark import WatermarkStore
+
+
+def _loaded_keys(ctx: Context, table: TableConfig) -> set[str] | None:
+    """The ledger's view; None (shown as unknown) when the warehouse cannot be reached."""
+    try:
+        warehouse = open_warehouse(ctx.project, table.target)
+        try:
+            schema, _ = target_table(table)
+            return warehouse.loaded_keys(schema, ledger_table_name(table))
+        finally:
+            warehouse.close()
+    except Exception as exc:
+        print(f"warning: ledger not read ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return None
+
+
+def _position(pos: dict[str, Any] | None) -> str:
+    if not pos:
+        return "(start)"
+    parts = [f"cursor > {pos['cursor']!r}"] if pos.get("cursor") is not None else []
+    if pos.get("pk"):
+        parts.append(f"primary key > {', '.join(pos['pk'])}" + (" at that cursor" if parts else ""))
+    return "; ".join(parts) or "(start)"
+
+
+def _text(info: dict[str, Any], files: list[str] | None) -> str:
+    pos = info["position"]
+    lines = [
+        f"table:        {info['table']} ({info['mode']})",
+        f"status:       {info['status']}",
+        f"resumes at:   {_position(pos)}",
+    ]
+    if info["session"]:
+        s = info["session"]
+        lines.append(
+            f"last session: {s['status']}, {s['rows']:,} rows, {s['files']} files, run {s['run_id']}"
+            + (f"\n              error: {s['error']}" if s["error"] else "")
+        )
+    c = info["cumulative"]
+    lines.append(f"cumulative:   {c['rows']:,} rows, {c['files']} files, {c['bytes']:,} bytes")
+    loaded = "unknown" if info["files_loaded"] is None else info["files_loaded"]
+    pending = "unknown" if info["files_pending"] is None else info["files_pending"]
+    lines.append(
+        f"files:        {info['files_in_store']} in store, {loaded} loaded, {pending} pending"
+    )
+    if files:
+        lines += ["", *files]
+    return "\n".join(lines)
+
+
+def run(ctx: Context, args: Any) -> int:
+    if args.action == "list":
+        return _list(ctx, args)
+    (table,) = find_tables(ctx.project, args.pipeline, [args.table])
+    watermarks = WatermarkStore(open_store(ctx.project, table.store))
+    if args.action == "get":
+        watermark = watermarks.load(table)
+        if watermark is None:
+            ctx.emit(
+                {"table": table.qualified, "watermark": None},
+                f"{table.qualified}: no watermark yet",
+            )
+            return 0
+        loaded = _loaded_keys(ctx, table)
+        info = ops.describe(watermark, loaded)
+        files = None
+        if args.show_files:
+            state = (
+                (lambda k: "?")
+                if loaded is None
+                else (lambda k: "loaded" if k in loaded else "pending")
+            )
+            files = [f"{state(f.key):8} {f.rows:>10,} rows  {f.key}" for f in watermark.files]
+            info["files"] = [
+                {"key": f.key, "rows": f.rows, "state": state(f.key)} for f in watermark.files
+            ]
+        ctx.emit(info, _text(info, files))
+    elif args.action == "set":
+        watermark = ops.set_position(watermarks, table, timestamp=args.timestamp, id=args.id)
+        ctx.emit(
+            ops.describe(watermark, None),
+            f"{table.qualified}: next run starts at {watermark.position}",
+        )
+    elif args.action == "reset":
+        watermark = ops.reset(watermarks, table)
+        ctx.emit(
+            ops.describe(watermark, None),
+            f"{table.qualified}: reset; the next run extracts from the start "
+            f"({len(watermark.files)} file(s) still in the store, see `s3clean list`)",
+        )
+    return 0
+
+
+def _list(ctx: Context, args: Any) -> int:
+    pipelines = (
+        [find_pipeline(ctx.project, args.pipeline, None)]
+        if args.pipeline
+        else list(ctx.project.pipelines.values())
+    )
+    rows = []
+    for pipeline in pipelines:
+        for table in table_configs(pipeline):
+            try:
+                watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
+            except Exception as exc:  # one unreachable store must not hide the other tables
+                rows.append({"pipeline": pipeline.name, "table": table.qualified,
+                             "status": f"unreadable ({type(exc).__name__})", "rows": 0, "files": 0,
+                             "position": None})  # fmt: skip
+                continue
+            rows.append(
+                {
+                    "pipeline": pipeline.name,
+                    "table": table.qualified,
+                    "status": watermark.status if watermark else "none",
+                    "rows": watermark.cumulative.rows if watermark else 0,
+                    "files": len(watermark.files) if watermark else 0,
+                    "position": watermark.position.model_dump()
+                    if watermark and watermark.position
+                    else None,
+                }
+            )
+    text = "\n".join(
+        f"{r['pipeline']:<14} {r['table']:<40} {r['status']:<8} {r['rows']:>12,} rows {r['files']:>6} files"
+        for r in rows
+    )
+    ctx.emit(rows, text or "no tables")
+    return 0

@@ -1,0 +1,125 @@
+"""s3clean: find a table's files in the store, say what each is, delete only what is safe.
+
+A file is safe to delete when the warehouse ledger says it is loaded, when it belongs to a full
+snapshot older than the newest loaded one (superseded), or when no watermark records it (left by
+a run killed between upload and record; never loadable). A recorded file the ledger lacks is
+`pending` and is kept unless forced: deleting it would lose rows.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.naming import WATERMARK_FILE, table_base
+from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
+from mysql_redshift_assets.store.objectstore import ObjectStore
+
+FileState = Literal["loaded", "pending", "superseded", "orphan", "manifest"]
+SAFE: frozenset[str] = frozenset({"loaded", "superseded", "orphan", "manifest"})
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `12h`, `7d`, `2w`."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise ConfigError(
+            f"bad duration {text!r}: write a number and a unit, e.g. 30m, 12h, 7d, 2w"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    size: int
+    modified: datetime
+    state: FileState
+
+
+def classify(
+    store: ObjectStore, table: TableConfig, watermark: Watermark | None, loaded: set[str]
+) -> list[StoredFile]:
+    """Every object under the table's folder (paginated listing), but the watermark itself."""
+    recorded = {f.key: f for f in watermark.files} if watermark else {}
+    newest_loaded_snapshot = None
+    if watermark:
+        for snap in watermark.snapshots:
+            if any(f.key in loaded for f in watermark.files_of(snap.id)):
+                newest_loaded_snapshot = snap.id
+    order = [s.id for s in watermark.snapshots] if watermark else []
+    files = []
+    for obj in store.list(table_base(table) + "/"):
+        if obj.key.endswith("/" + WATERMARK_FILE):
+            continue
+        record = recorded.get(obj.key)
+        if "/_manifests/" in obj.key:
+            state: FileState = "manifest"
+        elif obj.key in loaded:
+            state = "loaded"
+        elif record is None:
+            state = "orphan"
+        elif (
+            record.snapshot is not None
+            and newest_loaded_snapshot is not None
+            and order.index(record.snapshot) < order.index(newest_loaded_snapshot)
+        ):
+            state = "superseded"
+        else:
+            state = "pending"
+        files.append(StoredFile(obj.key, obj.size, obj.modified, state))
+    return files
+
+
+@dataclass
+class CleanPlan:
+    delete: list[StoredFile]
+    kept_unloaded: list[StoredFile]
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.delete)
+
+
+def plan_clean(
+    files: Iterable[StoredFile],
+    *,
+    now: datetime,
+    older_than: timedelta | None = None,
+    pattern: str | None = None,
+    force: bool = False,
+) -> CleanPlan:
+    plan = CleanPlan(delete=[], kept_unloaded=[])
+    for f in files:
+        if older_than is not None and now - f.modified < older_than:
+            continue
+        name = f.key.rsplit("/", 1)[-1]
+        if pattern and not (fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(f.key, pattern)):
+            continue
+        if f.state in SAFE or force:
+            plan.delete.append(f)
+        else:
+            plan.kept_unloaded.append(f)
+    return plan
+
+
+def execute_clean(
+    store: ObjectStore, watermarks: WatermarkStore, table: TableConfig, plan: CleanPlan
+) -> int:
+    """Delete the planned files, then forget them in the watermark (files list only)."""
+    keys = [f.key for f in plan.delete]
+    deleted = store.delete(keys)
+    watermark = watermarks.load(table)
+    if watermark is not None and keys:
+        gone = set(keys)
+        watermark.files = [f for f in watermark.files if f.key not in gone]
+        watermarks.save(table, watermark)
+    return deleted

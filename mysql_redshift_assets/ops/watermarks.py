@@ -1,0 +1,94 @@
+"""Watermark get / set / reset: the old CLI's workflows, on the one state model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.state.watermark import Position, Watermark, WatermarkStore
+
+
+def set_position(
+    watermarks: WatermarkStore,
+    table: TableConfig,
+    *,
+    timestamp: str | None = None,
+    id: str | None = None,
+) -> Watermark:
+    """Move where the next extraction starts.
+
+    `--timestamp T`: rows with cursor >= T. `--id N`: rows with primary key > N (tables whose
+    keyset is the primary key), or after (T, N) when given with a timestamp.
+    """
+    if table.mode != "incremental":
+        raise ConfigError(table.error("mode", "only incremental tables have a position to set"))
+    watermark = watermarks.load(table) or Watermark(table=table.qualified, mode=table.mode)
+    has_cursor = table.cursor is not None and table.cursor not in (table.primary_key or ())
+    if watermark.cursor is not None or watermark.primary_key:
+        has_cursor = watermark.cursor is not None and watermark.cursor not in watermark.primary_key
+    if has_cursor:
+        if timestamp is None:
+            raise ConfigError(
+                table.error(
+                    "cursor", f"the keyset is ({table.cursor}, primary key): give --timestamp"
+                )
+            )
+        position = Position(cursor=timestamp, pk=[id] if id is not None else [])
+    else:
+        if id is None:
+            raise ConfigError(table.error(None, "the keyset is the primary key: give --id"))
+        position = Position(cursor=None, pk=[id])
+    watermark.position = position
+    watermark.status = "new" if watermark.status != "running" else watermark.status
+    watermarks.save(table, watermark)
+    return watermark
+
+
+def reset(watermarks: WatermarkStore, table: TableConfig) -> Watermark:
+    """Start extraction from the beginning; counts go to zero.
+
+    Kept: the file sequence (keys are never reused, so the ledger can never mistake a new file
+    for a loaded one), the column-name mapping, and the list of files still in the store (files
+    not yet loaded are still loaded; the merge makes re-extracted rows harmless).
+    """
+    old = watermarks.load(table)
+    watermark = Watermark(table=table.qualified, mode=table.mode)
+    if old is not None:
+        watermark.next_seq = old.next_seq
+        watermark.columns = old.columns
+        watermark.primary_key = old.primary_key
+        watermark.cursor = old.cursor
+        watermark.files = old.files
+        watermark.snapshots = old.snapshots
+    watermarks.save(table, watermark)
+    return watermark
+
+
+def describe(watermark: Watermark, loaded: set[str] | None) -> dict[str, Any]:
+    """What `watermark get` shows: position, session and cumulative counts, files written vs loaded."""
+    files_loaded = None if loaded is None else sum(1 for f in watermark.files if f.key in loaded)
+    session = watermark.session
+    return {
+        "table": watermark.table,
+        "mode": watermark.mode,
+        "status": watermark.status,
+        "position": watermark.position.model_dump() if watermark.position else None,
+        "session": (
+            {
+                "run_id": session.run_id,
+                "status": session.status,
+                "started_at": session.started_at.isoformat(),
+                "finished_at": session.finished_at.isoformat() if session.finished_at else None,
+                **session.counts.model_dump(),
+                "error": session.error,
+            }
+            if session
+            else None
+        ),
+        "cumulative": watermark.cumulative.model_dump(),
+        "files_in_store": len(watermark.files),
+        "files_loaded": files_loaded,
+        "files_pending": None if files_loaded is None else len(watermark.files) - files_loaded,
+        "updated_at": watermark.updated_at.isoformat() if watermark.updated_at else None,
+    }
