@@ -30,8 +30,15 @@ class SshSpec(Strict):
     port: int = 22
     user: str
     private_key: str | None = Field(None, description="Path to the private key; none = ssh-agent.")
-    known_hosts: str | None = Field(None, description="known_hosts file to verify the host key.")
+    private_key_passphrase: SecretStr | None = Field(
+        None, description="Passphrase of an encrypted private key (use ${ENV_VAR})."
+    )
+    known_hosts: str | None = Field(
+        None, description="known_hosts file to verify the host key; default ~/.ssh/known_hosts."
+    )
     verify_host_key: bool = True
+    keepalive_seconds: float = Field(30, ge=0, description="SSH keepalive interval; 0 = off.")
+    connect_timeout_seconds: float = Field(10, gt=0, le=600)
 
 
 class MySQLSourceSpec(Strict):
@@ -141,11 +148,24 @@ class TableSpec(Strict):
     distkey: str | None = None
     sortkey: SortKeySpec | list[str] | str | None = None
     upper_bound_lag_seconds: int | None = Field(None, ge=0, le=86_400)
+    freshness_hours: float | None = Field(
+        None,
+        gt=0,
+        description="The freshness check fails when no extraction succeeded for this long.",
+    )
 
     @field_validator("primary_key", mode="before")
     @classmethod
     def _one_string_is_a_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+
+class S3CleanSchedule(Strict):
+    cron: str = Field(description="When the s3clean job runs, e.g. '0 3 * * *'.")
+    older_than: str = "7d"
+    pattern: str | None = None
+    dry_run: bool = True
+    timezone: str = "UTC"
 
 
 class PipelineFile(Strict):
@@ -158,6 +178,8 @@ class PipelineFile(Strict):
     file_rows: int = Field(DEFAULT_FILE_ROWS, ge=1, le=50_000_000)
     upper_bound_lag_seconds: int = Field(DEFAULT_UPPER_BOUND_LAG_SECONDS, ge=0, le=86_400)
     description: str | None = None
+    freshness_hours: float | None = Field(None, gt=0)
+    s3clean: S3CleanSchedule | None = None
     tables: dict[str, TableSpec]
 
     @field_validator("tables")

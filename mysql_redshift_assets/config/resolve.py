@@ -29,6 +29,7 @@ class TableConfig:
     target: str
     store_prefix: str
     config_file: str
+    freshness_hours: float | None = None
 
     @property
     def qualified(self) -> str:
@@ -77,6 +78,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 target=spec.target,
                 store_prefix=spec.store_prefix,
                 config_file=str(pipeline.path),
+                freshness_hours=table.freshness_hours or spec.freshness_hours,
             )
         )
     return configs

@@ -43,6 +43,8 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
         name=op_name(table, "parquet"),
         specs=[get_asset_spec(project, table, "parquet")],
         op_tags={"mysql_redshift/table": f"{table.pipeline}.{table.qualified}"},
+        # One pool per MySQL source: dagster.yaml limits concurrent queries against it.
+        pool=f"mysql-{table.source}",
     )
     def _parquet(
         context: dg.AssetExecutionContext,

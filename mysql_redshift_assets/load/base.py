@@ -230,7 +230,13 @@ class Warehouse(ABC):
         groups_columns = []
         for group in schema_groups(request.candidates):
             fs, path = store.arrow_location(group[0].key)
-            groups_columns.append(read_footer(path, fs).columns)
+            try:
+                groups_columns.append(read_footer(path, fs).columns)
+            except Exception as exc:  # before any change: say which file, as a LoadError
+                raise LoadError(
+                    f"cannot read {store.uri(group[0].key)} ({type(exc).__name__}: {exc}); "
+                    "nothing was loaded"
+                ) from exc
         for columns in groups_columns:
             result.columns_added += self.ensure_target(request, columns)
         target = self.ref(schema, table)
@@ -263,6 +269,7 @@ class Warehouse(ABC):
                 "target and ledger are unchanged"
             ) from exc
         result.table_rows = self.row_count(schema, table)
+        self.commit()  # end the read's transaction: an idle session must hold no locks
         result.seconds = time.monotonic() - started
         return result
 

@@ -119,6 +119,23 @@ class RedshiftWarehouse(Warehouse):
     def lock(self, table: str) -> None:
         self.execute(f"LOCK {table}")
 
+    def _ddl(self, step: Any, *args: Any) -> Any:
+        # Two first loads race on CREATE ... IF NOT EXISTS / ADD COLUMN: the loser fails once
+        # the winner commits; rolled back and run again, it finds what the winner created.
+        for attempt in range(3):
+            try:
+                return step(*args)
+            except Exception:
+                self.rollback()
+                if attempt == 2:
+                    raise
+
+    def ensure_ledger(self, schema: str) -> None:
+        self._ddl(super().ensure_ledger, schema)
+
+    def ensure_target(self, request: LoadRequest, columns: list[FileColumn]) -> list[str]:
+        return self._ddl(super().ensure_target, request, columns)
+
     def table_suffix(self, request: LoadRequest, columns: Sequence[str]) -> str:
         return table_suffix(request.distkey, request.sortkey)
 

@@ -1,0 +1,108 @@
+"""Asset checks: counts reconciled, schema drift before it breaks a load, freshness."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
+from mysql_redshift_assets.defs.translator import asset_key
+from mysql_redshift_assets.ops.drift import schema_drift
+from mysql_redshift_assets.ops.validate import validate_table
+from mysql_redshift_assets.store.parquet import FileColumn, read_footer
+from mysql_redshift_assets.sync.plan import plan_table
+
+
+def _row_count_check(table: TableConfig) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset_key(table, "redshift"),
+        name="row_count_reconciled",
+        description="Source rows (up to the watermark) == warehouse rows; Parquet rows shown.",
+    )
+    def _check(
+        connections: ConnectionsResource, watermarks: WatermarkResource
+    ) -> dg.AssetCheckResult:
+        source = connections.source(table.source)
+        warehouse = connections.warehouse(table.target)
+        try:
+            counts = validate_table(source, watermarks.store_for(table), warehouse, table)
+        finally:
+            source.close()
+            warehouse.close()
+        return dg.AssetCheckResult(
+            passed=counts.verdict in ("ok", "empty", "behind"),
+            severity=dg.AssetCheckSeverity.ERROR
+            if counts.verdict == "mismatch"
+            else dg.AssetCheckSeverity.WARN,
+            description=f"{counts.verdict}: {counts.note}",
+            metadata={
+                "source_rows": counts.source_rows,
+                "parquet_rows": counts.parquet_rows,
+                "warehouse_rows": counts.warehouse_rows,
+                "files_pending": counts.files_pending,
+                "not_yet_extracted": counts.not_yet_extracted,
+            },
+        )
+
+    return _check
+
+
+def _schema_drift_check(table: TableConfig) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset_key(table, "parquet"),
+        name="schema_drift",
+        description="MySQL columns now vs the columns of the newest Parquet file.",
+    )
+    def _check(
+        connections: ConnectionsResource, watermarks: WatermarkResource
+    ) -> dg.AssetCheckResult:
+        watermark = watermarks.get(table)
+        source = connections.source(table.source)
+        try:
+            plan = plan_table(source, table, watermark)
+        finally:
+            source.close()
+        if watermark is None or not watermark.files:
+            return dg.AssetCheckResult(passed=True, description="nothing extracted yet")
+        fs, path = connections.store(table.store).arrow_location(watermark.files[-1].key)
+        before = read_footer(path, fs).columns
+        drift = schema_drift(before, [FileColumn.from_planned(c) for c in plan.columns])
+        return dg.AssetCheckResult(
+            passed=not drift.breaking,
+            severity=dg.AssetCheckSeverity.ERROR if drift.breaking else dg.AssetCheckSeverity.WARN,
+            description=drift.describe(),
+            metadata={"added": drift.added, "removed": drift.removed, "changed": drift.changed},
+        )
+
+    return _check
+
+
+def _freshness_check(table: TableConfig, hours: float) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset_key(table, "parquet"),
+        name="freshness",
+        description=f"An extraction succeeded in the last {hours:g} hours.",
+    )
+    def _check(watermarks: WatermarkResource) -> dg.AssetCheckResult:
+        watermark = watermarks.get(table)
+        session = watermark.session if watermark else None
+        finished = session.finished_at if session and session.status == "success" else None
+        if finished is None:
+            return dg.AssetCheckResult(
+                passed=False, description="no successful extraction recorded"
+            )
+        age = (datetime.now(UTC) - finished).total_seconds() / 3600
+        return dg.AssetCheckResult(
+            passed=age <= hours,
+            description=f"last successful extraction {age:.1f} h ago (limit {hours:g} h)",
+            metadata={"hours_since": round(age, 2), "limit_hours": hours},
+        )
+
+    return _check
+
+
+def build_checks(table: TableConfig) -> list[dg.AssetChecksDefinition]:
+    checks = [_row_count_check(table), _schema_drift_check(table)]
+    if table.freshness_hours:
+        checks.append(_freshness_check(table, table.freshness_hours))
+    return checks
