@@ -1,6 +1,17 @@
-"""Open the clients that connections.yml names. `${ENV}` is resolved here, at use, not at import."""
+"""Open the clients that connections.yml names. `${ENV}` is resolved here, at use, not at import.
+
+SSH. A source or target with `ssh: <name>` connects to the local end of a tunnel through that
+bastion (`tunnel.TunnelPool`) instead of its host/port; host/port are then the address as the
+bastion sees it. The tunnel opens when the client first connects, not here. `tunnels` is the
+pool to use: the Dagster resource passes its per-run pool; without one, a module-level default
+pool is used (one tunnel per bastion and endpoint for the whole process, closed at interpreter
+exit or by `close_default_tunnels()`).
+"""
 
 from __future__ import annotations
+
+import atexit
+from collections.abc import Callable
 
 from mysql_redshift_assets.config.env import resolve_env
 from mysql_redshift_assets.config.errors import ConfigError
@@ -17,6 +28,23 @@ from mysql_redshift_assets.config.models import (
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.store.objectstore import LocalStore, ObjectStore
+from mysql_redshift_assets.tunnel import TunnelPool
+
+_default_tunnels: TunnelPool | None = None
+
+
+def default_tunnels() -> TunnelPool:
+    """The process-wide pool used when no `tunnels` is passed; closed at interpreter exit."""
+    global _default_tunnels
+    if _default_tunnels is None:
+        _default_tunnels = TunnelPool()
+        atexit.register(close_default_tunnels)
+    return _default_tunnels
+
+
+def close_default_tunnels() -> None:
+    if _default_tunnels is not None:
+        _default_tunnels.close_all()
 
 
 def _entry(project: Project, group: str, name: str):
@@ -26,12 +54,39 @@ def _entry(project: Project, group: str, name: str):
     return resolve_env(entries[name], where=f"{project.connections_path}: {group}.{name}")
 
 
-def _no_tunnel_yet(spec, where: str) -> None:
-    if getattr(spec, "ssh", None):
-        raise ConfigError(f"{where}: ssh tunnels are not supported in this version")
+def _tunnel_endpoint(
+    project: Project, spec, group: str, name: str, tunnels: TunnelPool | None
+) -> Callable[[], tuple[str, int]] | None:
+    """None without `ssh:`; else the callable a client calls to get its (host, port).
+
+    The SSH entry is resolved now (`${ENV}`, relative paths), so a missing variable is an error
+    when the connection is opened, naming the bastion and the connection that uses it.
+    """
+    bastion = getattr(spec, "ssh", None)
+    if not bastion:
+        return None
+    path = project.connections_path
+    if bastion not in project.connections.ssh:
+        raise ConfigError(f"{path}: {group}.{name}.ssh: no entry {bastion!r} under `ssh:`")
+    ssh = resolve_env(
+        project.connections.ssh[bastion], where=f"{path}: ssh.{bastion} (used by {group}.{name})"
+    )
+    ssh = ssh.model_copy(
+        update={
+            key: str(project.resolve_path(value))
+            for key in ("private_key", "known_hosts")
+            if (value := getattr(ssh, key))
+        }
+    )
+    pool = tunnels
+    connection = f"{path}: {group}.{name}"
+    host, port = spec.host, spec.port
+    return lambda: (pool or default_tunnels()).local_endpoint(
+        bastion, ssh, host, port, connection=connection
+    )
 
 
-def open_source(project: Project, name: str) -> Source:
+def open_source(project: Project, name: str, tunnels: TunnelPool | None = None) -> Source:
     spec = _entry(project, "sources", name)
     if isinstance(spec, DemoSourceSpec):
         from mysql_redshift_assets.extract.demo_source import DemoSource
@@ -40,7 +95,6 @@ def open_source(project: Project, name: str) -> Source:
     assert isinstance(spec, MySQLSourceSpec)
     from mysql_redshift_assets.extract.source import MySQLSource
 
-    _no_tunnel_yet(spec, f"{project.connections_path}: sources.{name}")
     return MySQLSource(
         name,
         host=spec.host,
@@ -49,6 +103,7 @@ def open_source(project: Project, name: str) -> Source:
         password=spec.password.get_secret_value(),
         database=spec.database,
         connect_timeout=spec.connect_timeout_seconds,
+        endpoint=_tunnel_endpoint(project, spec, "sources", name, tunnels),
     )
 
 
@@ -71,23 +126,28 @@ def open_store(project: Project, name: str) -> ObjectStore:
     )
 
 
-def open_warehouse(project: Project, name: str) -> Warehouse:
+def open_warehouse(project: Project, name: str, tunnels: TunnelPool | None = None) -> Warehouse:
     spec = _entry(project, "targets", name)
-    where = f"{project.connections_path}: targets.{name}"
     if isinstance(spec, DuckDBTargetSpec):
         from mysql_redshift_assets.load.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(name, project.resolve_path(spec.path))
-    _no_tunnel_yet(spec, where)
+    tunnel = _tunnel_endpoint(project, spec, "targets", name, tunnels)
+
+    def address() -> tuple[str, int]:
+        # Asked at every (re)connect: opens the tunnel, or reopens it once if it dropped.
+        return tunnel() if tunnel is not None else (spec.host, spec.port)
+
     if isinstance(spec, PostgresTargetSpec):
         from mysql_redshift_assets.load.redshift import PostgresWarehouse
 
         def connect_pg():
             import psycopg
 
+            host, port = address()
             return psycopg.connect(
-                host=spec.host,
-                port=spec.port,
+                host=host,
+                port=port,
                 dbname=spec.database,
                 user=spec.user,
                 password=spec.password.get_secret_value() or None,
@@ -101,9 +161,10 @@ def open_warehouse(project: Project, name: str) -> Warehouse:
     def connect_redshift():
         import redshift_connector
 
+        host, port = address()
         return redshift_connector.connect(
-            host=spec.host,
-            port=spec.port,
+            host=host,
+            port=port,
             database=spec.database,
             user=spec.user,
             password=spec.password.get_secret_value(),

@@ -67,6 +67,10 @@ _sshtunnel_log.addFilter(lambda record: record.levelno >= logging.DEBUG)
 class TunnelError(RuntimeError):
     """A tunnel that cannot be opened. The message names the connection, the bastion, the fix."""
 
+    def __init__(self, message: str, problem: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem or message
+
 
 class LogLike(Protocol):
     def info(self, msg: str, *args: Any) -> Any: ...
@@ -126,11 +130,10 @@ class _Target:
         return Path(self.spec.known_hosts or DEFAULT_KNOWN_HOSTS).expanduser()
 
     def error(self, problem: str) -> TunnelError:
-        text = f"{self.where}: {problem}"
         secret = self.spec.private_key_passphrase
         if secret is not None and secret.get_secret_value():
-            text = text.replace(secret.get_secret_value(), "**********")
-        return TunnelError(text)
+            problem = problem.replace(secret.get_secret_value(), "**********")
+        return TunnelError(f"{self.where}: {problem}", problem)
 
 
 def _load_keys(target: _Target) -> tuple[list[paramiko.PKey], paramiko.Agent | None]:
@@ -440,7 +443,10 @@ class TunnelPool:
             try:
                 endpoint = tunnel.open()
             except TunnelError as exc:
-                raise TunnelError(f"the tunnel dropped and reopening it failed: {exc}") from None
+                raise target.error(
+                    f"the tunnel to {target.remote_host}:{target.remote_port} dropped and "
+                    f"reopening it failed: {exc.problem}"
+                ) from None
             tunnel.reopens += 1
             return endpoint
 

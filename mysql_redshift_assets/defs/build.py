@@ -30,6 +30,7 @@ def build_definitions(project: Project) -> dg.Definitions:
                 f"sync_{pipeline.name}",
                 selection=dg.AssetSelection.groups(pipeline.name),
                 description=f"Every table of pipeline {pipeline.name}: MySQL -> store -> warehouse.",
+                tags={"mysql_redshift/pipeline": pipeline.name},
             )
         )
     connections = ConnectionsResource(pipelines_dir=str(project.root))

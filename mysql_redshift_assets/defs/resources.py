@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from mysql_redshift_assets.config.loader import Project, load_project
 from mysql_redshift_assets.config.resolve import TableConfig
@@ -12,24 +12,47 @@ from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
+from mysql_redshift_assets.tunnel import TunnelPool
 
 
 class ConnectionsResource(dg.ConfigurableResource):
-    """Opens the sources, stores and warehouses named in `<pipelines_dir>/connections.yml`."""
+    """Opens the sources, stores and warehouses named in `<pipelines_dir>/connections.yml`.
+
+    SSH tunnels live as long as the resource is set up: one `TunnelPool` per run (per step
+    process with the multiprocess executor), created in `setup_for_execution`, shared by every
+    asset that connects through a bastion, closed in `teardown_after_execution`. A tunnel opens
+    at the first connection that needs it. Used outside a run (no setup), connect.py's default
+    pool is used.
+    """
 
     pipelines_dir: str = Field(description="Folder holding connections.yml and the pipelines.")
+
+    _tunnels: TunnelPool | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._tunnels = TunnelPool(logger=context.log) if context.log else TunnelPool()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        tunnels, self._tunnels = self._tunnels, None
+        if tunnels is not None:
+            tunnels.close_all()
+
+    @property
+    def tunnels(self) -> TunnelPool | None:
+        """This run's tunnel pool (None outside a run)."""
+        return self._tunnels
 
     def project(self) -> Project:
         return load_project(Path(self.pipelines_dir))
 
     def source(self, name: str) -> Source:
-        return open_source(self.project(), name)
+        return open_source(self.project(), name, tunnels=self._tunnels)
 
     def store(self, name: str) -> ObjectStore:
         return open_store(self.project(), name)
 
     def warehouse(self, name: str) -> Warehouse:
-        return open_warehouse(self.project(), name)
+        return open_warehouse(self.project(), name, tunnels=self._tunnels)
 
 
 class WatermarkResource(dg.ConfigurableResource):

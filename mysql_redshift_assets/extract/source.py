@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pymysql
@@ -72,7 +72,14 @@ class Source(ABC):
 
 
 class MySQLSource(Source):
-    """MySQL / MariaDB through PyMySQL. One streaming connection, opened lazily."""
+    """MySQL / MariaDB through PyMySQL. One streaming connection, opened lazily.
+
+    `endpoint`, when given (an SSH tunnel), is called at every connection use and returns the
+    local (host, port) to connect to instead of host/port; host/port then only name the server
+    in messages. When the endpoint changes (the tunnel dropped and was reopened) the old
+    connection is dead: it is dropped and the next query reconnects through the new endpoint,
+    except inside `snapshot()`, whose consistent view cannot survive a reconnect (SourceError).
+    """
 
     def __init__(
         self,
@@ -84,8 +91,12 @@ class MySQLSource(Source):
         password: str,
         database: str | None = None,
         connect_timeout: int = 10,
+        endpoint: Callable[[], tuple[str, int]] | None = None,
     ) -> None:
         self.name = name
+        self._endpoint = endpoint
+        self._connected_to: tuple[str, int] | None = None
+        self._in_snapshot = False
         self._params = dict(
             host=host,
             port=port,
@@ -105,21 +116,35 @@ class MySQLSource(Source):
         return f"MySQLSource({self.name!r}, host={self._params['host']!r})"
 
     def _connection(self) -> pymysql.connections.Connection:
+        address = (self._params["host"], self._params["port"])
+        if self._endpoint is not None:
+            address = self._endpoint()  # opens the tunnel, or reopens it once if it dropped
+            if self._conn is not None and self._conn.open and address != self._connected_to:
+                if self._in_snapshot:
+                    raise SourceError(
+                        f"source {self.name!r}: the SSH tunnel was reopened during a consistent "
+                        "snapshot; the snapshot is lost, run the extraction again"
+                    )
+                self.close()  # its tunnel is gone
         if self._conn is None or not self._conn.open:
+            via = (
+                f" (through the SSH tunnel at {address[0]}:{address[1]})" if self._endpoint else ""
+            )
             try:
-                conn = pymysql.connect(**self._params)
+                conn = pymysql.connect(**{**self._params, "host": address[0], "port": address[1]})
             except pymysql.err.OperationalError as exc:
                 code, message = (exc.args + ("",))[:2]
                 raise SourceError(
                     f"source {self.name!r}: cannot connect to MySQL at "
-                    f"{self._params['host']}:{self._params['port']} as {self._params['user']!r}: "
-                    f"({code}) {message}"
+                    f"{self._params['host']}:{self._params['port']}{via} as "
+                    f"{self._params['user']!r}: ({code}) {message}"
                 ) from None
             with conn.cursor() as cur:
                 # Snapshot-consistent reads compare and return TIMESTAMPs in UTC.
                 cur.execute("SET time_zone = '+00:00'")
                 cur.execute("SET SESSION net_write_timeout = 3600")
             self._conn = conn
+            self._connected_to = address
         return self._conn
 
     def quote(self, ident: str) -> str:
@@ -161,16 +186,22 @@ class MySQLSource(Source):
         with conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        self._in_snapshot = True
         try:
             yield
         finally:
+            self._in_snapshot = False
             if conn.open:
                 conn.rollback()
 
     def close(self) -> None:
         if self._conn is not None and self._conn.open:
-            self._conn.close()
+            try:
+                self._conn.close()
+            except pymysql.err.Error:
+                pass  # already gone (e.g. its tunnel dropped)
         self._conn = None
+        self._connected_to = None
 
 
 def _text(value: Any) -> str:

@@ -145,6 +145,14 @@ def _pages(
     from mysql_redshift_assets.extract.keyset import page_query
 
     table = plan.table
+    if not plan.primary_key:
+        # Full copy of a keyless table: identical rows and NULLs make a keyset position
+        # ambiguous (rows were skipped), so the snapshot is read by one streaming query.
+        sql = f"SELECT {', '.join(plan.select_list)} FROM {plan.table_ref}"
+        if max_rows is not None:
+            sql += f" LIMIT {int(max_rows)}"
+        yield from source.stream(sql, [], FETCH_ROWS)
+        return
     taken = 0
     while True:
         limit = table.chunk_rows if max_rows is None else min(table.chunk_rows, max_rows - taken)
@@ -221,7 +229,8 @@ def backup_table(
             )  # fmt: skip
             with source.snapshot():
                 _drain(source, plan, sink, after=None, upper=None, max_rows=max_rows)
-            watermark.snapshot(snapshot).complete = True
+            # A copy cut short by max_rows is not the table: a load must never replace with it.
+            watermark.snapshot(snapshot).complete = max_rows is None or result.rows < max_rows
         else:
             sink = _FileSink(
                 plan, store, publish,

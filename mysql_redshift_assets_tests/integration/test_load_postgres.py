@@ -441,26 +441,58 @@ def test_count_mismatch_rolls_back_with_an_error_naming_the_footers(
 
 
 # -- 5. concurrency ---------------------------------------------------------------------------
-def _two_loads_at_once(orders: Pipe, monkeypatch: pytest.MonkeyPatch) -> list[LoadResult]:
-    """Start two loads together; the first to copy waits until the other queues on its LOCK."""
+def _rival_blocked(pid: int) -> bool:
+    return bool(
+        pg_query("SELECT COUNT(*) FROM pg_locks WHERE pid = %s AND NOT granted", (pid,))[0][0]
+    )
+
+
+def _two_loads_at_once(
+    orders: Pipe, monkeypatch: pytest.MonkeyPatch, *, ddl_race: str | None = None
+) -> list[LoadResult]:
+    """Start two loads together; the first to copy waits until the other queues on its LOCK.
+
+    With `ddl_race`, the first session to commit a statement containing that text first waits
+    until the other session is blocked behind its uncommitted DDL: the CREATE ... IF NOT EXISTS
+    (or ADD COLUMN) race of two first loads, made to happen every time rather than by luck.
+    """
+    warehouses = [orders.warehouse(), orders.warehouse()]
+    pids = [w.conn.info.backend_pid for w in warehouses]
+    rival = {id(w): pids[1 - i] for i, w in enumerate(warehouses)}
+    contended, raced = threading.Event(), threading.Event()
+    first_ddl = threading.Lock()
+    ddl_in_transaction: set[int] = set()
     original_copy = PostgresWarehouse.copy_into_staging
-    contended = threading.Event()
+    original_execute = PostgresWarehouse.execute
+    original_commit = PostgresWarehouse.commit
 
     def copy_and_wait_for_rival(self, *args, **kwargs):
         copied = original_copy(self, *args, **kwargs)
         deadline = time.monotonic() + 15
         while not contended.is_set() and time.monotonic() < deadline:
-            blocked = pg_query(
-                "SELECT COUNT(*) FROM pg_locks WHERE relation = to_regclass(%s) AND NOT granted",
-                (orders.target,),
-            )[0][0]
-            if blocked:
+            if _rival_blocked(rival[id(self)]):
                 contended.set()
-            time.sleep(0.05)
+            time.sleep(0.02)
         return copied
 
+    def execute(self, sql, params=()):
+        if ddl_race and ddl_race in sql:
+            ddl_in_transaction.add(id(self))
+        return original_execute(self, sql, params)
+
+    def commit(self):
+        if id(self) in ddl_in_transaction and first_ddl.acquire(blocking=False):
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not _rival_blocked(rival[id(self)]):
+                time.sleep(0.02)
+            if _rival_blocked(rival[id(self)]):
+                raced.set()
+        ddl_in_transaction.discard(id(self))
+        original_commit(self)
+
     monkeypatch.setattr(PostgresWarehouse, "copy_into_staging", copy_and_wait_for_rival)
-    warehouses = [orders.warehouse(), orders.warehouse()]
+    monkeypatch.setattr(PostgresWarehouse, "execute", execute)
+    monkeypatch.setattr(PostgresWarehouse, "commit", commit)
     barrier = threading.Barrier(2)
 
     def run(i: int) -> LoadResult:
@@ -469,7 +501,10 @@ def _two_loads_at_once(orders: Pipe, monkeypatch: pytest.MonkeyPatch) -> list[Lo
 
     with ThreadPoolExecutor(2) as pool:
         results = [f.result(timeout=120) for f in [pool.submit(run, i) for i in (0, 1)]]
+    monkeypatch.undo()
     assert contended.is_set(), "the second load never waited on the first one's LOCK"
+    if ddl_race:
+        assert raced.is_set(), f"the two loads did not race on {ddl_race!r}"
     return results
 
 
@@ -488,18 +523,59 @@ def test_two_concurrent_loads_of_one_table_load_every_row_and_file_once(
     assert keys == [f.key for f in orders.files()]
 
 
-def test_two_concurrent_first_loads_into_an_empty_schema(
-    mysql: pymysql.Connection, orders: Pipe, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("race", ["schema-and-ledger", "target", "added-column"])
+def test_two_concurrent_first_loads_race_on_ddl_and_both_succeed(
+    mysql: pymysql.Connection, orders: Pipe, monkeypatch: pytest.MonkeyPatch, race: str
 ) -> None:
-    """Nothing exists yet: both loads create the schema, ledger and target at the same time."""
+    """The first loads of a table (or of a new column) create things: both loads must succeed."""
+    schema = orders.schema
     insert_orders(mysql, range(1, 251))
+    if race == "schema-and-ledger":
+        marker = f'CREATE TABLE IF NOT EXISTS "{schema}"."{LEDGER_TABLE}"'
+    elif race == "target":
+        marker = f'CREATE TABLE IF NOT EXISTS "{schema}"."orders"'
+        setup = orders.warehouse()
+        setup.ensure_ledger(schema)  # schema and ledger exist, the target does not
+        setup.close()
+    else:
+        marker = 'ADD COLUMN "region"'
+        setup = orders.warehouse()
+        orders.extract("ext-0")
+        orders.load("load-0", setup)
+        setup.close()
+        with mysql.cursor() as cur:
+            cur.execute("ALTER TABLE orders ADD COLUMN region VARCHAR(10) NULL")
+            cur.execute("UPDATE orders SET region = 'r', updated_at = '2024-12-01' WHERE id < 5")
     orders.extract("ext-1")
-    results = _two_loads_at_once(orders, monkeypatch)
+    files = orders.files()
+    already = 3 if race == "added-column" else 0
+    pending_rows = sum(f.rows for f in files[already:])
 
-    assert sorted(r.rows_loaded for r in results) == [0, 250]
-    assert sorted(r.already_loaded for r in results) == [0, 3]
+    results = _two_loads_at_once(orders, monkeypatch, ddl_race=marker)
+
+    assert sorted(r.rows_loaded for r in results) == [0, pending_rows]
+    assert sorted(r.already_loaded for r in results) == [already, len(files)]
+    if race == "added-column":
+        assert sorted(r.columns_added for r in results) == [[], ["region"]]
+        columns = f"{ORDERS_COLUMNS}, region"
+        assert orders.target_rows(columns) == mysql_rows(
+            mysql, f"SELECT {columns} FROM orders ORDER BY id"
+        )
     assert orders.target_rows() == all_orders(mysql)
-    assert [r[0] for r in orders.ledger_rows()] == [f.key for f in orders.files()]
+    assert [r[0] for r in orders.ledger_rows()] == [f.key for f in files]
+
+
+def test_a_finished_load_leaves_its_session_idle_not_in_a_transaction(
+    mysql: pymysql.Connection, orders: Pipe
+) -> None:
+    """An open transaction after load() would hold locks that block the next load's DDL."""
+    insert_orders(mysql, range(1, 11))
+    orders.extract("ext-1")
+    warehouse = orders.warehouse()
+    orders.load("load-1", warehouse)
+    pid = warehouse.conn.info.backend_pid
+    assert pg_query("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)) == [("idle",)]
+    assert pg_query("SELECT COUNT(*) FROM pg_locks WHERE pid = %s", (pid,)) == [(0,)]
 
 
 # -- 6. schema change -------------------------------------------------------------------------
@@ -724,3 +800,16 @@ def test_types_reach_postgresql_exactly(mysql: pymysql.Connection, pipes: PipeFa
         'WHERE "id" = 1'
     ) == [("2038-01-19 03:14:07.999999", len(BLOB), len(EMOJI), len(EMOJI.encode()))]
     assert mysql_rows(mysql, "SELECT COUNT(*) FROM types") == [(4,)]
+
+
+def test_full_mode_snapshot_of_an_emptied_table_empties_the_target(
+    mysql: pymysql.Connection, items: Pipe
+) -> None:
+    items.extract("snap-001")
+    items.load("load-1")
+    assert len(items.target_rows()) == 50
+    with mysql.cursor() as cur:
+        cur.execute("DELETE FROM items")
+    items.extract("snap-002")
+    items.load("load-2")
+    assert items.target_rows() == all_items(mysql) == []
