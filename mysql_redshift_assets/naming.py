@@ -40,6 +40,11 @@ def snapshot_file_key(table: TableConfig, snapshot: str, seq: int) -> str:
     return f"{table_base(table)}/full/{snapshot}/{seq:010d}.parquet"
 
 
+def partition_file_key(table: TableConfig, partition: str, generation: str, seq: int) -> str:
+    """A partition's files live under their generation: a re-run writes a new one beside it."""
+    return f"{table_base(table)}/partitions/{partition}/{generation}/{seq:010d}.parquet"
+
+
 def manifest_key(table: TableConfig, run_id: str, group: int) -> str:
     return f"{table_base(table)}/_manifests/{run_id}-{group:03d}.manifest"
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-Mode = Literal["incremental", "full"]
+Mode = Literal["incremental", "full", "time", "id_range"]
 
 #: Built-in defaults, the last level of the hierarchy table > pipeline > default.
 DEFAULT_CHUNK_ROWS = 100_000
@@ -136,6 +136,35 @@ class SortKeySpec(Strict):
     columns: list[str]
 
 
+class TimePartitionsSpec(Strict):
+    """`mode: time`: one partition a window [start, end) of the `cursor` timestamp column."""
+
+    granularity: Literal["hourly", "daily", "monthly"] = "daily"
+    start: str = Field(description="First partition, e.g. '2024-01-01' or '2024-01-01 00:00'.")
+    timezone: str = "UTC"
+
+
+class IdRangeSpec(Strict):
+    """`mode: id_range`: partitions of `size` primary-key values, added by a sensor."""
+
+    size: int = Field(ge=1, le=10_000_000_000)
+    sensor_interval_seconds: int = Field(300, ge=30)
+    sensor_default_status: Literal["running", "stopped"] = "running"
+
+
+class ScheduleSpec(Strict):
+    cron: str = Field(description="e.g. '15 * * * *'")
+    timezone: str = "UTC"
+    default_status: Literal["running", "stopped"] = "stopped"
+
+
+class SensorSpec(Strict):
+    """Start a run when MySQL has rows past the watermark (incremental tables)."""
+
+    default_status: Literal["running", "stopped"] = "stopped"
+    interval_seconds: int = Field(120, ge=30)
+
+
 class TableSpec(Strict):
     mode: Mode = "incremental"
     cursor: str | None = Field(None, description="Cursor column (incremental); default: the pk.")
@@ -153,6 +182,24 @@ class TableSpec(Strict):
         gt=0,
         description="The freshness check fails when no extraction succeeded for this long.",
     )
+    partitions: TimePartitionsSpec | None = None
+    id_range: IdRangeSpec | None = None
+    schedule: ScheduleSpec | None = None
+    new_data_sensor: SensorSpec | None = None
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> TableSpec:
+        if self.mode == "time" and (self.partitions is None or self.cursor is None):
+            raise ValueError("mode time needs `partitions:` and `cursor:` (the timestamp column)")
+        if self.mode != "time" and self.partitions is not None:
+            raise ValueError("`partitions:` is only for mode time")
+        if self.mode == "id_range" and self.id_range is None:
+            raise ValueError("mode id_range needs `id_range: {size: N}`")
+        if self.mode != "id_range" and self.id_range is not None:
+            raise ValueError("`id_range:` is only for mode id_range")
+        if self.new_data_sensor is not None and self.mode != "incremental":
+            raise ValueError("`new_data_sensor:` is only for mode incremental")
+        return self
 
     @field_validator("primary_key", mode="before")
     @classmethod
@@ -180,6 +227,9 @@ class PipelineFile(Strict):
     description: str | None = None
     freshness_hours: float | None = Field(None, gt=0)
     s3clean: S3CleanSchedule | None = None
+    schedule: ScheduleSpec | None = Field(
+        None, description="Runs the pipeline's unpartitioned tables."
+    )
     tables: dict[str, TableSpec]
 
     @field_validator("tables")

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mysql_redshift_assets.config.loader import Pipeline
-from mysql_redshift_assets.config.models import Mode, SortKeySpec
+from mysql_redshift_assets.config.models import (
+    IdRangeSpec,
+    Mode,
+    ScheduleSpec,
+    SensorSpec,
+    SortKeySpec,
+    TimePartitionsSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,14 @@ class TableConfig:
     store_prefix: str
     config_file: str
     freshness_hours: float | None = None
+    partitions: TimePartitionsSpec | None = None
+    id_range: IdRangeSpec | None = None
+    schedule: ScheduleSpec | None = None
+    new_data_sensor: SensorSpec | None = None
+
+    @property
+    def partitioned(self) -> bool:
+        return self.mode in ("time", "id_range")
 
     @property
     def qualified(self) -> str:
@@ -79,6 +94,10 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 store_prefix=spec.store_prefix,
                 config_file=str(pipeline.path),
                 freshness_hours=table.freshness_hours or spec.freshness_hours,
+                partitions=table.partitions,
+                id_range=table.id_range,
+                schedule=table.schedule,
+                new_data_sensor=table.new_data_sensor,
             )
         )
     return configs

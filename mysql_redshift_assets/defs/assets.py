@@ -8,8 +8,10 @@ from pydantic import Field
 
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.defs.partitions import window_for
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.defs.translator import get_asset_spec
+from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import Position
 from mysql_redshift_assets.sync.backup import backup_table
 from mysql_redshift_assets.sync.load import load_table
@@ -38,6 +40,21 @@ def _position_text(position: Position | None) -> str:
     return " ".join(parts)
 
 
+def _windows(context: dg.AssetExecutionContext, table: TableConfig) -> list[Window | None]:
+    """The partition windows of this run (a single-run backfill covers many), or [None]."""
+    if not table.partitioned:
+        return [None]
+    pdef = context.assets_def.partitions_def
+    assert pdef is not None
+    return [window_for(table, pdef, key) for key in context.partition_keys]
+
+
+def _backfill_policy(table: TableConfig) -> dg.BackfillPolicy | None:
+    # One run for a whole range (what `dagster asset materialize --partition-range` needs);
+    # inside it every window is its own query plan, files and replace.
+    return dg.BackfillPolicy.single_run() if table.partitioned else None
+
+
 def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=op_name(table, "parquet"),
@@ -45,6 +62,7 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
         op_tags={"mysql_redshift/table": f"{table.pipeline}.{table.qualified}"},
         # One pool per MySQL source: dagster.yaml limits concurrent queries against it.
         pool=f"mysql-{table.source}",
+        backfill_policy=_backfill_policy(table),
     )
     def _parquet(
         context: dg.AssetExecutionContext,
@@ -54,37 +72,53 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
     ) -> dg.MaterializeResult:
         source = connections.source(table.source)
         store = connections.store(table.store)
+        run_table = replace(table, chunk_rows=config.chunk_rows) if config.chunk_rows else table
+        results = []
         try:
-            result = backup_table(
-                source,
-                store,
-                watermarks.store_for(table),
-                replace(table, chunk_rows=config.chunk_rows) if config.chunk_rows else table,
-                run_id=context.run_id,
-                max_rows=config.max_rows,
-                on_file=lambda f: context.log.info(f"stored {store.uri(f.key)} ({f.rows:,} rows)"),
-            )
+            for window in _windows(context, table):
+                results.append(
+                    backup_table(
+                        source,
+                        store,
+                        watermarks.store_for(table),
+                        run_table,
+                        run_id=context.run_id,
+                        max_rows=config.max_rows,
+                        window=window,
+                        on_file=lambda f: context.log.info(
+                            f"stored {store.uri(f.key)} ({f.rows:,} rows)"
+                        ),
+                    )
+                )
         finally:
             source.close()
-        keys = [store.uri(f.key) for f in result.files]
+        files = [f for r in results for f in r.files]
+        rows, seconds = sum(r.rows for r in results), sum(r.seconds for r in results)
+        keys = [store.uri(f.key) for f in files]
         metadata: dict[str, object] = {
-            "rows": dg.MetadataValue.int(result.rows),
-            "files": dg.MetadataValue.int(len(result.files)),
-            "bytes": dg.MetadataValue.int(result.bytes),
-            "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-            "rows_per_second": dg.MetadataValue.float(round(result.rows_per_second, 1)),
-            "watermark_before": _position_text(result.position_before),
-            "watermark_after": _position_text(result.position_after),
+            "rows": dg.MetadataValue.int(rows),
+            "files": dg.MetadataValue.int(len(files)),
+            "bytes": dg.MetadataValue.int(sum(r.bytes for r in results)),
+            "seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "rows_per_second": dg.MetadataValue.float(round(rows / seconds, 1) if seconds else 0.0),
             "keys": dg.MetadataValue.json({"count": len(keys), "first": keys[:KEYS_SHOWN]}),
         }
-        if result.upper_bound is not None:
-            metadata["upper_bound"] = result.upper_bound
-        if result.snapshot is not None:
-            metadata["snapshot"] = result.snapshot
-        if result.null_cursor_rows:
-            metadata["rows_with_null_cursor"] = dg.MetadataValue.int(result.null_cursor_rows)
+        first, last = results[0], results[-1]
+        if table.mode == "incremental":
+            metadata["watermark_before"] = _position_text(first.position_before)
+            metadata["watermark_after"] = _position_text(last.position_after)
+            if last.upper_bound is not None:
+                metadata["upper_bound"] = last.upper_bound
+        if table.partitioned:
+            metadata["partitions"] = dg.MetadataValue.json(
+                {key: r.rows for key, r in zip(context.partition_keys, results, strict=True)}
+            )
+        if last.snapshot is not None:
+            metadata["generation"] = last.snapshot
+        if last.null_cursor_rows:
+            metadata["rows_with_null_cursor"] = dg.MetadataValue.int(last.null_cursor_rows)
             context.log.warning(
-                f"{table.qualified}: {result.null_cursor_rows:,} rows have a NULL cursor "
+                f"{table.qualified}: {last.null_cursor_rows:,} rows have a NULL cursor "
                 f"({table.cursor}) and cannot be extracted incrementally"
             )
         return dg.MaterializeResult(metadata=metadata)
@@ -97,6 +131,7 @@ def build_warehouse_asset(project: Project, table: TableConfig) -> dg.AssetsDefi
         name=op_name(table, "redshift"),
         specs=[get_asset_spec(project, table, "redshift")],
         op_tags={"mysql_redshift/table": f"{table.pipeline}.{table.qualified}"},
+        backfill_policy=_backfill_policy(table),
     )
     def _warehouse(
         context: dg.AssetExecutionContext,
@@ -105,24 +140,40 @@ def build_warehouse_asset(project: Project, table: TableConfig) -> dg.AssetsDefi
     ) -> dg.MaterializeResult:
         warehouse = connections.warehouse(table.target)
         store = connections.store(table.store)
+        results, warnings = [], []
         try:
-            result, warnings = load_table(
-                warehouse, store, watermarks.store_for(table), table, run_id=context.run_id
-            )
+            for window in _windows(context, table):
+                result, warned = load_table(
+                    warehouse,
+                    store,
+                    watermarks.store_for(table),
+                    table,
+                    run_id=context.run_id,
+                    window=window,
+                )
+                results.append(result)
+                warnings += warned
         finally:
             warehouse.close()
-        for warning in warnings:
+        for warning in dict.fromkeys(warnings):
             context.log.warning(warning)
-        return dg.MaterializeResult(
-            metadata={
-                "rows_loaded": dg.MetadataValue.int(result.rows_loaded),
-                "files_loaded": dg.MetadataValue.int(len(result.files_loaded)),
-                "files_already_loaded": dg.MetadataValue.int(result.already_loaded),
-                "table_rows": dg.MetadataValue.int(result.table_rows),
-                "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-                "rows_per_second": dg.MetadataValue.float(round(result.rows_per_second, 1)),
-                "columns_added": dg.MetadataValue.json(result.columns_added),
-            }
-        )
+        rows = sum(r.rows_loaded for r in results)
+        seconds = sum(r.seconds for r in results)
+        metadata: dict[str, object] = {
+            "rows_loaded": dg.MetadataValue.int(rows),
+            "files_loaded": dg.MetadataValue.int(sum(len(r.files_loaded) for r in results)),
+            "files_already_loaded": dg.MetadataValue.int(sum(r.already_loaded for r in results)),
+            "table_rows": dg.MetadataValue.int(results[-1].table_rows),
+            "seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "rows_per_second": dg.MetadataValue.float(round(rows / seconds, 1) if seconds else 0.0),
+            "columns_added": dg.MetadataValue.json(
+                sorted({c for r in results for c in r.columns_added})
+            ),
+        }
+        if table.partitioned:
+            metadata["partitions"] = dg.MetadataValue.json(
+                {key: r.rows_loaded for key, r in zip(context.partition_keys, results, strict=True)}
+            )
+        return dg.MaterializeResult(metadata=metadata)
 
     return _warehouse

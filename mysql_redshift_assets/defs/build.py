@@ -7,6 +7,7 @@ import dagster as dg
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import table_configs
 from mysql_redshift_assets.defs.assets import build_parquet_asset, build_warehouse_asset
+from mysql_redshift_assets.defs.automation import automation_for
 from mysql_redshift_assets.defs.checks import build_checks
 from mysql_redshift_assets.defs.maintenance import build_s3clean_job, build_s3clean_schedule
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
@@ -16,29 +17,28 @@ def build_definitions(project: Project) -> dg.Definitions:
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     jobs: list = []
-    schedules: list[dg.ScheduleDefinition] = []
+    schedules: list = []
+    sensors: list[dg.SensorDefinition] = []
     for pipeline in project.pipelines.values():
-        for table in table_configs(pipeline):
+        tables = table_configs(pipeline)
+        for table in tables:
             assets += [build_parquet_asset(project, table), build_warehouse_asset(project, table)]
             checks += build_checks(table)
+        more_jobs, more_schedules, more_sensors = automation_for(pipeline, tables)
+        jobs += more_jobs
+        schedules += more_schedules
+        sensors += more_sensors
         s3clean = build_s3clean_job(pipeline)
         jobs.append(s3clean)
         if schedule := build_s3clean_schedule(pipeline, s3clean):
             schedules.append(schedule)
-        jobs.append(
-            dg.define_asset_job(
-                f"sync_{pipeline.name}",
-                selection=dg.AssetSelection.groups(pipeline.name),
-                description=f"Every table of pipeline {pipeline.name}: MySQL -> store -> warehouse.",
-                tags={"mysql_redshift/pipeline": pipeline.name},
-            )
-        )
     connections = ConnectionsResource(pipelines_dir=str(project.root))
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources={
             "connections": connections,
             "watermarks": WatermarkResource(connections=connections),

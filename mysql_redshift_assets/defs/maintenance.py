@@ -20,10 +20,14 @@ class S3CleanConfig(dg.Config):
     force: bool = Field(False, description="Also delete files not yet loaded into the warehouse.")
 
 
+def s3clean_op_name(pipeline: Pipeline) -> str:
+    return f"s3clean_{pipeline.name}_files"
+
+
 def build_s3clean_job(pipeline: Pipeline) -> dg.JobDefinition:
     tables = {t.qualified: t for t in table_configs(pipeline)}
 
-    @dg.op(name=f"s3clean_{pipeline.name}", description="Delete loaded/superseded/orphan files.")
+    @dg.op(name=s3clean_op_name(pipeline), description="Delete loaded/superseded/orphan files.")
     def _s3clean(
         context: dg.OpExecutionContext,
         config: S3CleanConfig,

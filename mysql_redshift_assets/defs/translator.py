@@ -8,6 +8,7 @@ import dagster as dg
 
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.defs.partitions import partitions_def
 from mysql_redshift_assets.naming import asset_path, target_table
 
 Layer = Literal["parquet", "redshift"]
@@ -35,6 +36,7 @@ def get_asset_spec(project: Project, table: TableConfig, layer: Layer) -> dg.Ass
                 f"{table.file_rows:,} rows a file)."
             ),
             tags={"pipeline": table.pipeline, "mode": table.mode},
+            partitions_def=partitions_def(table),
         )
     schema, name = target_table(table)
     return dg.AssetSpec(
@@ -48,4 +50,5 @@ def get_asset_spec(project: Project, table: TableConfig, layer: Layer) -> dg.Ass
         ),
         tags={"pipeline": table.pipeline, "mode": table.mode},
         automation_condition=dg.AutomationCondition.eager(),
+        partitions_def=partitions_def(table),
     )

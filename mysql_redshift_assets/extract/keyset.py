@@ -44,15 +44,16 @@ def page_query(
     upper: tuple[str, str, Any] | None,
     limit: int,
     placeholder: str,
+    bounds: Sequence[tuple[str, str, Any]] = (),
 ) -> Page:
-    """One page of at most `limit` rows after `after`, below `upper` = (column, op, value)."""
+    """One page of at most `limit` rows after `after`, below `upper` = (column, op, value),
+    inside every (column, op, value) of `bounds` (a partition's window)."""
     where: list[str] = []
     params: list[Any] = []
     if after is not None:
         predicate, params = after_predicate(order_by, after, placeholder)
         where.append(predicate)
-    if upper is not None:
-        column, op, value = upper
+    for column, op, value in [*bounds, *([upper] if upper is not None else [])]:
         where.append(f"{column} {op} {placeholder}")
         params.append(value)
     sql = f"SELECT {', '.join(select_list)} FROM {table_ref}"

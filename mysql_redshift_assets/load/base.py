@@ -49,6 +49,8 @@ class LoadRequest:
     run_id: str
     distkey: str | None = None
     sortkey: tuple[str, list[str]] | None = None
+    # A partition's window (normalised column, lo, hi): deleted, then re-inserted, in one txn.
+    window: tuple[str, object, object] | None = None
 
     @property
     def mode(self) -> str:
@@ -246,11 +248,18 @@ class Warehouse(ABC):
                 loaded = self.loaded_keys(schema, request.ledger_name)
                 pending = [f for f in request.candidates if f.key not in loaded]
                 result.already_loaded = len(request.candidates) - len(pending)
-                if request.mode == "full" and pending and result.already_loaded:
+                if request.mode != "incremental" and pending and result.already_loaded:
                     raise LoadError("a snapshot is partly in the ledger; refusing to guess")
                 if pending and request.mode == "full":
                     # DELETE, not TRUNCATE: in Redshift TRUNCATE commits the open transaction.
                     self.execute(f"DELETE FROM {target}")
+                elif pending and request.window is not None:
+                    column, lo, hi = request.window
+                    col = quote_ident(column)
+                    self.execute(
+                        f"DELETE FROM {target} WHERE {col} >= {self.ph} AND {col} < {self.ph}",
+                        (lo, hi),
+                    )
                 for i, group in enumerate(schema_groups(pending)):
                     self._load_group(request, store, group, i, result)
                 for f in pending:

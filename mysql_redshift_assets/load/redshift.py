@@ -101,7 +101,12 @@ class RedshiftWarehouse(Warehouse):
     @property
     def conn(self) -> Any:
         if self._conn is None:
-            self._conn = self._connect()
+            conn = self._connect()
+            # Partition windows and TIMESTAMPTZ values are compared in UTC, whatever the server says.
+            cur = conn.cursor()
+            cur.execute("SET TIME ZONE 'UTC'")
+            conn.commit()
+            self._conn = conn
         return self._conn
 
     def cursor(self) -> Any:

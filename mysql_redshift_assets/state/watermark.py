@@ -49,6 +49,7 @@ class FileRecord(_Model):
     run_id: str
     written_at: datetime
     snapshot: str | None = None
+    partition: str | None = None
     first: Position | None = None
     last: Position | None = None
 
@@ -76,7 +77,10 @@ class Session(_Model):
 
 
 class Snapshot(_Model):
+    """One complete copy of a full table (partition None) or of one partition's window."""
+
     id: str
+    partition: str | None = None
     complete: bool = False
     rows: int = 0
     files: int = 0
@@ -121,8 +125,8 @@ class Watermark(_Model):
         self.snapshots.append(snap)
         return snap
 
-    def latest_complete_snapshot(self) -> Snapshot | None:
-        complete = [s for s in self.snapshots if s.complete]
+    def latest_complete_snapshot(self, partition: str | None = None) -> Snapshot | None:
+        complete = [s for s in self.snapshots if s.complete and s.partition == partition]
         return complete[-1] if complete else None
 
     def files_of(self, snapshot_id: str | None) -> list[FileRecord]:

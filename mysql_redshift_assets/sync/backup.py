@@ -24,7 +24,12 @@ import pyarrow as pa
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.source import Source
-from mysql_redshift_assets.naming import incremental_file_key, snapshot_file_key
+from mysql_redshift_assets.naming import (
+    incremental_file_key,
+    partition_file_key,
+    snapshot_file_key,
+)
+from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import (
     FileRecord,
     Position,
@@ -73,9 +78,11 @@ class _FileSink:
         run_id: str,
         snapshot: str | None,
         tmp: Path,
+        partition: str | None = None,
     ) -> None:
         self.plan, self.store, self.publish, self.key_for = plan, store, publish, key_for
         self.seq, self.run_id, self.snapshot, self.tmp = first_seq, run_id, snapshot, tmp
+        self.partition = partition
         self.writer: ParquetFileWriter | None = None
         self.first: Position | None = None
         self.last: Position | None = None
@@ -109,6 +116,7 @@ class _FileSink:
             run_id=self.run_id,
             written_at=utcnow(),
             snapshot=self.snapshot,
+            partition=self.partition,
             first=self.first,
             last=self.last,
         )
@@ -140,6 +148,7 @@ def _pages(
     after: list[str] | None,
     upper: tuple[str, str, Any] | None,
     max_rows: int | None,
+    bounds: list[tuple[str, str, Any]] | None = None,
 ):
     """Yield (raw rows) for consecutive keyset pages until the table (or the cap) is exhausted."""
     from mysql_redshift_assets.extract.keyset import page_query
@@ -166,6 +175,7 @@ def _pages(
             upper=upper,
             limit=limit,
             placeholder=source.placeholder,
+            bounds=bounds or (),
         )
         got = 0
         for rows in source.stream(page.sql, page.params, FETCH_ROWS):
@@ -189,8 +199,12 @@ def backup_table(
     run_id: str,
     max_rows: int | None = None,
     on_file: Callable[[FileRecord], None] | None = None,
+    window: Window | None = None,
 ) -> BackupResult:
-    """Extract new rows (incremental) or a fresh snapshot (full) of one table into the store."""
+    """Extract new rows (incremental), a fresh snapshot (full), or a new generation of one
+    partition's window (time / id_range: pass `window`) into the store."""
+    if table.partitioned and window is None:
+        raise ValueError(f"{table.qualified} is partitioned ({table.mode}): give a window")
     started = time.monotonic()
     watermark = watermarks.load(table) or Watermark(table=table.qualified, mode=table.mode)
     plan = plan_table(source, table, watermark)
@@ -219,16 +233,25 @@ def backup_table(
 
     tmp = Path(tempfile.mkdtemp(prefix="mra-backup-"))
     try:
-        if table.mode == "full":
+        if table.mode == "full" or window is not None:
             snapshot = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + run_id[:8]
             result.snapshot = snapshot
+            if window is None:
+                key_for = lambda seq: snapshot_file_key(table, snapshot, seq)  # noqa: E731
+                bounds, upper = [], None
+            else:
+                key_for = lambda seq: partition_file_key(table, window.safe_key, snapshot, seq)  # noqa: E731
+                watermark.snapshot(snapshot).partition = window.key
+                bounds, upper = plan.window_bounds(source, window)
+                result.upper_bound = None if upper is None else str(upper[2])
             sink = _FileSink(
-                plan, store, publish,
-                lambda seq: snapshot_file_key(table, snapshot, seq),
-                0, run_id, snapshot, tmp,
+                plan, store, publish, key_for, 0, run_id, snapshot, tmp,
+                partition=window.key if window else None,
             )  # fmt: skip
             with source.snapshot():
-                _drain(source, plan, sink, after=None, upper=None, max_rows=max_rows)
+                _drain(
+                    source, plan, sink, after=None, upper=upper, max_rows=max_rows, bounds=bounds
+                )
             # A copy cut short by max_rows is not the table: a load must never replace with it.
             watermark.snapshot(snapshot).complete = max_rows is None or result.rows < max_rows
         else:
@@ -264,8 +287,8 @@ def backup_table(
     return result
 
 
-def _drain(source, plan, sink: _FileSink, *, after, upper, max_rows) -> None:
-    for rows in _pages(source, plan, after, upper, max_rows):
+def _drain(source, plan, sink: _FileSink, *, after, upper, max_rows, bounds=None) -> None:
+    for rows in _pages(source, plan, after, upper, max_rows, bounds):
         start = 0
         while start < len(rows):
             piece = rows[start : start + sink.room]

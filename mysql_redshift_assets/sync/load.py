@@ -6,22 +6,26 @@ import logging
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.load.base import LoadRequest, LoadResult, Warehouse
+from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
 log = logging.getLogger(__name__)
 
 
-def candidate_files(table: TableConfig, watermark: Watermark) -> list[FileRecord]:
-    """Files a load may take: every recorded incremental file, or the newest complete snapshot.
+def candidate_files(
+    table: TableConfig, watermark: Watermark, partition: str | None = None
+) -> list[FileRecord]:
+    """Files a load may take: every recorded incremental file, or the newest complete snapshot
+    (of the table, or of one partition).
 
     Never a prefix listing: a file exists for the loader only once the watermark records it,
     which happens only after it is durably stored.
     """
-    if table.mode == "full":
-        snapshot = watermark.latest_complete_snapshot()
-        return watermark.files_of(snapshot.id) if snapshot else []
-    return watermark.files_of(None)
+    if table.mode == "incremental":
+        return watermark.files_of(None)
+    snapshot = watermark.latest_complete_snapshot(partition)
+    return watermark.files_of(snapshot.id) if snapshot else []
 
 
 def _normalised(name: str, mapping: dict[str, str]) -> str | None:
@@ -57,6 +61,18 @@ def physical_keys(
     return distkey, sortkey, warnings
 
 
+def _replace_window(
+    window: Window | None, watermark: Watermark
+) -> tuple[str, object, object] | None:
+    if window is None:
+        return None
+    if window.kind == "time":
+        if watermark.cursor is None:
+            return None
+        return watermark.columns[watermark.cursor], window.lo, window.hi
+    return watermark.columns[watermark.primary_key[0]], int(window.lo), int(window.hi)
+
+
 def load_table(
     warehouse: Warehouse,
     store: ObjectStore,
@@ -64,8 +80,10 @@ def load_table(
     table: TableConfig,
     *,
     run_id: str,
+    window: Window | None = None,
 ) -> tuple[LoadResult, list[str]]:
-    """Load what the ledger lacks; returns the result and any warnings for the user."""
+    """Load what the ledger lacks (for a partitioned table: the newest generation of `window`,
+    replacing the window); returns the result and any warnings for the user."""
     watermark = watermarks.load(table)
     if watermark is None:
         return LoadResult(), [table.error(None, "nothing extracted yet: no watermark in the store")]
@@ -76,9 +94,10 @@ def load_table(
         table=table,
         primary_key=[watermark.columns[k] for k in watermark.primary_key],
         cursor=watermark.columns.get(watermark.cursor) if watermark.cursor else None,
-        candidates=candidate_files(table, watermark),
+        candidates=candidate_files(table, watermark, window.key if window else None),
         run_id=run_id,
         distkey=distkey,
         sortkey=sortkey,
+        window=_replace_window(window, watermark),
     )
     return warehouse.load(request, store), warnings

@@ -21,6 +21,7 @@ from mysql_redshift_assets.extract.schema_types import (
     raw_to_arrow,
 )
 from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import Watermark
 from mysql_redshift_assets.store.parquet import FileColumn
 
@@ -70,6 +71,18 @@ class TablePlan:
                 return column, "<", source.now_minus(self.table.upper_bound_lag_seconds)
         row = source.query_one(f"SELECT MAX({column}) FROM {self.table_ref}")
         return None if row is None or row[0] is None else (column, "<=", _text(row[0]))
+
+    def window_bounds(
+        self, source: Source, window: Window
+    ) -> tuple[list[tuple[str, str, Any]], tuple[str, str, Any] | None]:
+        """The window `[lo, hi)` on its column, and for a window still open in time, the
+        late-commit bound (rows newer than NOW() - lag wait for the partition's next run)."""
+        column = source.quote(self.cursor if window.kind == "time" else self.primary_key[0])
+        bounds = [(column, ">=", window.lo), (column, "<", window.hi)]
+        if window.kind != "time":
+            return bounds, None
+        now = source.now_minus(self.table.upper_bound_lag_seconds)
+        return bounds, ((column, "<", now) if now < window.hi else None)
 
     def null_cursor_rows(self, source: Source) -> int:
         """Rows a keyset on the cursor can never see; reported, never silently dropped."""
@@ -131,7 +144,11 @@ def plan_table(source: Source, table: TableConfig, watermark: Watermark | None) 
             )
         primary_key = []
 
-    cursor = table.cursor if table.mode == "incremental" else None
+    cursor = table.cursor if table.mode in ("incremental", "time") else None
+    if table.mode == "id_range" and len(primary_key) != 1:
+        raise ConfigError(
+            table.error("primary_key", "mode id_range needs a single-column primary key")
+        )
     if table.mode == "full":
         order = primary_key or [c.source.name for c in planned]
     elif cursor is None or cursor in primary_key:

@@ -36,6 +36,29 @@ def test_shipped_pipelines_load_without_secrets_or_servers(monkeypatch):
         dg.AssetKey(["settlement", "settlement", "settle_orders", "redshift"])
     ).kinds == {"redshift"}
     assert defs.resolve_job_def("sync_demo") is not None
+    dg.Definitions.validate_loadable(defs)  # every job, schedule and sensor resolves
+    assert {s.name for s in defs.sensors} >= {
+        "settlement__settlement__settle_orders__new_data",
+        "settlement__settlement__billing_lines__id_ranges",
+    }
+    events = graph.get(dg.AssetKey(["settlement", "settlement", "parcel_events", "redshift"]))
+    assert isinstance(events.partitions_def, dg.DailyPartitionsDefinition)
+    assert events.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_a_partition_start_in_the_future_is_one_clear_error(tmp_path):
+    root = tmp_path / "pipelines"
+    shutil.copytree(REPO_PIPELINES, root)
+    text = (
+        (root / "settlement.yml").read_text().replace('start: "2025-01-01"', 'start: "2999-01-01"')
+    )
+    (root / "settlement.yml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        build_definitions(load_project(root))
+    message = str(err.value)
+    assert (
+        "settlement.yml" in message and "parcel_events" in message and "partitions.start" in message
+    )
 
 
 def test_import_reads_no_environment(monkeypatch, tmp_path):

@@ -36,12 +36,14 @@ def main() -> None:
     table = table_config(project.pipeline("testpipe"), os.environ["MRA_CRASH_TABLE"])
     store = open_store(project, table.store)
     source = open_source(project, table.source)
-    count = 0
+    count = 0  # of the events of `mode` only
 
     def on_file(record) -> None:
         nonlocal count
+        if mode != "after_record":
+            return
         count += 1
-        if mode == "after_record" and count == at:
+        if count == at:
             die()  # the file is uploaded AND recorded in the watermark
 
     if mode in ("after_upload", "before_upload"):

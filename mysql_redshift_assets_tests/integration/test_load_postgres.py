@@ -715,6 +715,25 @@ def test_full_mode_failed_replace_keeps_the_previous_snapshot(
     assert len(all_items(mysql)) == 25
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="library bug: a full snapshot of an empty MySQL table writes no file, so the load has "
+    "no candidate and the target keeps every stale row (sync/backup.py + sync/load.py)",
+)
+def test_full_mode_snapshot_of_an_emptied_table_empties_the_target(
+    mysql: pymysql.Connection, items: Pipe
+) -> None:
+    items.extract("snap-001")
+    items.load("load-1")
+    assert len(items.target_rows() or []) == 50
+    with mysql.cursor() as cur:
+        cur.execute("DELETE FROM items")
+    second = items.extract("snap-002")
+    assert second.rows == 0
+    items.load("load-2")
+    assert items.target_rows() == all_items(mysql) == []
+
+
 # -- 8. types ---------------------------------------------------------------------------------
 TYPES_DDL = """CREATE TABLE types (
   id INT NOT NULL PRIMARY KEY,
@@ -800,16 +819,3 @@ def test_types_reach_postgresql_exactly(mysql: pymysql.Connection, pipes: PipeFa
         'WHERE "id" = 1'
     ) == [("2038-01-19 03:14:07.999999", len(BLOB), len(EMOJI), len(EMOJI.encode()))]
     assert mysql_rows(mysql, "SELECT COUNT(*) FROM types") == [(4,)]
-
-
-def test_full_mode_snapshot_of_an_emptied_table_empties_the_target(
-    mysql: pymysql.Connection, items: Pipe
-) -> None:
-    items.extract("snap-001")
-    items.load("load-1")
-    assert len(items.target_rows()) == 50
-    with mysql.cursor() as cur:
-        cur.execute("DELETE FROM items")
-    items.extract("snap-002")
-    items.load("load-2")
-    assert items.target_rows() == all_items(mysql) == []

@@ -1,0 +1,178 @@
+"""Jobs, schedules and sensors from YAML: off or on by `default_status`."""
+
+import dagster as dg
+
+from mysql_redshift_assets.config.loader import Pipeline
+from mysql_redshift_assets.config.models import ScheduleSpec
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.defs.assets import op_name
+from mysql_redshift_assets.defs.partitions import partitions_def
+from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
+from mysql_redshift_assets.defs.translator import asset_key
+from mysql_redshift_assets.partitions import id_range_key, id_range_keys
+from mysql_redshift_assets.sync.probe import first_row_past_watermark, max_primary_key
+
+TABLE_TAG = "mysql_redshift/table"
+
+
+def _status(value: str) -> dg.DefaultScheduleStatus:
+    return (
+        dg.DefaultScheduleStatus.RUNNING if value == "running" else dg.DefaultScheduleStatus.STOPPED
+    )
+
+
+def _sensor_status(value: str) -> dg.DefaultSensorStatus:
+    return dg.DefaultSensorStatus.RUNNING if value == "running" else dg.DefaultSensorStatus.STOPPED
+
+
+def _keys(table: TableConfig) -> list[dg.AssetKey]:
+    return [asset_key(table, "parquet"), asset_key(table, "redshift")]
+
+
+def _table_tags(table: TableConfig) -> dict[str, str]:
+    return {
+        TABLE_TAG: f"{table.pipeline}.{table.qualified}",
+        "mysql_redshift/pipeline": table.pipeline,
+    }
+
+
+def table_job(table: TableConfig):
+    """Both assets of one table; partitioned tables need a job of their own."""
+    return dg.define_asset_job(
+        f"sync_{op_name(table, 'table')}".removesuffix("__table"),
+        selection=_keys(table),
+        partitions_def=partitions_def(table),
+        tags=_table_tags(table),
+        description=f"{table.qualified}: MySQL -> store -> warehouse.",
+    )
+
+
+def pipeline_job(pipeline: Pipeline, tables: list[TableConfig]):
+    unpartitioned = [k for t in tables if not t.partitioned for k in _keys(t)]
+    if not unpartitioned:
+        return None
+    return dg.define_asset_job(
+        f"sync_{pipeline.name}",
+        selection=unpartitioned,
+        tags={"mysql_redshift/pipeline": pipeline.name},
+        description=f"Every unpartitioned table of pipeline {pipeline.name}.",
+    )
+
+
+def schedule_for(
+    job, spec: ScheduleSpec, table: TableConfig | None = None
+) -> dg.ScheduleDefinition:
+    if table is None or table.mode != "time":
+        return dg.ScheduleDefinition(
+            job=job, cron_schedule=spec.cron, execution_timezone=spec.timezone,
+            default_status=_status(spec.default_status),
+        )  # fmt: skip
+    pdef = partitions_def(table)
+    assert isinstance(pdef, dg.TimeWindowPartitionsDefinition)
+
+    @dg.schedule(
+        job=job, cron_schedule=spec.cron, execution_timezone=spec.timezone,
+        default_status=_status(spec.default_status), name=f"{job.name}_schedule",
+    )  # fmt: skip
+    def _latest_window(context: dg.ScheduleEvaluationContext):
+        key = pdef.get_last_partition_key(current_time=context.scheduled_execution_time)
+        if key is None:
+            return dg.SkipReason("no complete partition yet")
+        return dg.RunRequest(partition_key=key, run_key=key)
+
+    return _latest_window
+
+
+def new_data_sensor(table: TableConfig) -> dg.SensorDefinition:
+    spec = table.new_data_sensor
+    assert spec is not None
+
+    @dg.sensor(
+        name=f"{op_name(table, 'new_data')}",
+        asset_selection=_keys(table),
+        minimum_interval_seconds=spec.interval_seconds,
+        default_status=_sensor_status(spec.default_status),
+        description=f"Starts a run when {table.qualified} has rows past the watermark.",
+    )
+    def _sensor(connections: ConnectionsResource, watermarks: WatermarkResource):
+        watermark = watermarks.get(table)
+        source = connections.source(table.source)
+        try:
+            first = first_row_past_watermark(source, table, watermark)
+        finally:
+            source.close()
+        position = watermark.position if watermark else None
+        where = (
+            "the start"
+            if position is None
+            else f"{position.cursor or ''} {','.join(position.pk)}".strip()
+        )
+        if first is None:
+            return dg.SkipReason(
+                f"no rows past the watermark ({where}) below the late-commit bound"
+            )
+        return dg.RunRequest(run_key=f"after:{where}", tags=_table_tags(table))
+
+    return _sensor
+
+
+def id_range_sensor(table: TableConfig) -> dg.SensorDefinition:
+    spec = table.id_range
+    assert spec is not None
+    pdef = partitions_def(table)
+    assert isinstance(pdef, dg.DynamicPartitionsDefinition)
+
+    @dg.sensor(
+        name=f"{op_name(table, 'id_ranges')}",
+        asset_selection=_keys(table),
+        minimum_interval_seconds=spec.sensor_interval_seconds,
+        default_status=_sensor_status(spec.sensor_default_status),
+        description=f"Adds id-range partitions of {spec.size:,} ids as {table.qualified} grows.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, connections: ConnectionsResource):
+        source = connections.source(table.source)
+        try:
+            top = max_primary_key(source, table)
+        finally:
+            source.close()
+        seen = int(context.cursor) if context.cursor else -1
+        if top is None or top <= seen:
+            return dg.SkipReason(f"max id {top} is not past {seen}")
+        existing = set(context.instance.get_dynamic_partitions(pdef.name))
+        wanted = id_range_keys(top, spec.size)
+        new = [k for k in wanted if k not in existing]
+        # The range that held the last max id may have filled up since: run it again too.
+        grown = (
+            id_range_key((max(seen, 0) // spec.size) * spec.size, spec.size) if seen >= 0 else None
+        )
+        to_run = list(dict.fromkeys(([grown] if grown else []) + new))
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(partition_key=k, run_key=f"{k}@{top}", tags=_table_tags(table))
+                for k in to_run
+            ],
+            dynamic_partitions_requests=[pdef.build_add_request(new)] if new else [],
+            cursor=str(top),
+        )
+
+    return _sensor
+
+
+def automation_for(pipeline: Pipeline, tables: list[TableConfig]) -> tuple[list, list, list]:
+    """(jobs, schedules, sensors) for one pipeline."""
+    jobs, schedules, sensors = [], [], []
+    if job := pipeline_job(pipeline, tables):
+        jobs.append(job)
+        if pipeline.spec.schedule:
+            schedules.append(schedule_for(job, pipeline.spec.schedule))
+    for table in tables:
+        if table.partitioned or table.schedule:
+            job = table_job(table)
+            jobs.append(job)
+            if table.schedule:
+                schedules.append(schedule_for(job, table.schedule, table))
+        if table.new_data_sensor:
+            sensors.append(new_data_sensor(table))
+        if table.mode == "id_range":
+            sensors.append(id_range_sensor(table))
+    return jobs, schedules, sensors

@@ -1,0 +1,626 @@
+"""The Redshift-only SQL, checked as exact text (Redshift cannot run here; no servers needed).
+
+COPY, the manifest, DISTKEY / SORTKEY and the DDL a RedshiftWarehouse runs are captured with a
+DB-API connection that records every statement instead of running it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import yaml
+
+from mysql_redshift_assets.config.loader import load_project
+from mysql_redshift_assets.config.resolve import TableConfig, table_config
+from mysql_redshift_assets.load.base import LoadError, LoadRequest
+from mysql_redshift_assets.load.redshift import (
+    RedshiftWarehouse,
+    copy_statement,
+    manifest_json,
+    table_suffix,
+)
+from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
+from mysql_redshift_assets.store.objectstore import LocalStore
+from mysql_redshift_assets.store.parquet import FileColumn, ParquetFileWriter, read_footer
+from mysql_redshift_assets.sync.load import load_table, physical_keys
+
+IAM_ROLE = "arn:aws:iam::123456789012:role/redshift-copy"
+MANIFEST_URI = "s3://bucket/backup/pipe/shop/orders/_manifests/run-7-000.manifest"
+
+
+# -- COPY -------------------------------------------------------------------------------------
+def test_copy_statement_with_an_iam_role() -> None:
+    assert copy_statement('"mra_staging_0"', MANIFEST_URI, iam_role=IAM_ROLE) == (
+        'COPY "mra_staging_0" FROM '
+        "'s3://bucket/backup/pipe/shop/orders/_manifests/run-7-000.manifest' "
+        "IAM_ROLE 'arn:aws:iam::123456789012:role/redshift-copy' FORMAT AS PARQUET MANIFEST"
+    )
+
+
+def test_copy_statement_with_access_keys_quotes_them_as_literals() -> None:
+    assert copy_statement(
+        '"mra_staging_1"',
+        "s3://bucket/it's/x.manifest",
+        access_key_id="AKIAEXAMPLE",
+        secret_access_key="se'cret/+key",
+    ) == (
+        "COPY \"mra_staging_1\" FROM 's3://bucket/it''s/x.manifest' "
+        "ACCESS_KEY_ID 'AKIAEXAMPLE' SECRET_ACCESS_KEY 'se''cret/+key' "
+        "FORMAT AS PARQUET MANIFEST"
+    )
+
+
+def test_copy_statement_prefers_the_iam_role_over_keys() -> None:
+    sql = copy_statement(
+        '"s"', MANIFEST_URI, iam_role=IAM_ROLE, access_key_id="AK", secret_access_key="SK"
+    )
+    assert f"IAM_ROLE '{IAM_ROLE}'" in sql and "ACCESS_KEY_ID" not in sql and "'SK'" not in sql
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{}, {"access_key_id": "AK"}, {"secret_access_key": "SK"}, {"iam_role": ""}],
+    ids=["none", "key-id-only", "secret-only", "empty-role"],
+)
+def test_copy_statement_without_credentials_is_refused(credentials: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match=r"needs iam_role, or aws_access_key_id \+ aws_secret"):
+        copy_statement('"s"', MANIFEST_URI, **credentials)
+
+
+# -- manifest ---------------------------------------------------------------------------------
+def test_manifest_lists_exactly_the_files_with_their_sizes() -> None:
+    files = [
+        ("s3://bucket/backup/pipe/shop/orders/incremental/0000000000.parquet", 1234),
+        ("s3://bucket/backup/pipe/shop/orders/incremental/0000000001.parquet", 0),
+        ("s3://bucket/backup/pipe/shop/orders/incremental/0000000002.parquet", 10**12),
+    ]
+    parsed = json.loads(manifest_json(files))
+    assert parsed == {
+        "entries": [
+            {"url": url, "mandatory": True, "meta": {"content_length": size}} for url, size in files
+        ]
+    }
+    assert [e["url"] for e in parsed["entries"]] == [u for u, _ in files]  # order kept
+    assert '"mandatory": true' in manifest_json(files)  # JSON true, not Python True
+    assert json.loads(manifest_json([])) == {"entries": []}
+
+
+# -- DISTKEY / SORTKEY ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("distkey", "sortkey", "expected"),
+    [
+        (None, None, " DISTSTYLE AUTO SORTKEY AUTO"),
+        ("col_190_time", None, ' DISTKEY("col_190_time") SORTKEY AUTO'),
+        (None, ("compound", ["updated_at", "id"]), ' DISTSTYLE AUTO COMPOUND SORTKEY("updated_at", "id")'),
+        ("id", ("interleaved", ["order", "user"]), ' DISTKEY("id") INTERLEAVED SORTKEY("order", "user")'),
+        ('we"ird', ("compound", ['a"b']), ' DISTKEY("we""ird") COMPOUND SORTKEY("a""b")'),
+        (None, ("compound", []), " DISTSTYLE AUTO SORTKEY AUTO"),
+    ],
+)  # fmt: skip
+def test_table_suffix(
+    distkey: str | None, sortkey: tuple[str, list[str]] | None, expected: str
+) -> None:
+    assert table_suffix(distkey, sortkey) == expected
+
+
+# -- a project, a table, a watermark ----------------------------------------------------------
+def make_table(tmp_path: Path, **table_keys: Any) -> TableConfig:
+    root = tmp_path / "pipelines"
+    root.mkdir(exist_ok=True)
+    connections = {
+        "sources": {"mysql": {"kind": "mysql", "host": "127.0.0.1", "user": "u"}},
+        "stores": {"s3": {"kind": "s3", "bucket": "bucket", "prefix": "backup"}},
+        "targets": {
+            "redshift": {
+                "kind": "redshift", "host": "example", "database": "dev", "user": "u",
+                "iam_role": IAM_ROLE,
+            }
+        },
+    }  # fmt: skip
+    (root / "connections.yml").write_text(yaml.safe_dump(connections))
+    spec = {
+        "source": "mysql",
+        "store": "s3",
+        "target": "redshift",
+        "target_schema": "analytics",
+        "tables": {"shop.orders": {"cursor": "updated_at", **table_keys}},
+    }
+    (root / "pipe.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return table_config(load_project(root).pipeline("pipe"), "shop.orders")
+
+
+COLUMN_MAP = {"id": "id", "190_time": "col_190_time", "Order Total": "order_total", "note": "note"}
+
+
+def watermark_for(columns: dict[str, str] = COLUMN_MAP) -> Watermark:
+    return Watermark(table="shop.orders", mode="incremental", columns=columns, primary_key=["id"])
+
+
+# -- physical_keys ----------------------------------------------------------------------------
+def test_physical_keys_take_mysql_names_and_normalise_them(tmp_path: Path) -> None:
+    table = make_table(
+        tmp_path,
+        distkey="190_time",
+        sortkey={"type": "interleaved", "columns": ["Order Total", "190_time"]},
+    )
+    assert physical_keys(table, watermark_for()) == (
+        "col_190_time",
+        ("interleaved", ["order_total", "col_190_time"]),
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("sortkey", "expected"),
+    [("id", ("compound", ["id"])), (["note", "id"], ("compound", ["note", "id"]))],
+    ids=["one-string", "list"],
+)
+def test_physical_keys_short_sortkey_forms_are_compound(
+    tmp_path: Path, sortkey: Any, expected: tuple[str, list[str]]
+) -> None:
+    table = make_table(tmp_path, sortkey=sortkey)
+    assert physical_keys(table, watermark_for()) == (None, expected, [])
+
+
+def test_physical_keys_accept_an_already_normalised_name(tmp_path: Path) -> None:
+    table = make_table(tmp_path, distkey="col_190_time", sortkey=["order_total"])
+    assert physical_keys(table, watermark_for()) == (
+        "col_190_time",
+        ("compound", ["order_total"]),
+        [],
+    )
+
+
+def test_unknown_keys_fall_back_to_auto_with_warnings_naming_column_file_and_table(
+    tmp_path: Path,
+) -> None:
+    table = make_table(tmp_path, distkey="customer_id", sortkey=["190_time", "created", "nope"])
+    distkey, sortkey, warnings = physical_keys(table, watermark_for())
+    assert (distkey, sortkey) == (None, None)
+    config_file = str(tmp_path / "pipelines" / "pipe.yml")
+    assert warnings == [
+        f"{config_file}: table shop.orders, key distkey: unknown column 'customer_id'; "
+        "using DISTSTYLE AUTO",
+        f"{config_file}: table shop.orders, key sortkey: unknown column(s) created, nope; "
+        "using SORTKEY AUTO",
+    ]
+    # A known distkey with an unknown sortkey: only the sortkey falls back.
+    table = make_table(tmp_path, distkey="190_time", sortkey=["missing"])
+    distkey, sortkey, warnings = physical_keys(table, watermark_for())
+    assert (distkey, sortkey) == ("col_190_time", None)
+    assert warnings == [
+        f"{config_file}: table shop.orders, key sortkey: unknown column(s) missing; "
+        "using SORTKEY AUTO"
+    ]
+
+
+# -- a DB-API connection that records SQL -----------------------------------------------------
+class RecordingConnection:
+    """Records statements; answers the few queries the loader reads results from.
+
+    It keeps just enough state to answer like a database: tables created or altered (their
+    column names), ledger rows (visible after COMMIT), the row count COPY reports.
+    """
+
+    def __init__(
+        self, *, copy_count: int = 0, tables: dict[tuple[str, str], list[str]] | None = None
+    ) -> None:
+        self.log: list[tuple[str, tuple[Any, ...] | None]] = []
+        self.copy_count = copy_count
+        self.tables = dict(tables or {})
+        self.ledger: set[str] = set()
+        self._ledger_pending: set[str] = set()
+        self.closed = False
+
+    def cursor(self) -> RecordingCursor:
+        return RecordingCursor(self)
+
+    def commit(self) -> None:
+        self.log.append(("COMMIT", None))
+        self.ledger |= self._ledger_pending
+        self._ledger_pending = set()
+
+    def rollback(self) -> None:
+        self.log.append(("ROLLBACK", None))
+        self._ledger_pending = set()
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def statements(self) -> list[str]:
+        return [sql for sql, _ in self.log]
+
+
+class RecordingCursor:
+    def __init__(self, conn: RecordingConnection) -> None:
+        self.conn = conn
+        self.rows: list[tuple[Any, ...]] = []
+
+    def execute(self, sql: str, params: tuple[Any, ...] | None = None) -> None:
+        conn = self.conn
+        conn.log.append((sql, params))
+        self.rows = []
+        if created := re.match(r'CREATE TABLE IF NOT EXISTS "([^"]+)"\."([^"]+)" \((.*)$', sql):
+            names = re.findall(r'(?:^|, )"([^"]+)" [A-Z]', created.group(3))
+            conn.tables.setdefault((created.group(1), created.group(2)), names)
+        elif altered := re.match(r'ALTER TABLE "([^"]+)"\."([^"]+)" ADD COLUMN "([^"]+)"', sql):
+            conn.tables[(altered.group(1), altered.group(2))].append(altered.group(3))
+        elif "information_schema.columns" in sql:
+            assert params is not None
+            self.rows = [(c,) for c in conn.tables.get((params[0], params[1]), [])]
+        elif sql == "SELECT pg_last_copy_count()":
+            self.rows = [(conn.copy_count,)]
+        elif sql.startswith('SELECT "file_key" FROM'):
+            self.rows = [(k,) for k in sorted(conn.ledger)]
+        elif sql.startswith('INSERT INTO "analytics"."mysql_redshift_loads"'):
+            assert params is not None
+            conn._ledger_pending.add(params[0])
+        elif sql.startswith("SELECT COUNT(*) FROM"):
+            self.rows = [(42,)]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+
+def warehouse_over(conn: RecordingConnection, **credentials: Any) -> RedshiftWarehouse:
+    warehouse = RedshiftWarehouse("redshift", lambda: conn, **credentials)
+    assert warehouse.conn is conn  # open the session now: its set-up is not the load's SQL
+    assert not any(s.startswith(("CREATE", "LOCK", "COPY")) for s in conn.statements)
+    conn.log.clear()
+    return warehouse
+
+
+LEDGER_DDL = (
+    'CREATE TABLE IF NOT EXISTS "analytics"."mysql_redshift_loads" ('
+    '"file_key" VARCHAR(1024) NOT NULL PRIMARY KEY, "table_name" VARCHAR(256) NOT NULL, '
+    '"row_count" BIGINT NOT NULL, "run_id" VARCHAR(128) NOT NULL, '
+    '"loaded_at" TIMESTAMP NOT NULL)'
+)
+INFO_SCHEMA = (
+    "SELECT column_name FROM information_schema.columns "
+    "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+)
+
+
+def test_ledger_ddl() -> None:
+    conn = RecordingConnection()
+    warehouse_over(conn).ensure_ledger("analytics")
+    assert conn.log == [
+        ('CREATE SCHEMA IF NOT EXISTS "analytics"', None),
+        (LEDGER_DDL, None),
+        ("COMMIT", None),
+    ]
+
+
+def _column(name: str, source: str, redshift: str) -> FileColumn:
+    return FileColumn(
+        name=name,
+        source_name=source,
+        column_type="test",
+        redshift_type=redshift,
+        duckdb_type="unused",
+        postgres_type="unused",
+    )
+
+
+COLUMNS = [
+    _column("id", "id", "BIGINT"),
+    _column("col_190_time", "190_time", "INTEGER"),
+    _column("order_total", "Order Total", "DECIMAL(12,2)"),
+    _column("note", "note", "VARCHAR(160)"),
+    _column("updated_at", "updated_at", "TIMESTAMP"),
+]
+ARROW = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("col_190_time", pa.int32()),
+        ("order_total", pa.decimal128(12, 2)),
+        ("note", pa.string()),
+        ("updated_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def _request(table: TableConfig, **keys: Any) -> LoadRequest:
+    return LoadRequest(
+        table=table,
+        primary_key=["id"],
+        cursor="updated_at",
+        candidates=[],
+        run_id="run-7",
+        **keys,
+    )
+
+
+@pytest.mark.parametrize(
+    ("keys", "suffix"),
+    [
+        ({}, " DISTSTYLE AUTO SORTKEY AUTO"),
+        (
+            {"distkey": "col_190_time", "sortkey": ("compound", ["updated_at", "id"])},
+            ' DISTKEY("col_190_time") COMPOUND SORTKEY("updated_at", "id")',
+        ),
+    ],
+    ids=["auto", "keys"],
+)
+def test_target_ddl(tmp_path: Path, keys: dict[str, Any], suffix: str) -> None:
+    conn = RecordingConnection()
+    added = warehouse_over(conn).ensure_target(_request(make_table(tmp_path), **keys), COLUMNS)
+    assert added == []
+    assert conn.log == [
+        (INFO_SCHEMA, ("analytics", "orders")),
+        (
+            'CREATE TABLE IF NOT EXISTS "analytics"."orders" ("id" BIGINT NOT NULL, '
+            '"col_190_time" INTEGER, "order_total" DECIMAL(12,2), "note" VARCHAR(160), '
+            '"updated_at" TIMESTAMP)' + suffix,
+            None,
+        ),
+        ("COMMIT", None),
+    ]
+
+
+def test_target_gains_columns_that_appeared_in_mysql(tmp_path: Path) -> None:
+    conn = RecordingConnection(tables={("analytics", "orders"): ["id", "note", "updated_at"]})
+    warehouse = warehouse_over(conn)
+    added = warehouse.ensure_target(_request(make_table(tmp_path)), COLUMNS)
+    assert added == ["col_190_time", "order_total"]
+    assert conn.log == [
+        (INFO_SCHEMA, ("analytics", "orders")),
+        ('ALTER TABLE "analytics"."orders" ADD COLUMN "col_190_time" INTEGER', None),
+        ('ALTER TABLE "analytics"."orders" ADD COLUMN "order_total" DECIMAL(12,2)', None),
+        ("COMMIT", None),
+    ]
+
+
+# -- a whole load, as Redshift would see it ---------------------------------------------------
+class S3LikeStore(LocalStore):
+    """A local folder that names its objects as the S3 store does (the manifest holds URIs)."""
+
+    def uri(self, key: str) -> str:
+        return f"s3://bucket/backup/{key}"
+
+
+def _write_files(store: S3LikeStore, tmp_path: Path, counts: list[int]) -> list[FileRecord]:
+    records = []
+    start = 0
+    for seq, n in enumerate(counts):
+        path = tmp_path / f"{seq}.parquet"
+        writer = ParquetFileWriter(path, ARROW, COLUMNS)
+        ids = list(range(start, start + n))
+        start += n
+        writer.write(
+            pa.record_batch(
+                [
+                    pa.array(ids, pa.int64()),
+                    pa.array([190] * n, pa.int32()),
+                    pa.array([None] * n, pa.decimal128(12, 2)),
+                    pa.array([f"n{i}" for i in ids]),
+                    pa.array([datetime(2024, 1, 1, tzinfo=UTC)] * n, ARROW.field(4).type),
+                ],
+                schema=ARROW,
+            )
+        )
+        writer.close()
+        footer = read_footer(path)
+        key = f"pipe/shop/orders/incremental/{seq:010d}.parquet"
+        stored = store.put_file(path, key)
+        records.append(
+            FileRecord(
+                key=key,
+                rows=footer.rows,
+                bytes=stored.size,
+                fingerprint=footer.fingerprint,
+                run_id="ext-1",
+                written_at=datetime.now(UTC),
+            )
+        )
+    return records
+
+
+@pytest.fixture
+def redshift_load(tmp_path: Path):
+    """(table, store, watermarks, files): two recorded files of 3 and 2 rows."""
+    table = make_table(tmp_path, distkey="190_time", sortkey=["updated_at", "id"])
+    store = S3LikeStore(tmp_path / "store")
+    files = _write_files(store, tmp_path, [3, 2])
+    watermarks = WatermarkStore(store)
+    watermark = Watermark(
+        table="shop.orders",
+        mode="incremental",
+        columns={"id": "id", "190_time": "col_190_time", "Order Total": "order_total",
+                 "note": "note", "updated_at": "updated_at"},
+        primary_key=["id"],
+        cursor="updated_at",
+        files=files,
+    )  # fmt: skip
+    watermarks.save(table, watermark)
+    return table, store, watermarks, files
+
+
+def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
+    table, store, watermarks, files = redshift_load
+    conn = RecordingConnection(copy_count=5)
+    warehouse = warehouse_over(conn, iam_role=IAM_ROLE)
+    result, warnings = load_table(warehouse, store, watermarks, table, run_id="run-7")
+
+    assert warnings == []
+    assert result.rows_loaded == 5 and result.copies == [5]
+    assert result.files_loaded == [f.key for f in files]
+    staging_columns = (
+        '"id" BIGINT, "col_190_time" INTEGER, "order_total" DECIMAL(12,2), '
+        '"note" VARCHAR(160), "updated_at" TIMESTAMP'
+    )
+    target = '"analytics"."orders"'
+    cols = '"id", "col_190_time", "order_total", "note", "updated_at"'
+    ledger_insert = (
+        'INSERT INTO "analytics"."mysql_redshift_loads" '
+        '("file_key", "table_name", "row_count", "run_id", "loaded_at") '
+        "VALUES (%s, %s, %s, %s, CURRENT_TIMESTAMP)"
+    )
+    assert conn.log == [
+        ('CREATE SCHEMA IF NOT EXISTS "analytics"', None),
+        (LEDGER_DDL, None),
+        ("COMMIT", None),
+        (INFO_SCHEMA, ("analytics", "orders")),
+        (
+            f'CREATE TABLE IF NOT EXISTS {target} ("id" BIGINT NOT NULL, "col_190_time" INTEGER, '
+            '"order_total" DECIMAL(12,2), "note" VARCHAR(160), "updated_at" TIMESTAMP) '
+            'DISTKEY("col_190_time") COMPOUND SORTKEY("updated_at", "id")',
+            None,
+        ),
+        ("COMMIT", None),
+        (f"LOCK {target}", None),
+        (INFO_SCHEMA, ("analytics", "mysql_redshift_loads")),
+        (
+            'SELECT "file_key" FROM "analytics"."mysql_redshift_loads" WHERE "table_name" = %s',
+            ("analytics.orders",),
+        ),
+        ('DROP TABLE IF EXISTS "mra_staging_0"', None),
+        (f'CREATE TEMP TABLE "mra_staging_0" ({staging_columns})', None),
+        (
+            'COPY "mra_staging_0" FROM '
+            "'s3://bucket/backup/pipe/shop/orders/_manifests/run-7-000.manifest' "
+            f"IAM_ROLE '{IAM_ROLE}' FORMAT AS PARQUET MANIFEST",
+            None,
+        ),
+        ("SELECT pg_last_copy_count()", None),
+        (
+            f'DELETE FROM {target} USING "mra_staging_0" '
+            f'WHERE {target}."id" = "mra_staging_0"."id"',
+            None,
+        ),
+        (
+            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() "
+            'OVER (PARTITION BY "id" ORDER BY "updated_at" DESC) AS "mra_rank" '
+            'FROM "mra_staging_0") AS "latest" WHERE "mra_rank" = 1',
+            None,
+        ),
+        ('DROP TABLE "mra_staging_0"', None),
+        (ledger_insert, (files[0].key, "analytics.orders", 3, "run-7")),
+        (ledger_insert, (files[1].key, "analytics.orders", 2, "run-7")),
+        ("COMMIT", None),
+        (INFO_SCHEMA, ("analytics", "orders")),
+        (f"SELECT COUNT(*) FROM {target}", None),
+        ("COMMIT", None),
+    ]
+    # No TRUNCATE anywhere: in Redshift it commits the open transaction.
+    assert not any("TRUNCATE" in s for s in conn.statements)
+
+    manifest = store.get_bytes("pipe/shop/orders/_manifests/run-7-000.manifest")
+    assert manifest is not None
+    assert json.loads(manifest) == {
+        "entries": [
+            {
+                "url": f"s3://bucket/backup/{f.key}",
+                "mandatory": True,
+                "meta": {"content_length": f.bytes},
+            }
+            for f in files
+        ]
+    }
+    assert [store.head(f.key).size for f in files] == [f.bytes for f in files]  # real sizes
+
+    # The next run: everything is in the ledger, nothing is copied.
+    conn.log.clear()
+    again, _ = load_table(warehouse, store, watermarks, table, run_id="run-8")
+    assert again.rows_loaded == 0 and again.already_loaded == 2
+    assert not any(s.startswith(("COPY", "DELETE", "INSERT")) for s in conn.statements)
+
+
+def test_full_mode_deletes_everything_in_the_transaction_never_truncates(redshift_load) -> None:
+    table, store, _watermarks, files = redshift_load
+    conn = RecordingConnection(copy_count=5)
+    request = LoadRequest(
+        table=dataclasses.replace(table, mode="full"),
+        primary_key=["id"],
+        cursor=None,
+        candidates=files,
+        run_id="run-9",
+    )
+    result = warehouse_over(conn, iam_role=IAM_ROLE).load(request, store)
+    assert result.rows_loaded == 5
+    statements = conn.statements
+    start = statements.index('LOCK "analytics"."orders"')
+    body = [s for s in statements[start:] if not s.startswith(("SELECT", "COPY"))]
+    cols = '"id", "col_190_time", "order_total", "note", "updated_at"'
+    assert body[:6] == [
+        'LOCK "analytics"."orders"',
+        'DELETE FROM "analytics"."orders"',
+        'DROP TABLE IF EXISTS "mra_staging_0"',
+        body[3],  # CREATE TEMP TABLE, checked above
+        f'INSERT INTO "analytics"."orders" ({cols}) SELECT {cols} FROM "mra_staging_0"',
+        'DROP TABLE "mra_staging_0"',
+    ]
+    assert body[3].startswith('CREATE TEMP TABLE "mra_staging_0" (')
+    assert not any("TRUNCATE" in s for s in statements)
+    assert statements.index("COMMIT", start) > statements.index('DROP TABLE "mra_staging_0"')
+
+
+def test_a_load_with_access_keys_copies_with_them(redshift_load) -> None:
+    table, store, watermarks, _files = redshift_load
+    conn = RecordingConnection(copy_count=5)
+    warehouse = warehouse_over(conn, access_key_id="AKIAEXAMPLE", secret_access_key="s3cr3t")
+    load_table(warehouse, store, watermarks, table, run_id="run-7")
+    (copy,) = [s for s in conn.statements if s.startswith("COPY")]
+    assert copy.endswith(
+        "ACCESS_KEY_ID 'AKIAEXAMPLE' SECRET_ACCESS_KEY 's3cr3t' FORMAT AS PARQUET MANIFEST"
+    )
+
+
+@pytest.mark.parametrize(
+    ("copy_count", "credentials", "message"),
+    [
+        (4, {"iam_role": IAM_ROLE}, "COPY reported 4 rows but the files' footers hold 5"),
+        (5, {}, "needs iam_role"),
+    ],
+    ids=["count-mismatch", "no-credentials"],
+)
+def test_a_failed_load_rolls_back_before_touching_the_ledger(
+    redshift_load, copy_count: int, credentials: dict[str, str], message: str
+) -> None:
+    table, store, watermarks, _files = redshift_load
+    conn = RecordingConnection(copy_count=copy_count)
+    with pytest.raises(LoadError, match=message):
+        load_table(warehouse_over(conn, **credentials), store, watermarks, table, run_id="run-7")
+    after_lock = conn.statements[conn.statements.index('LOCK "analytics"."orders"') :]
+    assert after_lock[-1] == "ROLLBACK" and "COMMIT" not in after_lock
+    assert not any(
+        s.startswith('INSERT INTO "analytics"."mysql_redshift_loads"') for s in after_lock
+    )
+    assert conn.ledger == set()
+
+
+def test_unknown_keys_reach_redshift_as_auto_and_are_reported(
+    tmp_path: Path, redshift_load, caplog: pytest.LogCaptureFixture
+) -> None:
+    _table, store, watermarks, _files = redshift_load
+    table = make_table(
+        tmp_path, distkey="region", sortkey={"type": "interleaved", "columns": ["x"]}
+    )
+    conn = RecordingConnection(copy_count=5)
+    with caplog.at_level(logging.WARNING, logger="mysql_redshift_assets.sync.load"):
+        _result, warnings = load_table(
+            warehouse_over(conn, iam_role=IAM_ROLE), store, watermarks, table, run_id="run-7"
+        )
+    assert len(warnings) == 2
+    assert "key distkey: unknown column 'region'" in warnings[0]
+    assert "key sortkey: unknown column(s) x" in warnings[1]
+    assert all(
+        w.startswith(f"{tmp_path / 'pipelines' / 'pipe.yml'}: table shop.orders") for w in warnings
+    )
+    assert [r.getMessage() for r in caplog.records] == warnings
+    (create,) = [
+        s
+        for s in conn.statements
+        if s.startswith('CREATE TABLE IF NOT EXISTS "analytics"."orders"')
+    ]
+    assert create.endswith(") DISTSTYLE AUTO SORTKEY AUTO")
