@@ -27,6 +27,10 @@ def table_base(table: TableConfig) -> str:
     return "/".join(p for p in parts if p)
 
 
+def lease_key(table: TableConfig) -> str:
+    return f"{table_base(table)}/_lease.json"
+
+
 def watermark_key(table: TableConfig) -> str:
     return f"{table_base(table)}/{WATERMARK_FILE}"
 

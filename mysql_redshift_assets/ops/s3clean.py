@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from typing import Literal
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.naming import WATERMARK_FILE, table_base
+from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
@@ -114,12 +116,16 @@ def plan_clean(
 def execute_clean(
     store: ObjectStore, watermarks: WatermarkStore, table: TableConfig, plan: CleanPlan
 ) -> int:
-    """Delete the planned files, then forget them in the watermark (files list only)."""
+    """Delete the planned files, then forget them in the watermark (files list only).
+
+    Under the table's lease, so an extraction cannot record a file in between.
+    """
     keys = [f.key for f in plan.delete]
-    deleted = store.delete(keys)
-    watermark = watermarks.load(table)
-    if watermark is not None and keys:
-        gone = set(keys)
-        watermark.files = [f for f in watermark.files if f.key not in gone]
-        watermarks.save(table, watermark)
+    with table_lease(watermarks.store, table, f"s3clean-{uuid.uuid4().hex[:12]}"):
+        deleted = store.delete(keys)
+        watermark = watermarks.load(table)
+        if watermark is not None and keys:
+            gone = set(keys)
+            watermark.files = [f for f in watermark.files if f.key not in gone]
+            watermarks.save(table, watermark)
     return deleted

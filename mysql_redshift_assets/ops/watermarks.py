@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import Position, Watermark, WatermarkStore
 
 
@@ -39,10 +41,12 @@ def set_position(
         if id is None:
             raise ConfigError(table.error(None, "the keyset is the primary key: give --id"))
         position = Position(cursor=None, pk=[id])
-    watermark.position = position
-    watermark.status = "new" if watermark.status != "running" else watermark.status
-    watermarks.save(table, watermark)
-    return watermark
+    with table_lease(watermarks.store, table, f"watermark-set-{uuid.uuid4().hex[:12]}"):
+        fresh = watermarks.load(table) or watermark
+        fresh.position = position
+        fresh.status = "new"
+        watermarks.save(table, fresh)
+    return fresh
 
 
 def reset(watermarks: WatermarkStore, table: TableConfig) -> Watermark:
@@ -52,16 +56,17 @@ def reset(watermarks: WatermarkStore, table: TableConfig) -> Watermark:
     for a loaded one), the column-name mapping, and the list of files still in the store (files
     not yet loaded are still loaded; the merge makes re-extracted rows harmless).
     """
-    old = watermarks.load(table)
-    watermark = Watermark(table=table.qualified, mode=table.mode)
-    if old is not None:
-        watermark.next_seq = old.next_seq
-        watermark.columns = old.columns
-        watermark.primary_key = old.primary_key
-        watermark.cursor = old.cursor
-        watermark.files = old.files
-        watermark.snapshots = old.snapshots
-    watermarks.save(table, watermark)
+    with table_lease(watermarks.store, table, f"watermark-reset-{uuid.uuid4().hex[:12]}"):
+        old = watermarks.load(table)
+        watermark = Watermark(table=table.qualified, mode=table.mode)
+        if old is not None:
+            watermark.next_seq = old.next_seq
+            watermark.columns = old.columns
+            watermark.primary_key = old.primary_key
+            watermark.cursor = old.cursor
+            watermark.files = old.files
+            watermark.snapshots = old.snapshots
+        watermarks.save(table, watermark)
     return watermark
 
 

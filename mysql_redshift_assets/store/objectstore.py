@@ -33,6 +33,10 @@ class ObjectStore(ABC):
     def put_bytes(self, data: bytes, key: str) -> None: ...
 
     @abstractmethod
+    def put_if_absent(self, data: bytes, key: str) -> bool:
+        """Create `key` only if nothing is there (atomic); False when it already exists."""
+
+    @abstractmethod
     def get_bytes(self, key: str) -> bytes | None:
         """The object's bytes, or None when there is no such key."""
 
@@ -102,6 +106,19 @@ class LocalStore(ObjectStore):
 
     def put_bytes(self, data: bytes, key: str) -> None:
         self._write_atomically(key, lambda out: out.write(data))
+
+    def put_if_absent(self, data: bytes, key: str) -> bool:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        return True
 
     def get_bytes(self, key: str) -> bytes | None:
         try:

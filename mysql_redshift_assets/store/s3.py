@@ -65,6 +65,18 @@ class S3Store(ObjectStore):
     def put_bytes(self, data: bytes, key: str) -> None:
         self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
 
+    def put_if_absent(self, data: bytes, key: str) -> bool:
+        # S3 conditional write: refused with 412 when the key exists (atomic, no race).
+        try:
+            self._client.put_object(
+                Bucket=self.bucket, Key=self._full(key), Body=data, IfNoneMatch="*"
+            )
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return False
+            raise
+        return True
+
     def get_bytes(self, key: str) -> bytes | None:
         try:
             return self._client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()

@@ -30,6 +30,7 @@ from mysql_redshift_assets.naming import (
     snapshot_file_key,
 )
 from mysql_redshift_assets.partitions import Window
+from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import (
     FileRecord,
     Position,
@@ -202,7 +203,28 @@ def backup_table(
     window: Window | None = None,
 ) -> BackupResult:
     """Extract new rows (incremental), a fresh snapshot (full), or a new generation of one
-    partition's window (time / id_range: pass `window`) into the store."""
+    partition's window (time / id_range: pass `window`) into the store.
+
+    Holds the table's lease throughout: a second extraction of the same table refuses.
+    """
+    with table_lease(watermarks.store, table, run_id):
+        return _backup(
+            source, store, watermarks, table,
+            run_id=run_id, max_rows=max_rows, on_file=on_file, window=window,
+        )  # fmt: skip
+
+
+def _backup(
+    source: Source,
+    store: ObjectStore,
+    watermarks: WatermarkStore,
+    table: TableConfig,
+    *,
+    run_id: str,
+    max_rows: int | None = None,
+    on_file: Callable[[FileRecord], None] | None = None,
+    window: Window | None = None,
+) -> BackupResult:
     if table.partitioned and window is None:
         raise ValueError(f"{table.qualified} is partitioned ({table.mode}): give a window")
     started = time.monotonic()
