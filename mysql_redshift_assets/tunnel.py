@@ -59,9 +59,23 @@ LOCAL_HOST = "127.0.0.1"
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
 # sshtunnel logs every forwarded byte (hex) at level 1 ("TRACE"): database handshakes included.
-# Its records go to this logger, which never passes anything below DEBUG.
+# Its records go to this logger, which never passes anything below DEBUG, and demotes its chatter
+# (INFO, and the "not started" warnings of stopping a dropped tunnel) to DEBUG: this module logs
+# what an operator needs.
 _sshtunnel_log = logging.getLogger(f"{__name__}.sshtunnel")
-_sshtunnel_log.addFilter(lambda record: record.levelno >= logging.DEBUG)
+
+
+def _sshtunnel_filter(record: logging.LogRecord) -> bool:
+    if record.levelno < logging.DEBUG:
+        return False
+    if record.levelno == logging.INFO or (
+        record.levelno == logging.WARNING and "not started" in str(record.msg)
+    ):
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+    return True
+
+
+_sshtunnel_log.addFilter(_sshtunnel_filter)
 
 
 class TunnelError(RuntimeError):
@@ -210,6 +224,14 @@ class _Forwarder(sshtunnel.SSHTunnelForwarder):
             set_keepalive=spec.keepalive_seconds,
             logger=_sshtunnel_log,
         )
+
+    def _create_tunnels(self) -> None:
+        # sshtunnel creates the local servers even when the login failed, and stopping a server
+        # that never served blocks forever (socketserver.shutdown): no login, no servers.
+        if not self.is_active:
+            self._connect_to_gateway()
+        if self.is_active:
+            super()._create_tunnels()
 
     def _connect_to_gateway(self) -> None:
         target, spec = self.target, self.target.spec

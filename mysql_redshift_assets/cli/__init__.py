@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sync = sub.add_parser("sync", help="run the assets (recorded in Dagster)")
+    # The old tool's spelling `sync pipeline -p P -t T` works too.
+    sync.add_argument("what", nargs="?", choices=["pipeline"], help=argparse.SUPPRESS)
     table_args(sync, many=True)
     only = sync.add_mutually_exclusive_group()
     only.add_argument("--backup-only", action="store_true", help="MySQL -> store only")

@@ -36,7 +36,8 @@ def test_demo_runs_end_to_end_twice_with_equal_counts(tmp_path):
     first = _run_demo(env)
     assert "2,000 rows extracted" in first
     rows = re.findall(r"source\s+([\d,]+)\s+warehouse \S+\s+([\d,]+)\s+(\w+)", first)
-    assert len(rows) == 3 and all(a == b and ok == "equal" for a, b, ok in rows)
+    assert len(rows) == 4 and all(a == b and ok == "equal" for a, b, ok in rows)
+    assert "over 3 daily partitions" in first
     second = _run_demo(env)
     # 150 new orders + 25 updated ones: extracted once, merged, not doubled.
     assert "demo/shop/orders/parquet: 175 rows extracted" in second
