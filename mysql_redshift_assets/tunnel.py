@@ -176,16 +176,23 @@ def _load_keys(target: _Target) -> tuple[list[paramiko.PKey], paramiko.Agent | N
         )
     if problem := check_key_permissions(path):
         raise target.error(problem)
-    passphrase = (
-        spec.private_key_passphrase.get_secret_value() if spec.private_key_passphrase else None
+    secret = spec.private_key_passphrase.get_secret_value() if spec.private_key_passphrase else ""
+    passphrase = secret.encode() if secret else None  # cryptography wants bytes
+    encrypted = target.error(
+        f"private key {path} is encrypted and no passphrase is configured. Fix: set "
+        f"`private_key_passphrase: ${{SOME_ENV_VAR}}` under ssh.{target.bastion}"
     )
     try:
-        return [paramiko.PKey.from_path(path, passphrase or None)], None
-    except paramiko.PasswordRequiredException:
-        raise target.error(
-            f"private key {path} is encrypted and no passphrase is configured. Fix: set "
-            f"`private_key_passphrase: ${{SOME_ENV_VAR}}` under ssh.{target.bastion}"
-        ) from None
+        try:
+            return [paramiko.PKey.from_path(path, passphrase)], None
+        except paramiko.PasswordRequiredException:
+            raise encrypted from None
+        except TypeError:
+            # cryptography: "password was not given but the key is encrypted", or "password
+            # was given but the key is not encrypted" (then the passphrase is simply not needed).
+            if passphrase is None:
+                raise encrypted from None
+            return [paramiko.PKey.from_path(path, None)], None
     except PermissionError:
         raise target.error(f"private key {path} cannot be read by this user") from None
     except (paramiko.SSHException, ValueError, TypeError) as exc:

@@ -110,8 +110,13 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
             if last.upper_bound is not None:
                 metadata["upper_bound"] = last.upper_bound
         if table.partitioned:
+            # A single-run backfill records this one set of metadata on every partition it
+            # covers: the totals are the run's, the breakdown is per window.
             metadata["partitions"] = dg.MetadataValue.json(
-                {key: r.rows for key, r in zip(context.partition_keys, results, strict=True)}
+                {
+                    key: {"rows": r.rows, "files": len(r.files)}
+                    for key, r in zip(context.partition_keys, results, strict=True)
+                }
             )
         if last.snapshot is not None:
             metadata["generation"] = last.snapshot
@@ -172,7 +177,10 @@ def build_warehouse_asset(project: Project, table: TableConfig) -> dg.AssetsDefi
         }
         if table.partitioned:
             metadata["partitions"] = dg.MetadataValue.json(
-                {key: r.rows_loaded for key, r in zip(context.partition_keys, results, strict=True)}
+                {
+                    key: {"rows_loaded": r.rows_loaded, "files": len(r.files_loaded)}
+                    for key, r in zip(context.partition_keys, results, strict=True)
+                }
             )
         return dg.MaterializeResult(metadata=metadata)
 

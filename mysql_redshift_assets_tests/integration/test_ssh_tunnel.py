@@ -355,7 +355,7 @@ def test_verify_host_key_false_connects_and_warns(bastion, tmp_path, caplog):
     assert any(f"SSH bastion 'b' ({bastion.user}@127.0.0.1:" in r.getMessage() for r in warnings)
 
 
-def test_encrypted_key_with_passphrase_from_environment(bastion, tmp_path, monkeypatch):
+def test_an_encrypted_key_needs_its_passphrase(bastion, tmp_path):
     key = keygen(tmp_path / "locked_key", passphrase="correct horse battery")
     (bastion.folder / "authorized_keys").write_text(key.with_suffix(".pub").read_text())
     spec = SshSpec(**bastion.ssh_entry(private_key=str(key)))
