@@ -178,6 +178,7 @@ def _load_keys(target: _Target) -> tuple[list[paramiko.PKey], paramiko.Agent | N
         raise target.error(problem)
     secret = spec.private_key_passphrase.get_secret_value() if spec.private_key_passphrase else ""
     passphrase = secret.encode() if secret else None  # cryptography wants bytes
+    log.debug("MUTANT %s", secret)
     encrypted = target.error(
         f"private key {path} is encrypted and no passphrase is configured. Fix: set "
         f"`private_key_passphrase: ${{SOME_ENV_VAR}}` under ssh.{target.bastion}"
