@@ -178,7 +178,6 @@ def _load_keys(target: _Target) -> tuple[list[paramiko.PKey], paramiko.Agent | N
         raise target.error(problem)
     secret = spec.private_key_passphrase.get_secret_value() if spec.private_key_passphrase else ""
     passphrase = secret.encode() if secret else None  # cryptography wants bytes
-    log.debug("MUTANT %s", secret)
     encrypted = target.error(
         f"private key {path} is encrypted and no passphrase is configured. Fix: set "
         f"`private_key_passphrase: ${{SOME_ENV_VAR}}` under ssh.{target.bastion}"
@@ -263,7 +262,7 @@ class _Forwarder(sshtunnel.SSHTunnelForwarder):
             return
         transport = paramiko.Transport(sock)
         self._transport = transport
-        transport.set_keepalive(int(spec.keepalive_seconds))
+        transport.set_keepalive(spec.keepalive_seconds)
         transport.daemon = self.daemon_transport
         transport.banner_timeout = timeout
         transport.auth_timeout = timeout

@@ -37,7 +37,7 @@ class SshSpec(Strict):
         None, description="known_hosts file to verify the host key; default ~/.ssh/known_hosts."
     )
     verify_host_key: bool = True
-    keepalive_seconds: float = Field(30, ge=0, description="SSH keepalive interval; 0 = off.")
+    keepalive_seconds: int = Field(30, ge=0, description="SSH keepalive interval; 0 = off.")
     connect_timeout_seconds: float = Field(10, gt=0, le=600)
 
 
@@ -186,6 +186,11 @@ class TableSpec(Strict):
     id_range: IdRangeSpec | None = None
     schedule: ScheduleSpec | None = None
     new_data_sensor: SensorSpec | None = None
+    text_overflow: Literal["error", "truncate"] = Field(
+        "error",
+        description="Text over Redshift's 65,535-byte VARCHAR: refuse the load (error) or cut "
+        "it at extraction, counted in metadata (truncate).",
+    )
 
     @model_validator(mode="after")
     def _mode_needs(self) -> TableSpec:

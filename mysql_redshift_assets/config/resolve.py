@@ -41,6 +41,7 @@ class TableConfig:
     id_range: IdRangeSpec | None = None
     schedule: ScheduleSpec | None = None
     new_data_sensor: SensorSpec | None = None
+    text_overflow: str = "error"
 
     @property
     def partitioned(self) -> bool:
@@ -98,6 +99,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 id_range=table.id_range,
                 schedule=table.schedule,
                 new_data_sensor=table.new_data_sensor,
+                text_overflow=table.text_overflow,
             )
         )
     return configs

@@ -175,6 +175,16 @@ def build_warehouse_asset(project: Project, table: TableConfig) -> dg.AssetsDefi
                 sorted({c for r in results for c in r.columns_added})
             ),
         }
+        truncated: dict[str, int] = {}
+        for r in results:
+            for column, n in r.truncated.items():
+                truncated[column] = truncated.get(column, 0) + n
+        if truncated:
+            # `text_overflow: truncate`: values cut to Redshift's 65,535-byte VARCHAR.
+            metadata["truncated_values"] = dg.MetadataValue.json(truncated)
+            context.log.warning(
+                f"{table.qualified}: text values truncated to 65,535 bytes: {truncated}"
+            )
         if table.partitioned:
             metadata["partitions"] = dg.MetadataValue.json(
                 {

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pymysql
 import pymysql.cursors
@@ -22,6 +23,9 @@ from mysql_redshift_assets.extract.schema_types import (
     read_source_columns,
 )
 from mysql_redshift_assets.identifiers import quote_mysql_ident
+
+if TYPE_CHECKING:
+    from mysql_redshift_assets.extract.fast_reader import FastReader
 
 Row = tuple[Any, ...]
 
@@ -67,6 +71,10 @@ class Source(ABC):
         """Queries inside see one consistent snapshot (full-table copies)."""
         yield
 
+    def fast_reader(self) -> FastReader | None:
+        """A connectorx reader for keyset pages of this source, or None (read with `stream`)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 
@@ -111,6 +119,7 @@ class MySQLSource(Source):
             autocommit=True,
         )
         self._conn: pymysql.connections.Connection | None = None
+        self._fast: FastReader | None = None
 
     def __repr__(self) -> str:
         return f"MySQLSource({self.name!r}, host={self._params['host']!r})"
@@ -179,6 +188,47 @@ class MySQLSource(Source):
         row = self.query_one("SELECT UTC_TIMESTAMP(6) - INTERVAL %s SECOND", (seconds,))
         assert row is not None
         return _text(row[0])
+
+    def render(self, sql: str, params: Sequence[Any]) -> str:
+        """The query text pymysql would send for `sql` with `params` (same escaping)."""
+        conn = self._connection()
+        return sql % tuple(conn.literal(p) for p in params)
+
+    def fast_reader(self) -> FastReader | None:
+        """connectorx pages (its own connections, from host/port/user/password).
+
+        None inside `snapshot()`: that consistent view lives on this connection only, and
+        connectorx opens a new connection a query, so a snapshot copy stays on `stream`.
+        """
+        from mysql_redshift_assets.extract import fast_reader
+
+        if self._in_snapshot or not fast_reader.enabled():
+            return None
+        if self._fast is None:
+            self._fast = fast_reader.FastReader(
+                self.name,
+                url=self._connectorx_url,
+                render=self.render,
+                secrets=[self._params["password"]],
+            )
+        return self._fast
+
+    def _connectorx_url(self) -> str:
+        # Never logged: it carries the password. TCP to the same host/port (or tunnel end) as
+        # pymysql, never the server's socket, so the account is the same `user`@`host`.
+        host, port = (self._params["host"], self._params["port"])
+        if self._endpoint is not None:
+            host, port = self._endpoint()
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        user = quote(self._params["user"], safe="")
+        password = quote(self._params["password"] or "", safe="")
+        database = quote(self._params["database"] or "", safe="")
+        timeout_ms = int(self._params["connect_timeout"]) * 1000
+        return (
+            f"mysql://{user}:{password}@{host}:{port}/{database}"
+            f"?cxprotocol=binary&prefer_socket=false&tcp_connect_timeout_ms={timeout_ms}"
+        )
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

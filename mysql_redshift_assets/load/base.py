@@ -78,6 +78,7 @@ class LoadResult:
     seconds: float = 0.0
     copies: list[int] = field(default_factory=list)
     columns_added: list[str] = field(default_factory=list)
+    truncated: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -99,6 +100,7 @@ class Warehouse(ABC):
     """The transactional algorithm, over a DB-API connection."""
 
     type_attr: str  # which FileColumn type to use: 'redshift_type', 'postgres_type', 'duckdb_type'
+    refuses_oversize_text = False  # Redshift's VARCHAR stops at 65,535 bytes
     ph = "%s"
 
     def __init__(self, name: str) -> None:
@@ -290,8 +292,21 @@ class Warehouse(ABC):
         index: int,
         result: LoadResult,
     ) -> None:
-        fs, path = store.arrow_location(group[0].key)
-        columns = read_footer(path, fs).columns
+        footers = [read_footer(p, fs) for fs, p in (store.arrow_location(f.key) for f in group)]
+        columns = footers[0].columns
+        if self.refuses_oversize_text:
+            for f, footer in zip(group, footers, strict=True):
+                if footer.oversize:
+                    detail = ", ".join(f"{c}: {n} value(s)" for c, n in footer.oversize.items())
+                    raise LoadError(
+                        f"{f.key} holds text longer than Redshift's 65,535-byte VARCHAR ({detail}); "
+                        f"a COPY would fail. Set `text_overflow: truncate` for table "
+                        f"{request.table.qualified} in {request.table.config_file} to cut such "
+                        "values at extraction (counted in metadata), then re-extract"
+                    )
+        for footer in footers:
+            for column, n in footer.truncated.items():
+                result.truncated[column] = result.truncated.get(column, 0) + n
         staging = quote_ident(f"mra_staging_{index}")
         self.execute(f"DROP TABLE IF EXISTS {staging}")
         ddl = ", ".join(f"{quote_ident(c.name)} {getattr(c, self.type_attr)}" for c in columns)

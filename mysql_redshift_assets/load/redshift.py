@@ -78,6 +78,7 @@ def table_suffix(distkey: str | None, sortkey: tuple[str, list[str]] | None) -> 
 
 class RedshiftWarehouse(Warehouse):
     type_attr = "redshift_type"
+    refuses_oversize_text = True
 
     def __init__(
         self,

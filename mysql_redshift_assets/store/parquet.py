@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mysql_redshift_assets.extract.schema_types import PlannedColumn
@@ -33,9 +34,11 @@ class FileColumn:
     redshift_type: str
     duckdb_type: str
     postgres_type: str
+    # Set when the table says `text_overflow: truncate`: values are cut to this many bytes.
+    truncate_bytes: int | None = None
 
     @classmethod
-    def from_planned(cls, col: PlannedColumn) -> FileColumn:
+    def from_planned(cls, col: PlannedColumn, *, truncate_text: bool = False) -> FileColumn:
         return cls(
             name=col.name,
             source_name=col.source.name,
@@ -43,11 +46,29 @@ class FileColumn:
             redshift_type=col.redshift_type,
             duckdb_type=col.duckdb_type,
             postgres_type=col.postgres_type,
+            truncate_bytes=(
+                REDSHIFT_MAX_VARCHAR if truncate_text and col.redshift_type == CAPPED else None
+            ),
         )
+
+    @property
+    def capped(self) -> bool:
+        """A text column wider in MySQL than Redshift's VARCHAR limit: values may not fit."""
+        return self.redshift_type == CAPPED
+
+
+REDSHIFT_MAX_VARCHAR = 65535
+CAPPED = f"VARCHAR({REDSHIFT_MAX_VARCHAR})"
+OVERSIZE_METADATA_KEY = b"mysql_redshift_assets.oversize"
+TRUNCATED_METADATA_KEY = b"mysql_redshift_assets.truncated"
 
 
 def columns_json(columns: list[FileColumn]) -> str:
-    return json.dumps([c.__dict__ for c in columns], separators=(",", ":"), sort_keys=True)
+    return json.dumps(
+        [{k: v for k, v in c.__dict__.items() if v is not None} for c in columns],
+        separators=(",", ":"),
+        sort_keys=True,
+    )
 
 
 def schema_fingerprint(columns: list[FileColumn]) -> str:
@@ -73,6 +94,10 @@ class ParquetFileWriter:
     def __init__(self, path: Path, schema: pa.Schema, columns: list[FileColumn]) -> None:
         self.path = path
         self.rows = 0
+        self._columns = columns
+        self._capped = [i for i, c in enumerate(columns) if c.capped]
+        self.oversize: dict[str, int] = {}
+        self.truncated: dict[str, int] = {}
         self._writer = pq.ParquetWriter(
             path,
             file_schema(schema, columns),
@@ -87,10 +112,40 @@ class ParquetFileWriter:
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows:
+            batch = self._fit_text(batch)
             self._writer.write_batch(batch, row_group_size=max(batch.num_rows, 1))
             self.rows += batch.num_rows
 
+    def _fit_text(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Count (and, where the table asks, cut) text longer than Redshift's VARCHAR limit."""
+        arrays = list(batch.columns)
+        for i in self._capped:
+            col = self._columns[i]
+            over = pc.greater(pc.binary_length(arrays[i]), REDSHIFT_MAX_VARCHAR)
+            n = pc.sum(over).as_py() or 0
+            if not n:
+                continue
+            if col.truncate_bytes is None:
+                self.oversize[col.name] = self.oversize.get(col.name, 0) + n
+                continue
+            values = arrays[i].to_pylist()
+            limit = col.truncate_bytes
+            cut = [
+                v.encode()[:limit].decode("utf-8", "ignore") if o else v
+                for v, o in zip(values, over.to_pylist(), strict=True)
+            ]
+            arrays[i] = pa.array(cut, arrays[i].type)
+            self.truncated[col.name] = self.truncated.get(col.name, 0) + n
+        return pa.RecordBatch.from_arrays(arrays, schema=batch.schema) if self._capped else batch
+
     def close(self) -> None:
+        facts = {}
+        if self.oversize:
+            facts[OVERSIZE_METADATA_KEY] = json.dumps(self.oversize).encode()
+        if self.truncated:
+            facts[TRUNCATED_METADATA_KEY] = json.dumps(self.truncated).encode()
+        if facts:
+            self._writer.add_key_value_metadata(facts)
         self._writer.close()
 
 
@@ -99,6 +154,8 @@ class Footer:
     rows: int
     columns: list[FileColumn]
     fingerprint: str
+    oversize: dict[str, int]  # values too long for Redshift, per column (not truncated)
+    truncated: dict[str, int]  # values cut to Redshift's limit, per column
 
 
 def read_footer(source: Any, filesystem: Any = None) -> Footer:
@@ -111,4 +168,10 @@ def read_footer(source: Any, filesystem: Any = None) -> Footer:
     kv = meta.metadata or {}
     columns = parse_columns(kv[COLUMNS_METADATA_KEY]) if COLUMNS_METADATA_KEY in kv else []
     fingerprint = kv.get(FINGERPRINT_METADATA_KEY, b"").decode()
-    return Footer(rows=meta.num_rows, columns=columns, fingerprint=fingerprint)
+    return Footer(
+        rows=meta.num_rows,
+        columns=columns,
+        fingerprint=fingerprint,
+        oversize=json.loads(kv.get(OVERSIZE_METADATA_KEY, b"{}")),
+        truncated=json.loads(kv.get(TRUNCATED_METADATA_KEY, b"{}")),
+    )

@@ -11,10 +11,12 @@ there is no gap, no duplicate row and no duplicate file.
 from __future__ import annotations
 
 import logging
+import queue
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,13 @@ from typing import Any
 import pyarrow as pa
 
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.extract.fast_reader import (
+    FastChunk,
+    FastPathUnavailable,
+    FastPlan,
+    FastReader,
+    plan_fast,
+)
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.naming import (
     incremental_file_key,
@@ -44,7 +53,12 @@ from mysql_redshift_assets.store.parquet import ParquetFileWriter, read_footer
 from mysql_redshift_assets.sync.plan import TablePlan, plan_table
 
 log = logging.getLogger(__name__)
-FETCH_ROWS = 10_000
+FETCH_ROWS = 10_000  # rows a pymysql fetch (and a row group) on the pymysql path
+# The connectorx path opens a connection a page: below this many rows a page, pymysql is faster.
+FAST_MIN_CHUNK_ROWS = 1_000
+# Redshift COPY splits work by file and wants 1-125 MB compressed: a file is closed at this size
+# (or at `file_rows`, whichever comes first; one row group may go past it).
+FILE_TARGET_BYTES = 100 << 20
 
 
 @dataclass
@@ -98,7 +112,11 @@ class _FileSink:
 
     @property
     def room(self) -> int:
-        return self.plan.table.file_rows - (self.writer.rows if self.writer else 0)
+        if self.writer is None:
+            return self.plan.table.file_rows
+        if self.writer.path.stat().st_size >= FILE_TARGET_BYTES:
+            return 0  # big rows: the file is full by size before it is by rows
+        return self.plan.table.file_rows - self.writer.rows
 
     def flush(self) -> None:
         if self.writer is None:
@@ -126,7 +144,10 @@ class _FileSink:
 
 
 def _position(row: tuple[Any, ...], plan: TablePlan) -> Position:
-    values = [_text(row[i]) for i in plan.order_indexes]
+    return _position_of([_text(row[i]) for i in plan.order_indexes], plan)
+
+
+def _position_of(values: list[str], plan: TablePlan) -> Position:
     if plan.cursor_is_pk:
         return Position(cursor=None, pk=values)
     return Position(cursor=values[0], pk=values[1:])
@@ -309,17 +330,256 @@ def _backup(
     return result
 
 
+class _RawChunk:
+    """Rows as pymysql returned them (text), converted when written."""
+
+    def __init__(self, rows: list[tuple[Any, ...]], plan: TablePlan) -> None:
+        self.rows, self.plan = rows, plan
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.rows)
+
+    def piece(self, start: int, length: int) -> tuple[pa.RecordBatch, Position, Position]:
+        rows = self.rows[start : start + length]
+        return (
+            self.plan.to_batch(rows),
+            _position(rows[0], self.plan),
+            _position(rows[-1], self.plan),
+        )
+
+
+class _ArrowChunk:
+    """A record batch the fast reader already converted, with its raw ordering columns."""
+
+    def __init__(self, chunk: FastChunk, plan: TablePlan) -> None:
+        self.chunk, self.plan = chunk, plan
+
+    @property
+    def num_rows(self) -> int:
+        return self.chunk.num_rows
+
+    def piece(self, start: int, length: int) -> tuple[pa.RecordBatch, Position, Position]:
+        first = _position_of(self.chunk.order_values(start), self.plan)
+        last = _position_of(self.chunk.order_values(start + length - 1), self.plan)
+        return self.chunk.batch.slice(start, length), first, last
+
+
 def _drain(source, plan, sink: _FileSink, *, after, upper, max_rows, bounds=None) -> None:
-    for rows in _pages(source, plan, after, upper, max_rows, bounds):
+    for chunk in _chunks(source, plan, after, upper, max_rows, bounds):
         start = 0
-        while start < len(rows):
-            piece = rows[start : start + sink.room]
-            batch = plan.to_batch(piece)
-            sink.write(batch, _position(piece[0], plan), _position(piece[-1], plan))
-            start += len(piece)
+        while start < chunk.num_rows:
+            length = min(sink.room, chunk.num_rows - start)
+            sink.write(*chunk.piece(start, length))
+            start += length
             if sink.room <= 0:
                 sink.flush()
     sink.flush()
+
+
+def _chunks(source, plan: TablePlan, after, upper, max_rows, bounds) -> Iterator[Any]:
+    """Pages as chunks: fetched by connectorx in a background thread when the source and the
+    table allow it, else (and from wherever the fast path gave up) by pymysql."""
+    reader = source.fast_reader() if plan.primary_key else None
+    fast = None
+    if reader is not None and plan.table.chunk_rows >= FAST_MIN_CHUNK_ROWS:
+        fast = plan_fast(plan.columns, plan.order_indexes)
+    if fast is None:
+        for rows in _pages(source, plan, after, upper, max_rows, bounds):
+            yield _RawChunk(rows, plan)
+        return
+    progress = _Progress(after)
+    try:
+        pages = _fast_pages(source, reader, fast, plan, progress, upper, max_rows, bounds)
+        yield from _prefetched(pages)
+        return
+    except FastPathUnavailable as exc:
+        log.warning(
+            "%s: %s; reading on with pymysql from %s",
+            plan.table.qualified, exc, progress.after or "the start",
+        )  # fmt: skip
+    remaining = None if max_rows is None else max_rows - progress.taken
+    if remaining is not None and remaining <= 0:
+        return
+    for rows in _pages(source, plan, progress.after, upper, remaining, bounds):
+        yield _RawChunk(rows, plan)
+
+
+class _Progress:
+    """Where the fast path stands: after the last page it handed over, and rows so far."""
+
+    def __init__(self, after: list[str] | None) -> None:
+        self.after, self.taken = after, 0
+
+
+def _fast_pages(
+    source: Source,
+    reader: FastReader,
+    fast: FastPlan,
+    plan: TablePlan,
+    progress: _Progress,
+    upper,
+    max_rows,
+    bounds,
+) -> Iterator[list[_ArrowChunk]]:
+    """Keyset pages through connectorx, each one list of converted chunks (`_pages`' loop)."""
+    from mysql_redshift_assets.extract.keyset import page_query
+
+    if max_rows is None and _ranged(fast, plan):
+        yield from _ranged_pages(source, reader, fast, plan, progress, upper, bounds)
+        return
+    table = plan.table
+    while True:
+        taken = progress.taken
+        limit = table.chunk_rows if max_rows is None else min(table.chunk_rows, max_rows - taken)
+        if limit <= 0:
+            return
+        page = page_query(
+            select_list=fast.select_list,
+            table_ref=plan.table_ref,
+            order_by=plan.order_quoted,
+            after=progress.after,
+            upper=upper,
+            limit=limit,
+            placeholder="%s",
+            bounds=bounds or (),
+        )
+        chunks = reader.fetch(fast, reader.render(page.sql, page.params))
+        got = sum(c.num_rows for c in chunks)
+        if got == 0:
+            return
+        last = chunks[-1]
+        after = _after_values(_position_of(last.order_values(last.num_rows - 1), plan), plan)
+        yield [_ArrowChunk(c, plan) for c in chunks]
+        progress.after, progress.taken = after, taken + got
+        if got < limit:
+            return
+
+
+FETCHERS = 2  # concurrent page queries: the server and connectorx each get both cores
+
+
+def _ranged(fast: FastPlan, plan: TablePlan) -> bool:
+    """Pages can be fetched concurrently when the keyset is one integer primary key."""
+    if not plan.cursor_is_pk or len(plan.order_indexes) != 1:
+        return False
+    return fast.columns[plan.order_indexes[0]].kind in ("int", "uint64")
+
+
+def _ranged_pages(
+    source: Source,
+    reader: FastReader,
+    fast: FastPlan,
+    plan: TablePlan,
+    progress: _Progress,
+    upper,
+    bounds,
+) -> Iterator[list[_ArrowChunk]]:
+    """Keyset pages `pk > a AND pk <= b`, `FETCHERS` of them in flight, handed over in order.
+
+    b, the key of the `chunk_rows`-th row after a, comes from a cheap pymysql control query
+    (`ORDER BY pk LIMIT 1 OFFSET chunk_rows - 1`, read from the primary key index), so the next
+    page's query does not wait for this page's rows. A page has no LIMIT: it is every row of its
+    key range when it runs, so rows inserted into a range meanwhile are read, never skipped.
+    The last page has no b. Positions are the rows actually read, as on the other paths.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mysql_redshift_assets.extract.keyset import page_query
+
+    table = plan.table
+    key = plan.order_quoted[0]
+    after = progress.after
+
+    def query(select: list[str], after: list[str] | None, extra: list, limit: int):
+        return page_query(
+            select_list=select,
+            table_ref=plan.table_ref,
+            order_by=plan.order_quoted,
+            after=after,
+            upper=upper,
+            limit=limit,
+            placeholder=source.placeholder,
+            bounds=[*(bounds or ()), *extra],
+        )
+
+    pending: list[tuple[Any, str | None]] = []
+    probing = True
+    with ThreadPoolExecutor(FETCHERS, thread_name_prefix="mra-page") as pool:
+        try:
+            while True:
+                while probing and len(pending) < FETCHERS:
+                    probe = query([key], after, [], 1)
+                    row = source.query_one(
+                        probe.sql + " OFFSET %s", [*probe.params, table.chunk_rows - 1]
+                    )
+                    end = None if row is None else _text(row[0])
+                    page = query(
+                        fast.select_list,
+                        after,
+                        [] if end is None else [(key, "<=", end)],
+                        2**63 - 1,
+                    )
+                    sql = reader.render(page.sql, page.params)
+                    pending.append((pool.submit(reader.fetch, fast, sql), end))
+                    probing, after = end is not None, [end] if end is not None else after
+                if not pending:
+                    return
+                future, end = pending.pop(0)
+                chunks = future.result()
+                if chunks:
+                    yield [_ArrowChunk(c, plan) for c in chunks]
+                    last = chunks[-1]
+                    progress.after = [last.order_values(last.num_rows - 1)[0]]
+                    progress.taken += sum(c.num_rows for c in chunks)
+                if end is not None:
+                    progress.after = [end]  # every row up to `end` is handed over
+        finally:
+            for future, _ in pending:
+                future.cancel()
+
+
+_DONE = object()
+
+
+def _prefetched(pages: Iterator[list[_ArrowChunk]]) -> Iterator[_ArrowChunk]:
+    """Run `pages` in a thread one page ahead: connectorx fetches (GIL released) and Arrow
+    converts the next page while this thread writes the current one. Memory: one page being
+    written, one waiting, one being fetched. Errors are re-raised here, in order."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # noqa: B036 - handed to the consumer, raised there
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="mra-fetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _save_quietly(watermarks: WatermarkStore, table: TableConfig, watermark: Watermark) -> None:

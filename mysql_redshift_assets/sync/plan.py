@@ -166,5 +166,8 @@ def plan_table(source: Source, table: TableConfig, watermark: Watermark | None) 
         order_quoted=[source.quote(c) for c in order],
         order_indexes=[index_of[c] for c in order],
         arrow_schema=arrow_schema(planned),
-        file_columns=[FileColumn.from_planned(c) for c in planned],
+        file_columns=[
+            FileColumn.from_planned(c, truncate_text=table.text_overflow == "truncate")
+            for c in planned
+        ],
     )

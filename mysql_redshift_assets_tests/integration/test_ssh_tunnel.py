@@ -393,3 +393,21 @@ def test_without_private_key_the_ssh_agent_is_used(bastion, tmp_path, monkeypatc
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+def test_hashed_known_hosts_with_only_the_rsa_key_is_honoured(bastion, tmp_path):
+    # The bastion offers ed25519 and rsa host keys; known_hosts holds only the rsa one, with a
+    # hashed host name (ssh-keygen -H). As OpenSSH does, the client asks for the known type.
+    rsa = keygen(bastion.folder / "host_rsa", kind="rsa")
+    bastion.stop()
+    with bastion.config.open("a") as config:
+        config.write(f"HostKey {rsa}\n")
+    bastion.start_again()
+    kind, blob = rsa.with_suffix(".pub").read_text().split()[:2]
+    known = tmp_path / "known_hosts_rsa"
+    known.write_text(f"[127.0.0.1]:{bastion.port} {kind} {blob}\n")
+    subprocess.run(["ssh-keygen", "-H", "-f", str(known)], check=True, capture_output=True)
+    assert "127.0.0.1" not in known.read_text()
+    spec = SshSpec(**bastion.ssh_entry(known_hosts=str(known)))
+    with TunnelPool() as pool:
+        assert _through(pool, spec, bastion) == b"SSH-2.0"

@@ -1,0 +1,383 @@
+"""`make bench`: the project's extraction of a whole table vs a connectorx + pyarrow reference.
+
+  python -m bench.run [--rows 2000000] [--repeat 3] [--no-s3] [--no-incremental] [--drop]
+
+1. Builds `mra_test_bench.settle_orders` with --rows rows (kept between runs; rebuilt when the
+   count differs). Needs the local MariaDB and its `mra_test` account (see .ci/run).
+2. Runs, each in its own process and --repeat times, interleaved:
+   - project local: `backup_table` (what the parquet asset runs) of the whole table, incremental
+     mode (keyset on the primary key), into a local folder;
+   - project s3:    the same into a moto S3 server over HTTP (multipart uploads);
+   - reference:     connectorx `read_sql(partition_on="id", partition_num=2)` + one pyarrow
+                    ParquetWriter (zstd) file.
+   Wall time is the work in the process (imports excluded), peak RSS is the process's
+   ru_maxrss from os.wait4; best and median are printed, and the project/reference ratio.
+3. Checks the project's Parquet files against the source: row count, sums of id and of the
+   decimals, min of the double, max of both timestamps (UTC), NULLs and characters of the text,
+   zero dates as NULL, and the Arrow types the planner decided.
+4. Incremental figure: `python -m mysql_redshift_assets sync` (through Dagster, into DuckDB)
+   after 1,000 new rows, end to end; the DuckDB row count must equal MySQL's. The new rows are
+   deleted again afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import table as bench_table
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+PASSWORD_ENV = "MRA_BENCH_MYSQL_PASSWORD"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_pipelines(folder: Path, store: dict[str, Any], target_db: Path | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    connections = {
+        "sources": {
+            "mysql": {
+                "kind": "mysql",
+                "host": bench_table.HOST,
+                "port": bench_table.PORT,
+                "user": bench_table.USER,
+                "password": "${" + PASSWORD_ENV + "}",
+            }
+        },
+        "stores": {"store": store},
+        "targets": {"duckdb": {"kind": "duckdb", "path": str(target_db or folder / "wh.duckdb")}},
+    }
+    (folder / "connections.yml").write_text(yaml.safe_dump(connections))
+    pipeline = {
+        "source": "mysql",
+        "store": "store",
+        "target": "duckdb",
+        "target_schema": "bench",
+        "upper_bound_lag_seconds": 0,
+        "tables": {f"{bench_table.DATABASE}.{bench_table.TABLE}": {"mode": "incremental"}},
+    }
+    (folder / "bench.yml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    return folder
+
+
+def child_env() -> dict[str, str]:
+    env = {**os.environ, PASSWORD_ENV: bench_table.PASSWORD, "PYTHONPATH": str(ROOT)}
+    env.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    env["RUST_BACKTRACE"] = "0"
+    return env
+
+
+def run_child(args: list[str]) -> tuple[dict[str, Any], float]:
+    # subprocess would reap the child itself; fork/exec directly to keep its rusage for wait4.
+    env = child_env()
+    read_fd, write_fd = os.pipe()
+    err_path = tempfile.mktemp(prefix="mra-bench-err-")
+    pid = os.fork()
+    if pid == 0:  # the child: exec the measured program
+        os.dup2(write_fd, 1)
+        fd = os.open(err_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.dup2(fd, 2)
+        os.close(read_fd)
+        os.chdir(ROOT)
+        os.execve(PY, [PY, "-m", "bench.child", *args], env)
+    os.close(write_fd)
+    chunks = []
+    while data := os.read(read_fd, 65536):
+        chunks.append(data)
+    os.close(read_fd)
+    _, status, usage = os.wait4(pid, 0)
+    err = Path(err_path).read_text(errors="replace") if Path(err_path).exists() else ""
+    Path(err_path).unlink(missing_ok=True)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench.child {args[0]} failed:\n{err[-3000:]}")
+    lines = [ln for ln in b"".join(chunks).decode().splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1]), usage.ru_maxrss / 1024
+
+
+# -- checks ------------------------------------------------------------------------------------
+def parquet_checks(project_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from mysql_redshift_assets.config.loader import load_project
+    from mysql_redshift_assets.config.resolve import table_config
+    from mysql_redshift_assets.connect import open_store
+    from mysql_redshift_assets.state.watermark import WatermarkStore
+
+    os.environ.setdefault(PASSWORD_ENV, bench_table.PASSWORD)
+    proj = load_project(project_dir)
+    table = table_config(proj.pipeline("bench"), f"{bench_table.DATABASE}.{bench_table.TABLE}")
+    store = open_store(proj, table.store)
+    watermark = WatermarkStore(store).load(table)
+    assert watermark is not None
+    acc: dict[str, Any] = {}
+    types: dict[str, str] = {}
+    source_name = {v: k for k, v in watermark.columns.items()}
+
+    def fold(key: str, value: Any, how) -> None:
+        if value is None:
+            return
+        acc[key] = value if key not in acc else how(acc[key], value)
+
+    add = lambda a, b: a + b  # noqa: E731
+    for record in watermark.files:
+        fs, path = store.arrow_location(record.key)
+        data = pq.read_table(path, filesystem=fs)
+        # Source column names, as the watermark maps them (`3pl_code` is normalised).
+        data = data.rename_columns([source_name[n] for n in data.column_names])
+        types = {f.name: str(f.type) for f in data.schema}
+        fold("rows", data.num_rows, add)
+        fold("sum_id", pc.sum(data["id"]).as_py(), add)
+        fold("sum_amount", pc.sum(data["amount"]).as_py(), add)
+        fold("sum_weight", pc.sum(data["weight"]).as_py(), add)
+        fold("min_rate", pc.min(data["rate"]).as_py(), min)
+        fold("max_created_at", pc.max(data["created_at"]).as_py(), max)
+        fold("max_updated_at", pc.max(data["updated_at"]).as_py(), max)
+        fold("remark_nulls", data["remark"].null_count, add)
+        fold("remark_chars", pc.sum(pc.utf8_length(data["remark"])).as_py() or 0, add)
+        fold("ship_date_nulls", data["ship_date"].null_count, add)
+        fold("updated_at_nulls", data["updated_at"].null_count, add)
+        fold("sum_3pl_code", pc.sum(data["3pl_code"].cast(pa.int64())).as_py(), add)
+        fold("sum_is_paid", pc.sum(data["is_paid"].cast(pa.int64())).as_py(), add)
+        fold("max_id", pc.max(data["id"]).as_py(), max)
+    return acc, types
+
+
+EXPECTED_TYPES = {
+    "id": "decimal128(20, 0)",
+    "amount": "decimal128(15, 4)",
+    "weight": "decimal128(10, 3)",
+    "is_paid": "int16",
+    "created_at": "timestamp[us, tz=UTC]",
+    "updated_at": "timestamp[us, tz=UTC]",
+    "ship_date": "date32[day]",
+    "remark": "string",
+    "extra": "string",
+    "rate": "double",
+    "3pl_code": "int32",
+}
+
+
+def compare(source: dict[str, Any], got: dict[str, Any], types: dict[str, str]) -> list[str]:
+    problems = []
+    for key, want in source.items():
+        have = got.get(key, 0 if "nulls" in key or "chars" in key else None)
+        if hasattr(have, "tzinfo") and have.tzinfo is not None:
+            have = have.astimezone(UTC).replace(tzinfo=None)  # MySQL's answer is UTC, naive
+        if isinstance(want, Decimal) or isinstance(have, Decimal):
+            equal = Decimal(str(want)) == Decimal(str(have))
+        else:
+            equal = want == have
+        if not equal:
+            problems.append(f"{key}: source {want!r}, parquet {have!r}")
+    for name, want in EXPECTED_TYPES.items():
+        if types.get(name) != want:
+            problems.append(f"type of {name}: {types.get(name)} (planner: {want})")
+    return problems
+
+
+# -- the runs ----------------------------------------------------------------------------------
+def start_moto() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(PY).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return proc, endpoint
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+
+
+def empty_bucket(client, bucket: str) -> None:
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+
+def fmt_row(name: str, rows: int, secs: list[float], rss: list[float], mb: float, ref: float):
+    best, med = min(secs), statistics.median(secs)
+    return (
+        f"| {name:<26} | {best:6.2f} / {med:6.2f} | {rows / best:>9,.0f} | {mb / best:6.1f} "
+        f"| {max(rss):6.0f} | {best / ref:5.2f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-s3", action="store_true")
+    parser.add_argument("--no-incremental", action="store_true")
+    parser.add_argument("--drop", action="store_true", help="drop mra_test_bench at the end")
+    parser.add_argument("--json-output", help="write the figures here too")
+    args = parser.parse_args()
+
+    have = bench_table.row_count()
+    if have != args.rows:
+        print(f"building {bench_table.DATABASE}.{bench_table.TABLE} with {args.rows:,} rows ...")
+        bench_table.build(args.rows)
+    source = bench_table.source_checks()
+    size_mb = bench_table.size_bytes() / 1e6
+    print(f"table: {args.rows:,} rows, {size_mb:,.0f} MB (InnoDB data), "
+          f"{size_mb * 1e6 / args.rows:.0f} bytes/row; {os.cpu_count()} cores")  # fmt: skip
+
+    work = Path(tempfile.mkdtemp(prefix="mra-bench-"))
+    moto = endpoint = client = None
+    kinds = ["project local", *([] if args.no_s3 else ["project s3"]), "reference"]
+    if not args.no_s3:
+        moto, endpoint = start_moto()
+        client = s3_client(endpoint)
+        client.create_bucket(Bucket="mra-bench")
+    results: dict[str, list[tuple[dict[str, Any], float]]] = {k: [] for k in kinds}
+    failures: list[str] = []
+    try:
+        for rep in range(args.repeat):
+            for kind in kinds:
+                run_dir = work / f"{kind.replace(' ', '-')}-{rep}"
+                if kind == "reference":
+                    run_dir.mkdir(parents=True)
+                    out, rss = run_child(["reference", str(run_dir)])
+                else:
+                    store = (
+                        {"kind": "local", "path": str(run_dir / "store")}
+                        if kind == "project local"
+                        else {"kind": "s3", "bucket": "mra-bench", "prefix": f"run{rep}",
+                              "endpoint_url": endpoint, "region": "us-east-1"}
+                    )  # fmt: skip
+                    write_pipelines(run_dir / "pipelines", store)
+                    out, rss = run_child(["project", str(run_dir / "pipelines"), "store"])
+                    if rep == 0:
+                        got, types = parquet_checks(run_dir / "pipelines")
+                        problems = compare(source, got, types)
+                        failures += [f"{kind}: {p}" for p in problems]
+                        print(f"  {kind}: values {'EXACT' if not problems else 'DIFFER'}")
+                results[kind].append((out, rss))
+                print(
+                    f"  run {rep + 1}/{args.repeat} {kind:<14} {out['seconds']:6.2f} s  "
+                    f"{out['rows'] / out['seconds']:>9,.0f} rows/s  peak RSS {rss:5.0f} MB  "
+                    f"{out.get('files', 1)} file(s), {out['bytes'] / 1e6:,.0f} MB"
+                    + (f" (read {out['read_seconds']:.2f} s)" if "read_seconds" in out else "")
+                )
+                if kind == "project s3" and client is not None:
+                    empty_bucket(client, "mra-bench")
+                shutil.rmtree(run_dir, ignore_errors=True)
+
+        ref_best = min(o["seconds"] for o, _ in results["reference"])
+        ref_med = statistics.median(o["seconds"] for o, _ in results["reference"])
+        print()
+        print(f"whole table, {args.rows:,} rows, {size_mb:,.0f} MB; best of {args.repeat}")
+        print("| path                       | wall s best / median | rows/s (best) | MB/s | "
+              "peak RSS MB | ratio (best) |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
+        summary: dict[str, Any] = {"rows": args.rows, "table_mb": size_mb, "runs": {}}
+        for kind in kinds:
+            secs = [o["seconds"] for o, _ in results[kind]]
+            rss = [r for _, r in results[kind]]
+            print(fmt_row(kind, args.rows, secs, rss, size_mb, ref_best))
+            summary["runs"][kind] = {
+                "seconds": secs, "peak_rss_mb": rss,
+                "files": results[kind][0][0].get("files"),
+                "file_mb": results[kind][0][0].get("file_mb"),
+            }  # fmt: skip
+        for kind in kinds[:-1]:
+            med = statistics.median(o["seconds"] for o, _ in results[kind])
+            print(f"{kind}: median ratio {med / ref_med:.2f} (target <= 0.90)")
+        if not args.no_incremental:
+            summary["incremental"] = incremental(work)
+        if args.json_output:
+            Path(args.json_output).write_text(json.dumps(summary, indent=1, default=str))
+    finally:
+        if moto is not None:
+            moto.terminate()
+            moto.wait()
+        shutil.rmtree(work, ignore_errors=True)
+        if args.drop:
+            bench_table.drop()
+    if failures:
+        print("VALUES DIFFER:\n  " + "\n  ".join(failures))
+        raise SystemExit(1)
+    print("values: exact (rows, sums of id/amount/weight, min rate, max timestamps, text NULLs "
+          "and characters, zero dates as NULL, planner types)")  # fmt: skip
+
+
+def incremental(work: Path) -> dict[str, Any]:
+    """1,000 new rows, end to end through the CLI (Dagster, local store, DuckDB)."""
+    import duckdb
+
+    folder = write_pipelines(work / "incr" / "pipelines", {"kind": "local", "path": str(work / "incr" / "store")})  # fmt: skip
+    env = {**child_env(), "DAGSTER_HOME": str(work / "incr" / "home")}
+    Path(env["DAGSTER_HOME"]).mkdir(parents=True)
+    cmd = [PY, "-m", "mysql_redshift_assets", "--pipelines-dir", str(folder), "sync", "-p", "bench"]
+
+    def sync() -> tuple[float, float]:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        out = proc.stdout.read() if proc.stdout else b""
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"sync failed:\n{out.decode()[-3000:]}")
+        return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+    first, first_rss = sync()  # the initial copy and load (the whole table)
+    top = bench_table.source_checks()["max_id"]
+    lo, hi = bench_table.append(1000)
+    try:
+        secs, rss = sync()
+        with duckdb.connect(str(folder / "wh.duckdb"), read_only=True) as con:
+            loaded = con.execute(f"SELECT COUNT(*) FROM bench.{bench_table.TABLE}").fetchone()[0]
+        mysql_rows = bench_table.source_checks()["rows"]
+    finally:
+        bench_table.delete_above(top)
+    ok = loaded == mysql_rows
+    print()
+    print(f"initial sync (whole table, extract + DuckDB load, CLI): {first:.1f} s, "
+          f"peak RSS {first_rss:.0f} MB")  # fmt: skip
+    print(f"incremental sync of 1,000 new rows (ids {lo}..{hi}), CLI end to end into DuckDB: "
+          f"{secs:.1f} s, peak RSS {rss:.0f} MB; DuckDB {loaded:,} rows = MySQL {mysql_rows:,}: "
+          f"{'yes' if ok else 'NO'}")  # fmt: skip
+    if not ok:
+        raise SystemExit("incremental run: DuckDB and MySQL disagree")
+    return {"initial_seconds": first, "seconds": secs, "peak_rss_mb": rss, "equal": ok}
+
+
+if __name__ == "__main__":
+    main()

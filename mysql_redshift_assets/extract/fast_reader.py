@@ -1,0 +1,265 @@
+"""The fast read path: keyset pages fetched with connectorx, converted to the planner's exact schema.
+
+pymysql parses MySQL's wire in Python (about 40k rows/s on one core). connectorx reads the binary
+protocol in Rust with the GIL released (about 300k rows/s), so a page can be fetched while the
+previous one is converted and written. Read naively it is not exact, though: it widens DECIMAL to
+decimal128(38,10) (a scale above 10 comes back wrong, over 28 digits it fails), returns TIMESTAMP
+in the session time zone, fails on zero dates and TIME beyond 24 h, and has no GEOMETRY. So every
+planned column is selected with an expression connectorx carries exactly, and converted with the
+planner's own kernels, so both paths give the same Arrow schema and values:
+
+| planner type (MySQL)             | selected as                  | converted                       |
+|----------------------------------|------------------------------|---------------------------------|
+| integers, year                   | the column (binary ints)     | Arrow cast to the planned int   |
+| bigint unsigned                  | the column (uint64)          | cast to decimal128(20,0)        |
+| double, real                     | the column (float64)         | as is                           |
+| float                            | the planner's `(f * 1E0)`    | cast float64 -> float32 (exact) |
+| decimal (any p, s)               | CAST(c AS CHAR)              | the planner's text -> decimal   |
+| date, datetime, timestamp        | CAST(c AS CHAR), in UTC      | the planner's text -> temporal  |
+|                                  |                              | (zero / impossible dates: NULL) |
+| time, json                       | CAST(c AS CHAR)              | text                            |
+| char, varchar, *text, enum, set  | the column                   | text                            |
+| binary, varbinary, *blob         | the column                   | binary                          |
+| geometry                         | the planner's ST_AsBinary(g) | binary (WKB)                    |
+| bit(n)                           | (c + 0), an unsigned integer | bool / int64 / decimal128(20,0) |
+
+Every session runs `SET time_zone = '+00:00'` first (TIMESTAMP values and bounds in UTC, as on the
+pymysql connection). Keyset values are rendered into the SQL by the source exactly as pymysql
+renders its parameters (connectorx has no bound parameters). A page's position (its last row's
+ordering values, as MySQL text) is read from the raw columns: integers print as MySQL prints
+them, the other supported order columns are already text.
+
+Not covered, so the caller keeps the pymysql path: an order column of another type (zerofill,
+binary, float, bit, year), an unknown column type, and any query connectorx cannot run
+(`FastPathUnavailable`, whose message never carries the connection URL or the password).
+This module imports no Dagster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mysql_redshift_assets.extract.schema_types import (
+    _BINARY_TYPES,
+    _GEOMETRY_TYPES,
+    _INTEGERS,
+    _TEXT_TYPES,
+    PlannedColumn,
+    _to_temporal,
+    arrow_schema,
+)
+from mysql_redshift_assets.identifiers import quote_mysql_ident
+
+log = logging.getLogger(__name__)
+
+# Set to 0 / off / false / no to read every table through pymysql (an operator's escape hatch).
+ENV_SWITCH = "MYSQL_REDSHIFT_FAST_READER"
+SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION net_write_timeout = 3600")
+
+_TEMPORAL = {"date", "datetime", "timestamp"}
+
+
+class FastPathUnavailable(RuntimeError):
+    """connectorx could not run this query (or returned an unexpected type): use pymysql."""
+
+
+def enabled() -> bool:
+    if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "false", "no"):
+        return False
+    try:
+        import connectorx  # noqa: F401
+    except ImportError:  # pragma: no cover - a dependency, but the pymysql path does not need it
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class FastColumn:
+    planned: PlannedColumn
+    expr: str
+    # int | uint64 | double | float | string | binary | text | bits
+    kind: str
+
+
+def fast_column(col: PlannedColumn) -> FastColumn | None:
+    """How connectorx reads one planned column exactly; None when it cannot."""
+    dt = col.source.data_type
+    quoted = quote_mysql_ident(col.source.name)
+    as_text = f"CAST({quoted} AS CHAR)"
+    if dt in _INTEGERS or dt == "year":
+        kind = "uint64" if pa.types.is_decimal(col.arrow_type) else "int"
+        return FastColumn(col, quoted, kind)
+    if dt in ("decimal", "numeric") or dt in _TEMPORAL or dt in ("time", "json"):
+        return FastColumn(col, as_text, "text")
+    if dt == "float":
+        return FastColumn(col, col.select_expr, "float")
+    if dt in ("double", "real"):
+        return FastColumn(col, quoted, "double")
+    if dt == "bit":
+        return FastColumn(col, f"({quoted} + 0)", "bits")
+    if dt in _TEXT_TYPES:
+        return FastColumn(col, quoted, "string")
+    if dt in _BINARY_TYPES:
+        return FastColumn(col, quoted, "binary")
+    if dt in _GEOMETRY_TYPES:
+        return FastColumn(col, col.select_expr, "binary")
+    return None
+
+
+def _order_supported(col: FastColumn) -> bool:
+    """Order columns whose MySQL text the raw connectorx value reproduces exactly."""
+    source = col.planned.source
+    if col.kind in ("int", "uint64"):
+        return source.data_type != "year" and "zerofill" not in source.column_type
+    return col.kind in ("string", "text")
+
+
+@dataclass(frozen=True)
+class FastPlan:
+    columns: tuple[FastColumn, ...]
+    order_indexes: tuple[int, ...]
+    schema: pa.Schema
+
+    @property
+    def select_list(self) -> list[str]:
+        return [c.expr for c in self.columns]
+
+
+def plan_fast(columns: Sequence[PlannedColumn], order_indexes: Sequence[int]) -> FastPlan | None:
+    """The fast plan of a table, or None when any column or order column is not covered."""
+    fast = [fast_column(c) for c in columns]
+    if any(f is None for f in fast) or not order_indexes:
+        return None
+    cols = tuple(f for f in fast if f is not None)
+    if not all(_order_supported(cols[i]) for i in order_indexes):
+        return None
+    return FastPlan(cols, tuple(order_indexes), arrow_schema(list(columns)))
+
+
+@dataclass
+class FastChunk:
+    """One record batch of a page: converted to the planner's schema, plus the raw order columns."""
+
+    batch: pa.RecordBatch
+    order: list[pa.Array]
+
+    @property
+    def num_rows(self) -> int:
+        return self.batch.num_rows
+
+    def order_values(self, row: int) -> list[str]:
+        """The ordering values of `row` as MySQL text (what pymysql would have returned)."""
+        return [str(array[row].as_py()) for array in self.order]
+
+    def slice(self, start: int, length: int) -> FastChunk:
+        return FastChunk(
+            self.batch.slice(start, length), [a.slice(start, length) for a in self.order]
+        )
+
+
+def _convert(col: FastColumn, raw: pa.Array) -> pa.Array:
+    target = col.planned.arrow_type
+    t = raw.type
+    kind = col.kind
+    if kind in ("int", "uint64", "bits"):
+        if not pa.types.is_integer(t):
+            raise FastPathUnavailable(f"expected an integer, got {t}")
+        if kind == "bits" and pa.types.is_boolean(target):
+            return pc.not_equal(raw, 0)
+        return raw.cast(target)  # safe cast: a value out of the planned range raises
+    if kind in ("double", "float"):
+        if not pa.types.is_floating(t):
+            raise FastPathUnavailable(f"expected a floating point number, got {t}")
+        return raw.cast(target)
+    if kind == "binary":
+        if not (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
+            raise FastPathUnavailable(f"expected bytes, got {t}")
+        return raw.cast(pa.binary())
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        raise FastPathUnavailable(f"expected text, got {t}")
+    text = raw.cast(pa.string())
+    if pa.types.is_string(target):
+        return text
+    # The same kernels as schema_types.raw_to_arrow: identical values, zero dates -> NULL.
+    if pa.types.is_date32(target) or pa.types.is_timestamp(target):
+        return _to_temporal(text, target)
+    return text.cast(target)
+
+
+def convert_batch(plan: FastPlan, raw: pa.RecordBatch) -> FastChunk:
+    if raw.num_columns != len(plan.columns):
+        raise FastPathUnavailable(f"expected {len(plan.columns)} columns, got {raw.num_columns}")
+    arrays = []
+    for col, array in zip(plan.columns, raw.columns, strict=True):
+        source = col.planned.source
+        try:
+            arrays.append(_convert(col, array))
+        except FastPathUnavailable as exc:
+            raise FastPathUnavailable(f"column {source.name!r}: {exc}") from None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ValueError(
+                f"column {source.name!r} ({source.column_type}) cannot become "
+                f"{col.planned.arrow_type}: {exc}"
+            ) from exc
+    batch = pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
+    return FastChunk(batch, [raw.column(i) for i in plan.order_indexes])
+
+
+class FastReader:
+    """Runs page queries of one MySQL source through connectorx.
+
+    `url` returns the connection URL at each call (an SSH tunnel's local end may change); it is
+    never logged and never put in an exception: connectorx's own messages are scrubbed of the
+    `secrets` before they are re-raised as `FastPathUnavailable`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: Callable[[], str],
+        render: Callable[[str, Sequence[Any]], str],
+        secrets: Sequence[str] = (),
+    ) -> None:
+        self.name = name
+        self._url = url
+        self.render = render
+        self._secrets = [s for s in secrets if s]
+        self.broken: str | None = None  # set after a failure: the source stays on pymysql
+
+    def _scrub(self, text: str) -> str:
+        from urllib.parse import quote
+
+        for secret in self._secrets:
+            for form in {secret, quote(secret, safe="")}:
+                text = text.replace(form, "***")
+        return text
+
+    def fetch(self, plan: FastPlan, sql: str) -> list[FastChunk]:
+        """Run one query; its rows as converted chunks (in query order)."""
+        if self.broken:
+            raise FastPathUnavailable(self.broken)
+        import connectorx as cx
+
+        try:
+            table = cx.read_sql(
+                self._url(), sql, return_type="arrow", pre_execution_query=list(SESSION_SQL)
+            )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: B036 - Rust panics arrive as PanicException(BaseException)
+            message = self._scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
+            self.broken = f"source {self.name!r}: connectorx could not read a page ({message})"
+            raise FastPathUnavailable(self.broken) from None
+        try:
+            return [convert_batch(plan, rb) for rb in table.to_batches() if rb.num_rows]
+        except FastPathUnavailable as exc:
+            self.broken = f"source {self.name!r}: {exc}"
+            raise FastPathUnavailable(self.broken) from None
