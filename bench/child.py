@@ -80,9 +80,21 @@ def reference(out_dir: str) -> dict:
     }
 
 
+def peak_rss_mb() -> float:
+    """VmHWM: this process's peak resident set (threads included; reset by exec, unlike
+    ru_maxrss, which a forked child inherits from its parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     kind, *args = sys.argv[1:]
     result = project(*args) if kind == "project" else reference(*args)
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 

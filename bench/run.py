@@ -113,7 +113,8 @@ def run_child(args: list[str]) -> tuple[dict[str, Any], float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"bench.child {args[0]} failed:\n{err[-3000:]}")
     lines = [ln for ln in b"".join(chunks).decode().splitlines() if ln.startswith("{")]
-    return json.loads(lines[-1]), usage.ru_maxrss / 1024
+    result = json.loads(lines[-1])
+    return result, result.get("peak_rss_mb", usage.ru_maxrss / 1024)
 
 
 # -- checks ------------------------------------------------------------------------------------

@@ -140,8 +140,8 @@ def _check_references(pipeline: Pipeline, connections: ConnectionsFile, where: P
             )
 
 
-def load_project(root: Path | None = None) -> Project:
-    root = (root or default_pipelines_dir()).resolve()
+def load_project(root: Path | str | None = None) -> Project:
+    root = (Path(root) if root else default_pipelines_dir()).resolve()
     if not root.is_dir():
         raise ConfigError(f"{root}: pipelines folder not found (set {PIPELINES_DIR_ENV})")
     connections = parse_file(root / CONNECTIONS_FILE, ConnectionsFile)
