@@ -12,13 +12,14 @@ import dagster as dg
 
 from mysql_redshift_assets.cli.common import Context, find_tables
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.connect import open_store, open_warehouse
+from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.assets import op_name
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.translator import asset_key
 from mysql_redshift_assets.naming import ledger_table_name, target_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
+from mysql_redshift_assets.sync.plan import plan_table
 
 
 def _instance() -> dg.DagsterInstance:
@@ -61,6 +62,18 @@ def _dry_run(ctx: Context, tables: list[TableConfig], layers: list[str]) -> list
     return plan
 
 
+def _preflight(ctx: Context, tables: list[TableConfig]) -> None:
+    """Check every table against MySQL before any run starts: one bad table stops them all,
+    with nothing written (an unknown table or column, no primary key, an unreachable host)."""
+    for table in tables:
+        watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
+        source = open_source(ctx.project, table.source)
+        try:
+            plan_table(source, table, watermark)
+        finally:
+            source.close()
+
+
 def run(ctx: Context, args: Any) -> int:
     tables = find_tables(ctx.project, args.pipeline, args.table)
     layers = (
@@ -75,6 +88,9 @@ def run(ctx: Context, args: Any) -> int:
         _write_json(args.json_output, result)
         ctx.emit(result)
         return 0
+    defs = build_definitions(ctx.project)  # partition settings are checked here
+    if "parquet" in layers:
+        _preflight(ctx, tables)
     max_rows = None
     config: dict[str, Any] = {}
     if args.limit:
@@ -82,7 +98,6 @@ def run(ctx: Context, args: Any) -> int:
         config["max_rows"] = max_rows
         if args.max_chunks:
             config["chunk_rows"] = args.limit
-    defs = build_definitions(ctx.project)
     keys = [asset_key(t, layer) for t in tables for layer in layers]
     run_config: dict[str, Any] = {
         "loggers": {"console": {"config": {"log_level": "WARNING" if ctx.as_json else "INFO"}}}

@@ -15,13 +15,20 @@ planner's own kernels, so both paths give the same Arrow schema and values:
 | double, real                     | the column (float64)         | as is                           |
 | float                            | the planner's `(f * 1E0)`    | cast float64 -> float32 (exact) |
 | decimal (any p, s)               | CAST(c AS CHAR)              | the planner's text -> decimal   |
-| date, datetime, timestamp        | CAST(c AS CHAR), in UTC      | the planner's text -> temporal  |
-|                                  |                              | (zero / impossible dates: NULL) |
+| date, datetime, timestamp        | IF(MONTH(c) = 0 OR           | binary date / timestamp (UTC),  |
+|                                  |    DAYOFMONTH(c) = 0, NULL, c)| declared UTC                    |
+|   ... as an order column, or     | CAST(c AS CHAR), in UTC      | the planner's text -> temporal  |
+|   after an impossible date       |                              | (zero / impossible dates: NULL) |
 | time, json                       | CAST(c AS CHAR)              | text                            |
 | char, varchar, *text, enum, set  | the column                   | text                            |
 | binary, varbinary, *blob         | the column                   | binary                          |
 | geometry                         | the planner's ST_AsBinary(g) | binary (WKB)                    |
 | bit(n)                           | (c + 0), an unsigned integer | bool / int64 / decimal128(20,0) |
+
+Zero dates (0000-00-00, 2024-00-05) are NULLed by the server, so a temporal column travels as a
+binary value. An impossible date (2024-02-31, stored under ALLOW_INVALID_DATES) makes connectorx
+fail on the page instead (it cannot represent one, so it never passes one on): that page and the
+rest of the run then read the table's temporal columns as text, exactly as pymysql does.
 
 Every session runs `SET time_zone = '+00:00'` first (TIMESTAMP values and bounds in UTC, as on the
 pymysql connection). Keyset values are rendered into the SQL by the source exactly as pymysql
@@ -64,10 +71,16 @@ ENV_SWITCH = "MYSQL_REDSHIFT_FAST_READER"
 SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION net_write_timeout = 3600")
 
 _TEMPORAL = {"date", "datetime", "timestamp"}
+# What connectorx's failure on a date it cannot represent (2024-02-31) names.
+_CHRONO = ("NaiveDate", "NaiveDateTime", "NaiveTime")
 
 
 class FastPathUnavailable(RuntimeError):
     """connectorx could not run this query (or returned an unexpected type): use pymysql."""
+
+
+class TemporalUnreadable(FastPathUnavailable):
+    """A binary temporal value connectorx cannot represent: read temporals as text instead."""
 
 
 def enabled() -> bool:
@@ -84,11 +97,11 @@ def enabled() -> bool:
 class FastColumn:
     planned: PlannedColumn
     expr: str
-    # int | uint64 | double | float | string | binary | text | bits
+    # int | uint64 | double | float | string | binary | text | bits | temporal
     kind: str
 
 
-def fast_column(col: PlannedColumn) -> FastColumn | None:
+def fast_column(col: PlannedColumn, *, binary_temporal: bool = True) -> FastColumn | None:
     """How connectorx reads one planned column exactly; None when it cannot."""
     dt = col.source.data_type
     quoted = quote_mysql_ident(col.source.name)
@@ -96,6 +109,9 @@ def fast_column(col: PlannedColumn) -> FastColumn | None:
     if dt in _INTEGERS or dt == "year":
         kind = "uint64" if pa.types.is_decimal(col.arrow_type) else "int"
         return FastColumn(col, quoted, kind)
+    if dt in _TEMPORAL and binary_temporal:
+        guarded = f"IF(MONTH({quoted}) = 0 OR DAYOFMONTH({quoted}) = 0, NULL, {quoted})"
+        return FastColumn(col, guarded, "temporal")
     if dt in ("decimal", "numeric") or dt in _TEMPORAL or dt in ("time", "json"):
         return FastColumn(col, as_text, "text")
     if dt == "float":
@@ -131,11 +147,35 @@ class FastPlan:
     def select_list(self) -> list[str]:
         return [c.expr for c in self.columns]
 
+    @property
+    def binary_temporal(self) -> bool:
+        return any(c.kind == "temporal" for c in self.columns)
 
-def plan_fast(columns: Sequence[PlannedColumn], order_indexes: Sequence[int]) -> FastPlan | None:
-    """The fast plan of a table, or None when any column or order column is not covered."""
-    fast = [fast_column(c) for c in columns]
-    if any(f is None for f in fast) or not order_indexes:
+    def text_temporal(self) -> FastPlan:
+        """The same plan with every temporal column read as text (after TemporalUnreadable)."""
+        plan = plan_fast(
+            [c.planned for c in self.columns], self.order_indexes, binary_temporal=False
+        )
+        assert plan is not None
+        return plan
+
+
+def plan_fast(
+    columns: Sequence[PlannedColumn],
+    order_indexes: Sequence[int],
+    *,
+    binary_temporal: bool = True,
+) -> FastPlan | None:
+    """The fast plan of a table, or None when any column or order column is not covered.
+
+    Order columns are always read so that their raw value is MySQL's text (positions)."""
+    if not order_indexes:
+        return None
+    fast = [
+        fast_column(c, binary_temporal=binary_temporal and i not in order_indexes)
+        for i, c in enumerate(columns)
+    ]
+    if any(f is None for f in fast):
         return None
     cols = tuple(f for f in fast if f is not None)
     if not all(_order_supported(cols[i]) for i in order_indexes):
@@ -178,6 +218,12 @@ def _convert(col: FastColumn, raw: pa.Array) -> pa.Array:
         if not pa.types.is_floating(t):
             raise FastPathUnavailable(f"expected a floating point number, got {t}")
         return raw.cast(target)
+    if kind == "temporal":
+        if pa.types.is_timestamp(t) and pa.types.is_timestamp(target):
+            return raw.cast(pa.timestamp(target.unit)).cast(target)  # UTC wall clock -> UTC
+        if (pa.types.is_date32(t) or pa.types.is_date64(t)) and pa.types.is_date32(target):
+            return raw.cast(target)
+        raise FastPathUnavailable(f"expected a date or timestamp, got {t}")
     if kind == "binary":
         if not (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
             raise FastPathUnavailable(f"expected bytes, got {t}")
@@ -256,10 +302,15 @@ class FastReader:
             raise
         except BaseException as exc:  # noqa: B036 - Rust panics arrive as PanicException(BaseException)
             message = self._scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
+            if plan.binary_temporal and any(t in message for t in _CHRONO):
+                raise TemporalUnreadable(f"source {self.name!r}: {message}") from None
             self.broken = f"source {self.name!r}: connectorx could not read a page ({message})"
             raise FastPathUnavailable(self.broken) from None
         try:
-            return [convert_batch(plan, rb) for rb in table.to_batches() if rb.num_rows]
+            # One batch a page: the writer makes a row group of each batch, and Parquet writes
+            # (dictionaries, compression) cost less per row in bigger row groups.
+            batches = table.combine_chunks().to_batches()
+            return [convert_batch(plan, rb) for rb in batches if rb.num_rows]
         except FastPathUnavailable as exc:
             self.broken = f"source {self.name!r}: {exc}"
             raise FastPathUnavailable(self.broken) from None

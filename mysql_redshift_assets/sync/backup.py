@@ -30,6 +30,7 @@ from mysql_redshift_assets.extract.fast_reader import (
     FastPathUnavailable,
     FastPlan,
     FastReader,
+    TemporalUnreadable,
     plan_fast,
 )
 from mysql_redshift_assets.extract.source import Source
@@ -422,29 +423,24 @@ def _fast_pages(
     max_rows,
     bounds,
 ) -> Iterator[list[_ArrowChunk]]:
-    """Keyset pages through connectorx, each one list of converted chunks (`_pages`' loop)."""
-    from mysql_redshift_assets.extract.keyset import page_query
+    """Keyset pages through connectorx, each one list of converted chunks (`_pages`' loop).
 
+    A page holds at most FAST_PAGE_ROWS rows (connectorx materialises a whole result)."""
     if max_rows is None and _ranged(fast, plan):
         yield from _ranged_pages(source, reader, fast, plan, progress, upper, bounds)
         return
-    table = plan.table
+    page_rows = min(plan.table.chunk_rows, FAST_PAGE_ROWS)
     while True:
         taken = progress.taken
-        limit = table.chunk_rows if max_rows is None else min(table.chunk_rows, max_rows - taken)
+        limit = page_rows if max_rows is None else min(page_rows, max_rows - taken)
         if limit <= 0:
             return
-        page = page_query(
-            select_list=fast.select_list,
-            table_ref=plan.table_ref,
-            order_by=plan.order_quoted,
-            after=progress.after,
-            upper=upper,
-            limit=limit,
-            placeholder="%s",
-            bounds=bounds or (),
-        )
-        chunks = reader.fetch(fast, reader.render(page.sql, page.params))
+
+        def build(fast: FastPlan, after=progress.after, limit=limit) -> str:
+            page = _page(plan, fast.select_list, after, upper, bounds, [], limit)
+            return reader.render(page.sql, page.params)
+
+        chunks, fast = _fetch(reader, fast, build, plan)
         got = sum(c.num_rows for c in chunks)
         if got == 0:
             return
@@ -456,7 +452,42 @@ def _fast_pages(
             return
 
 
+def _page(plan: TablePlan, select, after, upper, bounds, extra, limit: int):
+    from mysql_redshift_assets.extract.keyset import page_query
+
+    return page_query(
+        select_list=select,
+        table_ref=plan.table_ref,
+        order_by=plan.order_quoted,
+        after=after,
+        upper=upper,
+        limit=limit,
+        placeholder="%s",
+        bounds=[*(bounds or ()), *extra],
+    )
+
+
+def _fetch(
+    reader: FastReader,
+    fast: FastPlan,
+    build: Callable[[FastPlan], str],
+    plan: TablePlan,
+    failed: BaseException | None = None,
+) -> tuple[list[FastChunk], FastPlan]:
+    """Fetch one page; after a date connectorx cannot represent, again with temporals as text
+    (and so on for the rest of the run: the plan returned is the one to go on with)."""
+    try:
+        if failed is not None:
+            raise failed
+        return reader.fetch(fast, build(fast)), fast
+    except TemporalUnreadable as exc:
+        log.info("%s: %s; temporal columns are read as text from here", plan.table.qualified, exc)
+        text = fast.text_temporal()
+        return reader.fetch(text, build(text)), text
+
+
 FETCHERS = 2  # concurrent page queries: the server and connectorx each get both cores
+FAST_PAGE_ROWS = 100_000  # rows a connectorx page at most (it holds a whole result in memory)
 
 
 def _ranged(fast: FastPlan, plan: TablePlan) -> bool:
@@ -477,56 +508,44 @@ def _ranged_pages(
 ) -> Iterator[list[_ArrowChunk]]:
     """Keyset pages `pk > a AND pk <= b`, `FETCHERS` of them in flight, handed over in order.
 
-    b, the key of the `chunk_rows`-th row after a, comes from a cheap pymysql control query
-    (`ORDER BY pk LIMIT 1 OFFSET chunk_rows - 1`, read from the primary key index), so the next
-    page's query does not wait for this page's rows. A page has no LIMIT: it is every row of its
-    key range when it runs, so rows inserted into a range meanwhile are read, never skipped.
-    The last page has no b. Positions are the rows actually read, as on the other paths.
+    b, the key of the page's last row, comes from a cheap pymysql control query on the primary
+    key (`ORDER BY pk LIMIT 1 OFFSET n - 1`), so the next page's query does not wait for this
+    page's rows. A page has no row LIMIT: it is every row of its key range when it runs, so a
+    row inserted into a range meanwhile is read, never skipped. The last page has no b.
+    Positions are those of the rows actually read, as on the other paths.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from mysql_redshift_assets.extract.keyset import page_query
-
-    table = plan.table
     key = plan.order_quoted[0]
+    page_rows = min(plan.table.chunk_rows, FAST_PAGE_ROWS)
     after = progress.after
 
-    def query(select: list[str], after: list[str] | None, extra: list, limit: int):
-        return page_query(
-            select_list=select,
-            table_ref=plan.table_ref,
-            order_by=plan.order_quoted,
-            after=after,
-            upper=upper,
-            limit=limit,
-            placeholder=source.placeholder,
-            bounds=[*(bounds or ()), *extra],
-        )
+    def build(fast: FastPlan, after: list[str] | None, end: str | None) -> str:
+        extra = [] if end is None else [(key, "<=", end)]
+        page = _page(plan, fast.select_list, after, upper, bounds, extra, 2**63 - 1)
+        return reader.render(page.sql, page.params)
 
-    pending: list[tuple[Any, str | None]] = []
+    pending: list[tuple[Any, list[str] | None, str | None]] = []
     probing = True
     with ThreadPoolExecutor(FETCHERS, thread_name_prefix="mra-page") as pool:
         try:
             while True:
                 while probing and len(pending) < FETCHERS:
-                    probe = query([key], after, [], 1)
-                    row = source.query_one(
-                        probe.sql + " OFFSET %s", [*probe.params, table.chunk_rows - 1]
-                    )
+                    probe = _page(plan, [key], after, upper, bounds, [], 1)
+                    row = source.query_one(probe.sql + " OFFSET %s", [*probe.params, page_rows - 1])
                     end = None if row is None else _text(row[0])
-                    page = query(
-                        fast.select_list,
-                        after,
-                        [] if end is None else [(key, "<=", end)],
-                        2**63 - 1,
-                    )
-                    sql = reader.render(page.sql, page.params)
-                    pending.append((pool.submit(reader.fetch, fast, sql), end))
-                    probing, after = end is not None, [end] if end is not None else after
+                    sql = build(fast, after, end)
+                    pending.append((pool.submit(reader.fetch, fast, sql), after, end))
+                    probing = end is not None
+                    after = after if end is None else [end]
                 if not pending:
                     return
-                future, end = pending.pop(0)
-                chunks = future.result()
+                future, page_after, end = pending.pop(0)
+                try:
+                    chunks = future.result()
+                except TemporalUnreadable as exc:
+                    redo = lambda fast: build(fast, page_after, end)  # noqa: B023, E731
+                    chunks, fast = _fetch(reader, fast, redo, plan, failed=exc)
                 if chunks:
                     yield [_ArrowChunk(c, plan) for c in chunks]
                     last = chunks[-1]
@@ -535,7 +554,7 @@ def _ranged_pages(
                 if end is not None:
                     progress.after = [end]  # every row up to `end` is handed over
         finally:
-            for future, _ in pending:
+            for future, _, _ in pending:
                 future.cancel()
 
 
