@@ -307,10 +307,7 @@ class FastReader:
             self.broken = f"source {self.name!r}: connectorx could not read a page ({message})"
             raise FastPathUnavailable(self.broken) from None
         try:
-            # One batch a page: the writer makes a row group of each batch, and Parquet writes
-            # (dictionaries, compression) cost less per row in bigger row groups.
-            batches = table.combine_chunks().to_batches()
-            return [convert_batch(plan, rb) for rb in batches if rb.num_rows]
+            return [convert_batch(plan, rb) for rb in table.to_batches() if rb.num_rows]
         except FastPathUnavailable as exc:
             self.broken = f"source {self.name!r}: {exc}"
             raise FastPathUnavailable(self.broken) from None

@@ -111,6 +111,14 @@ class _FileSink:
         self.writer.write(batch)
         self.last = last
 
+    def flush_empty(self) -> None:
+        """A complete copy with no rows is still a copy: one empty file, so that loading it
+        replaces the table (or the window) with nothing instead of keeping stale rows."""
+        self.writer = ParquetFileWriter(
+            self.tmp / f"{self.seq:010d}.parquet", self.plan.arrow_schema, self.plan.file_columns
+        )
+        self.flush()
+
     @property
     def room(self) -> int:
         if self.writer is None:
@@ -296,6 +304,8 @@ def _backup(
                 _drain(
                     source, plan, sink, after=None, upper=upper, max_rows=max_rows, bounds=bounds
                 )
+            if not result.files:
+                sink.flush_empty()
             # A copy cut short by max_rows is not the table: a load must never replace with it.
             watermark.snapshot(snapshot).complete = max_rows is None or result.rows < max_rows
         else:
@@ -487,7 +497,9 @@ def _fetch(
 
 
 FETCHERS = 2  # concurrent page queries: the server and connectorx each get both cores
-FAST_PAGE_ROWS = 100_000  # rows a connectorx page at most (it holds a whole result in memory)
+# Rows a connectorx page at most: it holds a whole result in memory, and 65,536 is its own batch
+# size, so a page is one Arrow batch (one row group) and is never copied to be joined.
+FAST_PAGE_ROWS = 65_536
 
 
 def _ranged(fast: FastPlan, plan: TablePlan) -> bool:

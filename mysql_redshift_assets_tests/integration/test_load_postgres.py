@@ -715,11 +715,6 @@ def test_full_mode_failed_replace_keeps_the_previous_snapshot(
     assert len(all_items(mysql)) == 25
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: a full snapshot of an empty MySQL table writes no file, so the load has "
-    "no candidate and the target keeps every stale row (sync/backup.py + sync/load.py)",
-)
 def test_full_mode_snapshot_of_an_emptied_table_empties_the_target(
     mysql: pymysql.Connection, items: Pipe
 ) -> None:
