@@ -21,10 +21,10 @@ def interpolate(text: str, *, where: str, environ: Mapping[str, str] | None = No
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
+        if default is not None:  # `${VAR:-x}`: x when VAR is unset or empty, as in the shell
+            return env.get(name) or default
         if name in env:
             return env[name]
-        if default is not None:
-            return default
         raise ConfigError(f"{where}: environment variable {name} is not set")
 
     return _VAR.sub(replace, text)

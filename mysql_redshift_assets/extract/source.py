@@ -190,9 +190,9 @@ class MySQLSource(Source):
         return _text(row[0])
 
     def render(self, sql: str, params: Sequence[Any]) -> str:
-        """The query text pymysql would send for `sql` with `params` (same escaping)."""
-        conn = self._connection()
-        return sql % tuple(conn.literal(p) for p in params)
+        """The query text pymysql sends for `sql` with `params` (`stream`'s very escaping)."""
+        with self._connection().cursor() as cur:
+            return cur.mogrify(sql, tuple(params))
 
     def fast_reader(self) -> FastReader | None:
         """connectorx pages (its own connections, from host/port/user/password).

@@ -11,12 +11,11 @@ there is no gap, no duplicate row and no duplicate file.
 from __future__ import annotations
 
 import logging
-import queue
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -389,8 +388,8 @@ def _drain(source, plan, sink: _FileSink, *, after, upper, max_rows, bounds=None
 
 
 def _chunks(source, plan: TablePlan, after, upper, max_rows, bounds) -> Iterator[Any]:
-    """Pages as chunks: fetched by connectorx in a background thread when the source and the
-    table allow it, else (and from wherever the fast path gave up) by pymysql."""
+    """Pages as chunks: fetched by connectorx when the source and the table allow it, else (and
+    from wherever the fast path gave up) by pymysql."""
     reader = source.fast_reader() if plan.primary_key else None
     fast = None
     if reader is not None and plan.table.chunk_rows >= FAST_MIN_CHUNK_ROWS:
@@ -400,15 +399,18 @@ def _chunks(source, plan: TablePlan, after, upper, max_rows, bounds) -> Iterator
             yield _RawChunk(rows, plan)
         return
     progress = _Progress(after)
+    pool = ThreadPoolExecutor(FETCHERS, thread_name_prefix="mra-page")
     try:
-        pages = _fast_pages(source, reader, fast, plan, progress, upper, max_rows, bounds)
-        yield from _prefetched(pages)
+        for page in _fast_pages(pool, reader, fast, plan, progress, upper, max_rows, bounds):
+            yield from page
         return
     except FastPathUnavailable as exc:
         log.warning(
             "%s: %s; reading on with pymysql from %s",
             plan.table.qualified, exc, progress.after or "the start",
         )  # fmt: skip
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a query in flight finishes first
     remaining = None if max_rows is None else max_rows - progress.taken
     if remaining is not None and remaining <= 0:
         return
@@ -423,8 +425,16 @@ class _Progress:
         self.after, self.taken = after, 0
 
 
+# Pages fetched at once on the key-range path (the next ones while this thread writes one):
+# the MySQL server and connectorx then keep both cores busy. Memory: FETCHERS + 1 pages.
+FETCHERS = 2
+# Rows a connectorx page at most: it holds a whole result in memory, and 65,536 is its own batch
+# size, so a page is one Arrow batch (one row group) and is never copied to be joined.
+FAST_PAGE_ROWS = 65_536
+
+
 def _fast_pages(
-    source: Source,
+    pool: ThreadPoolExecutor,
     reader: FastReader,
     fast: FastPlan,
     plan: TablePlan,
@@ -435,31 +445,13 @@ def _fast_pages(
 ) -> Iterator[list[_ArrowChunk]]:
     """Keyset pages through connectorx, each one list of converted chunks (`_pages`' loop).
 
-    A page holds at most FAST_PAGE_ROWS rows (connectorx materialises a whole result)."""
+    Fetching (connectorx, GIL released) and converting happen in `pool`'s threads: the next
+    page is on its way while the caller writes this one. `progress` is updated as each page is
+    handed over, so a failed fetch leaves it where the pymysql path can take over."""
     if max_rows is None and _ranged(fast, plan):
-        yield from _ranged_pages(source, reader, fast, plan, progress, upper, bounds)
-        return
-    page_rows = min(plan.table.chunk_rows, FAST_PAGE_ROWS)
-    while True:
-        taken = progress.taken
-        limit = page_rows if max_rows is None else min(page_rows, max_rows - taken)
-        if limit <= 0:
-            return
-
-        def build(fast: FastPlan, after=progress.after, limit=limit) -> str:
-            page = _page(plan, fast.select_list, after, upper, bounds, [], limit)
-            return reader.render(page.sql, page.params)
-
-        chunks, fast = _fetch(reader, fast, build, plan)
-        got = sum(c.num_rows for c in chunks)
-        if got == 0:
-            return
-        last = chunks[-1]
-        after = _after_values(_position_of(last.order_values(last.num_rows - 1), plan), plan)
-        yield [_ArrowChunk(c, plan) for c in chunks]
-        progress.after, progress.taken = after, taken + got
-        if got < limit:
-            return
+        yield from _ranged_pages(pool, reader, fast, plan, progress, upper, bounds)
+    else:
+        yield from _sequential_pages(pool, reader, fast, plan, progress, upper, max_rows, bounds)
 
 
 def _page(plan: TablePlan, select, after, upper, bounds, extra, limit: int):
@@ -496,10 +488,57 @@ def _fetch(
         return reader.fetch(text, build(text)), text
 
 
-FETCHERS = 2  # concurrent page queries: the server and connectorx each get both cores
-# Rows a connectorx page at most: it holds a whole result in memory, and 65,536 is its own batch
-# size, so a page is one Arrow batch (one row group) and is never copied to be joined.
-FAST_PAGE_ROWS = 65_536
+def _result(future: Any, reader: FastReader, fast: FastPlan, build, plan: TablePlan):
+    try:
+        return future.result(), fast
+    except TemporalUnreadable as exc:
+        return _fetch(reader, fast, build, plan, failed=exc)
+
+
+def _rows(chunks: list[FastChunk]) -> int:
+    return sum(c.num_rows for c in chunks)
+
+
+def _last(chunks: list[FastChunk]) -> list[str]:
+    return chunks[-1].order_values(chunks[-1].num_rows - 1)
+
+
+def _sequential_pages(
+    pool: ThreadPoolExecutor,
+    reader: FastReader,
+    fast: FastPlan,
+    plan: TablePlan,
+    progress: _Progress,
+    upper,
+    max_rows,
+    bounds,
+) -> Iterator[list[_ArrowChunk]]:
+    """`_pages`' keyset loop; the next page is fetched while this one is written."""
+    page_rows = min(plan.table.chunk_rows, FAST_PAGE_ROWS)
+
+    def build(fast: FastPlan, after, limit: int) -> str:
+        page = _page(plan, fast.select_list, after, upper, bounds, [], limit)
+        return reader.render(page.sql, page.params)
+
+    def submit(after, taken: int, fast: FastPlan):
+        limit = page_rows if max_rows is None else min(page_rows, max_rows - taken)
+        if limit <= 0:
+            return None
+        return pool.submit(reader.fetch, fast, build(fast, after, limit)), after, limit
+
+    job = submit(progress.after, progress.taken, fast)
+    while job is not None:
+        future, after, limit = job
+        redo = lambda f: build(f, after, limit)  # noqa: B023, E731
+        chunks, fast = _result(future, reader, fast, redo, plan)
+        got = _rows(chunks)
+        if got == 0:
+            return
+        after = _after_values(_position_of(_last(chunks), plan), plan)
+        taken = progress.taken + got
+        job = submit(after, taken, fast) if got == limit else None
+        progress.after, progress.taken = after, taken
+        yield [_ArrowChunk(c, plan) for c in chunks]
 
 
 def _ranged(fast: FastPlan, plan: TablePlan) -> bool:
@@ -510,7 +549,7 @@ def _ranged(fast: FastPlan, plan: TablePlan) -> bool:
 
 
 def _ranged_pages(
-    source: Source,
+    pool: ThreadPoolExecutor,
     reader: FastReader,
     fast: FastPlan,
     plan: TablePlan,
@@ -518,99 +557,72 @@ def _ranged_pages(
     upper,
     bounds,
 ) -> Iterator[list[_ArrowChunk]]:
-    """Keyset pages `pk > a AND pk <= b`, `FETCHERS` of them in flight, handed over in order.
+    """Key-range pages `a < pk <= b`, FETCHERS of them in flight, handed over in key order.
 
-    b, the key of the page's last row, comes from a cheap pymysql control query on the primary
-    key (`ORDER BY pk LIMIT 1 OFFSET n - 1`), so the next page's query does not wait for this
-    page's rows. A page has no row LIMIT: it is every row of its key range when it runs, so a
-    row inserted into a range meanwhile is read, never skipped. The last page has no b.
-    Positions are those of the rows actually read, as on the other paths.
+    The first page is an ordinary keyset page; it tells how many rows a key span holds, and
+    each next range is sized from the density of the last one read (`chunk_rows` rows
+    expected). A range page has a LIMIT of twice that: a page that reaches it (denser keys than
+    expected) is followed, before anything else, by the rest of its range, so no row is skipped
+    and no page holds more than the limit. Ranges stop at the run's upper bound (MAX(pk) when
+    the run started). Positions are those of the rows actually read, as on the other paths.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     key = plan.order_quoted[0]
-    page_rows = min(plan.table.chunk_rows, FAST_PAGE_ROWS)
-    after = progress.after
+    target = min(plan.table.chunk_rows, FAST_PAGE_ROWS)
+    cap = 2 * target
 
-    def build(fast: FastPlan, after: list[str] | None, end: str | None) -> str:
+    def build(fast: FastPlan, after, end, limit: int) -> str:
         extra = [] if end is None else [(key, "<=", end)]
-        page = _page(plan, fast.select_list, after, upper, bounds, extra, 2**63 - 1)
+        page = _page(plan, fast.select_list, after, upper, bounds, extra, limit)
         return reader.render(page.sql, page.params)
 
-    pending: list[tuple[Any, list[str] | None, str | None]] = []
-    probing = True
-    with ThreadPoolExecutor(FETCHERS, thread_name_prefix="mra-page") as pool:
-        try:
-            while True:
-                while probing and len(pending) < FETCHERS:
-                    probe = _page(plan, [key], after, upper, bounds, [], 1)
-                    row = source.query_one(probe.sql + " OFFSET %s", [*probe.params, page_rows - 1])
-                    end = None if row is None else _text(row[0])
-                    sql = build(fast, after, end)
-                    pending.append((pool.submit(reader.fetch, fast, sql), after, end))
-                    probing = end is not None
-                    after = after if end is None else [end]
-                if not pending:
-                    return
-                future, page_after, end = pending.pop(0)
-                try:
-                    chunks = future.result()
-                except TemporalUnreadable as exc:
-                    redo = lambda fast: build(fast, page_after, end)  # noqa: B023, E731
-                    chunks, fast = _fetch(reader, fast, redo, plan, failed=exc)
-                if chunks:
-                    yield [_ArrowChunk(c, plan) for c in chunks]
-                    last = chunks[-1]
-                    progress.after = [last.order_values(last.num_rows - 1)[0]]
-                    progress.taken += sum(c.num_rows for c in chunks)
-                if end is not None:
-                    progress.after = [end]  # every row up to `end` is handed over
-        finally:
-            for future, _, _ in pending:
-                future.cancel()
+    def hand_over(chunks: list[FastChunk]) -> list[_ArrowChunk]:
+        progress.after = _last(chunks)
+        progress.taken += _rows(chunks)
+        return [_ArrowChunk(c, plan) for c in chunks]
 
+    # The first page, in sequence: where the keys start and how dense they are.
+    start = None if progress.after is None else int(progress.after[0])
+    first, fast = _fetch(reader, fast, lambda f: build(f, progress.after, None, target), plan)
+    rows = _rows(first)
+    if rows == 0:
+        return
+    lo = int(first[0].order_values(0)[0]) - 1 if start is None else start
+    top = None if upper is None or upper[1] != "<=" else int(upper[2])
+    if top is None and rows == target:  # no upper bound to range up to: in sequence
+        yield hand_over(first)
+        yield from _sequential_pages(pool, reader, fast, plan, progress, upper, None, bounds)
+        return
+    nxt = int(_last(first)[0])
+    step = max(1, round(target * (nxt - lo) / rows))
+    pending: list[tuple[Any, int, int]] = []  # (future, after, end), in key order
 
-_DONE = object()
+    def fill() -> None:
+        nonlocal nxt
+        while rows == target and top is not None and nxt < top and len(pending) < FETCHERS:
+            end = min(nxt + step, top)
+            pending.append(
+                (pool.submit(reader.fetch, fast, build(fast, [nxt], end, cap)), nxt, end)
+            )
+            nxt = end
 
-
-def _prefetched(pages: Iterator[list[_ArrowChunk]]) -> Iterator[_ArrowChunk]:
-    """Run `pages` in a thread one page ahead: connectorx fetches (GIL released) and Arrow
-    converts the next page while this thread writes the current one. Memory: one page being
-    written, one waiting, one being fetched. Errors are re-raised here, in order."""
-    box: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                if not put(page):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # noqa: B036 - handed to the consumer, raised there
-            put(exc)
-
-    thread = threading.Thread(target=produce, name="mra-fetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = box.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield from item
-    finally:
-        stop.set()
-        thread.join()
+    fill()
+    yield hand_over(first)
+    while pending:
+        future, after, end = pending.pop(0)
+        redo = lambda f: build(f, [after], end, cap)  # noqa: B023, E731
+        chunks, fast = _result(future, reader, fast, redo, plan)
+        got = _rows(chunks)
+        fill()  # the next ranges are on their way while this page is written
+        while chunks:
+            yield hand_over(chunks)
+            if _rows(chunks) < cap:
+                break
+            # Denser than expected: the rest of this range, before the next one.
+            rest = [int(_last(chunks)[0])]
+            chunks, fast = _fetch(reader, fast, lambda f: build(f, rest, end, cap), plan)  # noqa: B023
+            got += _rows(chunks)
+        progress.after = [str(end)]  # every row up to `end` is handed over
+        step = max(1, round(target * (end - after) / got)) if got else min(2 * step, 1 << 62)
 
 
 def _save_quietly(watermarks: WatermarkStore, table: TableConfig, watermark: Watermark) -> None:

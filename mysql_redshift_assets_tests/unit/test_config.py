@@ -472,3 +472,11 @@ def test_repr_of_loaded_connections_hides_passwords(
     assert LITERAL_PASSWORD not in repr(open_source(project, "plain"))
     warehouse = open_warehouse(project, "rs")
     assert LITERAL_PASSWORD not in repr(warehouse) and LITERAL_PASSWORD not in str(vars(warehouse))
+
+
+def test_default_applies_when_the_variable_is_set_but_empty():
+    from mysql_redshift_assets.config.env import interpolate
+
+    assert interpolate("${MRA_X:-fallback}", where="w", environ={"MRA_X": ""}) == "fallback"
+    assert interpolate("${MRA_X:-fallback}", where="w", environ={"MRA_X": "set"}) == "set"
+    assert interpolate("${MRA_X}", where="w", environ={"MRA_X": ""}) == ""

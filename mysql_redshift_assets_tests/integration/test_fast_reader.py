@@ -1,0 +1,482 @@
+"""The connectorx path gives exactly what the pymysql path gives, and falls back cleanly.
+
+Both paths read the same real MariaDB rows: every planner type with its edge values is compared
+batch against batch (schema, types and values), then whole extractions are compared file by
+file (keys, row counts, first/last positions, fingerprints, contents), on the concurrent
+integer-key path and the sequential (cursor, pk) keyset path. Fallbacks: a type the fast path
+does not cover, connectorx failing before or in the middle of a run, a snapshot copy, the
+environment switch, an impossible date. A run killed on the fast path resumes exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mysql_redshift_assets.config.loader import Project
+from mysql_redshift_assets.config.resolve import table_config
+from mysql_redshift_assets.connect import open_source, open_store
+from mysql_redshift_assets.extract import fast_reader
+from mysql_redshift_assets.extract.fast_reader import (
+    FastPathUnavailable,
+    FastReader,
+    TemporalUnreadable,
+    plan_fast,
+)
+from mysql_redshift_assets.extract.schema_types import arrow_schema, plan_columns, raw_to_arrow
+from mysql_redshift_assets.extract.source import MySQLSource
+from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.sync import backup
+from mysql_redshift_assets.sync.backup import BackupResult, backup_table
+from mysql_redshift_assets_tests.conftest import MYSQL_HOST, MYSQL_PORT, TEST_PASSWORD, TEST_USER
+
+pytestmark = pytest.mark.mariadb
+
+ALL_TYPES = """CREATE TABLE t (
+  id INT PRIMARY KEY,
+  ti TINYINT, tu TINYINT UNSIGNED, b1 TINYINT(1), si SMALLINT, su SMALLINT UNSIGNED,
+  mi MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED,
+  zf INT(5) ZEROFILL,
+  d154 DECIMAL(15,4), d103 DECIMAL(10,3), d3810 DECIMAL(38,10), d380 DECIMAL(38,0),
+  d2015 DECIMAL(20,15), d55 DECIMAL(5,5), d6530 DECIMAL(65,30),
+  f FLOAT, dbl DOUBLE,
+  bt1 BIT(1), bt5 BIT(5), bt64 BIT(64),
+  c CHAR(3), v VARCHAR(20), tx TEXT, e ENUM('a','b'), st SET('x','y'), j JSON,
+  bn BINARY(4), vb VARBINARY(10), bl BLOB,
+  dt DATE, dtt DATETIME, dt6 DATETIME(6), ts TIMESTAMP NULL, ts3 TIMESTAMP(3) NULL,
+  tm TIME(6), yr YEAR, g GEOMETRY
+) CHARACTER SET utf8mb4"""
+
+ROWS = [
+    "(1, -128, 255, 1, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,"
+    " -9223372036854775808, 18446744073709551615, 42,"
+    " -99999999999.9999, 9999999.999, 9999999999999999999999999999.9999999999,"
+    " 99999999999999999999999999999999999999, 12345.123456789012345, 0.12345,"
+    " 12345678901234567890123456789012345.123456789012345678901234567890,"
+    " 16777215, 1.7976931348623157e308, b'1', b'10101', b'1111111111111111111111111111111111111111111111111111111111111111',"
+    " 'é', 'ñ日本 🚚', 'x🚚\\n\\t\"', 'b', 'x,y', '{\"a\": [1, 2.5, null]}',"
+    " 0x00010203, 0xff, 0x00ff, '2024-02-29', '2024-01-01 12:34:56',"
+    " '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07', '1970-01-01 00:00:01.001',"
+    " '-838:59:59.000000', 2024, ST_GeomFromText('POINT(1 2)'))",
+    "(2" + ", NULL" * 41 + ")",
+    "(3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,"
+    " -0.000000000000000000000000000001, 1.5e-7, 5e-324, b'0', b'0', b'0', '', '', '',"
+    " 'a', '', '[]', 0x00000000, '', '', '0000-00-00', '0000-00-00 00:00:00',"
+    " '2024-00-00 00:00:00', '0000-00-00 00:00:00', NULL, '00:00:00', 0, NULL)",
+    "(4, 127, 1, -1, 1, 1, 1, 1, 1, 1, 1, 9223372036854775808, 1, 0.0001, -0.001,"
+    " -0.0000000001, -1, 0.000000000000001, -0.00001, 1, -3.4e38, 0.1, b'1', b'11111',"
+    " b'1000000000000000000000000000000000000000000000000000000000000000', 'abc', 'x', NULL,"
+    " 'a', 'y', '\"s\"', 0x61626364, 0x00, 0x00, '0000-01-01', '2024-01-00 10:00:00',"
+    " '1000-01-01 00:00:00.000001', '2024-06-01 00:00:00', '2024-06-01 12:00:00.125',"
+    " '838:59:59', 1901, ST_GeomFromText('LINESTRING(0 0, 1 1)'))",
+]
+
+
+@pytest.fixture
+def source() -> MySQLSource:
+    src = MySQLSource(
+        "test", host=MYSQL_HOST, port=MYSQL_PORT, user=TEST_USER, password=TEST_PASSWORD
+    )
+    yield src
+    src.close()
+
+
+def both_paths(
+    source: MySQLSource, schema: str, table: str, *, binary_temporal: bool = True
+) -> tuple[pa.Table, pa.Table]:
+    """(the pymysql path's batch, the fast path's batch) for the whole table, in id order."""
+    planned = plan_columns(source.columns(schema, table), table=table)
+    ref = source.table_ref(schema, table)
+    select = ", ".join(c.select_expr for c in planned)
+    rows = [
+        r for page in source.stream(f"SELECT {select} FROM {ref} ORDER BY 1", [], 100) for r in page
+    ]
+    columns = list(zip(*rows, strict=True))
+    slow = pa.Table.from_arrays(
+        [raw_to_arrow(c, list(v)) for c, v in zip(planned, columns, strict=True)],
+        schema=arrow_schema(planned),
+    )
+    fast_plan = plan_fast(planned, [0], binary_temporal=binary_temporal)
+    assert fast_plan is not None
+    reader = source.fast_reader()
+    assert reader is not None
+    sql = f"SELECT {', '.join(fast_plan.select_list)} FROM {ref} ORDER BY 1"
+    chunks = reader.fetch(fast_plan, sql)
+    fast = pa.Table.from_batches([c.batch for c in chunks], schema=fast_plan.schema)
+    return slow, fast
+
+
+def assert_identical(slow: pa.Table, fast: pa.Table) -> None:
+    assert fast.schema.equals(slow.schema, check_metadata=True)
+    for name in slow.column_names:
+        a, b = slow[name].combine_chunks(), fast[name].combine_chunks()
+        assert a.type == b.type, name
+        assert a.equals(b), f"{name}: pymysql {a} != fast {b}"
+        if pa.types.is_floating(a.type):  # bit for bit: -0.0 is not 0.0 here
+            bits = pa.int64() if a.type == pa.float64() else pa.int32()
+            assert a.view(bits).equals(b.view(bits)), name
+
+
+# -- every planner type --------------------------------------------------------------------------
+def test_every_planner_type_and_edge_value_reads_identically(mysql, mysql_db, source) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")  # zero dates, as legacy data has them
+        cur.execute(ALL_TYPES)
+        cur.execute("INSERT INTO t VALUES " + ", ".join(ROWS))
+    slow, fast = both_paths(source, mysql_db, "t")
+    assert slow.num_rows == 4
+    assert_identical(slow, fast)
+    # The values the planner promises, on both paths.
+    row = {n: fast[n].to_pylist() for n in fast.column_names if n not in ("dt", "dt6")}
+    row["dt"] = fast["dt"].is_null().to_pylist()  # year 0 has no Python date
+    row["dt6"] = fast["dt6"].is_null().to_pylist()
+    assert row["bu"][0] == 18446744073709551615 and fast.schema.field("bu").type == pa.decimal128(
+        20, 0
+    )
+    assert str(row["d2015"][0]) == "12345.123456789012345"  # connectorx alone returns 100000
+    assert fast.schema.field("d6530").type == pa.string()
+    assert row["dt"][2] and row["dtt"][2] is None and row["dt6"][2]  # zero dates
+    assert row["ts"][2] is None and row["dtt"][3] is None  # '2024-01-00': a zero day
+    assert str(row["ts"][0]) == "2038-01-19 03:14:07+00:00"  # UTC, tz-aware
+    assert row["tm"][0] == "-838:59:59.000000" and row["zf"][0] == 42
+    assert row["bt64"][0] == 18446744073709551615 and row["bt1"][:2] == [True, None]
+    assert row["g"][0] is not None and row["f"][0] == 16777215.0
+
+
+def test_temporal_columns_read_as_text_match_too(mysql, mysql_db, source) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute(ALL_TYPES)
+        cur.execute("INSERT INTO t VALUES " + ", ".join(ROWS))
+    assert_identical(*both_paths(source, mysql_db, "t", binary_temporal=False))
+
+
+def test_an_impossible_date_switches_to_text_with_identical_values(mysql, mysql_db, source):
+    with mysql.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        cur.execute("CREATE TABLE d (id INT PRIMARY KEY, dt DATE, dtt DATETIME(3))")
+        cur.execute(
+            "INSERT INTO d VALUES (1, '2024-02-31', '2024-04-31 10:00:00.5'), "
+            "(2, '2024-02-29', '2023-02-29 00:00:00'), (3, '2024-03-01', '2024-03-01 00:00:00')"
+        )
+    with pytest.raises(TemporalUnreadable):
+        both_paths(source, mysql_db, "d")
+    assert source.fast_reader().broken is None  # not a reason to leave the fast path
+    slow, fast = both_paths(source, mysql_db, "d", binary_temporal=False)
+    assert_identical(slow, fast)
+    assert fast["dt"].to_pylist()[:2] == [None, datetime(2024, 2, 29).date()]
+
+
+def test_order_columns_the_fast_path_cannot_render_fall_back(source) -> None:
+    from mysql_redshift_assets.extract.schema_types import SourceColumn
+
+    def col(name: str, data_type: str, column_type: str, ordinal: int) -> SourceColumn:
+        return SourceColumn(name, data_type, column_type, True, 16, 10, 0, 0, ordinal)
+
+    cols = [col("k", "varbinary", "varbinary(16)", 1), col("n", "int", "int(11)", 2)]
+    planned = plan_columns(cols, table="t")
+    assert plan_fast(planned, [0]) is None  # binary key: its text is not what pymysql returns
+    assert plan_fast(planned, [1]) is not None
+    zerofill = plan_columns([col("z", "int", "int(5) unsigned zerofill", 1)], table="t")
+    assert plan_fast(zerofill, [0]) is None  # '00042' in MySQL's text, 42 from connectorx
+    assert plan_fast(planned, []) is None  # keyless tables stay on the streaming path
+
+
+# -- whole extractions: fast path == pymysql path -------------------------------------------------
+@pytest.fixture
+def orders(mysql, mysql_db) -> str:
+    """3,001 rows, ids with gaps, heavy ties on the cursor, a legacy zero date, NULLs."""
+    rng = random.Random(7)
+    ids = sorted(rng.sample(range(1, 20_000), 3001))
+    t0 = datetime(2024, 1, 1)
+    with mysql.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute(
+            "CREATE TABLE orders (id BIGINT UNSIGNED PRIMARY KEY, note VARCHAR(40), "
+            "amount DECIMAL(15,4), shipped DATE, updated_at DATETIME(6) NOT NULL, "
+            "ts TIMESTAMP NULL, KEY (updated_at, id))"
+        )
+        cur.executemany(
+            "INSERT INTO orders VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    i,
+                    None if i % 5 == 0 else f"note {i} é🚚",
+                    f"{rng.randint(-(10**9), 10**9)}.{rng.randint(0, 9999):04d}",
+                    "0000-00-00" if i % 97 == 0 else (t0 + timedelta(days=i % 400)).date(),
+                    t0 + timedelta(seconds=rng.randint(0, 40)),
+                    None if i % 3 == 0 else t0 + timedelta(minutes=i),
+                )
+                for i in ids
+            ],
+        )
+    return f"{mysql_db}.orders"
+
+
+def run(project: Project, qualified: str, run_id: str, **kwargs: Any) -> BackupResult:
+    table = table_config(project.pipeline("testpipe"), qualified)
+    store = open_store(project, table.store)
+    source = open_source(project, table.source)
+    try:
+        return backup_table(source, store, WatermarkStore(store), table, run_id=run_id, **kwargs)
+    finally:
+        source.close()
+
+
+def stored(project: Project, qualified: str) -> tuple[list[dict[str, Any]], pa.Table]:
+    """The watermark's file records (without run-specific fields) and all rows, in file order."""
+    table = table_config(project.pipeline("testpipe"), qualified)
+    store = open_store(project, table.store)
+    watermark = WatermarkStore(store).load(table)
+    assert watermark is not None
+    records, tables = [], []
+    for f in watermark.files:
+        records.append(f.model_dump(exclude={"run_id", "written_at", "bytes"}))
+        fs, path = store.arrow_location(f.key)
+        tables.append(pq.read_table(path, filesystem=fs))
+    return records, pa.concat_tables(tables)
+
+
+@pytest.fixture
+def small_pages(monkeypatch) -> None:
+    """Use the fast path even for the tiny pages of these tests."""
+    monkeypatch.setattr(backup, "FAST_MIN_CHUNK_ROWS", 1)
+
+
+def fetches(monkeypatch) -> list[str]:
+    """Record every connectorx page query."""
+    calls: list[str] = []
+    real = FastReader.fetch
+
+    def spy(self, plan, sql):
+        calls.append(sql)
+        return real(self, plan, sql)
+
+    monkeypatch.setattr(FastReader, "fetch", spy)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {},  # the primary key: concurrent `id > a AND id <= b` pages
+        {"cursor": "updated_at"},  # (cursor, pk) keyset, pages in sequence
+    ],
+    ids=["integer-key", "cursor-keyset"],
+)
+def test_fast_and_pymysql_extractions_write_identical_files(
+    orders, make_project, monkeypatch, small_pages, spec
+) -> None:
+    kwargs = dict(store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0)
+    fast_project = make_project({orders: spec}, name="testpipe", **kwargs)
+    calls = fetches(monkeypatch)
+    fast = run(fast_project, orders, "fast")
+    assert calls and fast.rows == 3001
+    fast_records, fast_rows = stored(fast_project, orders)
+
+    import shutil
+
+    shutil.rmtree(fast_project.root.parent / "store")  # the same pipeline, from scratch
+    monkeypatch.setenv(fast_reader.ENV_SWITCH, "off")
+    calls.clear()
+    slow = run(fast_project, orders, "slow")
+    assert calls == [] and slow.rows == 3001
+    slow_records, slow_rows = stored(fast_project, orders)
+
+    assert fast_records == slow_records  # keys, rows, first/last positions, fingerprints
+    assert [r["rows"] for r in fast_records] == [400] * 7 + [201]
+    assert fast.position_after == slow.position_after
+    assert fast_rows.equals(slow_rows)
+    assert fast_rows.schema.equals(slow_rows.schema, check_metadata=True)
+
+
+def test_max_rows_and_resume_on_the_fast_path(orders, make_project, monkeypatch, small_pages):
+    project = make_project(
+        {orders: {}}, store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0
+    )
+    calls = fetches(monkeypatch)
+    first = run(project, orders, "r1", max_rows=1000)
+    assert first.rows == 1000 and calls  # a capped run pages in sequence, never past the cap
+    second = run(project, orders, "r2")
+    assert second.rows == 2001 and second.position_before == first.position_after
+    _, rows = stored(project, orders)
+    ids = rows["id"].to_pylist()
+    assert ids == sorted(ids) and len(set(ids)) == 3001
+
+
+def test_a_run_failing_mid_stream_on_the_fast_path_resumes_exactly_once(
+    orders, make_project, monkeypatch, small_pages
+) -> None:
+    project = make_project(
+        {orders: {"cursor": "updated_at"}},
+        store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0,
+    )  # fmt: skip
+    real = FastReader.fetch
+    count = 0
+
+    def dies(self, plan, sql):
+        nonlocal count
+        count += 1
+        if count == 7:  # pages 1-6 read, 2 files published, the third half written
+            raise KeyboardInterrupt("killed")
+        return real(self, plan, sql)
+
+    monkeypatch.setattr(FastReader, "fetch", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run(project, orders, "crash")
+    table = table_config(project.pipeline("testpipe"), orders)
+    watermark = WatermarkStore(open_store(project, table.store)).load(table)
+    assert [f.rows for f in watermark.files] == [400, 400]
+    assert watermark.position == watermark.files[-1].last
+
+    monkeypatch.setattr(FastReader, "fetch", real)
+    resumed = run(project, orders, "resume")
+    assert resumed.position_before == watermark.position and resumed.rows == 3001 - 800
+    _, rows = stored(project, orders)
+    with _connect(table.source_schema) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id FROM orders ORDER BY updated_at, id")
+        expected = [r[0] for r in cur.fetchall()]
+    assert rows["id"].to_pylist() == expected  # no gap, no duplicate, keyset order
+
+
+def _connect(database: str):
+    from mysql_redshift_assets_tests.conftest import mysql_connect
+
+    return mysql_connect(database)
+
+
+def test_key_ranges_denser_than_expected_are_read_to_their_end(
+    mysql, mysql_db, make_project, monkeypatch, small_pages
+) -> None:
+    """Ranges are sized from the density seen so far: sparse keys, then dense ones, make a
+    range page reach its LIMIT; the rest of that range is read before the next range."""
+    ids = [*range(10, 2001, 10), *range(2001, 6001), *range(10_000, 400_000, 997)]
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE k (id INT PRIMARY KEY, v VARCHAR(10))")
+        cur.executemany("INSERT INTO k VALUES (%s, %s)", [(i, f"v{i}") for i in ids])
+    qualified = f"{mysql_db}.k"
+    project = make_project({qualified: {}}, store="local", chunk_rows=100, file_rows=1000)
+    sizes: list[int] = []
+    real = FastReader.fetch
+
+    def spy(self, plan, sql):
+        chunks = real(self, plan, sql)
+        sizes.append(sum(c.num_rows for c in chunks))
+        return chunks
+
+    monkeypatch.setattr(FastReader, "fetch", spy)
+    result = run(project, qualified, "r1")
+    assert result.rows == len(ids)
+    assert max(sizes) == 200 and sizes.count(200) >= 2  # capped at twice chunk_rows, continued
+    _, rows = stored(project, qualified)
+    assert rows["id"].to_pylist() == ids  # every key once, in order
+    table = table_config(project.pipeline("testpipe"), qualified)
+    watermark = WatermarkStore(open_store(project, table.store)).load(table)
+    assert watermark.position.pk == [str(ids[-1])]
+    assert [f.last.pk for f in watermark.files] == [
+        [str(ids[i])] for i in range(999, len(ids), 1000)
+    ] + ([[str(ids[-1])]] if len(ids) % 1000 else [])
+
+
+# -- fallbacks -------------------------------------------------------------------------------------
+def test_connectorx_failing_mid_run_falls_back_to_pymysql_from_the_position(
+    orders, make_project, monkeypatch, small_pages, caplog
+) -> None:
+    project = make_project(
+        {orders: {"cursor": "updated_at"}},
+        store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0,
+    )  # fmt: skip
+    real = FastReader.fetch
+    count = 0
+
+    def fails(self, plan, sql):
+        nonlocal count
+        count += 1
+        if count == 4:
+            raise FastPathUnavailable("source 'x': connectorx could not read a page (boom)")
+        return real(self, plan, sql)
+
+    monkeypatch.setattr(FastReader, "fetch", fails)
+    with caplog.at_level(logging.WARNING, logger="mysql_redshift_assets.sync.backup"):
+        result = run(project, orders, "r1")
+    assert result.rows == 3001 and count == 4  # the rest came through pymysql
+    assert "reading on with pymysql" in caplog.text
+    _, rows = stored(project, orders)
+    with _connect(table_config(project.pipeline("testpipe"), orders).source_schema) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT id FROM orders ORDER BY updated_at, id")
+            assert rows["id"].to_pylist() == [r[0] for r in cur.fetchall()]
+
+
+def test_connectorx_errors_never_carry_the_password(monkeypatch) -> None:
+    import connectorx
+
+    secret = "s3cr/t p@ss"
+    reader = FastReader(
+        "src",
+        url=lambda: (
+            f"mysql://u:{secret.replace('/', '%2F').replace(' ', '%20').replace('@', '%40')}@h:1/"
+        ),
+        render=lambda sql, params: sql,
+        secrets=[secret],
+    )
+
+    def explode(url, *args, **kwargs):
+        raise RuntimeError(f"cannot connect to {url} (password {secret!r})")
+
+    monkeypatch.setattr(connectorx, "read_sql", explode)
+    plan = plan_fast(
+        plan_columns([_int_col()], table="t"),
+        [0],
+    )
+    with pytest.raises(FastPathUnavailable) as info:
+        reader.fetch(plan, "SELECT 1")
+    text = str(info.value) + repr(info.value.__cause__) + repr(info.value.__context__)
+    assert "s3cr" not in text and "%40" not in text and "***" in str(info.value)
+    assert info.value.__cause__ is None
+    assert reader.broken  # the source stays on pymysql for the rest of the process
+
+
+def _int_col():
+    from mysql_redshift_assets.extract.schema_types import SourceColumn
+
+    return SourceColumn("id", "int", "int(11)", False, None, 10, 0, None, 1)
+
+
+def test_the_url_is_tcp_to_the_source_and_escapes_the_credentials() -> None:
+    src = MySQLSource(
+        "s", host="db.example", port=3307, user="u@x", password="p:/@ %", database="d"
+    )
+    url = src._connectorx_url()
+    assert url.startswith("mysql://u%40x:p%3A%2F%40%20%25@db.example:3307/d?")
+    assert "prefer_socket=false" in url and "cxprotocol=binary" in url
+    assert "p:/@" not in repr(src)
+
+
+def test_snapshot_copies_and_the_switch_stay_on_pymysql(source, monkeypatch) -> None:
+    assert source.fast_reader() is not None
+    with source.snapshot():
+        assert source.fast_reader() is None  # a consistent view lives on one connection only
+    monkeypatch.setenv(fast_reader.ENV_SWITCH, "0")
+    assert source.fast_reader() is None
+
+
+def test_a_full_copy_reads_through_the_snapshot_connection(
+    orders, make_project, monkeypatch, small_pages
+) -> None:
+    project = make_project({orders: {"mode": "full"}}, store="local", chunk_rows=500)
+    calls = fetches(monkeypatch)
+    result = run(project, orders, "11111111-full")
+    assert result.rows == 3001 and calls == []
+
+
+def test_the_demo_source_has_no_fast_reader(tmp_path) -> None:
+    from mysql_redshift_assets.extract.demo_source import DemoSource
+
+    assert DemoSource("demo", tmp_path).fast_reader() is None
