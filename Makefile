@@ -40,5 +40,13 @@ lint: $(VENV)/.installed-dev
 dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+## bench: extraction benchmark on the local MariaDB (see bench/README.md): the project vs
+## connectorx + pyarrow, ROWS rows (built once in mra_test_bench), REPEAT runs each
+ROWS       ?= 2000000
+REPEAT     ?= 3
+BENCH_ARGS ?=
+bench: $(VENV)/.installed-dev
+	$(PY) -m bench.run --rows $(ROWS) --repeat $(REPEAT) $(BENCH_ARGS)
+
 clean:
 	rm -rf .local $(VENV)

@@ -14,7 +14,36 @@ import time
 from pathlib import Path
 
 
-def project(pipelines: str, store_name: str) -> dict:
+def tuned_writer(spec: str) -> None:
+    """An experiment, in this process only: the project's Parquet writer with other pyarrow
+    options, e.g. "use_dictionary=False,compression_level=1" (store/parquet.py is unchanged).
+
+    Why: store/parquet.py dictionary-encodes every column and writes one row group a page. For
+    unique strings (tracking and order numbers, text, JSON) each row group then fills a 1 MiB
+    dictionary before falling back to plain encoding: twice the writer's CPU, and bigger files.
+    """
+    import ast
+    import types
+
+    import pyarrow.parquet as pq
+
+    import mysql_redshift_assets.store.parquet as parquet
+
+    options: dict = {}
+    for item in filter(None, spec.split(",")):
+        name, value = item.split("=", 1)
+        options[name.strip()] = ast.literal_eval(value.strip())
+
+    class Writer(pq.ParquetWriter):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, **options})
+
+    parquet.pq = types.SimpleNamespace(**{**vars(pq), "ParquetWriter": Writer})
+
+
+def project(pipelines: str, store_name: str, writer: str = "") -> dict:
+    if writer:
+        tuned_writer(writer)
     from bench.table import DATABASE, TABLE
     from mysql_redshift_assets.config.loader import load_project
     from mysql_redshift_assets.config.resolve import table_config
@@ -91,9 +120,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cli(*args: str) -> dict:
+    """Run `python -m mysql_redshift_assets ARGS` end to end: wall time from process start to
+    exit, and its peak RSS (RUSAGE_CHILDREN of this small process, which only waits)."""
+    import resource
+    import subprocess
+
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "mysql_redshift_assets", *args], capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(
+            f"CLI failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": seconds, "cli_peak_rss_mb": peak, "stdout": done.stdout[-2000:]}
+
+
 def main() -> None:
     kind, *args = sys.argv[1:]
-    result = project(*args) if kind == "project" else reference(*args)
+    runs = {"project": project, "reference": reference, "cli": cli}
+    result = runs[kind](*args)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 

@@ -8,27 +8,28 @@ in the session time zone, fails on zero dates and TIME beyond 24 h, and has no G
 planned column is selected with an expression connectorx carries exactly, and converted with the
 planner's own kernels, so both paths give the same Arrow schema and values:
 
-| planner type (MySQL)             | selected as                  | converted                       |
-|----------------------------------|------------------------------|---------------------------------|
-| integers, year                   | the column (binary ints)     | Arrow cast to the planned int   |
-| bigint unsigned                  | the column (uint64)          | cast to decimal128(20,0)        |
-| double, real                     | the column (float64)         | as is                           |
-| float                            | the planner's `(f * 1E0)`    | cast float64 -> float32 (exact) |
-| decimal (any p, s)               | CAST(c AS CHAR)              | the planner's text -> decimal   |
-| date, datetime, timestamp        | IF(MONTH(c) = 0 OR           | binary date / timestamp (UTC),  |
-|                                  |    DAYOFMONTH(c) = 0, NULL, c)| declared UTC                    |
-|   ... as an order column, or     | CAST(c AS CHAR), in UTC      | the planner's text -> temporal  |
-|   after an impossible date       |                              | (zero / impossible dates: NULL) |
-| time, json                       | CAST(c AS CHAR)              | text                            |
-| char, varchar, *text, enum, set  | the column                   | text                            |
-| binary, varbinary, *blob         | the column                   | binary                          |
-| geometry                         | the planner's ST_AsBinary(g) | binary (WKB)                    |
-| bit(n)                           | (c + 0), an unsigned integer | bool / int64 / decimal128(20,0) |
+| planner type (MySQL)            | selected as                     | converted                       |
+|---------------------------------|---------------------------------|---------------------------------|
+| integers, year                  | the column (binary integers)    | Arrow cast to the planned int   |
+| bigint unsigned                 | the column (uint64)             | cast to decimal128(20,0)        |
+| double, real                    | the column (float64)            | as is                           |
+| float                           | the planner's `(f * 1E0)`       | cast float64 -> float32 (exact) |
+| decimal(p, s), s <= 10, p-s<=18 | the column (decimal128(38,10))  | exact cast to decimal128(p,s)   |
+| any other decimal               | CAST(c AS CHAR)                 | the planner's text -> decimal   |
+| date, datetime, timestamp       | IF(c = 0, NULL, c)              | binary date / timestamp, UTC    |
+| ... as an order column, or      | CAST(c AS CHAR), in UTC         | the planner's text -> temporal  |
+|     after an impossible date    |                                 | (zero / impossible dates: NULL) |
+| time, json                      | CAST(c AS CHAR)                 | text                            |
+| char, varchar, *text, enum, set | the column                      | text                            |
+| binary, varbinary, *blob        | the column                      | binary                          |
+| geometry                        | the planner's ST_AsBinary(g)    | binary (WKB)                    |
+| bit(n)                          | (c + 0), an unsigned integer    | bool / int64 / decimal128(20,0) |
 
-Zero dates (0000-00-00, 2024-00-05) are NULLed by the server, so a temporal column travels as a
-binary value. An impossible date (2024-02-31, stored under ALLOW_INVALID_DATES) makes connectorx
-fail on the page instead (it cannot represent one, so it never passes one on): that page and the
-rest of the run then read the table's temporal columns as text, exactly as pymysql does.
+The zero date (0000-00-00, 0000-00-00 00:00:00) is NULLed by the server, so a temporal column
+travels as a binary value. A partly zero date (2024-00-05) or an impossible one (2024-02-31, stored
+under ALLOW_INVALID_DATES) makes connectorx fail on the page instead (it cannot represent one, so
+it never passes one on): that page and the rest of the run then read the table's temporal
+columns as text and convert them as pymysql's path does (zero and impossible dates: NULL).
 
 Every session runs `SET time_zone = '+00:00'` first (TIMESTAMP values and bounds in UTC, as on the
 pymysql connection). Keyset values are rendered into the SQL by the source exactly as pymysql
@@ -39,13 +40,14 @@ them, the other supported order columns are already text.
 Not covered, so the caller keeps the pymysql path: an order column of another type (zerofill,
 binary, float, bit, year), an unknown column type, and any query connectorx cannot run
 (`FastPathUnavailable`, whose message never carries the connection URL or the password).
-This module imports no Dagster.
+connectorx needs a user with a password (no socket authentication): it connects over TCP to
+the source's host/port (or SSH tunnel end) with the source's user. This module imports no
+Dagster; `sync/backup.py` drives the pages.
 """
 
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -66,15 +68,19 @@ from mysql_redshift_assets.extract.schema_types import (
 )
 from mysql_redshift_assets.identifiers import quote_mysql_ident
 
-log = logging.getLogger(__name__)
-
 # Set to 0 / off / false / no to read every table through pymysql (an operator's escape hatch).
 ENV_SWITCH = "MYSQL_REDSHIFT_FAST_READER"
 SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION net_write_timeout = 3600")
 
 _TEMPORAL = {"date", "datetime", "timestamp"}
+# connectorx reads DECIMAL through rust_decimal (28 significant digits) into decimal128(38,10):
+# exact when the scale is at most 10 and the integer digits at most 18 (value x 10^10 < 10^28).
+# Past that it fails, or (scale > 10) returns wrong digits: those columns travel as text.
+_CX_SCALE, _CX_DIGITS = 10, 28
 # What connectorx's failure on a date it cannot represent (2024-02-31) names.
 _CHRONO = ("NaiveDate", "NaiveDateTime", "NaiveTime")
+# Failures of the connection, not of one query: the source stays on pymysql for this process.
+_CONNECTING = ("connection", "connect", "access denied", "authentication", "timed out")
 
 
 class FastPathUnavailable(RuntimeError):
@@ -99,7 +105,7 @@ def enabled() -> bool:
 class FastColumn:
     planned: PlannedColumn
     expr: str
-    # int | uint64 | double | float | string | binary | text | bits | temporal
+    # int | uint64 | decimal | double | float | string | binary | text | bits | temporal
     kind: str
 
 
@@ -112,8 +118,11 @@ def fast_column(col: PlannedColumn, *, binary_temporal: bool = True) -> FastColu
         kind = "uint64" if pa.types.is_decimal(col.arrow_type) else "int"
         return FastColumn(col, quoted, kind)
     if dt in _TEMPORAL and binary_temporal:
-        guarded = f"IF(MONTH({quoted}) = 0 OR DAYOFMONTH({quoted}) = 0, NULL, {quoted})"
-        return FastColumn(col, guarded, "temporal")
+        return FastColumn(col, f"IF({quoted} = 0, NULL, {quoted})", "temporal")
+    if dt in ("decimal", "numeric") and pa.types.is_decimal(col.arrow_type):
+        p, s = col.arrow_type.precision, col.arrow_type.scale
+        if s <= _CX_SCALE and p - s <= _CX_DIGITS - _CX_SCALE:
+            return FastColumn(col, quoted, "decimal")
     if dt in ("decimal", "numeric") or dt in _TEMPORAL or dt in ("time", "json"):
         return FastColumn(col, as_text, "text")
     if dt == "float":
@@ -200,11 +209,6 @@ class FastChunk:
         """The ordering values of `row` as MySQL text (what pymysql would have returned)."""
         return [str(array[row].as_py()) for array in self.order]
 
-    def slice(self, start: int, length: int) -> FastChunk:
-        return FastChunk(
-            self.batch.slice(start, length), [a.slice(start, length) for a in self.order]
-        )
-
 
 def _convert(col: FastColumn, raw: pa.Array) -> pa.Array:
     target = col.planned.arrow_type
@@ -220,6 +224,10 @@ def _convert(col: FastColumn, raw: pa.Array) -> pa.Array:
         if not pa.types.is_floating(t):
             raise FastPathUnavailable(f"expected a floating point number, got {t}")
         return raw.cast(target)
+    if kind == "decimal":
+        if not pa.types.is_decimal(t):
+            raise FastPathUnavailable(f"expected a decimal, got {t}")
+        return raw.cast(target)  # a safe cast: exact here, refused if any digit were lost
     if kind == "temporal":
         if pa.types.is_timestamp(t) and pa.types.is_timestamp(target):
             return raw.cast(pa.timestamp(target.unit)).cast(target)  # UTC wall clock -> UTC
@@ -249,13 +257,13 @@ def convert_batch(plan: FastPlan, raw: pa.RecordBatch) -> FastChunk:
         source = col.planned.source
         try:
             arrays.append(_convert(col, array))
-        except FastPathUnavailable as exc:
-            raise FastPathUnavailable(f"column {source.name!r}: {exc}") from None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise ValueError(
-                f"column {source.name!r} ({source.column_type}) cannot become "
-                f"{col.planned.arrow_type}: {exc}"
-            ) from exc
+        except (FastPathUnavailable, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            # Not decided here: the pymysql path reads the page again, and a value that cannot
+            # become its planned type fails there, with the planner's own message.
+            raise FastPathUnavailable(
+                f"column {source.name!r} ({source.column_type}) as {col.planned.arrow_type}: "
+                f"{str(exc)[:200]}"
+            ) from None
     batch = pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
     return FastChunk(batch, [raw.column(i) for i in plan.order_indexes])
 
@@ -305,7 +313,7 @@ class FastReader:
         self._url = url
         self.render = render
         self._secrets = [s for s in secrets if s]
-        self.broken: str | None = None  # set after a failure: the source stays on pymysql
+        self.broken: str | None = None  # set when connecting fails: the source stays on pymysql
         keep_rss_flat()
 
     def _scrub(self, text: str) -> str:
@@ -334,12 +342,15 @@ class FastReader:
             if plan.binary_temporal and any(t in message for t in _CHRONO):
                 failure = TemporalUnreadable(f"source {self.name!r}: {message}")
             else:
-                self.broken = f"source {self.name!r}: connectorx could not read a page ({message})"
-                failure = FastPathUnavailable(self.broken)
+                failure = FastPathUnavailable(
+                    f"source {self.name!r}: connectorx could not read a page ({message})"
+                )
+                if any(word in message.lower() for word in _CONNECTING):
+                    # Not this query: this source (its pool retries for 30 s before failing).
+                    self.broken = str(failure)
         if failure is not None:
             raise failure  # outside the handler: connectorx's message (and URL) is not chained
         try:
             return [convert_batch(plan, rb) for rb in table.to_batches() if rb.num_rows]
         except FastPathUnavailable as exc:
-            self.broken = f"source {self.name!r}: {exc}"
-            raise FastPathUnavailable(self.broken) from None
+            raise FastPathUnavailable(f"source {self.name!r}: {exc}") from None

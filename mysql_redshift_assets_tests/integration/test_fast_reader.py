@@ -44,7 +44,8 @@ ALL_TYPES = """CREATE TABLE t (
   mi MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED,
   zf INT(5) ZEROFILL,
   d154 DECIMAL(15,4), d103 DECIMAL(10,3), d3810 DECIMAL(38,10), d380 DECIMAL(38,0),
-  d2015 DECIMAL(20,15), d55 DECIMAL(5,5), d6530 DECIMAL(65,30),
+  d2015 DECIMAL(20,15), d55 DECIMAL(5,5), d6530 DECIMAL(65,30), d2810 DECIMAL(28,10),
+  d180 DECIMAL(18,0), d2911 DECIMAL(29,11),
   f FLOAT, dbl DOUBLE,
   bt1 BIT(1), bt5 BIT(5), bt64 BIT(64),
   c CHAR(3), v VARCHAR(20), tx TEXT, e ENUM('a','b'), st SET('x','y'), j JSON,
@@ -59,18 +60,20 @@ ROWS = [
     " -99999999999.9999, 9999999.999, 9999999999999999999999999999.9999999999,"
     " 99999999999999999999999999999999999999, 12345.123456789012345, 0.12345,"
     " 12345678901234567890123456789012345.123456789012345678901234567890,"
+    " 999999999999999999.9999999999, -999999999999999999, 123456789012345678.12345678901,"
     " 16777215, 1.7976931348623157e308, b'1', b'10101', b'1111111111111111111111111111111111111111111111111111111111111111',"
     " 'é', 'ñ日本 🚚', 'x🚚\\n\\t\"', 'b', 'x,y', '{\"a\": [1, 2.5, null]}',"
     " 0x00010203, 0xff, 0x00ff, '2024-02-29', '2024-01-01 12:34:56',"
     " '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07', '1970-01-01 00:00:01.001',"
     " '-838:59:59.000000', 2024, ST_GeomFromText('POINT(1 2)'))",
-    "(2" + ", NULL" * 41 + ")",
+    "(2" + ", NULL" * 44 + ")",
     "(3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,"
-    " -0.000000000000000000000000000001, 1.5e-7, 5e-324, b'0', b'0', b'0', '', '', '',"
+    " -0.000000000000000000000000000001, -0.0000000000, 0, -0.00000000001, 1.5e-7, 5e-324, b'0', b'0', b'0', '', '', '',"
     " 'a', '', '[]', 0x00000000, '', '', '0000-00-00', '0000-00-00 00:00:00',"
     " '2024-00-00 00:00:00', '0000-00-00 00:00:00', NULL, '00:00:00', 0, NULL)",
     "(4, 127, 1, -1, 1, 1, 1, 1, 1, 1, 1, 9223372036854775808, 1, 0.0001, -0.001,"
-    " -0.0000000001, -1, 0.000000000000001, -0.00001, 1, -3.4e38, 0.1, b'1', b'11111',"
+    " -0.0000000001, -1, 0.000000000000001, -0.00001, 1,"
+    " -999999999999999999.9999999999, 999999999999999999, -0.00000000001, -3.4e38, 0.1, b'1', b'11111',"
     " b'1000000000000000000000000000000000000000000000000000000000000000', 'abc', 'x', NULL,"
     " 'a', 'y', '\"s\"', 0x61626364, 0x00, 0x00, '0000-01-01', '2024-01-00 10:00:00',"
     " '1000-01-01 00:00:00.000001', '2024-06-01 00:00:00', '2024-06-01 12:00:00.125',"
@@ -88,7 +91,12 @@ def source() -> MySQLSource:
 
 
 def both_paths(
-    source: MySQLSource, schema: str, table: str, *, binary_temporal: bool = True
+    source: MySQLSource,
+    schema: str,
+    table: str,
+    *,
+    binary_temporal: bool = True,
+    retry_as_text: bool = True,
 ) -> tuple[pa.Table, pa.Table]:
     """(the pymysql path's batch, the fast path's batch) for the whole table, in id order."""
     planned = plan_columns(source.columns(schema, table), table=table)
@@ -106,8 +114,15 @@ def both_paths(
     assert fast_plan is not None
     reader = source.fast_reader()
     assert reader is not None
-    sql = f"SELECT {', '.join(fast_plan.select_list)} FROM {ref} ORDER BY 1"
-    chunks = reader.fetch(fast_plan, sql)
+    try:
+        sql = f"SELECT {', '.join(fast_plan.select_list)} FROM {ref} ORDER BY 1"
+        chunks = reader.fetch(fast_plan, sql)
+    except TemporalUnreadable:
+        if not retry_as_text:
+            raise
+        fast_plan = fast_plan.text_temporal()  # what sync/backup.py does on this error
+        sql = f"SELECT {', '.join(fast_plan.select_list)} FROM {ref} ORDER BY 1"
+        chunks = reader.fetch(fast_plan, sql)
     fast = pa.Table.from_batches([c.batch for c in chunks], schema=fast_plan.schema)
     return slow, fast
 
@@ -141,6 +156,8 @@ def test_every_planner_type_and_edge_value_reads_identically(mysql, mysql_db, so
     )
     assert str(row["d2015"][0]) == "12345.123456789012345"  # connectorx alone returns 100000
     assert fast.schema.field("d6530").type == pa.string()
+    assert str(row["d2810"][0]) == "999999999999999999.9999999999"  # binary, at its limit
+    assert str(row["d2911"][0]) == "123456789012345678.12345678901"  # scale 11: as text
     assert row["dt"][2] and row["dtt"][2] is None and row["dt6"][2]  # zero dates
     assert row["ts"][2] is None and row["dtt"][3] is None  # '2024-01-00': a zero day
     assert str(row["ts"][0]) == "2038-01-19 03:14:07+00:00"  # UTC, tz-aware
@@ -157,20 +174,38 @@ def test_temporal_columns_read_as_text_match_too(mysql, mysql_db, source) -> Non
     assert_identical(*both_paths(source, mysql_db, "t", binary_temporal=False))
 
 
+def test_zero_dates_travel_as_binary_values(mysql, mysql_db, source) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute(
+            "CREATE TABLE z (id INT PRIMARY KEY, d DATE NOT NULL, dt DATETIME(6), ts TIMESTAMP NULL)"
+        )
+        cur.execute(
+            "INSERT INTO z VALUES (1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'),"
+            " (2, '0000-01-01', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07'),"
+            " (3, '2024-02-29', NULL, '1970-01-01 00:00:01'), (4, '1000-01-01', '2024-01-01', NULL)"
+        )
+    slow, fast = both_paths(source, mysql_db, "z", retry_as_text=False)  # no fallback needed
+    assert_identical(slow, fast)
+    assert fast["d"].null_count == 1 and fast["dt"].null_count == 2 and fast["ts"].null_count == 2
+
+
 def test_an_impossible_date_switches_to_text_with_identical_values(mysql, mysql_db, source):
     with mysql.cursor() as cur:
         cur.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
         cur.execute("CREATE TABLE d (id INT PRIMARY KEY, dt DATE, dtt DATETIME(3))")
         cur.execute(
             "INSERT INTO d VALUES (1, '2024-02-31', '2024-04-31 10:00:00.5'), "
-            "(2, '2024-02-29', '2023-02-29 00:00:00'), (3, '2024-03-01', '2024-03-01 00:00:00')"
+            "(2, '2024-02-29', '2023-02-29 00:00:00'), (3, '2024-03-01', '2024-03-01 00:00:00'), "
+            "(4, '2024-00-05', '2024-07-00 12:00:00'), (5, '0000-00-00', '0000-00-00 00:00:00')"
         )
     with pytest.raises(TemporalUnreadable):
-        both_paths(source, mysql_db, "d")
+        both_paths(source, mysql_db, "d", retry_as_text=False)
     assert source.fast_reader().broken is None  # not a reason to leave the fast path
     slow, fast = both_paths(source, mysql_db, "d", binary_temporal=False)
     assert_identical(slow, fast)
     assert fast["dt"].to_pylist()[:2] == [None, datetime(2024, 2, 29).date()]
+    assert fast["dt"].to_pylist()[3:] == [None, None] and fast["dtt"].null_count == 4
 
 
 def test_order_columns_the_fast_path_cannot_render_fall_back(source) -> None:

@@ -204,8 +204,8 @@ def all_orders(mysql: pymysql.Connection) -> list[tuple[Any, ...]]:
 
 
 def pg_now() -> datetime:
-    # The ledger's loaded_at is CURRENT_TIMESTAMP stored in a TIMESTAMP: session-local time.
-    return pg_query("SELECT LOCALTIMESTAMP")[0][0]
+    # loaded_at is CURRENT_TIMESTAMP stored in a TIMESTAMP; the loader's session runs in UTC.
+    return pg_query("SELECT clock_timestamp() AT TIME ZONE 'UTC'")[0][0]
 
 
 # -- 1. counts and checksums ------------------------------------------------------------------
