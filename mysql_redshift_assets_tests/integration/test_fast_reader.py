@@ -32,7 +32,7 @@ from mysql_redshift_assets.extract.fast_reader import (
 from mysql_redshift_assets.extract.schema_types import arrow_schema, plan_columns, raw_to_arrow
 from mysql_redshift_assets.extract.source import MySQLSource
 from mysql_redshift_assets.state.watermark import WatermarkStore
-from mysql_redshift_assets.sync import backup
+from mysql_redshift_assets.sync import pages
 from mysql_redshift_assets.sync.backup import BackupResult, backup_table
 from mysql_redshift_assets_tests.conftest import MYSQL_HOST, MYSQL_PORT, TEST_PASSWORD, TEST_USER
 
@@ -281,7 +281,7 @@ def stored(project: Project, qualified: str) -> tuple[list[dict[str, Any]], pa.T
 @pytest.fixture
 def small_pages(monkeypatch) -> None:
     """Use the fast path even for the tiny pages of these tests."""
-    monkeypatch.setattr(backup, "FAST_MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(pages, "FAST_MIN_CHUNK_ROWS", 1)
 
 
 def fetches(monkeypatch) -> list[str]:
@@ -438,7 +438,7 @@ def test_connectorx_failing_mid_run_falls_back_to_pymysql_from_the_position(
         return real(self, plan, sql)
 
     monkeypatch.setattr(FastReader, "fetch", fails)
-    with caplog.at_level(logging.WARNING, logger="mysql_redshift_assets.sync.backup"):
+    with caplog.at_level(logging.WARNING, logger="mysql_redshift_assets.sync.pages"):
         result = run(project, orders, "r1")
     assert result.rows == 3001 and count == 4  # the rest came through pymysql
     assert "reading on with pymysql" in caplog.text
