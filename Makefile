@@ -10,9 +10,11 @@ export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (Python 3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
+
+$(UV): | $(PY)
 	$(PY) -m pip install -q --upgrade pip uv
 
-$(VENV)/.installed: $(PY) pyproject.toml
+$(VENV)/.installed: pyproject.toml | $(UV)
 	$(UV) pip install -q --python $(PY) -e .
 	@touch $@
 
