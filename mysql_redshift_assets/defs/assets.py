@@ -82,7 +82,7 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
                         store,
                         watermarks.store_for(table),
                         run_table,
-                        run_id=context.run_id,
+                        run_id=context.run.run_id,
                         max_rows=config.max_rows,
                         window=window,
                         on_file=lambda f: context.log.info(
@@ -153,7 +153,7 @@ def build_warehouse_asset(project: Project, table: TableConfig) -> dg.AssetsDefi
                     store,
                     watermarks.store_for(table),
                     table,
-                    run_id=context.run_id,
+                    run_id=context.run.run_id,
                     window=window,
                 )
                 results.append(result)

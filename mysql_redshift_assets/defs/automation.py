@@ -40,8 +40,7 @@ def table_job(table: TableConfig):
     """Both assets of one table; partitioned tables need a job of their own."""
     return dg.define_asset_job(
         f"sync_{op_name(table, 'table')}".removesuffix("__table"),
-        selection=_keys(table),
-        partitions_def=partitions_def(table),
+        selection=_keys(table),  # partitions follow from the selected assets
         tags=_table_tags(table),
         description=f"{table.qualified}: MySQL -> store -> warehouse.",
     )
