@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(UV) pip install -q --python $(PY) -e '.[dev]'
 	@touch $@
 
-$(DAGSTER_HOME)/dagster.yaml:
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	@cp dagster.yaml $@
 
