@@ -298,12 +298,13 @@ def _bits_to_arrow(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
     return pa.array(numbers, arrow_type)
 
 
-def _text(value: Any) -> str:
+def raw_text(value: Any) -> str:
+    """A value as the MySQL text protocol sent it (str, or bytes for binary columns), as text."""
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
 def _int(value: Any) -> int | None:
-    return None if value is None else int(_text(value))
+    return None if value is None else int(raw_text(value))
 
 
 _COLUMNS_SQL = """SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_OCTET_LENGTH,
@@ -324,15 +325,15 @@ def read_source_columns(cursor: Any, schema: str, table: str) -> list[SourceColu
     cursor.execute(_COLUMNS_SQL, (schema, table))
     return [
         SourceColumn(
-            name=_text(row[0]),
-            data_type=_text(row[1]).lower(),
-            column_type=_text(row[2]).lower(),
-            nullable=_text(row[3]).upper() == "YES",
+            name=raw_text(row[0]),
+            data_type=raw_text(row[1]).lower(),
+            column_type=raw_text(row[2]).lower(),
+            nullable=raw_text(row[3]).upper() == "YES",
             char_octet_length=_int(row[4]),
             numeric_precision=_int(row[5]),
             numeric_scale=_int(row[6]),
             datetime_precision=_int(row[7]),
-            ordinal=int(_text(row[8])),
+            ordinal=int(raw_text(row[8])),
         )
         for row in cursor.fetchall()
     ]
@@ -341,4 +342,4 @@ def read_source_columns(cursor: Any, schema: str, table: str) -> list[SourceColu
 def read_primary_key(cursor: Any, schema: str, table: str) -> list[str]:
     """The PRIMARY KEY's source column names in key order; [] when there is none."""
     cursor.execute(_PRIMARY_KEY_SQL, (schema, table))
-    return [_text(row[0]) for row in cursor.fetchall()]
+    return [raw_text(row[0]) for row in cursor.fetchall()]

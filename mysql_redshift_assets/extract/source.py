@@ -19,6 +19,7 @@ import pymysql.cursors
 from mysql_redshift_assets.extract.schema_types import (
     SourceColumn,
     raw_conversions,
+    raw_text,
     read_primary_key,
     read_source_columns,
 )
@@ -187,7 +188,7 @@ class MySQLSource(Source):
     def now_minus(self, seconds: int) -> str:
         row = self.query_one("SELECT UTC_TIMESTAMP(6) - INTERVAL %s SECOND", (seconds,))
         assert row is not None
-        return _text(row[0])
+        return raw_text(row[0])
 
     def render(self, sql: str, params: Sequence[Any]) -> str:
         """The query text pymysql sends for `sql` with `params` (`stream`'s very escaping)."""
@@ -252,7 +253,3 @@ class MySQLSource(Source):
                 pass  # already gone (e.g. its tunnel dropped)
         self._conn = None
         self._connected_to = None
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)

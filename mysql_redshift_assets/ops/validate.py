@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.keyset import after_predicate
+from mysql_redshift_assets.extract.schema_types import raw_text
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.naming import ledger_table_name, target_table
@@ -39,7 +40,7 @@ class TableCounts:
 def _count(source: Source, sql: str, params: list[Any]) -> int:
     row = source.query_one(sql, params)
     value = row[0] if row else 0
-    return int(value.decode() if isinstance(value, bytes) else value)
+    return int(raw_text(value))
 
 
 def validate_table(

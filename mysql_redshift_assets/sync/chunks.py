@@ -9,6 +9,7 @@ import pyarrow as pa
 from mysql_redshift_assets.extract.fast_reader import (
     FastChunk,
 )
+from mysql_redshift_assets.extract.schema_types import raw_text
 from mysql_redshift_assets.state.watermark import (
     Position,
 )
@@ -16,7 +17,7 @@ from mysql_redshift_assets.sync.plan import TablePlan
 
 
 def row_position(row: tuple[Any, ...], plan: TablePlan) -> Position:
-    return values_position([as_text(row[i]) for i in plan.order_indexes], plan)
+    return values_position([raw_text(row[i]) for i in plan.order_indexes], plan)
 
 
 def values_position(values: list[str], plan: TablePlan) -> Position:
@@ -30,10 +31,6 @@ def after_values(position: Position | None, plan: TablePlan) -> list[str] | None
         return None
     values = position.pk if plan.cursor_is_pk else [position.cursor or "", *position.pk]
     return values or None
-
-
-def as_text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
 class RawChunk:

@@ -18,6 +18,7 @@ from mysql_redshift_assets.extract.schema_types import (
     PlannedColumn,
     arrow_schema,
     plan_columns,
+    raw_text,
     raw_to_arrow,
 )
 from mysql_redshift_assets.extract.source import Source
@@ -70,7 +71,7 @@ class TablePlan:
             if self.column(self.cursor or "").source.data_type in _TEMPORAL:
                 return column, "<", source.now_minus(self.table.upper_bound_lag_seconds)
         row = source.query_one(f"SELECT MAX({column}) FROM {self.table_ref}")
-        return None if row is None or row[0] is None else (column, "<=", _text(row[0]))
+        return None if row is None or row[0] is None else (column, "<=", raw_text(row[0]))
 
     def window_bounds(
         self, source: Source, window: Window
@@ -90,11 +91,7 @@ class TablePlan:
             return 0
         column = source.quote(self.cursor or "")
         row = source.query_one(f"SELECT COUNT(*) FROM {self.table_ref} WHERE {column} IS NULL")
-        return int(_text(row[0])) if row else 0
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
+        return int(raw_text(row[0])) if row else 0
 
 
 def plan_table(source: Source, table: TableConfig, watermark: Watermark | None) -> TablePlan:
