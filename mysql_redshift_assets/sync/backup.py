@@ -10,6 +10,7 @@ there is no gap, no duplicate row and no duplicate file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -64,6 +65,18 @@ class BackupResult:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
+def _holding_the_lease(extract: Callable[..., BackupResult]) -> Callable[..., BackupResult]:
+    """Hold the table's lease throughout: a second extraction of the same table refuses."""
+
+    @functools.wraps(extract)
+    def run(source, store, watermarks: WatermarkStore, table: TableConfig, *, run_id: str, **kw):
+        with table_lease(watermarks.store, table, run_id):
+            return extract(source, store, watermarks, table, run_id=run_id, **kw)
+
+    return run
+
+
+@_holding_the_lease
 def backup_table(
     source: Source,
     store: ObjectStore,
@@ -76,28 +89,7 @@ def backup_table(
     window: Window | None = None,
 ) -> BackupResult:
     """Extract new rows (incremental), a fresh snapshot (full), or a new generation of one
-    partition's window (time / id_range: pass `window`) into the store.
-
-    Holds the table's lease throughout: a second extraction of the same table refuses.
-    """
-    with table_lease(watermarks.store, table, run_id):
-        return _backup(
-            source, store, watermarks, table,
-            run_id=run_id, max_rows=max_rows, on_file=on_file, window=window,
-        )  # fmt: skip
-
-
-def _backup(
-    source: Source,
-    store: ObjectStore,
-    watermarks: WatermarkStore,
-    table: TableConfig,
-    *,
-    run_id: str,
-    max_rows: int | None = None,
-    on_file: Callable[[FileRecord], None] | None = None,
-    window: Window | None = None,
-) -> BackupResult:
+    partition's window (time / id_range: pass `window`) into the store."""
     if table.partitioned and window is None:
         raise ValueError(f"{table.qualified} is partitioned ({table.mode}): give a window")
     started = time.monotonic()
