@@ -28,40 +28,19 @@ from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import read_footer
 from mysql_redshift_assets.sync.backup import BackupResult, backup_table
 from mysql_redshift_assets.sync.load import load_table
+from mysql_redshift_assets_tests.orders_data import (
+    ORDERS_COLUMNS,
+    ORDERS_DDL,
+    all_orders,
+    checksum_mysql,
+    insert_orders,
+    mysql_rows,
+    order_row,
+)
 
 pytestmark = [pytest.mark.mariadb]
 
 SCHEMA = "wh"  # also the catalog name of <tmp>/wh.duckdb
-ORDERS_DDL = (
-    "CREATE TABLE orders (id BIGINT NOT NULL PRIMARY KEY, amount DECIMAL(15,4) NOT NULL, "
-    "note VARCHAR(40) NULL, updated_at DATETIME(6) NOT NULL, KEY (updated_at, id))"
-)
-ORDERS_COLUMNS = "id, amount, note, updated_at"
-BASE_TIME = datetime(2024, 1, 1)
-
-
-def order_row(i: int, *, version: int = 0) -> tuple[Any, ...]:
-    note = None if i % 4 == 0 else f"note {i} v{version} é🚀"
-    updated = BASE_TIME + timedelta(minutes=i, microseconds=i) + timedelta(days=30 * version)
-    return (i, Decimal(f"{i}.{(i * 7 + version) % 10000:04d}"), note, updated)
-
-
-def insert_orders(mysql: pymysql.Connection, ids: range | list[int], *, version: int = 0) -> None:
-    with mysql.cursor() as cur:
-        cur.executemany(
-            f"REPLACE INTO orders ({ORDERS_COLUMNS}) VALUES (%s, %s, %s, %s)",
-            [order_row(i, version=version) for i in ids],
-        )
-
-
-def mysql_rows(mysql: pymysql.Connection, sql: str) -> list[tuple[Any, ...]]:
-    with mysql.cursor() as cur:
-        cur.execute(sql)
-        return [tuple(r) for r in cur.fetchall()]
-
-
-def all_orders(mysql: pymysql.Connection) -> list[tuple[Any, ...]]:
-    return mysql_rows(mysql, f"SELECT {ORDERS_COLUMNS} FROM orders ORDER BY id")
 
 
 @dataclass
@@ -170,13 +149,6 @@ def orders_pipe(mysql: pymysql.Connection, pipes: PipeFactory, store: str = "s3"
 @pytest.fixture
 def orders(mysql: pymysql.Connection, pipes: PipeFactory) -> Pipe:
     return orders_pipe(mysql, pipes)
-
-
-def checksum_mysql(mysql: pymysql.Connection) -> tuple[Any, ...]:
-    row = mysql_rows(
-        mysql, "SELECT COUNT(*), SUM(id), SUM(amount), COUNT(note), MAX(updated_at) FROM orders"
-    )[0]
-    return (int(row[0]), int(row[1]), Decimal(row[2]), int(row[3]), row[4])
 
 
 def checksum_duckdb(pipe: Pipe) -> tuple[Any, ...]:

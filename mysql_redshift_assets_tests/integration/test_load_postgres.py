@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,36 +30,17 @@ from mysql_redshift_assets.store.parquet import read_footer
 from mysql_redshift_assets.sync.backup import BackupResult, backup_table
 from mysql_redshift_assets.sync.load import load_table
 from mysql_redshift_assets_tests.conftest import pg_query
+from mysql_redshift_assets_tests.orders_data import (
+    ORDERS_COLUMNS,
+    ORDERS_DDL,
+    all_orders,
+    checksum_mysql,
+    insert_orders,
+    mysql_rows,
+    order_row,
+)
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.s3, pytest.mark.postgres]
-
-ORDERS_DDL = (
-    "CREATE TABLE orders (id BIGINT NOT NULL PRIMARY KEY, amount DECIMAL(15,4) NOT NULL, "
-    "note VARCHAR(40) NULL, updated_at DATETIME(6) NOT NULL, KEY (updated_at, id))"
-)
-ORDERS_COLUMNS = "id, amount, note, updated_at"
-BASE_TIME = datetime(2024, 1, 1)
-
-
-def order_row(i: int, *, version: int = 0) -> tuple[Any, ...]:
-    """A deterministic row; `version` > 0 is a later update of the same key."""
-    note = None if i % 4 == 0 else f"note {i} v{version} é🚀"
-    updated = BASE_TIME + timedelta(minutes=i, microseconds=i) + timedelta(days=30 * version)
-    return (i, Decimal(f"{i}.{(i * 7 + version) % 10000:04d}"), note, updated)
-
-
-def insert_orders(mysql: pymysql.Connection, ids: range | list[int], *, version: int = 0) -> None:
-    with mysql.cursor() as cur:
-        cur.executemany(
-            f"REPLACE INTO orders ({ORDERS_COLUMNS}) VALUES (%s, %s, %s, %s)",
-            [order_row(i, version=version) for i in ids],
-        )
-
-
-def mysql_rows(mysql: pymysql.Connection, sql: str) -> list[tuple[Any, ...]]:
-    with mysql.cursor() as cur:
-        cur.execute(sql)
-        return [tuple(r) for r in cur.fetchall()]
 
 
 def pg_table_exists(schema: str, table: str) -> bool:
@@ -183,24 +164,12 @@ def orders(mysql: pymysql.Connection, pipes: PipeFactory) -> Pipe:
     return pipes("orders", {"cursor": "updated_at"}, chunk_rows=40, file_rows=100)
 
 
-def checksum_mysql(mysql: pymysql.Connection) -> tuple[Any, ...]:
-    row = mysql_rows(
-        mysql,
-        "SELECT COUNT(*), SUM(id), SUM(amount), COUNT(note), MAX(updated_at) FROM orders",
-    )[0]
-    return (int(row[0]), int(row[1]), Decimal(row[2]), int(row[3]), row[4])
-
-
 def checksum_pg(pipe: Pipe) -> tuple[Any, ...]:
     row = pg_query(
         'SELECT COUNT(*), SUM("id"), SUM("amount"), COUNT("note"), MAX("updated_at") '
         f"FROM {pipe.target}"
     )[0]
     return (int(row[0]), int(row[1]), Decimal(row[2]), int(row[3]), row[4])
-
-
-def all_orders(mysql: pymysql.Connection) -> list[tuple[Any, ...]]:
-    return mysql_rows(mysql, f"SELECT {ORDERS_COLUMNS} FROM orders ORDER BY id")
 
 
 def pg_now() -> datetime:
