@@ -45,7 +45,7 @@ dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 ## bench: extraction benchmark on the local MariaDB (see bench/README.md): the project vs
 ## connectorx + pyarrow, ROWS rows (built once in mra_test_bench), REPEAT runs each
 ROWS       ?= 2000000
-REPEAT     ?= 3
+REPEAT     ?= 5
 BENCH_ARGS ?=
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.run --rows $(ROWS) --repeat $(REPEAT) $(BENCH_ARGS)

@@ -8,6 +8,7 @@ PUT / multipart upload; the local store writes a temp file, fsyncs and renames.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -25,9 +26,30 @@ class StoredObject:
     modified: datetime
 
 
+class FileUpload:
+    """The upload of one local file that is still being written.
+
+    The writer calls `grew(path)` as the file grows and hands the upload to `put_file` when the
+    file is closed; a store may send the finished part of the file meanwhile (S3: multipart
+    parts), so that storing a file costs little more than its last part. Nothing is visible
+    under the key before `put_file` returns. This base class sends everything at the end."""
+
+    def grew(self, path: Path) -> None:
+        """The file at `path` has grown: bytes before its current size never change."""
+
+    def abort(self) -> None:
+        """Give up: nothing may stay behind (called when the file will not be stored)."""
+
+
 class ObjectStore(ABC):
+    def begin_file(self, key: str) -> FileUpload:
+        """An upload of a file still being written, finished by `put_file(..., upload=)`."""
+        return FileUpload()
+
     @abstractmethod
-    def put_file(self, local_path: Path, key: str) -> StoredObject: ...
+    def put_file(
+        self, local_path: Path, key: str, upload: FileUpload | None = None
+    ) -> StoredObject: ...
 
     @abstractmethod
     def put_bytes(self, data: bytes, key: str) -> None: ...
@@ -96,11 +118,12 @@ class LocalStore(ObjectStore):
             os.close(dir_fd)
         return path
 
-    def put_file(self, local_path: Path, key: str) -> StoredObject:
+    def put_file(
+        self, local_path: Path, key: str, upload: FileUpload | None = None
+    ) -> StoredObject:
         def copy(out) -> None:
             with open(local_path, "rb") as src:
-                while block := src.read(8 << 20):
-                    out.write(block)
+                shutil.copyfileobj(src, out, 8 << 20)
 
         return self._stat(key, self._write_atomically(key, copy))
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -12,12 +15,109 @@ import pyarrow.fs as pafs
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from mysql_redshift_assets.store.objectstore import ObjectStore, StoredObject
+from mysql_redshift_assets.store.objectstore import FileUpload, ObjectStore, StoredObject
 
 # Multipart above 16 MiB, 4 parts in flight: a Parquet file of 100 MB goes up in parallel.
 _TRANSFER = TransferConfig(
     multipart_threshold=16 << 20, multipart_chunksize=16 << 20, max_concurrency=4
 )
+# A file being written is sent in parts of at least this size as it grows (S3's minimum part
+# is 5 MiB; 10,000 parts at most: 80 GB), PART_THREADS at a time; each part is read from the
+# local file by the thread that sends it, so memory holds at most PART_THREADS parts.
+PART_BYTES = 8 << 20
+PART_THREADS = 4
+CHECKSUM = "CRC32"  # as boto3's own transfers: each part checked by S3 on arrival
+
+_parts: ThreadPoolExecutor | None = None
+_parts_lock = threading.Lock()
+
+
+def _part_pool() -> ThreadPoolExecutor:
+    """The process's part senders (shared by every store: PART_THREADS parts in memory)."""
+    global _parts
+    with _parts_lock:
+        if _parts is None:
+            _parts = ThreadPoolExecutor(PART_THREADS, thread_name_prefix="mra-s3-part")
+        return _parts
+
+
+class _StreamingUpload(FileUpload):
+    """A multipart upload of a file while it is written: each part once the file has grown
+    PART_BYTES past the last one; the rest, and the completion, in `S3Store.put_file`."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        self.store, self.key = store, key
+        self.upload_id: str | None = None
+        self.sent = 0  # bytes of the file already handed to a part
+        self.parts: list[Future] = []
+
+    def grew(self, path: Path) -> None:
+        size = os.stat(path).st_size
+        if size - self.sent >= PART_BYTES:
+            self._send(path, size)
+
+    def _send(self, path: Path, end: int) -> None:
+        client, bucket, full = self.store._client, self.store.bucket, self.store._full(self.key)
+        if self.upload_id is None:
+            self.upload_id = client.create_multipart_upload(
+                Bucket=bucket, Key=full, ChecksumAlgorithm=CHECKSUM
+            )["UploadId"]
+        number, start, upload_id = len(self.parts) + 1, self.sent, self.upload_id
+
+        def send() -> dict:
+            with open(path, "rb") as handle:
+                data = os.pread(handle.fileno(), end - start, start)
+            if len(data) != end - start:
+                raise OSError(f"{path}: read {len(data)} of {end - start} bytes of part {number}")
+            done = client.upload_part(
+                Bucket=bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=data,
+                ChecksumAlgorithm=CHECKSUM,
+            )  # fmt: skip
+            part = {"ETag": done["ETag"], "PartNumber": number}
+            if f"Checksum{CHECKSUM}" in done:  # S3 checks each part, and the whole on completion
+                part[f"Checksum{CHECKSUM}"] = done[f"Checksum{CHECKSUM}"]
+            return part
+
+        self.parts.append(_part_pool().submit(send))
+        self.sent = end
+
+    def complete(self, path: Path) -> bool:
+        """Send the rest and complete the upload; False if no part was ever sent (the file
+        is small: one PUT of the whole file does)."""
+        if self.upload_id is None:
+            return False
+        size = os.stat(path).st_size
+        if size > self.sent:
+            self._send(path, size)
+        try:
+            parts = [part.result() for part in self.parts]
+            self.store._client.complete_multipart_upload(
+                Bucket=self.store.bucket,
+                Key=self.store._full(self.key),
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self.abort()
+            raise
+        self.upload_id = None
+        return True
+
+    def abort(self) -> None:
+        if self.upload_id is None:
+            return
+        upload_id, self.upload_id = self.upload_id, None
+        for part in self.parts:
+            part.cancel()
+        for part in self.parts:
+            if not part.cancelled():
+                part.exception()  # wait: a part sent after the abort would be kept by S3
+        try:
+            self.store._client.abort_multipart_upload(
+                Bucket=self.store.bucket, Key=self.store._full(self.key), UploadId=upload_id
+            )
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            pass  # a lifecycle rule (AbortIncompleteMultipartUpload) removes what is left
 
 
 class S3Store(ObjectStore):
@@ -55,8 +155,17 @@ class S3Store(ObjectStore):
     def _relative(self, full: str) -> str:
         return full[len(self.prefix) + 1 :] if self.prefix else full
 
-    def put_file(self, local_path: Path, key: str) -> StoredObject:
-        self._client.upload_file(str(local_path), self.bucket, self._full(key), Config=_TRANSFER)
+    def begin_file(self, key: str) -> FileUpload:
+        return _StreamingUpload(self, key)
+
+    def put_file(
+        self, local_path: Path, key: str, upload: FileUpload | None = None
+    ) -> StoredObject:
+        streamed = isinstance(upload, _StreamingUpload) and upload.complete(local_path)
+        if not streamed:
+            self._client.upload_file(
+                str(local_path), self.bucket, self._full(key), Config=_TRANSFER
+            )
         stored = self.head(key)
         if stored is None or stored.size != Path(local_path).stat().st_size:
             raise OSError(f"upload of s3://{self.bucket}/{self._full(key)} was not confirmed")

@@ -177,15 +177,19 @@ def backup_table(
 
 
 def _drain(source, plan, sink: FileSink, *, after, upper, max_rows, bounds=None) -> None:
-    for chunk in chunks(source, plan, after, upper, max_rows, bounds):
-        start = 0
-        while start < chunk.num_rows:
-            length = min(sink.room, chunk.num_rows - start)
-            sink.write(*chunk.piece(start, length))
-            start += length
-            if sink.room <= 0:
-                sink.flush()
-    sink.flush()
+    try:
+        for chunk in chunks(source, plan, after, upper, max_rows, bounds):
+            start = 0
+            while start < chunk.num_rows:
+                length = min(sink.room, chunk.num_rows - start)
+                sink.write(*chunk.piece(start, length))
+                start += length
+                if sink.room <= 0:
+                    sink.flush()
+        sink.finish()
+    except BaseException:
+        sink.abort()
+        raise
 
 
 def _save_quietly(watermarks: WatermarkStore, table: TableConfig, watermark: Watermark) -> None:

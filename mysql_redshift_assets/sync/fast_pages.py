@@ -44,6 +44,7 @@ def fast_pages(
     upper,
     max_rows,
     bounds,
+    first_key: Callable[[], int | None],
 ) -> Iterator[list[ArrowChunk]]:
     """Keyset pages through connectorx, each one list of converted chunks (`pymysql_pages`' loop).
 
@@ -51,7 +52,7 @@ def fast_pages(
     page is on its way while the caller writes this one. `progress` is updated as each page is
     handed over, so a failed fetch leaves it where the pymysql path can take over."""
     if max_rows is None and _ranged(fast, plan):
-        yield from _ranged_pages(pool, reader, fast, plan, progress, upper, bounds)
+        yield from _ranged_pages(pool, reader, fast, plan, progress, upper, bounds, first_key)
     else:
         yield from _sequential_pages(pool, reader, fast, plan, progress, upper, max_rows, bounds)
 
@@ -158,23 +159,29 @@ def _ranged_pages(
     progress: Progress,
     upper,
     bounds,
+    first_key: Callable[[], int | None],
 ) -> Iterator[list[ArrowChunk]]:
     """Key-range pages `a < pk <= b`, FETCHERS of them in flight, handed over in key order.
 
-    The first page is an ordinary keyset page; it tells how many rows a key span holds, and
-    each next range is sized from the density of the last one read (`chunk_rows` rows
-    expected). A range page has a LIMIT of twice that: a page that reaches it (denser keys than
-    expected) is followed, before anything else, by the rest of its range, so no row is skipped
-    and no page holds more than the limit. Ranges stop at the run's upper bound (MAX(pk) when
-    the run started). Positions are those of the rows actually read, as on the other paths.
+    Ranges run from the first key to read (`first_key()`, one index lookup, when the run starts
+    at the beginning) to the run's upper bound (MAX(pk) when the run started). A unique integer
+    key holds at most one row a value, so the first ranges are `chunk_rows` keys wide (pages of
+    at most `chunk_rows` rows) and all of them are fetched at once; each next range is sized
+    from the density of the last one read. A range page has a LIMIT of twice the target: a page
+    that reaches it is followed, before anything else, by the rest of its range, so no row is
+    skipped and no page holds more than the limit. Positions are those of the rows actually
+    read, as on the other paths.
     """
     key = plan.order_quoted[0]
     target = min(plan.table.chunk_rows, FAST_PAGE_ROWS)
     cap = 2 * target
+    top = None if upper is None or upper[1] != "<=" else int(upper[2])
+    if top is None:  # no upper bound to range up to: in sequence
+        yield from _sequential_pages(pool, reader, fast, plan, progress, upper, None, bounds)
+        return
 
     def build(fast: FastPlan, after, end, limit: int) -> str:
-        extra = [] if end is None else [(key, "<=", end)]
-        page = _page(plan, fast.select_list, after, upper, bounds, extra, limit)
+        page = _page(plan, fast.select_list, after, upper, bounds, [(key, "<=", end)], limit)
         return reader.render(page.sql, page.params)
 
     def hand_over(chunks: list[FastChunk]) -> list[ArrowChunk]:
@@ -182,25 +189,19 @@ def _ranged_pages(
         progress.taken += _rows(chunks)
         return [ArrowChunk(c, plan) for c in chunks]
 
-    # The first page, in sequence: where the keys start and how dense they are.
-    start = None if progress.after is None else int(progress.after[0])
-    first, fast = _fetch(reader, fast, lambda f: build(f, progress.after, None, target), plan)
-    rows = _rows(first)
-    if rows == 0:
-        return
-    lo = int(first[0].order_values(0)[0]) - 1 if start is None else start
-    top = None if upper is None or upper[1] != "<=" else int(upper[2])
-    if top is None and rows == target:  # no upper bound to range up to: in sequence
-        yield hand_over(first)
-        yield from _sequential_pages(pool, reader, fast, plan, progress, upper, None, bounds)
-        return
-    nxt = int(_last(first)[0])
-    step = max(1, round(target * (nxt - lo) / rows))
+    if progress.after is not None:
+        nxt = int(progress.after[0])
+    else:
+        first = first_key()
+        if first is None:
+            return  # nothing to read
+        nxt = first - 1
+    step = target
     pending: list[tuple[Any, int, int]] = []  # (future, after, end), in key order
 
     def fill() -> None:
         nonlocal nxt
-        while rows == target and top is not None and nxt < top and len(pending) < FETCHERS:
+        while nxt < top and len(pending) < FETCHERS:
             end = min(nxt + step, top)
             pending.append(
                 (pool.submit(reader.fetch, fast, build(fast, [nxt], end, cap)), nxt, end)
@@ -208,13 +209,14 @@ def _ranged_pages(
             nxt = end
 
     fill()
-    yield hand_over(first)
     while pending:
         future, after, end = pending.pop(0)
         redo = lambda f: build(f, [after], end, cap)  # noqa: B023, E731
         chunks, fast = _result(future, reader, fast, redo, plan)
         got = _rows(chunks)
-        fill()  # the next ranges are on their way while this page is written
+        # The next range is sized from this one, and on its way while this page is written.
+        step = max(1, round(target * (end - after) / got)) if got else min(2 * step, 1 << 62)
+        fill()
         while chunks:
             yield hand_over(chunks)
             if _rows(chunks) < cap:
@@ -222,6 +224,4 @@ def _ranged_pages(
             # Denser than expected: the rest of this range, before the next one.
             rest = [int(_last(chunks)[0])]
             chunks, fast = _fetch(reader, fast, lambda f: build(f, rest, end, cap), plan)  # noqa: B023
-            got += _rows(chunks)
         progress.after = [str(end)]  # every row up to `end` is handed over
-        step = max(1, round(target * (end - after) / got)) if got else min(2 * step, 1 << 62)

@@ -12,6 +12,7 @@ from mysql_redshift_assets.extract.fast_reader import (
     FastPathUnavailable,
     plan_fast,
 )
+from mysql_redshift_assets.extract.schema_types import raw_text
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.sync.chunks import RawChunk, after_values, row_position
 from mysql_redshift_assets.sync.fast_pages import FETCHERS, Progress, fast_pages
@@ -86,8 +87,22 @@ def chunks(source, plan: TablePlan, after, upper, max_rows, bounds) -> Iterator[
         return
     progress = Progress(after)
     pool = ThreadPoolExecutor(FETCHERS, thread_name_prefix="mra-page")
+
+    def first_key() -> int | None:
+        """The first key of the pages to read (the control connection; an index lookup)."""
+        from mysql_redshift_assets.extract.keyset import page_query
+
+        page = page_query(
+            select_list=[plan.order_quoted[0]], table_ref=plan.table_ref,
+            order_by=plan.order_quoted, after=after, upper=upper, limit=1,
+            placeholder=source.placeholder, bounds=bounds or (),
+        )  # fmt: skip
+        row = source.query_one(page.sql, page.params)
+        return None if row is None else int(raw_text(row[0]))
+
     try:
-        for page in fast_pages(pool, reader, fast, plan, progress, upper, max_rows, bounds):
+        pages = fast_pages(pool, reader, fast, plan, progress, upper, max_rows, bounds, first_key)
+        for page in pages:
             yield from page
         return
     except FastPathUnavailable as exc:

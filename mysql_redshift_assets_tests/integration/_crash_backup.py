@@ -49,12 +49,12 @@ def main() -> None:
     if mode in ("after_upload", "before_upload"):
         real_put_file = store.put_file
 
-        def put_file(local_path, key):
+        def put_file(local_path, key, upload=None):
             nonlocal count
             count += 1
             if mode == "before_upload" and count == at:
                 die()  # written locally, never uploaded
-            stored = real_put_file(local_path, key)
+            stored = real_put_file(local_path, key, upload)
             if mode == "after_upload" and count == at:
                 die()  # durably stored, not yet recorded in the watermark
             return stored

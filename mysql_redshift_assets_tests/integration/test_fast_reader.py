@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -417,6 +418,39 @@ def test_key_ranges_denser_than_expected_are_read_to_their_end(
     assert [f.last.pk for f in watermark.files] == [
         [str(ids[i])] for i in range(999, len(ids), 1000)
     ] + ([[str(ids[-1])]] if len(ids) % 1000 else [])
+
+
+def test_key_ranges_start_at_the_first_key_with_pages_in_flight_from_the_start(
+    mysql, mysql_db, make_project, monkeypatch, small_pages
+) -> None:
+    """No page is read alone to find where the keys start: the first ranges begin at the first
+    key (ids far from zero here) and FETCHERS of them are in flight at once."""
+    base = 10**12
+    ids = [base + i for i in range(1, 1001)]
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE far (id BIGINT PRIMARY KEY, v VARCHAR(20))")
+        cur.executemany("INSERT INTO far VALUES (%s, %s)", [(i, f"v{i}") for i in ids])
+    qualified = f"{mysql_db}.far"
+    project = make_project({qualified: {}}, store="local", chunk_rows=100, file_rows=400)
+    real = FastReader.fetch
+    calls: list[str] = []
+    second_started = threading.Event()
+
+    def spy(self, plan, sql):
+        calls.append(sql)
+        if len(calls) == 2:
+            second_started.set()
+        if len(calls) == 1:  # the first page waits for the second to be asked for
+            assert second_started.wait(10), "the second page was not fetched alongside the first"
+        return real(self, plan, sql)
+
+    monkeypatch.setattr(FastReader, "fetch", spy)
+    result = run(project, qualified, "r1")
+    assert result.rows == 1000
+    assert len(calls) == 10  # dense keys: ranges of 100 keys, 100 rows each, none wasted
+    assert f"> {base}" in calls[0] and f"<= {base + 100}" in calls[0]
+    _, rows = stored(project, qualified)
+    assert rows["id"].to_pylist() == ids
 
 
 # -- fallbacks -------------------------------------------------------------------------------------

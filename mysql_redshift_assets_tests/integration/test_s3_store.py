@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
+import botocore.exceptions
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -98,6 +99,95 @@ def test_s3_small_put_file_is_single_part(s3: S3Store, raw_client, s3_bucket, tm
     assert s3.put_file(path, "small.bin").size == 3000
     etag = raw_client.head_object(Bucket=s3_bucket, Key="backup/small.bin")["ETag"]
     assert etag.strip('"') == hashlib.md5(b"abc" * 1000).hexdigest()
+
+
+def _grow(path: Path, upload, blocks: list[bytes]) -> None:
+    """Append `blocks` to `path` one at a time, telling the upload after each (as the sink does
+    after each row group)."""
+    with open(path, "ab") as out:
+        for block in blocks:
+            out.write(block)
+            out.flush()
+            upload.grew(path)
+
+
+def _uploads(raw_client, bucket: str) -> list[dict]:
+    return raw_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+
+@pytest.mark.s3
+def test_s3_file_is_sent_in_parts_while_it_is_written(
+    s3: S3Store, raw_client, s3_bucket, tmp_path
+) -> None:
+    """Parts go up as the file grows; the object appears only when put_file completes it."""
+    blocks = [os.urandom(1 << 20) for _ in range(21)]  # 21 MiB, appended 1 MiB at a time
+    path = tmp_path / "growing.parquet"
+    upload = s3.begin_file("t/growing.parquet")
+    _grow(path, upload, blocks[:20])
+
+    # Before put_file: two parts of 8 MiB are sent (or on their way), nothing is visible.
+    (pending,) = _uploads(raw_client, s3_bucket)
+    assert pending["Key"] == "backup/t/growing.parquet"
+    for part in upload.parts:
+        part.result()
+    parts = raw_client.list_parts(
+        Bucket=s3_bucket, Key=pending["Key"], UploadId=pending["UploadId"]
+    )["Parts"]
+    assert [p["Size"] for p in parts] == [8 << 20, 8 << 20]
+    assert s3.head("t/growing.parquet") is None
+
+    _grow(path, upload, blocks[20:])
+    stored = s3.put_file(path, "t/growing.parquet", upload=upload)
+    data = b"".join(blocks)
+    assert stored.size == len(data)
+    assert s3.get_bytes("t/growing.parquet") == data  # byte-exact, parts in order
+    etag = raw_client.head_object(Bucket=s3_bucket, Key="backup/t/growing.parquet")["ETag"]
+    assert etag.strip('"').endswith("-3")  # 8 + 8 + the last 5 MiB
+    assert _uploads(raw_client, s3_bucket) == []
+
+
+@pytest.mark.s3
+def test_s3_file_smaller_than_a_part_is_one_put(s3: S3Store, raw_client, s3_bucket, tmp_path):
+    path = tmp_path / "small.parquet"
+    upload = s3.begin_file("t/small.parquet")
+    _grow(path, upload, [b"x" * 1000, b"y" * 1000])
+    assert _uploads(raw_client, s3_bucket) == []  # nothing started for 2 KB
+    assert s3.put_file(path, "t/small.parquet", upload=upload).size == 2000
+    etag = raw_client.head_object(Bucket=s3_bucket, Key="backup/t/small.parquet")["ETag"]
+    assert etag.strip('"') == hashlib.md5(b"x" * 1000 + b"y" * 1000).hexdigest()
+
+
+@pytest.mark.s3
+def test_s3_aborted_upload_leaves_nothing(s3: S3Store, raw_client, s3_bucket, tmp_path) -> None:
+    path = tmp_path / "gone.parquet"
+    upload = s3.begin_file("t/gone.parquet")
+    _grow(path, upload, [os.urandom(1 << 20) for _ in range(9)])
+    assert len(_uploads(raw_client, s3_bucket)) == 1
+    upload.abort()
+    assert _uploads(raw_client, s3_bucket) == []
+    assert s3.head("t/gone.parquet") is None
+    upload.abort()  # twice is harmless
+
+
+@pytest.mark.s3
+def test_s3_upload_lost_behind_our_back_fails_and_publishes_nothing(
+    s3: S3Store, raw_client, s3_bucket, tmp_path
+) -> None:
+    """Completing an upload S3 no longer has (a lifecycle rule, another tool) raises: the file
+    is never reported stored when it is not."""
+    path = tmp_path / "lost.parquet"
+    upload = s3.begin_file("t/lost.parquet")
+    _grow(path, upload, [os.urandom(1 << 20) for _ in range(9)])
+    (pending,) = _uploads(raw_client, s3_bucket)
+    for part in upload.parts:
+        part.result()
+    raw_client.abort_multipart_upload(
+        Bucket=s3_bucket, Key=pending["Key"], UploadId=pending["UploadId"]
+    )
+    # The last part or the completion is refused (S3: NoSuchUpload; moto: a 500 on the part).
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.put_file(path, "t/lost.parquet", upload=upload)
+    assert s3.head("t/lost.parquet") is None
 
 
 @pytest.mark.s3
