@@ -19,24 +19,14 @@ import pytest
 
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import table_config
-from mysql_redshift_assets.connect import open_source, open_store
+from mysql_redshift_assets.connect import open_store
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import LocalStore
 from mysql_redshift_assets.sync import sink as sink_module
-from mysql_redshift_assets.sync.backup import BackupResult, backup_table
 from mysql_redshift_assets.sync.sink import FileSink
+from mysql_redshift_assets_tests.integration.test_fast_reader import run
 
 pytestmark = pytest.mark.mariadb
-
-
-def run(project: Project, qualified: str, run_id: str) -> BackupResult:
-    table = table_config(project.pipeline("testpipe"), qualified)
-    store = open_store(project, table.store)
-    source = open_source(project, table.source)
-    try:
-        return backup_table(source, store, WatermarkStore(store), table, run_id=run_id)
-    finally:
-        source.close()
 
 
 def watermark_of(project: Project, qualified: str) -> Watermark:
