@@ -90,16 +90,17 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def cpu_jiffies() -> tuple[int, int, int]:
+    """(idle, steal, total) jiffies of the machine so far (/proc/stat); steal is time the
+    hypervisor gave this VM's cores to others."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], fields[7], sum(fields[:8])
+
+
 def cpu_idle() -> tuple[int, int]:
-    """(idle, total) jiffies of the machine so far (/proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return fields[3] + fields[4], sum(fields[:8])
-
-
-def cpu_steal() -> tuple[int, int]:
-    """(steal, total) jiffies so far: time the hypervisor gave this VM's cores to others."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return fields[7], sum(fields[:8])
+    """(idle, total) jiffies of the machine so far."""
+    idle, _, total = cpu_jiffies()
+    return idle, total
 
 
 def process_cpu(pid: int | None) -> float:
@@ -145,8 +146,7 @@ def run_child(args: list[str]) -> tuple[dict[str, Any], float]:
     # subprocess would reap the child itself; fork/exec directly to keep its rusage for wait4.
     env = child_env()
     before = settle()
-    i0, t0 = cpu_idle()
-    s0, _ = cpu_steal()
+    i0, s0, t0 = cpu_jiffies()
     others0 = {name: process_cpu(pid) for name, pid in OTHERS.items()}
     read_fd, write_fd = os.pipe()
     err_path = tempfile.mktemp(prefix="mra-bench-err-")
@@ -170,8 +170,7 @@ def run_child(args: list[str]) -> tuple[dict[str, Any], float]:
         raise SystemExit(f"bench.child {args[0]} failed:\n{err[-3000:]}")
     lines = [ln for ln in b"".join(chunks).decode().splitlines() if ln.startswith("{")]
     result = json.loads(lines[-1])
-    i1, t1 = cpu_idle()
-    s1, _ = cpu_steal()
+    i1, s1, t1 = cpu_jiffies()
     # Busy share of both cores during the run, and idle before it (others' load shows here).
     result["machine_busy"] = 1 - (i1 - i0) / max(t1 - t0, 1)
     result["idle_before"] = before

@@ -49,7 +49,9 @@ class ObjectStore(ABC):
     @abstractmethod
     def put_file(
         self, local_path: Path, key: str, upload: FileUpload | None = None
-    ) -> StoredObject: ...
+    ) -> StoredObject:
+        """Store the closed file at `key`, finishing `upload` if one was begun; if storing
+        fails, nothing of it (no part of `upload` either) stays behind."""
 
     @abstractmethod
     def put_bytes(self, data: bytes, key: str) -> None: ...

@@ -83,13 +83,13 @@ class _StreamingUpload(FileUpload):
 
     def complete(self, path: Path) -> bool:
         """Send the rest and complete the upload; False if no part was ever sent (the file
-        is small: one PUT of the whole file does)."""
+        is small: one PUT of the whole file does). On any failure the upload is aborted."""
         if self.upload_id is None:
             return False
-        size = os.stat(path).st_size
-        if size > self.sent:
-            self._send(path, size)
         try:
+            size = os.stat(path).st_size
+            if size > self.sent:
+                self._send(path, size)
             parts = [part.result() for part in self.parts]
             self.store._client.complete_multipart_upload(
                 Bucket=self.store.bucket,

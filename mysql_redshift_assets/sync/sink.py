@@ -54,8 +54,8 @@ class FileSink:
         self.upload: FileUpload | None = None
         self.first: Position | None = None
         self.last: Position | None = None
-        # (stored, record, upload, local path) of the file being stored
-        self._storing: tuple[Future, FileRecord, FileUpload | None, Path] | None = None
+        # (stored, record, local path) of the file being stored; `put_file` owns its upload
+        self._storing: tuple[Future, FileRecord, Path] | None = None
 
     def _open(self) -> ParquetFileWriter:
         path = self.tmp / f"{self.seq:010d}.parquet"
@@ -118,7 +118,7 @@ class FileSink:
         )
         self.seq += 1
         future = _in_thread(self.store.put_file, writer.path, record.key, upload)
-        self._storing = (future, record, upload, writer.path)
+        self._storing = (future, record, writer.path)
 
     def finish(self) -> None:
         """Close the last file and return once every file is stored and published."""
@@ -129,14 +129,9 @@ class FileSink:
         """Wait for the file being stored, then publish it (its error, if any, is raised)."""
         if self._storing is None:
             return
-        future, record, upload, path = self._storing
+        future, record, path = self._storing
         self._storing = None
-        try:
-            stored = future.result()
-        except BaseException:
-            if upload is not None:
-                upload.abort()
-            raise
+        stored = future.result()  # a failed store left nothing behind (put_file's contract)
         path.unlink(missing_ok=True)
         record = record.model_copy(update={"bytes": stored.size, "written_at": utcnow()})
         self.publish(record, record.last)
