@@ -131,7 +131,9 @@ def open_warehouse(project: Project, name: str, tunnels: TunnelPool | None = Non
     if isinstance(spec, DuckDBTargetSpec):
         from mysql_redshift_assets.load.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(name, project.resolve_path(spec.path))
+        return DuckDBWarehouse(
+            name, project.resolve_path(spec.path), memory_limit=spec.memory_limit
+        )
     tunnel = _tunnel_endpoint(project, spec, "targets", name, tunnels)
 
     def address() -> tuple[str, int]:

@@ -194,6 +194,25 @@ def test_counts_checksums_ledger_and_a_second_run_that_loads_nothing(
     assert orders.target_rows() == all_orders(mysql)
 
 
+def test_the_memory_limit_is_the_configured_one_and_loads_stay_exact(
+    mysql: pymysql.Connection, orders: Pipe
+) -> None:
+    setting = "SELECT current_setting('memory_limit')"
+    assert orders.query(setting) == [("953.6 MiB",)]  # the config's default, 1GB
+    path = orders.warehouse.path
+    orders.warehouse.close()
+    orders.warehouse = DuckDBWarehouse("duckdb", path, memory_limit="64MB")
+    insert_orders(mysql, range(1, 251))
+    orders.extract("ext-1")
+
+    result = orders.load("load-1")
+
+    assert orders.query(setting) == [("61.0 MiB",)]
+    assert result.rows_loaded == 250 and result.table_rows == 250
+    assert checksum_duckdb(orders) == checksum_mysql(mysql)
+    assert orders.target_rows() == all_orders(mysql)
+
+
 # -- merge ------------------------------------------------------------------------------------
 def test_updates_are_merged_not_doubled_and_the_latest_version_wins_in_a_batch(
     mysql: pymysql.Connection, orders: Pipe

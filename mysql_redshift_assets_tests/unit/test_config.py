@@ -480,3 +480,22 @@ def test_default_applies_when_the_variable_is_set_but_empty():
     assert interpolate("${MRA_X:-fallback}", where="w", environ={"MRA_X": ""}) == "fallback"
     assert interpolate("${MRA_X:-fallback}", where="w", environ={"MRA_X": "set"}) == "set"
     assert interpolate("${MRA_X}", where="w", environ={"MRA_X": ""}) == ""
+
+
+def test_duckdb_memory_limit_defaults_to_1gb_and_is_checked(tmp_path: Path) -> None:
+    from mysql_redshift_assets.load.duckdb import DuckDBWarehouse
+
+    project = load_project(write_folder(tmp_path / "p", {"shop": PIPELINE}))
+    warehouse = open_warehouse(project, "wh")
+    assert isinstance(warehouse, DuckDBWarehouse) and warehouse.memory_limit == "1GB"
+
+    targets = {**CONNECTIONS["targets"], "wh": {"kind": "duckdb", "path": "./wh.duckdb"}}
+    targets["wh"]["memory_limit"] = None  # DuckDB's own default
+    root = write_folder(tmp_path / "q", {"shop": PIPELINE}, {**CONNECTIONS, "targets": targets})
+    assert open_warehouse(load_project(root), "wh").memory_limit is None  # type: ignore[attr-defined]
+
+    targets["wh"]["memory_limit"] = "lots"
+    root = write_folder(tmp_path / "r", {"shop": PIPELINE}, {**CONNECTIONS, "targets": targets})
+    with pytest.raises(ConfigError) as err:
+        load_project(root)
+    assert "targets.wh.memory_limit" in str(err.value)
