@@ -1,4 +1,6 @@
-"""The fast read path: keyset pages fetched with connectorx, converted to the planner's exact schema.
+"""The connectorx read path: keyset pages fetched with connectorx, converted to the planner's exact
+schema. Its SELECT list and conversions are also the wire reader's (extract/wire.py, the default
+where its C parser is built), which reads the same binary protocol with less CPU.
 
 pymysql parses MySQL's wire in Python (about 40k rows/s on one core). connectorx reads the binary
 protocol in Rust with the GIL released (about 300k rows/s), so a page can be fetched while the
@@ -91,8 +93,13 @@ class TemporalUnreadable(FastPathUnavailable):
     """A binary temporal value connectorx cannot represent: read temporals as text instead."""
 
 
+def switched_off() -> bool:
+    """`MYSQL_REDSHIFT_FAST_READER=off`: every table through pymysql (either fast reader)."""
+    return os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "false", "no")
+
+
 def enabled() -> bool:
-    if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "false", "no"):
+    if switched_off():
         return False
     try:
         import connectorx  # noqa: F401
@@ -272,7 +279,7 @@ _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 _allocator_tuned = False
 
 
-def keep_rss_flat() -> None:
+def keep_rss_flat(threshold: int = 1 << 20) -> None:
     """Make glibc give freed page buffers back to the OS (once per process, glibc only).
 
     connectorx builds each page in Rust with the system allocator, from threads it creates per
@@ -281,6 +288,8 @@ def keep_rss_flat() -> None:
     the first pages of a table, growing with the number of arenas. A fixed threshold of 1 MiB
     (which also turns the adaptive one off) maps such buffers directly and unmaps them when
     freed; small allocations are untouched, and pyarrow's buffers use its own pool anyway.
+    The wire reader passes 8 MiB: its column buffers are fewer and bigger, and mapping each one
+    fresh cost 0.3 CPU s a 2M-row table in page faults (`make bench`: 282-298 MB at 2M and 4M).
     """
     global _allocator_tuned
     if _allocator_tuned or not sys.platform.startswith("linux"):
@@ -288,7 +297,7 @@ def keep_rss_flat() -> None:
     _allocator_tuned = True
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+        libc.mallopt(_M_MMAP_THRESHOLD, threshold)
     except (OSError, AttributeError):  # not glibc: nothing to tune
         pass
 
@@ -315,6 +324,9 @@ class FastReader:
         self._secrets = [s for s in secrets if s]
         self.broken: str | None = None  # set when connecting fails: the source stays on pymysql
         keep_rss_flat()
+
+    def plan(self, columns: Sequence[PlannedColumn], order_indexes: Sequence[int]):
+        return plan_fast(columns, order_indexes)
 
     def _scrub(self, text: str) -> str:
         from urllib.parse import quote

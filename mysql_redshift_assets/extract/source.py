@@ -27,6 +27,7 @@ from mysql_redshift_assets.identifiers import quote_mysql_ident
 
 if TYPE_CHECKING:
     from mysql_redshift_assets.extract.fast_reader import FastReader
+    from mysql_redshift_assets.extract.wire import WireReader
 
 Row = tuple[Any, ...]
 
@@ -72,8 +73,8 @@ class Source(ABC):
         """Queries inside see one consistent snapshot (full-table copies)."""
         yield
 
-    def fast_reader(self) -> FastReader | None:
-        """A connectorx reader for keyset pages of this source, or None (read with `stream`)."""
+    def fast_reader(self) -> FastReader | WireReader | None:
+        """A reader of keyset pages of this source (wire or connectorx), or None (`stream`)."""
         return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
@@ -121,6 +122,7 @@ class MySQLSource(Source):
         )
         self._conn: pymysql.connections.Connection | None = None
         self._fast: FastReader | None = None
+        self._wire: WireReader | None = None
 
     def __repr__(self) -> str:
         return f"MySQLSource({self.name!r}, host={self._params['host']!r})"
@@ -137,18 +139,7 @@ class MySQLSource(Source):
                     )
                 self.close()  # its tunnel is gone
         if self._conn is None or not self._conn.open:
-            via = (
-                f" (through the SSH tunnel at {address[0]}:{address[1]})" if self._endpoint else ""
-            )
-            try:
-                conn = pymysql.connect(**{**self._params, "host": address[0], "port": address[1]})
-            except pymysql.err.OperationalError as exc:
-                code, message = (exc.args + ("",))[:2]
-                raise SourceError(
-                    f"source {self.name!r}: cannot connect to MySQL at "
-                    f"{self._params['host']}:{self._params['port']}{via} as "
-                    f"{self._params['user']!r}: ({code}) {message}"
-                ) from None
+            conn = self._open(address)
             with conn.cursor() as cur:
                 # Snapshot-consistent reads compare and return TIMESTAMPs in UTC.
                 cur.execute("SET time_zone = '+00:00'")
@@ -156,6 +147,25 @@ class MySQLSource(Source):
             self._conn = conn
             self._connected_to = address
         return self._conn
+
+    def _open(self, address: tuple[str, int]) -> pymysql.connections.Connection:
+        via = f" (through the SSH tunnel at {address[0]}:{address[1]})" if self._endpoint else ""
+        try:
+            return pymysql.connect(**{**self._params, "host": address[0], "port": address[1]})
+        except pymysql.err.OperationalError as exc:
+            code, message = (exc.args + ("",))[:2]
+            raise SourceError(
+                f"source {self.name!r}: cannot connect to MySQL at "
+                f"{self._params['host']}:{self._params['port']}{via} as "
+                f"{self._params['user']!r}: ({code}) {message}"
+            ) from None
+
+    def _wire_connection(self) -> pymysql.connections.Connection:
+        """A new connection for the wire reader: same account and settings, same tunnel."""
+        address = (self._params["host"], self._params["port"])
+        if self._endpoint is not None:
+            address = self._endpoint()
+        return self._open(address)
 
     def quote(self, ident: str) -> str:
         return quote_mysql_ident(ident)
@@ -195,15 +205,31 @@ class MySQLSource(Source):
         with self._connection().cursor() as cur:
             return cur.mogrify(sql, tuple(params))
 
-    def fast_reader(self) -> FastReader | None:
-        """connectorx pages (its own connections, from host/port/user/password).
+    def fast_reader(self) -> FastReader | WireReader | None:
+        """The reader of keyset pages: the wire reader (its own kept connections, as `stream`'s),
+        else connectorx (its own connections, from host/port/user/password); which one is
+        `MYSQL_REDSHIFT_READER` (auto: wire when built, else connectorx; or pymysql).
 
-        None inside `snapshot()`: that consistent view lives on this connection only, and
-        connectorx opens a new connection a query, so a snapshot copy stays on `stream`.
+        None inside `snapshot()`: that consistent view lives on this connection only, and the
+        readers read on other connections, so a snapshot copy stays on `stream`.
         """
-        from mysql_redshift_assets.extract import fast_reader
+        from mysql_redshift_assets.extract import fast_reader, wire
 
-        if self._in_snapshot or not fast_reader.enabled():
+        choice = wire.reader_choice()
+        if self._in_snapshot or choice == "pymysql" or fast_reader.switched_off():
+            return None
+        if choice == "wire" and not wire.available():
+            raise SourceError(
+                "MYSQL_REDSHIFT_READER=wire, but the wire parser was not built at install "
+                "(it needs a C compiler); install again with one, or choose auto"
+            )
+        if wire.enabled(choice):
+            if self._wire is None:
+                self._wire = wire.WireReader(
+                    self.name, connect=self._wire_connection, render=self.render
+                )
+            return self._wire
+        if not fast_reader.enabled():  # connectorx is not importable
             return None
         if self._fast is None:
             self._fast = fast_reader.FastReader(
@@ -246,6 +272,8 @@ class MySQLSource(Source):
                 conn.rollback()
 
     def close(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
         if self._conn is not None and self._conn.open:
             try:
                 self._conn.close()

@@ -1,4 +1,5 @@
-"""The connectorx path gives exactly what the pymysql path gives, and falls back cleanly.
+"""Both fast paths (the wire reader and connectorx) give exactly what the pymysql path gives,
+and fall back cleanly. Every test runs once with each reader (`MYSQL_REDSHIFT_READER`).
 
 Both paths read the same real MariaDB rows: every planner type with its edge values is compared
 batch against batch (schema, types and values), then whole extractions are compared file by
@@ -32,12 +33,28 @@ from mysql_redshift_assets.extract.fast_reader import (
 )
 from mysql_redshift_assets.extract.schema_types import arrow_schema, plan_columns, raw_to_arrow
 from mysql_redshift_assets.extract.source import MySQLSource
+from mysql_redshift_assets.extract.wire import WireReader
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync import pages
 from mysql_redshift_assets.sync.backup import BackupResult, backup_table
 from mysql_redshift_assets_tests.conftest import MYSQL_HOST, MYSQL_PORT, TEST_PASSWORD, TEST_USER
 
 pytestmark = pytest.mark.mariadb
+
+
+@pytest.fixture(autouse=True, params=["wire", "connectorx"])
+def reader_kind(request, monkeypatch) -> str:
+    """Each test once through each fast reader (the wire one must be built: it fails if not)."""
+    monkeypatch.setenv("MYSQL_REDSHIFT_READER", request.param)
+    return request.param
+
+
+def active_reader() -> type:
+    """The class whose `fetch` the page loop calls under the current MYSQL_REDSHIFT_READER."""
+    import os
+
+    return WireReader if os.environ["MYSQL_REDSHIFT_READER"] == "wire" else FastReader
+
 
 ALL_TYPES = """CREATE TABLE t (
   id INT PRIMARY KEY,
@@ -286,15 +303,15 @@ def small_pages(monkeypatch) -> None:
 
 
 def fetches(monkeypatch) -> list[str]:
-    """Record every connectorx page query."""
+    """Record every page query of the fast reader."""
     calls: list[str] = []
-    real = FastReader.fetch
+    real = active_reader().fetch
 
     def spy(self, plan, sql):
         calls.append(sql)
         return real(self, plan, sql)
 
-    monkeypatch.setattr(FastReader, "fetch", spy)
+    monkeypatch.setattr(active_reader(), "fetch", spy)
     return calls
 
 
@@ -353,7 +370,7 @@ def test_a_run_failing_mid_stream_on_the_fast_path_resumes_exactly_once(
         {orders: {"cursor": "updated_at"}},
         store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0,
     )  # fmt: skip
-    real = FastReader.fetch
+    real = active_reader().fetch
     count = 0
 
     def dies(self, plan, sql):
@@ -363,7 +380,7 @@ def test_a_run_failing_mid_stream_on_the_fast_path_resumes_exactly_once(
             raise KeyboardInterrupt("killed")
         return real(self, plan, sql)
 
-    monkeypatch.setattr(FastReader, "fetch", dies)
+    monkeypatch.setattr(active_reader(), "fetch", dies)
     with pytest.raises(KeyboardInterrupt):
         run(project, orders, "crash")
     table = table_config(project.pipeline("testpipe"), orders)
@@ -371,7 +388,7 @@ def test_a_run_failing_mid_stream_on_the_fast_path_resumes_exactly_once(
     assert [f.rows for f in watermark.files] == [400, 400]
     assert watermark.position == watermark.files[-1].last
 
-    monkeypatch.setattr(FastReader, "fetch", real)
+    monkeypatch.setattr(active_reader(), "fetch", real)
     resumed = run(project, orders, "resume")
     assert resumed.position_before == watermark.position and resumed.rows == 3001 - 800
     _, rows = stored(project, orders)
@@ -399,14 +416,14 @@ def test_key_ranges_denser_than_expected_are_read_to_their_end(
     qualified = f"{mysql_db}.k"
     project = make_project({qualified: {}}, store="local", chunk_rows=100, file_rows=1000)
     sizes: list[int] = []
-    real = FastReader.fetch
+    real = active_reader().fetch
 
     def spy(self, plan, sql):
         chunks = real(self, plan, sql)
         sizes.append(sum(c.num_rows for c in chunks))
         return chunks
 
-    monkeypatch.setattr(FastReader, "fetch", spy)
+    monkeypatch.setattr(active_reader(), "fetch", spy)
     result = run(project, qualified, "r1")
     assert result.rows == len(ids)
     assert max(sizes) == 200 and sizes.count(200) >= 2  # capped at twice chunk_rows, continued
@@ -432,7 +449,7 @@ def test_key_ranges_start_at_the_first_key_with_pages_in_flight_from_the_start(
         cur.executemany("INSERT INTO far VALUES (%s, %s)", [(i, f"v{i}") for i in ids])
     qualified = f"{mysql_db}.far"
     project = make_project({qualified: {}}, store="local", chunk_rows=100, file_rows=400)
-    real = FastReader.fetch
+    real = active_reader().fetch
     calls: list[str] = []
     second_started = threading.Event()
 
@@ -444,7 +461,7 @@ def test_key_ranges_start_at_the_first_key_with_pages_in_flight_from_the_start(
             assert second_started.wait(10), "the second page was not fetched alongside the first"
         return real(self, plan, sql)
 
-    monkeypatch.setattr(FastReader, "fetch", spy)
+    monkeypatch.setattr(active_reader(), "fetch", spy)
     result = run(project, qualified, "r1")
     assert result.rows == 1000
     assert len(calls) == 10  # dense keys: ranges of 100 keys, 100 rows each, none wasted
@@ -461,7 +478,7 @@ def test_connectorx_failing_mid_run_falls_back_to_pymysql_from_the_position(
         {orders: {"cursor": "updated_at"}},
         store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0,
     )  # fmt: skip
-    real = FastReader.fetch
+    real = active_reader().fetch
     count = 0
 
     def fails(self, plan, sql):
@@ -471,7 +488,7 @@ def test_connectorx_failing_mid_run_falls_back_to_pymysql_from_the_position(
             raise FastPathUnavailable("source 'x': connectorx could not read a page (boom)")
         return real(self, plan, sql)
 
-    monkeypatch.setattr(FastReader, "fetch", fails)
+    monkeypatch.setattr(active_reader(), "fetch", fails)
     with caplog.at_level(logging.WARNING, logger="mysql_redshift_assets.sync.pages"):
         result = run(project, orders, "r1")
     assert result.rows == 3001 and count == 4  # the rest came through pymysql

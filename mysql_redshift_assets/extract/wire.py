@@ -1,0 +1,290 @@
+"""The wire read path: keyset pages over MySQL's binary protocol, parsed in C into Arrow buffers.
+
+connectorx reads the binary protocol in Rust, but it allocates every string and decimal it
+reads one by one and converts each value to a Rust type first: about 2.2 s of CPU for 2M rows
+of the bench table, as much as the server spends sending them. Here pymysql only connects
+(authentication, TLS, SSH tunnel ends alike); the page query is prepared and executed
+(COM_STMT_PREPARE / COM_STMT_EXECUTE, the binary protocol connectorx uses, so the server's cost
+is the same) and the row packets are read from pymysql's socket in large chunks and cut by
+`_wire.RowParser` (C, GIL released, no allocation per value) into Arrow buffers: integers,
+floats and dates as fixed-width values, everything else as the bytes the server sent.
+
+The SELECT list and the conversions are the connectorx path's (`fast_reader.plan_fast`,
+`fast_reader._convert`): the same expressions guard zero dates and cast what the binary
+protocol cannot carry exactly, and the same kernels turn the values into the planner's types,
+so both fast paths give the pymysql path's schema and values (tests compare all three). A zero
+or impossible date raises `TemporalUnreadable`, as on the connectorx path: temporals are then
+read as text for the rest of the run.
+
+Connections are kept (one per page in flight); each session runs `SESSION_SQL` first. Anything
+else unexpected (an error packet, a row of 16 MiB or more, a malformed packet, a value that
+does not convert, a lost connection) raises `FastPathUnavailable`, the connection is closed, and
+`sync/pages.py` reads on with pymysql from the last page handed over.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pymysql
+from pymysql.protocol import FieldDescriptorPacket
+
+from mysql_redshift_assets.extract.fast_reader import (
+    SESSION_SQL,
+    FastChunk,
+    FastPathUnavailable,
+    FastPlan,
+    TemporalUnreadable,
+    _convert,
+    keep_rss_flat,
+    plan_fast,
+)
+from mysql_redshift_assets.extract.schema_types import PlannedColumn
+
+try:
+    from mysql_redshift_assets.extract import _wire
+except ImportError:  # built at install (optional: no compiler, no wire path)
+    _wire = None  # type: ignore[assignment]
+if sys.byteorder != "little":  # the parser copies floats as the host stores them
+    _wire = None  # type: ignore[assignment]
+
+COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_STMT_CLOSE = 0x16, 0x17, 0x19
+UNSIGNED_FLAG = 32
+# The parser's wire types (_wire.c), by MySQL field type code; any other type is bytes.
+W_BYTES, W_I8, W_I16, W_I32, W_I64, W_F32, W_F64, W_DATE, W_DATETIME = range(9)
+WIRE_TYPES = {
+    1: W_I8,  # TINY
+    2: W_I16,  # SHORT
+    13: W_I16,  # YEAR
+    3: W_I32,  # LONG
+    9: W_I32,  # INT24
+    8: W_I64,  # LONGLONG
+    4: W_F32,  # FLOAT
+    5: W_F64,  # DOUBLE
+    10: W_DATE,  # DATE
+    14: W_DATE,  # NEWDATE
+    7: W_DATETIME,  # TIMESTAMP
+    12: W_DATETIME,  # DATETIME
+}
+NOT_CARRIED = {11: "TIME"}  # plan_fast selects TIME as text; a raw one is not expected
+
+# Bytes asked of the socket at a time (one read: the parser takes every whole packet in it).
+READ_BYTES = 1 << 20
+# Rows a converted chunk at most (a row group): a page is cut into chunks of this many rows.
+CHUNK_ROWS = 65_536
+
+
+def available() -> bool:
+    return _wire is not None
+
+
+def raw_arrays(rows: int, fields: list[Any], buffers: list[tuple[Any, ...]]) -> list[pa.Array]:
+    """The parser's buffers as Arrow arrays, typed as connectorx would have typed them."""
+    arrays = []
+    for field, (valid, offsets, data, nulls) in zip(fields, buffers, strict=True):
+        validity = None if valid is None else pa.py_buffer(valid)
+        wire = WIRE_TYPES.get(field.type_code, W_BYTES)
+        if wire == W_BYTES:
+            raw = pa.Array.from_buffers(
+                pa.large_binary(), rows, [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+                null_count=nulls,
+            )  # fmt: skip
+            arrays.append(raw)
+            continue
+        if wire in (W_F32, W_F64):
+            kind = pa.float64()
+        elif wire == W_DATETIME:
+            kind = pa.timestamp("us")
+        elif field.flags & UNSIGNED_FLAG:
+            kind = pa.uint64()
+        else:
+            kind = pa.int64()
+        array = pa.Array.from_buffers(kind, rows, [validity, pa.py_buffer(data)], null_count=nulls)
+        if wire == W_DATE:  # days since 1970-01-01, always within int32
+            array = array.cast(pa.int32()).view(pa.date32())
+        arrays.append(array)
+    return arrays
+
+
+def convert_page(plan: FastPlan, rows: int, raw: list[pa.Array]) -> list[FastChunk]:
+    """Raw arrays -> the planner's schema (connectorx path's conversions), in chunks of at
+    most CHUNK_ROWS rows (row groups), with the raw order columns for positions."""
+    arrays, order_source = [], []
+    try:
+        for col, array in zip(plan.columns, raw, strict=True):
+            if pa.types.is_large_binary(array.type):
+                if col.kind == "binary":
+                    array = array.cast(pa.binary())
+                else:  # text: checked to be UTF-8 here, as pymysql and connectorx do
+                    array = array.cast(pa.large_string()).cast(pa.string())
+            order_source.append(array)
+            if col.kind == "decimal" and pa.types.is_string(array.type):
+                arrays.append(array.cast(col.planned.arrow_type))  # MySQL's exact text
+            else:
+                arrays.append(_convert(col, array))
+    except (FastPathUnavailable, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        # Not decided here: pymysql reads the page again and fails with the planner's message.
+        name = plan.columns[len(arrays)].planned.source.name
+        raise FastPathUnavailable(f"column {name!r}: {str(exc)[:200]}") from None
+    batch = pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
+    order = [order_source[i] for i in plan.order_indexes]
+    return [
+        FastChunk(batch.slice(start, CHUNK_ROWS), [o.slice(start, CHUNK_ROWS) for o in order])
+        for start in range(0, rows, CHUNK_ROWS)
+    ]
+
+
+class WireReader:
+    """Runs page queries of one MySQL source over kept pymysql connections (`connect()` opens
+    one, with the source's settings and through its tunnel); thread-safe."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        connect: Callable[[], pymysql.connections.Connection],
+        render: Callable[[str, Sequence[Any]], str],
+    ) -> None:
+        if _wire is None:
+            raise FastPathUnavailable("the wire parser is not built")
+        self.name = name
+        self._connect = connect
+        self.render = render
+        self._idle: list[pymysql.connections.Connection] = []
+        self._lock = threading.Lock()
+        self.broken: str | None = None  # set when connecting fails: the source stays on pymysql
+        keep_rss_flat(8 << 20)  # the parser's page buffers: multi-megabyte, in page threads
+
+    def plan(self, columns: Sequence[PlannedColumn], order_indexes: Sequence[int]):
+        return plan_fast(columns, order_indexes)
+
+    def _take(self) -> pymysql.connections.Connection:
+        with self._lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.open:
+                    return conn
+        try:
+            conn = self._connect()
+            with conn.cursor() as cur:
+                for statement in SESSION_SQL:
+                    cur.execute(statement)
+        except Exception as exc:  # noqa: BLE001 - any failure to connect: stay on pymysql
+            self.broken = f"source {self.name!r}: the wire reader could not connect ({exc})"
+            raise FastPathUnavailable(self.broken) from None
+        return conn
+
+    def _give_back(self, conn: pymysql.connections.Connection) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+    def fetch(self, plan: FastPlan, sql: str) -> list[FastChunk]:
+        """Run one query; its rows as converted chunks (in query order)."""
+        if self.broken:
+            raise FastPathUnavailable(self.broken)
+        conn = self._take()
+        try:
+            rows, raw = _read_result(conn, sql, len(plan.columns))
+        except BaseException as exc:
+            _close_quietly(conn)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            if isinstance(exc, _wire.BadTemporal) and plan.binary_temporal:
+                raise TemporalUnreadable(f"source {self.name!r}: {exc}") from None
+            raise FastPathUnavailable(
+                f"source {self.name!r}: the wire reader could not read a page "
+                f"({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
+        self._give_back(conn)
+        if rows == 0:
+            return []
+        try:
+            return convert_page(plan, rows, raw)
+        except FastPathUnavailable as exc:
+            raise FastPathUnavailable(f"source {self.name!r}: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close_quietly(conn)
+
+
+def _read_result(conn, sql: str, ncols: int) -> tuple[int, list[pa.Array]]:
+    """Prepare and execute `sql` on `conn` and read its whole result set: (rows, raw arrays)."""
+    assert _wire is not None
+    conn._execute_command(COM_STMT_PREPARE, sql)
+    prepared = conn._read_packet().get_all_data()  # an error packet raises here
+    if prepared[:1] != b"\x00" or len(prepared) < 9:
+        raise _wire.WireError("unexpected answer to COM_STMT_PREPARE")
+    statement, columns, params = struct.unpack_from("<IHH", prepared, 1)
+    for count in (params, columns):  # their descriptions, each list closed by an EOF packet
+        for _ in range(count + (1 if count else 0)):
+            conn._read_packet()
+    try:
+        conn._execute_command(COM_STMT_EXECUTE, struct.pack("<IBI", statement, 0, 1))
+        count = conn._read_packet().read_length_encoded_integer()
+        fields = [conn._read_packet(FieldDescriptorPacket) for _ in range(count or 0)]
+        if count != ncols:
+            raise _wire.WireError(f"expected {ncols} columns, the server sent {count}")
+        if not conn._read_packet().is_eof_packet():
+            raise _wire.WireError("expected the end of the column descriptions")
+        for field in fields:
+            if field.type_code in NOT_CARRIED:
+                raise _wire.WireError(f"a raw {NOT_CARRIED[field.type_code]} column")
+        types = bytes(WIRE_TYPES.get(f.type_code, W_BYTES) for f in fields)
+        unsigned = bytes(1 if f.flags & UNSIGNED_FLAG else 0 for f in fields)
+        parser = _wire.RowParser(conn._next_seq_id, types, unsigned)
+        _read_rows(conn._rfile, parser)
+    finally:
+        if conn._sock is not None:  # still in step with the server: free the statement
+            conn._execute_command(COM_STMT_CLOSE, struct.pack("<I", statement))
+    rows, buffers = parser.take()
+    return rows, raw_arrays(rows, fields, buffers)
+
+
+def _read_rows(stream, parser) -> None:
+    """Feed the parser from pymysql's buffered socket reader until the end of the rows.
+
+    `read1` returns what the reader has already buffered before it reads the socket again
+    (`readinto1` into a large buffer would wait for the socket even with bytes buffered, and
+    the end of a result may be among them)."""
+    pending = b""
+    while not parser.done:
+        chunk = stream.read1(READ_BYTES)
+        if not chunk:
+            raise OSError("the server closed the connection during the result")
+        data = pending + chunk if pending else chunk
+        used = parser.feed(data)
+        pending = data[used:]
+    if pending:
+        raise _wire.WireError(f"{len(pending)} bytes after the end of the result")
+
+
+def _close_quietly(conn) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - already broken
+        try:
+            conn._force_close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def enabled(kind: str) -> bool:
+    """Whether `MYSQL_REDSHIFT_READER` (auto, wire, connectorx) lets the wire reader run."""
+    return available() and kind in ("auto", "wire")
+
+
+def reader_choice() -> str:
+    """`MYSQL_REDSHIFT_READER`: auto (wire, else connectorx), wire, connectorx, or pymysql."""
+    value = os.environ.get("MYSQL_REDSHIFT_READER", "auto").strip().lower() or "auto"
+    if value not in ("auto", "wire", "connectorx", "pymysql"):
+        raise ValueError(f"MYSQL_REDSHIFT_READER={value!r}: use auto, wire, connectorx or pymysql")
+    return value
