@@ -107,6 +107,18 @@ def mysql(mysql_db: str) -> Iterator[pymysql.connections.Connection]:
 
 
 # -- S3 (moto server over HTTP) ---------------------------------------------------------------
+@pytest.fixture
+def source() -> Iterator[Any]:
+    """A MySQLSource on the test account (the fast-reader tests read through it)."""
+    from mysql_redshift_assets.extract.source import MySQLSource
+
+    src = MySQLSource(
+        "test", host=MYSQL_HOST, port=MYSQL_PORT, user=TEST_USER, password=TEST_PASSWORD
+    )
+    yield src
+    src.close()
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

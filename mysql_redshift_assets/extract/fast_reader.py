@@ -325,9 +325,6 @@ class FastReader:
         self.broken: str | None = None  # set when connecting fails: the source stays on pymysql
         keep_rss_flat()
 
-    def plan(self, columns: Sequence[PlannedColumn], order_indexes: Sequence[int]):
-        return plan_fast(columns, order_indexes)
-
     def _scrub(self, text: str) -> str:
         from urllib.parse import quote
 

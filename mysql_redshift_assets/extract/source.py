@@ -127,10 +127,16 @@ class MySQLSource(Source):
     def __repr__(self) -> str:
         return f"MySQLSource({self.name!r}, host={self._params['host']!r})"
 
-    def _connection(self) -> pymysql.connections.Connection:
-        address = (self._params["host"], self._params["port"])
+    def _address(self) -> tuple[str, int]:
+        """Where to connect: host/port, or the SSH tunnel's local end (opened, or reopened once
+        if it dropped)."""
         if self._endpoint is not None:
-            address = self._endpoint()  # opens the tunnel, or reopens it once if it dropped
+            return self._endpoint()
+        return (self._params["host"], self._params["port"])
+
+    def _connection(self) -> pymysql.connections.Connection:
+        address = self._address()
+        if self._endpoint is not None:
             if self._conn is not None and self._conn.open and address != self._connected_to:
                 if self._in_snapshot:
                     raise SourceError(
@@ -139,19 +145,18 @@ class MySQLSource(Source):
                     )
                 self.close()  # its tunnel is gone
         if self._conn is None or not self._conn.open:
-            conn = self._open(address)
-            with conn.cursor() as cur:
-                # Snapshot-consistent reads compare and return TIMESTAMPs in UTC.
-                cur.execute("SET time_zone = '+00:00'")
-                cur.execute("SET SESSION net_write_timeout = 3600")
-            self._conn = conn
+            self._conn = self._open(address)
             self._connected_to = address
         return self._conn
 
     def _open(self, address: tuple[str, int]) -> pymysql.connections.Connection:
+        """A new session: TIMESTAMPs compared and returned in UTC, long result streams allowed
+        (`SESSION_SQL`, as on connectorx's connections)."""
+        from mysql_redshift_assets.extract.fast_reader import SESSION_SQL
+
         via = f" (through the SSH tunnel at {address[0]}:{address[1]})" if self._endpoint else ""
         try:
-            return pymysql.connect(**{**self._params, "host": address[0], "port": address[1]})
+            conn = pymysql.connect(**{**self._params, "host": address[0], "port": address[1]})
         except pymysql.err.OperationalError as exc:
             code, message = (exc.args + ("",))[:2]
             raise SourceError(
@@ -159,13 +164,14 @@ class MySQLSource(Source):
                 f"{self._params['host']}:{self._params['port']}{via} as "
                 f"{self._params['user']!r}: ({code}) {message}"
             ) from None
+        with conn.cursor() as cur:
+            for statement in SESSION_SQL:
+                cur.execute(statement)
+        return conn
 
     def _wire_connection(self) -> pymysql.connections.Connection:
-        """A new connection for the wire reader: same account and settings, same tunnel."""
-        address = (self._params["host"], self._params["port"])
-        if self._endpoint is not None:
-            address = self._endpoint()
-        return self._open(address)
+        """A new session for the wire reader: same account, settings and tunnel."""
+        return self._open(self._address())
 
     def quote(self, ident: str) -> str:
         return quote_mysql_ident(ident)

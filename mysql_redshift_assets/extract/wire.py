@@ -36,16 +36,13 @@ import pymysql
 from pymysql.protocol import FieldDescriptorPacket
 
 from mysql_redshift_assets.extract.fast_reader import (
-    SESSION_SQL,
     FastChunk,
     FastPathUnavailable,
     FastPlan,
     TemporalUnreadable,
     _convert,
     keep_rss_flat,
-    plan_fast,
 )
-from mysql_redshift_assets.extract.schema_types import PlannedColumn
 
 try:
     from mysql_redshift_assets.extract import _wire
@@ -161,9 +158,6 @@ class WireReader:
         self.broken: str | None = None  # set when connecting fails: the source stays on pymysql
         keep_rss_flat(8 << 20)  # the parser's page buffers: multi-megabyte, in page threads
 
-    def plan(self, columns: Sequence[PlannedColumn], order_indexes: Sequence[int]):
-        return plan_fast(columns, order_indexes)
-
     def _take(self) -> pymysql.connections.Connection:
         with self._lock:
             while self._idle:
@@ -171,10 +165,7 @@ class WireReader:
                 if conn.open:
                     return conn
         try:
-            conn = self._connect()
-            with conn.cursor() as cur:
-                for statement in SESSION_SQL:
-                    cur.execute(statement)
+            conn = self._connect()  # a session set up as the source's own (SESSION_SQL)
         except Exception as exc:  # noqa: BLE001 - any failure to connect: stay on pymysql
             self.broken = f"source {self.name!r}: the wire reader could not connect ({exc})"
             raise FastPathUnavailable(self.broken) from None

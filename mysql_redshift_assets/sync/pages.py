@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mysql_redshift_assets.extract.fast_reader import FastPathUnavailable
+from mysql_redshift_assets.extract.fast_reader import (
+    FastPathUnavailable,
+    plan_fast,
+)
 from mysql_redshift_assets.extract.schema_types import raw_text
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.sync.chunks import RawChunk, after_values, row_position
@@ -77,7 +80,7 @@ def chunks(source, plan: TablePlan, after, upper, max_rows, bounds) -> Iterator[
     reader = source.fast_reader() if plan.primary_key else None
     fast = None
     if reader is not None and plan.table.chunk_rows >= FAST_MIN_CHUNK_ROWS:
-        fast = reader.plan(plan.columns, plan.order_indexes)
+        fast = plan_fast(plan.columns, plan.order_indexes)
     if fast is None:
         for rows in pymysql_pages(source, plan, after, upper, max_rows, bounds):
             yield RawChunk(rows, plan)

@@ -37,7 +37,6 @@ from mysql_redshift_assets.extract.wire import WireReader
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync import pages
 from mysql_redshift_assets.sync.backup import BackupResult, backup_table
-from mysql_redshift_assets_tests.conftest import MYSQL_HOST, MYSQL_PORT, TEST_PASSWORD, TEST_USER
 
 pytestmark = pytest.mark.mariadb
 
@@ -97,15 +96,6 @@ ROWS = [
     " '1000-01-01 00:00:00.000001', '2024-06-01 00:00:00', '2024-06-01 12:00:00.125',"
     " '838:59:59', 1901, ST_GeomFromText('LINESTRING(0 0, 1 1)'))",
 ]
-
-
-@pytest.fixture
-def source() -> MySQLSource:
-    src = MySQLSource(
-        "test", host=MYSQL_HOST, port=MYSQL_PORT, user=TEST_USER, password=TEST_PASSWORD
-    )
-    yield src
-    src.close()
 
 
 def both_paths(

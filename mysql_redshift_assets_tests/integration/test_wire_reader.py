@@ -16,7 +16,6 @@ from mysql_redshift_assets.extract.schema_types import plan_columns
 from mysql_redshift_assets.extract.source import MySQLSource, SourceError
 from mysql_redshift_assets.sync import pages
 from mysql_redshift_assets.sync.fast_pages import FETCHERS
-from mysql_redshift_assets_tests.conftest import MYSQL_HOST, MYSQL_PORT, TEST_PASSWORD, TEST_USER
 from mysql_redshift_assets_tests.integration.test_fast_reader import run, stored
 
 pytestmark = pytest.mark.mariadb
@@ -26,15 +25,6 @@ pytestmark = pytest.mark.mariadb
 def _wire(monkeypatch) -> None:
     monkeypatch.setenv("MYSQL_REDSHIFT_READER", "wire")
     monkeypatch.setattr(pages, "FAST_MIN_CHUNK_ROWS", 1)
-
-
-@pytest.fixture
-def source():
-    src = MySQLSource(
-        "test", host=MYSQL_HOST, port=MYSQL_PORT, user=TEST_USER, password=TEST_PASSWORD
-    )
-    yield src
-    src.close()
 
 
 @pytest.fixture
