@@ -64,7 +64,16 @@ def target_table(table: TableConfig) -> tuple[str, str]:
     return normalize_identifier(table.target_schema), normalize_identifier(name)
 
 
-def ledger_table_name(table: TableConfig) -> str:
-    """The value identifying this table in the load ledger."""
+# The load ledger: one table a warehouse schema, one row a loaded file.
+LEDGER_TABLE = "mysql_redshift_loads"
+
+
+def ledger_table(table: TableConfig) -> tuple[str, str]:
+    """(schema, table) of the load ledger that records this table's files."""
+    return target_table(table)[0], LEDGER_TABLE
+
+
+def ledger_entry_name(table: TableConfig) -> str:
+    """The value of the ledger's `table_name` column for this table's files."""
     schema, name = target_table(table)
     return f"{schema}.{name}"

@@ -6,8 +6,8 @@ from typing import Any
 
 from mysql_redshift_assets.cli.common import Context, find_pipeline, find_tables
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
-from mysql_redshift_assets.ops.status import check_pipeline
-from mysql_redshift_assets.ops.validate import validate_table
+from mysql_redshift_assets.maintenance.status import check_pipeline
+from mysql_redshift_assets.maintenance.validate import validate_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 
 

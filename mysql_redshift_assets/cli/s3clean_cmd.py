@@ -9,8 +9,7 @@ from typing import Any
 from mysql_redshift_assets.cli.common import Context, Progress, find_tables
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_store, open_warehouse
-from mysql_redshift_assets.naming import ledger_table_name, target_table
-from mysql_redshift_assets.ops.s3clean import (
+from mysql_redshift_assets.maintenance.s3clean import (
     StoredFile,
     classify,
     execute_clean,
@@ -24,7 +23,7 @@ def _ledger(ctx: Context, table: TableConfig, force: bool) -> set[str]:
     try:
         warehouse = open_warehouse(ctx.project, table.target)
         try:
-            return warehouse.loaded_keys(target_table(table)[0], ledger_table_name(table))
+            return warehouse.loaded_files(table)
         finally:
             warehouse.close()
     except Exception as exc:

@@ -16,7 +16,6 @@ from mysql_redshift_assets.connect import open_source, open_store, open_warehous
 from mysql_redshift_assets.defs.assets import op_name
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.translator import asset_key
-from mysql_redshift_assets.naming import ledger_table_name, target_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 from mysql_redshift_assets.sync.plan import plan_table
@@ -47,7 +46,7 @@ def _dry_run(ctx: Context, tables: list[TableConfig], layers: list[str]) -> list
         if "redshift" in layers and watermark is not None:
             warehouse = open_warehouse(ctx.project, table.target)
             try:
-                loaded = warehouse.loaded_keys(target_table(table)[0], ledger_table_name(table))
+                loaded = warehouse.loaded_files(table)
             finally:
                 warehouse.close()
             entry["files_to_load"] = [

@@ -8,8 +8,7 @@ from typing import Any
 from mysql_redshift_assets.cli.common import Context, find_pipeline, find_tables
 from mysql_redshift_assets.config.resolve import TableConfig, table_configs
 from mysql_redshift_assets.connect import open_store, open_warehouse
-from mysql_redshift_assets.naming import ledger_table_name, target_table
-from mysql_redshift_assets.ops import watermarks as ops
+from mysql_redshift_assets.maintenance import watermarks as ops
 from mysql_redshift_assets.state.watermark import WatermarkStore
 
 
@@ -18,8 +17,7 @@ def _loaded_keys(ctx: Context, table: TableConfig) -> set[str] | None:
     try:
         warehouse = open_warehouse(ctx.project, table.target)
         try:
-            schema, _ = target_table(table)
-            return warehouse.loaded_keys(schema, ledger_table_name(table))
+            return warehouse.loaded_files(table)
         finally:
             warehouse.close()
     except Exception as exc:

@@ -7,8 +7,8 @@ import dagster as dg
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.defs.translator import asset_key
-from mysql_redshift_assets.ops.drift import schema_drift
-from mysql_redshift_assets.ops.validate import validate_table
+from mysql_redshift_assets.maintenance.drift import schema_drift
+from mysql_redshift_assets.maintenance.validate import validate_table
 from mysql_redshift_assets.store.parquet import FileColumn, read_footer
 from mysql_redshift_assets.sync.plan import plan_table
 

@@ -8,8 +8,12 @@ from pydantic import Field
 from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.config.resolve import table_configs
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
-from mysql_redshift_assets.naming import ledger_table_name, target_table
-from mysql_redshift_assets.ops.s3clean import classify, execute_clean, parse_duration, plan_clean
+from mysql_redshift_assets.maintenance.s3clean import (
+    classify,
+    execute_clean,
+    parse_duration,
+    plan_clean,
+)
 
 
 class S3CleanConfig(dg.Config):
@@ -44,7 +48,7 @@ def build_s3clean_job(pipeline: Pipeline) -> dg.JobDefinition:
             store = connections.store(table.store)
             warehouse = connections.warehouse(table.target)
             try:
-                loaded = warehouse.loaded_keys(target_table(table)[0], ledger_table_name(table))
+                loaded = warehouse.loaded_files(table)
             finally:
                 warehouse.close()
             wm_store = watermarks.store_for(table)

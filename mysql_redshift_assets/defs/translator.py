@@ -9,7 +9,7 @@ import dagster as dg
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.partitions import partitions_def
-from mysql_redshift_assets.naming import asset_path, target_table
+from mysql_redshift_assets.naming import LEDGER_TABLE, asset_path, target_table
 
 Layer = Literal["parquet", "redshift"]
 
@@ -46,7 +46,7 @@ def get_asset_spec(project: Project, table: TableConfig, layer: Layer) -> dg.Ass
         deps=[asset_key(table, "parquet")],
         description=(
             f"`{schema}.{name}` in warehouse `{table.target}`: the Parquet files of "
-            f"`{table.qualified}` loaded exactly once (ledger `{schema}.mysql_redshift_loads`)."
+            f"`{table.qualified}` loaded exactly once (ledger `{schema}.{LEDGER_TABLE}`)."
         ),
         tags={"pipeline": table.pipeline, "mode": table.mode},
         automation_condition=dg.AutomationCondition.eager(),

@@ -27,13 +27,12 @@ from typing import Any
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import qualified, quote_ident
-from mysql_redshift_assets.naming import ledger_table_name, target_table
+from mysql_redshift_assets.naming import LEDGER_TABLE, ledger_entry_name, target_table
 from mysql_redshift_assets.state.watermark import FileRecord
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn, read_footer
 
 log = logging.getLogger(__name__)
-LEDGER_TABLE = "mysql_redshift_loads"
 
 
 class LoadError(RuntimeError):
@@ -66,7 +65,7 @@ class LoadRequest:
 
     @property
     def ledger_name(self) -> str:
-        return ledger_table_name(self.table)
+        return ledger_entry_name(self.table)
 
 
 @dataclass
@@ -180,6 +179,10 @@ class Warehouse(ABC):
             '"loaded_at" TIMESTAMP NOT NULL)'
         )
         self.commit()
+
+    def loaded_files(self, table: TableConfig) -> set[str]:
+        """The keys of `table`'s files that the ledger records as loaded."""
+        return self.loaded_keys(target_table(table)[0], ledger_entry_name(table))
 
     def loaded_keys(self, schema: str, ledger_name: str) -> set[str]:
         if not self.table_columns(schema, LEDGER_TABLE):

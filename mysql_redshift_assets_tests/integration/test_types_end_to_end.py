@@ -185,7 +185,7 @@ def test_every_type_into_the_redshift_loader_refuses_oversize_text_then_truncate
     project = make_project(tables, target=target, target_schema=schema)
     table = table_config(project.pipeline("testpipe"), f"{mysql_db}.every_type")
     watermarks = WatermarkStore(store)
-    from mysql_redshift_assets.ops.watermarks import reset
+    from mysql_redshift_assets.maintenance.watermarks import reset
 
     reset(watermarks, table)
     source = open_source(project, "mysql")

@@ -14,7 +14,7 @@ from mysql_redshift_assets.extract.keyset import after_predicate
 from mysql_redshift_assets.extract.schema_types import raw_text
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
-from mysql_redshift_assets.naming import ledger_table_name, target_table
+from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 from mysql_redshift_assets.sync.plan import plan_table
@@ -59,7 +59,7 @@ def validate_table(
         return TableCounts(
             table.qualified, 0, 0, warehouse_rows, 0, total, verdict, "nothing extracted yet"
         )
-    loaded = warehouse.loaded_keys(schema, ledger_table_name(table))
+    loaded = warehouse.loaded_files(table)
     files = candidate_files(table, watermark)
     pending = [f for f in files if f.key not in loaded]
     parquet_rows = sum(f.rows for f in files)
