@@ -17,7 +17,7 @@ $(UV): | $(PY)
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (this machine, many
 # container images) every process would otherwise compile Dagster from source on import, about
 # 3 s of CPU per CLI command, Dagster run and step.
-$(VENV)/.installed: pyproject.toml mysql_redshift_assets/extract/_wire.c | $(UV)
+$(VENV)/.installed: pyproject.toml mysql_redshift_assets/extract/readers/_wire.c | $(UV)
 	$(UV) pip install -q --python $(PY) --compile-bytecode -e .
 	$(PY) -m compileall -q mysql_redshift_assets
 	@touch $@

@@ -52,7 +52,7 @@ def project(pipelines: str, store_name: str, writer: str = "") -> dict:
     from mysql_redshift_assets.config.resolve import table_config
     from mysql_redshift_assets.connect import open_source, open_store
     from mysql_redshift_assets.state.watermark import WatermarkStore
-    from mysql_redshift_assets.sync.backup import backup_table
+    from mysql_redshift_assets.sync.extract import extract_table
 
     proj = load_project(Path(pipelines))
     table = table_config(proj.pipeline("bench"), f"{DATABASE}.{TABLE}")
@@ -62,7 +62,7 @@ def project(pipelines: str, store_name: str, writer: str = "") -> dict:
     source = open_source(proj, table.source)
     store = open_store(proj, table.store)
     try:
-        result = backup_table(source, store, WatermarkStore(store), table, run_id="bench")
+        result = extract_table(source, store, WatermarkStore(store), table, run_id="bench")
     finally:
         source.close()
     seconds = time.perf_counter() - started

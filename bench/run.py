@@ -5,7 +5,7 @@
 1. Builds `mra_test_bench.settle_orders` with --rows rows (kept between runs; rebuilt when the
    count differs). Needs the local MariaDB and its `mra_test` account (see .ci/run).
 2. Runs, each in its own process and --repeat times, interleaved:
-   - project local: `backup_table` (what the parquet asset runs) of the whole table, incremental
+   - project local: `extract_table` (what the parquet asset runs) of the whole table, incremental
      mode (keyset on the primary key), into a local folder;
    - project s3:    the same into a moto S3 server over HTTP (multipart uploads);
    - reference:     connectorx `read_sql(partition_on="id", partition_num=2)` + one pyarrow
@@ -53,6 +53,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The source's `reader:` in every pipelines folder the bench writes (`--reader`).
+READER = {"name": "auto"}
+
+
 def write_pipelines(folder: Path, store: dict[str, Any], target_db: Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     connections = {
@@ -63,6 +67,7 @@ def write_pipelines(folder: Path, store: dict[str, Any], target_db: Path | None 
                 "port": bench_table.PORT,
                 "user": bench_table.USER,
                 "password": "${" + PASSWORD_ENV + "}",
+                "reader": READER["name"],
             }
         },
         "stores": {"store": store},
@@ -333,7 +338,14 @@ def main() -> None:
         help="also run the project with these pyarrow ParquetWriter options, e.g. "
         '"use_dictionary=False,compression_level=1" (patched in that run\'s process only)',
     )
+    parser.add_argument(
+        "--reader",
+        default="auto",
+        choices=["auto", "wire", "connectorx", "pymysql"],
+        help="the MySQL source's `reader:` for the project's runs",
+    )
     args = parser.parse_args()
+    READER["name"] = args.reader
     OTHERS["server"] = server_pid()
 
     have = bench_table.row_count()

@@ -108,12 +108,23 @@ def mysql(mysql_db: str) -> Iterator[pymysql.connections.Connection]:
 
 # -- S3 (moto server over HTTP) ---------------------------------------------------------------
 @pytest.fixture
-def source() -> Iterator[Any]:
+def mysql_reader() -> str:
+    """The `reader:` of the MySQL sources tests make (a module may run its tests with each)."""
+    return "auto"
+
+
+@pytest.fixture
+def source(mysql_reader: str) -> Iterator[Any]:
     """A MySQLSource on the test account (the fast-reader tests read through it)."""
     from mysql_redshift_assets.extract.source import MySQLSource
 
     src = MySQLSource(
-        "test", host=MYSQL_HOST, port=MYSQL_PORT, user=TEST_USER, password=TEST_PASSWORD
+        "test",
+        host=MYSQL_HOST,
+        port=MYSQL_PORT,
+        user=TEST_USER,
+        password=TEST_PASSWORD,
+        reader=mysql_reader,
     )
     yield src
     src.close()
@@ -200,7 +211,10 @@ ProjectFactory = Callable[..., Project]
 
 @pytest.fixture
 def make_project(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    mysql_reader: str,
 ) -> ProjectFactory:
     """Write connections.yml + one pipeline YAML into a temp folder and load it.
 
@@ -238,6 +252,7 @@ def make_project(
                     "port": MYSQL_PORT,
                     "user": TEST_USER,
                     "password": "${MRA_TEST_MYSQL_PASSWORD}",
+                    "reader": mysql_reader,
                 }
             },
             "stores": stores,

@@ -16,9 +16,9 @@ from mysql_redshift_assets.connect import open_source, open_store, open_warehous
 from mysql_redshift_assets.defs.assets import op_name
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.translator import asset_key
+from mysql_redshift_assets.extract import plan_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
-from mysql_redshift_assets.sync.plan import plan_table
 
 
 def _instance() -> dg.DagsterInstance:
@@ -68,7 +68,7 @@ def _preflight(ctx: Context, tables: list[TableConfig]) -> None:
         watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
         source = open_source(ctx.project, table.source)
         try:
-            plan_table(source, table, watermark)
+            plan_table(source, table, watermark.columns if watermark else None)
         finally:
             source.close()
 

@@ -41,6 +41,11 @@ class SshSpec(Strict):
     connect_timeout_seconds: float = Field(10, gt=0, le=600)
 
 
+# How keyset pages are read (extract/readers/): auto = wire where its C parser was built at
+# install, else connectorx; pymysql = MySQL's text protocol (the slowest, and the fallback).
+ReaderName = Literal["auto", "wire", "connectorx", "pymysql"]
+
+
 class MySQLSourceSpec(Strict):
     kind: Literal["mysql"] = "mysql"
     host: str
@@ -50,6 +55,9 @@ class MySQLSourceSpec(Strict):
     database: str | None = None
     ssh: str | None = Field(None, description="Name of an entry under `ssh:`.")
     connect_timeout_seconds: int = 10
+    reader: ReaderName = Field(
+        "auto", description="How pages are read: auto, wire, connectorx, pymysql."
+    )
 
 
 class DemoSourceSpec(Strict):

@@ -13,7 +13,7 @@ from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkR
 from mysql_redshift_assets.defs.translator import get_asset_spec
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import Position
-from mysql_redshift_assets.sync.backup import backup_table
+from mysql_redshift_assets.sync.extract import extract_table
 from mysql_redshift_assets.sync.load import load_table
 
 KEYS_SHOWN = 5
@@ -77,7 +77,7 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
         try:
             for window in _windows(context, table):
                 results.append(
-                    backup_table(
+                    extract_table(
                         source,
                         store,
                         watermarks.store_for(table),

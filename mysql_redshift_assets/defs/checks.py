@@ -7,10 +7,10 @@ import dagster as dg
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.defs.translator import asset_key
+from mysql_redshift_assets.extract import plan_table
 from mysql_redshift_assets.maintenance.drift import schema_drift
 from mysql_redshift_assets.maintenance.validate import validate_table
 from mysql_redshift_assets.store.parquet import FileColumn, read_footer
-from mysql_redshift_assets.sync.plan import plan_table
 
 
 def _row_count_check(table: TableConfig) -> dg.AssetChecksDefinition:
@@ -59,7 +59,7 @@ def _schema_drift_check(table: TableConfig) -> dg.AssetChecksDefinition:
         watermark = watermarks.get(table)
         source = connections.source(table.source)
         try:
-            plan = plan_table(source, table, watermark)
+            plan = plan_table(source, table, watermark.columns if watermark else None)
         finally:
             source.close()
         if watermark is None or not watermark.files:

@@ -55,7 +55,7 @@ class DemoSource(Source):
     placeholder = "?"
 
     def __init__(self, name: str, folder: Path) -> None:
-        self.name = name
+        super().__init__(name, reader="pymysql")  # rows as text, as MySQL's text protocol sends
         self.folder = Path(folder)
         self._conn: sqlite3.Connection | None = None
 
@@ -119,6 +119,7 @@ class DemoSource(Source):
         return str(row[0])
 
     def close(self) -> None:
+        super().close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NamedTuple
+
+
+class Bound(NamedTuple):
+    """One side of a range on a column: `column op value` (the column quoted for the source)."""
+
+    column: str
+    op: Literal["<", "<=", ">="]
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -41,13 +49,13 @@ def page_query(
     table_ref: str,
     order_by: Sequence[str],
     after: Sequence[Any] | None,
-    upper: tuple[str, str, Any] | None,
+    upper: Bound | None,
     limit: int,
     placeholder: str,
-    bounds: Sequence[tuple[str, str, Any]] = (),
+    bounds: Sequence[Bound] = (),
 ) -> Page:
-    """One page of at most `limit` rows after `after`, below `upper` = (column, op, value),
-    inside every (column, op, value) of `bounds` (a partition's window)."""
+    """One page of at most `limit` rows after `after`, below `upper`, inside every bound of
+    `bounds` (a partition's window, a key range)."""
     where: list[str] = []
     params: list[Any] = []
     if after is not None:

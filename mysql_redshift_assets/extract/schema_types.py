@@ -1,5 +1,9 @@
 """The one schema planner: how each MySQL column type is read, stored and created downstream.
 
+Pure: a column as `information_schema` describes it (`SourceColumn`, read by `catalog.py`) in,
+its Arrow, Redshift, DuckDB and PostgreSQL types and its SELECT expression out. Decoding the
+values MySQL sends is `mysql_text.py` (text protocol) and `readers/fast.py` (binary protocol).
+
 | MySQL                 | Arrow             | Redshift         | DuckDB        | PostgreSQL       |
 |-----------------------|-------------------|------------------|---------------|------------------|
 | tinyint (incl. bool)  | int16             | SMALLINT         | SMALLINT      | SMALLINT         |
@@ -42,19 +46,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pymysql.converters
 
 from mysql_redshift_assets.identifiers import normalize_columns, quote_mysql_ident
 
 MAX_VARCHAR = 65535
 MAX_VARBYTE = 1024000
-_TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
-_BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
-_GEOMETRY_TYPES = {
+TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
+BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
+GEOMETRY_TYPES = {
     "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
     "multipolygon", "geometrycollection", "geomcollection",
 }  # fmt: skip
@@ -185,8 +187,8 @@ def _target(col: SourceColumn) -> tuple[_Target, str]:
         if bits < 64:
             return _BIGINT, f"bit({bits}) -> BIGINT holding the bits as an unsigned number."
         return _UINT64, "bit(64) -> DECIMAL(20,0) holding the bits as an unsigned number."
-    if dt in _TEXT_TYPES or dt in _BINARY_TYPES:
-        binary = dt in _BINARY_TYPES
+    if dt in TEXT_TYPES or dt in BINARY_TYPES:
+        binary = dt in BINARY_TYPES
         cap = MAX_VARBYTE if binary else MAX_VARCHAR
         octets = col.char_octet_length
         n = cap if octets is None else min(max(octets, 1), cap)
@@ -194,7 +196,7 @@ def _target(col: SourceColumn) -> tuple[_Target, str]:
         if octets is not None and octets > cap:
             return target, f"{dt} capped at {target.redshift}: longer values fail to load."
         return target, f"{dt} -> {target.redshift}, sized in bytes."
-    if dt in _GEOMETRY_TYPES:
+    if dt in GEOMETRY_TYPES:
         return _varbyte(MAX_VARBYTE), f"{dt} as WKB bytes (ST_AsBinary); SRID is dropped."
     raise UnsupportedTypeError(
         f"column {col.name!r} has unsupported MySQL type {col.column_type!r} ({dt})"
@@ -206,7 +208,7 @@ def plan_column(col: SourceColumn, name: str) -> PlannedColumn:
     target, rule = _target(col)
     quoted = quote_mysql_ident(col.name)
     select_expr = quoted
-    if col.data_type in _GEOMETRY_TYPES:
+    if col.data_type in GEOMETRY_TYPES:
         select_expr = f"ST_AsBinary({quoted})"
     elif col.data_type == "float":
         # The text protocol prints FLOAT with 6 significant digits (16777215 -> '16777200');
@@ -228,118 +230,5 @@ def arrow_schema(planned: Sequence[PlannedColumn]) -> pa.Schema:
     return pa.schema([pa.field(p.name, p.arrow_type, nullable=True) for p in planned])
 
 
-def raw_conversions() -> dict[Any, Any]:
-    """The pymysql ``conv`` that makes every fetched value ``str``, ``bytes`` or None.
-
-    ``conv={}`` does not work: pymysql takes its *encoders* from ``conv`` too, and connecting
-    fails ("no default type converter defined") when it escapes its own autocommit setting.
-    Keeping the encoders (type keys) and dropping the decoders (int keys) is what works.
-    """
-    return {k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}
-
-
-def raw_to_arrow(col: PlannedColumn, values: Sequence[str | bytes | None]) -> pa.Array:
-    """Convert values fetched over MySQL's text protocol to ``col.arrow_type``.
-
-    Open the streaming connection as
-    ``pymysql.connect(..., conv=raw_conversions(), cursorclass=pymysql.cursors.SSCursor)`` and
-    run ``SET time_zone = '+00:00'`` on it before selecting ``col.select_expr`` values, so that
-    TIMESTAMP columns arrive in UTC. Values are then ``str`` (numbers, dates, text, JSON, enum,
-    set, time) or ``bytes`` (binary-charset columns: binary, blobs, bit, geometry) or None.
-    Conversion is vectorised in Arrow; only BIT needs per-value Python work.
-    """
-    arrow_type = col.arrow_type
-    try:
-        if col.source.data_type == "bit":
-            return _bits_to_arrow(values, arrow_type)
-        if pa.types.is_binary(arrow_type):
-            return pa.array(values, pa.binary())
-        # Arrow accepts bytes for a string array and checks they are UTF-8.
-        text = pa.array(values, pa.string())
-        if pa.types.is_string(arrow_type):
-            return text
-        if pa.types.is_date32(arrow_type) or pa.types.is_timestamp(arrow_type):
-            return _to_temporal(text, arrow_type)
-        return text.cast(arrow_type)
-    except pa.ArrowInvalid as exc:
-        raise ValueError(
-            f"column {col.source.name!r} ({col.source.column_type}) cannot become "
-            f"{arrow_type}: {exc}"
-        ) from exc
-
-
-def _to_temporal(text: pa.Array, arrow_type: pa.DataType) -> pa.Array:
-    # A direct cast to a zoned type is refused: parse naive first, then declare it UTC.
-    naive = pa.date32() if pa.types.is_date32(arrow_type) else pa.timestamp("us")
-    try:
-        parsed = text.cast(naive)
-    except pa.ArrowInvalid:
-        # Zero and impossible dates are rare; checking every value up front would cost 3x.
-        parsed = _null_invalid_dates(text).cast(naive)
-    return parsed.cast(arrow_type)
-
-
-def _null_invalid_dates(text: pa.Array) -> pa.Array:
-    """NULL where the date part is zero (0000-00-00, 2024-00-00) or impossible (2024-02-31)."""
-    day = pc.utf8_slice_codeunits(text, 0, 10)
-    # strptime is lenient (Feb 31 rolls over to March), so a round trip exposes bad dates.
-    parsed = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
-    valid = pc.equal(parsed.cast(pa.date32()).cast(pa.string()), day)
-    return pc.if_else(pc.fill_null(valid, False), text, pa.scalar(None, pa.string()))
-
-
-def _bits_to_arrow(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
-    # BIT arrives as big-endian bytes of ceil(M/8) length; Arrow has no kernel for that.
-    numbers = [None if v is None else int.from_bytes(v, "big") for v in values]
-    if pa.types.is_boolean(arrow_type):
-        return pa.array([None if n is None else n != 0 for n in numbers], pa.bool_())
-    if pa.types.is_decimal(arrow_type):
-        return pa.array([None if n is None else str(n) for n in numbers]).cast(arrow_type)
-    return pa.array(numbers, arrow_type)
-
-
-def raw_text(value: Any) -> str:
-    """A value as the MySQL text protocol sent it (str, or bytes for binary columns), as text."""
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(raw_text(value))
-
-
-_COLUMNS_SQL = """SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_OCTET_LENGTH,
-  NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, ORDINAL_POSITION
-FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
-ORDER BY ORDINAL_POSITION"""
-_PRIMARY_KEY_SQL = """SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
-WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY'
-ORDER BY ORDINAL_POSITION"""
-
-
-def read_source_columns(cursor: Any, schema: str, table: str) -> list[SourceColumn]:
-    """Read a table's columns; [] when the table does not exist or is not visible.
-
-    Works with any pymysql cursor returning tuples, including one opened with
-    ``raw_conversions()`` (numbers then arrive as text and are parsed here).
-    """
-    cursor.execute(_COLUMNS_SQL, (schema, table))
-    return [
-        SourceColumn(
-            name=raw_text(row[0]),
-            data_type=raw_text(row[1]).lower(),
-            column_type=raw_text(row[2]).lower(),
-            nullable=raw_text(row[3]).upper() == "YES",
-            char_octet_length=_int(row[4]),
-            numeric_precision=_int(row[5]),
-            numeric_scale=_int(row[6]),
-            datetime_precision=_int(row[7]),
-            ordinal=int(raw_text(row[8])),
-        )
-        for row in cursor.fetchall()
-    ]
-
-
-def read_primary_key(cursor: Any, schema: str, table: str) -> list[str]:
-    """The PRIMARY KEY's source column names in key order; [] when there is none."""
-    cursor.execute(_PRIMARY_KEY_SQL, (schema, table))
-    return [raw_text(row[0]) for row in cursor.fetchall()]
+# MySQL integer types (the planner maps each to the narrowest signed type holding its range).
+INTEGER_TYPES = frozenset(_INTEGERS)

@@ -1,8 +1,9 @@
 """Sources: where rows come from. MySQL in production, a MySQL-shaped SQLite file for the demo.
 
 A source streams rows as the MySQL text protocol delivers them (str / bytes / None, no Python
-type conversion): the schema planner converts whole columns to Arrow at once, which is exact
-(decimals never pass through float) and much faster than per-value conversion.
+type conversion): `mysql_text.py` converts whole columns to Arrow at once, which is exact
+(decimals never pass through float) and much faster than per-value conversion. The faster
+binary-protocol readers (`readers/`) connect with the source's own settings.
 """
 
 from __future__ import annotations
@@ -10,26 +11,25 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import pymysql
 import pymysql.cursors
 
-from mysql_redshift_assets.extract.schema_types import (
-    SourceColumn,
-    raw_conversions,
-    raw_text,
-    read_primary_key,
-    read_source_columns,
-)
+from mysql_redshift_assets.extract.catalog import read_primary_key, read_source_columns
+from mysql_redshift_assets.extract.mysql_text import raw_conversions, raw_text
+from mysql_redshift_assets.extract.schema_types import SourceColumn
 from mysql_redshift_assets.identifiers import quote_mysql_ident
 
-if TYPE_CHECKING:
-    from mysql_redshift_assets.extract.fast_reader import FastReader
-    from mysql_redshift_assets.extract.wire import WireReader
-
 Row = tuple[Any, ...]
+# Every MySQL session, whichever reader opens it: TIMESTAMPs compared and returned in UTC, long
+# result streams allowed.
+SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION net_write_timeout = 3600")
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
 
 
 class SourceError(RuntimeError):
@@ -37,8 +37,24 @@ class SourceError(RuntimeError):
 
 
 class Source(ABC):
-    name: str
     placeholder = "%s"
+
+    def __init__(self, name: str, *, reader: str = "pymysql") -> None:
+        self.name = name
+        # Which reader reads keyset pages (`readers.READER_NAMES`; from connections.yml).
+        self.reader = reader
+        self._kept: dict[str, Closeable] = {}
+
+    @property
+    def in_snapshot(self) -> bool:
+        """Inside `snapshot()`: that read view lives on this source's own connection only."""
+        return False
+
+    def kept(self, key: str, make: Callable[[], Any]) -> Any:
+        """A client made once per source (a reader's connections), closed with the source."""
+        if key not in self._kept:
+            self._kept[key] = make()
+        return self._kept[key]
 
     @abstractmethod
     def quote(self, ident: str) -> str: ...
@@ -73,12 +89,10 @@ class Source(ABC):
         """Queries inside see one consistent snapshot (full-table copies)."""
         yield
 
-    def fast_reader(self) -> FastReader | WireReader | None:
-        """A reader of keyset pages of this source (wire or connectorx), or None (`stream`)."""
-        return None
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        pass
+    def close(self) -> None:
+        kept, self._kept = self._kept, {}
+        for client in kept.values():
+            client.close()
 
 
 class MySQLSource(Source):
@@ -102,8 +116,9 @@ class MySQLSource(Source):
         database: str | None = None,
         connect_timeout: int = 10,
         endpoint: Callable[[], tuple[str, int]] | None = None,
+        reader: str = "auto",
     ) -> None:
-        self.name = name
+        super().__init__(name, reader=reader)
         self._endpoint = endpoint
         self._connected_to: tuple[str, int] | None = None
         self._in_snapshot = False
@@ -121,8 +136,6 @@ class MySQLSource(Source):
             autocommit=True,
         )
         self._conn: pymysql.connections.Connection | None = None
-        self._fast: FastReader | None = None
-        self._wire: WireReader | None = None
 
     def __repr__(self) -> str:
         return f"MySQLSource({self.name!r}, host={self._params['host']!r})"
@@ -149,11 +162,17 @@ class MySQLSource(Source):
             self._connected_to = address
         return self._conn
 
-    def _open(self, address: tuple[str, int]) -> pymysql.connections.Connection:
-        """A new session: TIMESTAMPs compared and returned in UTC, long result streams allowed
-        (`SESSION_SQL`, as on connectorx's connections)."""
-        from mysql_redshift_assets.extract.fast_reader import SESSION_SQL
+    @property
+    def in_snapshot(self) -> bool:
+        return self._in_snapshot
 
+    @property
+    def secrets(self) -> list[str]:
+        """What a reader must scrub from any message it passes on."""
+        return [self._params["password"]]
+
+    def _open(self, address: tuple[str, int]) -> pymysql.connections.Connection:
+        """A new session set up with `SESSION_SQL` (as every reader's sessions are)."""
         via = f" (through the SSH tunnel at {address[0]}:{address[1]})" if self._endpoint else ""
         try:
             conn = pymysql.connect(**{**self._params, "host": address[0], "port": address[1]})
@@ -169,8 +188,8 @@ class MySQLSource(Source):
                 cur.execute(statement)
         return conn
 
-    def _wire_connection(self) -> pymysql.connections.Connection:
-        """A new session for the wire reader: same account, settings and tunnel."""
+    def open_session(self) -> pymysql.connections.Connection:
+        """A new session of its own (the wire reader's): same account, settings and tunnel."""
         return self._open(self._address())
 
     def quote(self, ident: str) -> str:
@@ -211,42 +230,7 @@ class MySQLSource(Source):
         with self._connection().cursor() as cur:
             return cur.mogrify(sql, tuple(params))
 
-    def fast_reader(self) -> FastReader | WireReader | None:
-        """The reader of keyset pages: the wire reader (its own kept connections, as `stream`'s),
-        else connectorx (its own connections, from host/port/user/password); which one is
-        `MYSQL_REDSHIFT_READER` (auto: wire when built, else connectorx; or pymysql).
-
-        None inside `snapshot()`: that consistent view lives on this connection only, and the
-        readers read on other connections, so a snapshot copy stays on `stream`.
-        """
-        from mysql_redshift_assets.extract import fast_reader, wire
-
-        choice = wire.reader_choice()
-        if self._in_snapshot or choice == "pymysql" or fast_reader.switched_off():
-            return None
-        if choice == "wire" and not wire.available():
-            raise SourceError(
-                "MYSQL_REDSHIFT_READER=wire, but the wire parser was not built at install "
-                "(it needs a C compiler); install again with one, or choose auto"
-            )
-        if wire.enabled(choice):
-            if self._wire is None:
-                self._wire = wire.WireReader(
-                    self.name, connect=self._wire_connection, render=self.render
-                )
-            return self._wire
-        if not fast_reader.enabled():  # connectorx is not importable
-            return None
-        if self._fast is None:
-            self._fast = fast_reader.FastReader(
-                self.name,
-                url=self._connectorx_url,
-                render=self.render,
-                secrets=[self._params["password"]],
-            )
-        return self._fast
-
-    def _connectorx_url(self) -> str:
+    def connectorx_url(self) -> str:
         # Never logged: it carries the password. TCP to the same host/port (or tunnel end) as
         # pymysql, never the server's socket, so the account is the same `user`@`host`.
         host, port = (self._params["host"], self._params["port"])
@@ -278,8 +262,7 @@ class MySQLSource(Source):
                 conn.rollback()
 
     def close(self) -> None:
-        if self._wire is not None:
-            self._wire.close()
+        super().close()
         if self._conn is not None and self._conn.open:
             try:
                 self._conn.close()

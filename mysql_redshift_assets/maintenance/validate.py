@@ -10,14 +10,14 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.extract import keyset_values, plan_table
 from mysql_redshift_assets.extract.keyset import after_predicate
-from mysql_redshift_assets.extract.schema_types import raw_text
+from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
-from mysql_redshift_assets.sync.plan import plan_table
 
 Verdict = Literal["ok", "behind", "mismatch", "empty"]
 
@@ -50,7 +50,7 @@ def validate_table(
     table: TableConfig,
 ) -> TableCounts:
     watermark = watermarks.load(table)
-    plan = plan_table(source, table, watermark)
+    plan = plan_table(source, table, watermark.columns if watermark else None)
     total = _count(source, f"SELECT COUNT(*) FROM {plan.table_ref}", [])
     schema, name = target_table(table)
     warehouse_rows = warehouse.row_count(schema, name)
@@ -67,11 +67,10 @@ def validate_table(
         source_rows, later = parquet_rows, 0
         note = f"source has {total:,} rows now; the newest snapshot holds {parquet_rows:,}"
     else:
-        position = watermark.position
-        if position is None:
+        values = keyset_values(watermark.position, cursor_is_pk=plan.cursor_is_pk)
+        if values is None:
             source_rows, later = 0, total
         else:
-            values = position.pk if plan.cursor_is_pk else [position.cursor, *position.pk]
             predicate, params = after_predicate(plan.order_quoted, values, source.placeholder)
             later = _count(
                 source, f"SELECT COUNT(*) FROM {plan.table_ref} WHERE {predicate}", params

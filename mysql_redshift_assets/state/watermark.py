@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.extract.position import Position
 from mysql_redshift_assets.naming import watermark_key
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
@@ -32,13 +33,6 @@ def utcnow() -> datetime:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Position(_Model):
-    """The last extracted row's ordering values, exactly as MySQL returned them (text)."""
-
-    cursor: str | None = None
-    pk: list[str] = []
 
 
 class FileRecord(_Model):
@@ -101,6 +95,38 @@ class Watermark(_Model):
     files: list[FileRecord] = []
     snapshots: list[Snapshot] = []
     updated_at: datetime | None = None
+
+    def begin_session(
+        self, run_id: str, columns: dict[str, str], primary_key: list[str], cursor: str | None
+    ) -> None:
+        """A run starts: the table's current name mapping and keys, and a new session."""
+        self.columns = {**self.columns, **columns}
+        self.primary_key, self.cursor = primary_key, cursor
+        self.status = "running"
+        before = self.position.model_copy() if self.position else None
+        self.session = Session(run_id=run_id, started_at=utcnow(), position_before=before)
+
+    def begin_snapshot(self, snapshot_id: str, partition: str | None) -> None:
+        """A new generation of files that will replace the table (or one partition's window)."""
+        self.snapshot(snapshot_id).partition = partition
+
+    def end_snapshot(self, snapshot_id: str, *, complete: bool) -> None:
+        """A generation cut short (`max_rows`) is not the table: a load never replaces with it."""
+        self.snapshot(snapshot_id).complete = complete
+
+    def succeed(self) -> None:
+        assert self.session is not None
+        self.status = "success"
+        self.session.status = "success"
+        self.session.finished_at = utcnow()
+        self.session.position_after = self.position
+
+    def fail(self, error: BaseException) -> None:
+        self.status = "failed"
+        if self.session is not None:
+            self.session.status = "failed"
+            self.session.error = f"{type(error).__name__}: {str(error)[:500]}"
+            self.session.finished_at = utcnow()
 
     def record_file(self, record: FileRecord, position: Position | None) -> None:
         """Add a durably stored file and move the position past its rows, as one change."""

@@ -21,7 +21,7 @@ from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store
 from mysql_redshift_assets.state.watermark import WatermarkStore
-from mysql_redshift_assets.sync.backup import backup_table
+from mysql_redshift_assets.sync.extract import extract_table
 
 
 def die() -> None:
@@ -74,7 +74,7 @@ def main() -> None:
 
         source.stream = stream  # type: ignore[method-assign]
 
-    result = backup_table(
+    result = extract_table(
         source,
         store,
         WatermarkStore(store),

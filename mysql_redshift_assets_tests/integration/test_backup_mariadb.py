@@ -23,7 +23,7 @@ from mysql_redshift_assets.naming import table_base
 from mysql_redshift_assets.state.watermark import FileRecord, Position, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import read_footer
-from mysql_redshift_assets.sync.backup import BackupResult, backup_table
+from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
 from mysql_redshift_assets_tests.conftest import TEST_PASSWORD, free_port
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.s3]
@@ -34,7 +34,7 @@ T0 = datetime(2024, 1, 1)
 # -- helpers -------------------------------------------------------------------------------------
 def run(
     project: Project, qualified: str, run_id: str, max_rows: int | None = None, **patch: Any
-) -> BackupResult:
+) -> ExtractResult:
     """One extraction run of one table, the way the asset does it (fresh clients each run)."""
     table = table_config(project.pipeline("testpipe"), qualified)
     store = open_store(project, table.store)
@@ -42,7 +42,7 @@ def run(
     for name, value in patch.items():
         setattr(source, name, value)
     try:
-        return backup_table(
+        return extract_table(
             source, store, WatermarkStore(store), table, run_id=run_id, max_rows=max_rows
         )
     finally:

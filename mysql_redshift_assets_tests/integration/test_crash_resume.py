@@ -26,7 +26,7 @@ from mysql_redshift_assets.naming import seq_of, table_base
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import read_footer
-from mysql_redshift_assets.sync.backup import BackupResult, backup_table
+from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
 from mysql_redshift_assets_tests.conftest import TEST_PASSWORD
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.s3]
@@ -84,11 +84,11 @@ def crash(project: Project, table: TableConfig, mode: str, at: int, run_id: str)
     )
 
 
-def resume(project: Project, table: TableConfig, run_id: str) -> BackupResult:
+def resume(project: Project, table: TableConfig, run_id: str) -> ExtractResult:
     store = open_store(project, table.store)
     source = open_source(project, table.source)
     try:
-        return backup_table(source, store, WatermarkStore(store), table, run_id=run_id)
+        return extract_table(source, store, WatermarkStore(store), table, run_id=run_id)
     finally:
         source.close()
 

@@ -1,5 +1,5 @@
 """Both fast paths (the wire reader and connectorx) give exactly what the pymysql path gives,
-and fall back cleanly. Every test runs once with each reader (`MYSQL_REDSHIFT_READER`).
+and fall back cleanly. Every test runs once with each reader (the source's `reader:`).
 
 Both paths read the same real MariaDB rows: every planner type with its edge values is compared
 batch against batch (schema, types and values), then whole extractions are compared file by
@@ -24,35 +24,34 @@ import pytest
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store
-from mysql_redshift_assets.extract import fast_reader
-from mysql_redshift_assets.extract.fast_reader import (
+from mysql_redshift_assets.extract import readers
+from mysql_redshift_assets.extract.mysql_text import raw_to_arrow
+from mysql_redshift_assets.extract.readers import fast_client
+from mysql_redshift_assets.extract.readers.connectorx import ConnectorxReader
+from mysql_redshift_assets.extract.readers.fast import (
     FastPathUnavailable,
-    FastReader,
     TemporalUnreadable,
     plan_fast,
 )
-from mysql_redshift_assets.extract.schema_types import arrow_schema, plan_columns, raw_to_arrow
+from mysql_redshift_assets.extract.readers.wire import WireReader
+from mysql_redshift_assets.extract.schema_types import arrow_schema, plan_columns
 from mysql_redshift_assets.extract.source import MySQLSource
-from mysql_redshift_assets.extract.wire import WireReader
 from mysql_redshift_assets.state.watermark import WatermarkStore
-from mysql_redshift_assets.sync import pages
-from mysql_redshift_assets.sync.backup import BackupResult, backup_table
+from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
 
 pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture(autouse=True, params=["wire", "connectorx"])
-def reader_kind(request, monkeypatch) -> str:
+def mysql_reader(request) -> str:
     """Each test once through each fast reader (the wire one must be built: it fails if not)."""
-    monkeypatch.setenv("MYSQL_REDSHIFT_READER", request.param)
     return request.param
 
 
-def active_reader() -> type:
-    """The class whose `fetch` the page loop calls under the current MYSQL_REDSHIFT_READER."""
-    import os
-
-    return WireReader if os.environ["MYSQL_REDSHIFT_READER"] == "wire" else FastReader
+@pytest.fixture
+def active_reader(mysql_reader: str) -> type:
+    """The class whose `fetch` the page loop calls with this test's reader."""
+    return WireReader if mysql_reader == "wire" else ConnectorxReader
 
 
 ALL_TYPES = """CREATE TABLE t (
@@ -120,7 +119,7 @@ def both_paths(
     )
     fast_plan = plan_fast(planned, [0], binary_temporal=binary_temporal)
     assert fast_plan is not None
-    reader = source.fast_reader()
+    reader = fast_client(source)
     assert reader is not None
     try:
         sql = f"SELECT {', '.join(fast_plan.select_list)} FROM {ref} ORDER BY 1"
@@ -128,7 +127,7 @@ def both_paths(
     except TemporalUnreadable:
         if not retry_as_text:
             raise
-        fast_plan = fast_plan.text_temporal()  # what sync/backup.py does on this error
+        fast_plan = fast_plan.text_temporal()  # what readers.fast.FastPages does on this error
         sql = f"SELECT {', '.join(fast_plan.select_list)} FROM {ref} ORDER BY 1"
         chunks = reader.fetch(fast_plan, sql)
     fast = pa.Table.from_batches([c.batch for c in chunks], schema=fast_plan.schema)
@@ -209,7 +208,7 @@ def test_an_impossible_date_switches_to_text_with_identical_values(mysql, mysql_
         )
     with pytest.raises(TemporalUnreadable):
         both_paths(source, mysql_db, "d", retry_as_text=False)
-    assert source.fast_reader().broken is None  # not a reason to leave the fast path
+    assert fast_client(source).broken is None  # not a reason to leave the fast path
     slow, fast = both_paths(source, mysql_db, "d", binary_temporal=False)
     assert_identical(slow, fast)
     assert fast["dt"].to_pylist()[:2] == [None, datetime(2024, 2, 29).date()]
@@ -262,12 +261,15 @@ def orders(mysql, mysql_db) -> str:
     return f"{mysql_db}.orders"
 
 
-def run(project: Project, qualified: str, run_id: str, **kwargs: Any) -> BackupResult:
+def run(
+    project: Project, qualified: str, run_id: str, reader: str | None = None, **kwargs: Any
+) -> ExtractResult:
     table = table_config(project.pipeline("testpipe"), qualified)
     store = open_store(project, table.store)
     source = open_source(project, table.source)
+    source.reader = reader or source.reader
     try:
-        return backup_table(source, store, WatermarkStore(store), table, run_id=run_id, **kwargs)
+        return extract_table(source, store, WatermarkStore(store), table, run_id=run_id, **kwargs)
     finally:
         source.close()
 
@@ -289,19 +291,19 @@ def stored(project: Project, qualified: str) -> tuple[list[dict[str, Any]], pa.T
 @pytest.fixture
 def small_pages(monkeypatch) -> None:
     """Use the fast path even for the tiny pages of these tests."""
-    monkeypatch.setattr(pages, "FAST_MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(readers, "FAST_MIN_CHUNK_ROWS", 1)
 
 
-def fetches(monkeypatch) -> list[str]:
+def fetches(monkeypatch, active_reader: type) -> list[str]:
     """Record every page query of the fast reader."""
     calls: list[str] = []
-    real = active_reader().fetch
+    real = active_reader.fetch
 
     def spy(self, plan, sql):
         calls.append(sql)
         return real(self, plan, sql)
 
-    monkeypatch.setattr(active_reader(), "fetch", spy)
+    monkeypatch.setattr(active_reader, "fetch", spy)
     return calls
 
 
@@ -314,11 +316,11 @@ def fetches(monkeypatch) -> list[str]:
     ids=["integer-key", "cursor-keyset"],
 )
 def test_fast_and_pymysql_extractions_write_identical_files(
-    orders, make_project, monkeypatch, small_pages, spec
+    orders, make_project, monkeypatch, small_pages, spec, active_reader
 ) -> None:
     kwargs = dict(store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0)
     fast_project = make_project({orders: spec}, name="testpipe", **kwargs)
-    calls = fetches(monkeypatch)
+    calls = fetches(monkeypatch, active_reader)
     fast = run(fast_project, orders, "fast")
     assert calls and fast.rows == 3001
     fast_records, fast_rows = stored(fast_project, orders)
@@ -326,9 +328,8 @@ def test_fast_and_pymysql_extractions_write_identical_files(
     import shutil
 
     shutil.rmtree(fast_project.root.parent / "store")  # the same pipeline, from scratch
-    monkeypatch.setenv(fast_reader.ENV_SWITCH, "off")
     calls.clear()
-    slow = run(fast_project, orders, "slow")
+    slow = run(fast_project, orders, "slow", reader="pymysql")
     assert calls == [] and slow.rows == 3001
     slow_records, slow_rows = stored(fast_project, orders)
 
@@ -339,11 +340,13 @@ def test_fast_and_pymysql_extractions_write_identical_files(
     assert fast_rows.schema.equals(slow_rows.schema, check_metadata=True)
 
 
-def test_max_rows_and_resume_on_the_fast_path(orders, make_project, monkeypatch, small_pages):
+def test_max_rows_and_resume_on_the_fast_path(
+    orders, make_project, monkeypatch, small_pages, active_reader
+):
     project = make_project(
         {orders: {}}, store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0
     )
-    calls = fetches(monkeypatch)
+    calls = fetches(monkeypatch, active_reader)
     first = run(project, orders, "r1", max_rows=1000)
     assert first.rows == 1000 and calls  # a capped run pages in sequence, never past the cap
     second = run(project, orders, "r2")
@@ -354,13 +357,13 @@ def test_max_rows_and_resume_on_the_fast_path(orders, make_project, monkeypatch,
 
 
 def test_a_run_failing_mid_stream_on_the_fast_path_resumes_exactly_once(
-    orders, make_project, monkeypatch, small_pages
+    orders, make_project, monkeypatch, small_pages, active_reader
 ) -> None:
     project = make_project(
         {orders: {"cursor": "updated_at"}},
         store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0,
     )  # fmt: skip
-    real = active_reader().fetch
+    real = active_reader.fetch
     count = 0
 
     def dies(self, plan, sql):
@@ -370,7 +373,7 @@ def test_a_run_failing_mid_stream_on_the_fast_path_resumes_exactly_once(
             raise KeyboardInterrupt("killed")
         return real(self, plan, sql)
 
-    monkeypatch.setattr(active_reader(), "fetch", dies)
+    monkeypatch.setattr(active_reader, "fetch", dies)
     with pytest.raises(KeyboardInterrupt):
         run(project, orders, "crash")
     table = table_config(project.pipeline("testpipe"), orders)
@@ -378,7 +381,7 @@ def test_a_run_failing_mid_stream_on_the_fast_path_resumes_exactly_once(
     assert [f.rows for f in watermark.files] == [400, 400]
     assert watermark.position == watermark.files[-1].last
 
-    monkeypatch.setattr(active_reader(), "fetch", real)
+    monkeypatch.setattr(active_reader, "fetch", real)
     resumed = run(project, orders, "resume")
     assert resumed.position_before == watermark.position and resumed.rows == 3001 - 800
     _, rows = stored(project, orders)
@@ -395,7 +398,7 @@ def _connect(database: str):
 
 
 def test_key_ranges_denser_than_expected_are_read_to_their_end(
-    mysql, mysql_db, make_project, monkeypatch, small_pages
+    mysql, mysql_db, make_project, monkeypatch, small_pages, active_reader
 ) -> None:
     """Ranges are sized from the density seen so far: sparse keys, then dense ones, make a
     range page reach its LIMIT; the rest of that range is read before the next range."""
@@ -406,14 +409,14 @@ def test_key_ranges_denser_than_expected_are_read_to_their_end(
     qualified = f"{mysql_db}.k"
     project = make_project({qualified: {}}, store="local", chunk_rows=100, file_rows=1000)
     sizes: list[int] = []
-    real = active_reader().fetch
+    real = active_reader.fetch
 
     def spy(self, plan, sql):
         chunks = real(self, plan, sql)
         sizes.append(sum(c.num_rows for c in chunks))
         return chunks
 
-    monkeypatch.setattr(active_reader(), "fetch", spy)
+    monkeypatch.setattr(active_reader, "fetch", spy)
     result = run(project, qualified, "r1")
     assert result.rows == len(ids)
     assert max(sizes) == 200 and sizes.count(200) >= 2  # capped at twice chunk_rows, continued
@@ -428,7 +431,7 @@ def test_key_ranges_denser_than_expected_are_read_to_their_end(
 
 
 def test_key_ranges_start_at_the_first_key_with_pages_in_flight_from_the_start(
-    mysql, mysql_db, make_project, monkeypatch, small_pages
+    mysql, mysql_db, make_project, monkeypatch, small_pages, active_reader
 ) -> None:
     """No page is read alone to find where the keys start: the first ranges begin at the first
     key (ids far from zero here) and FETCHERS of them are in flight at once."""
@@ -439,7 +442,7 @@ def test_key_ranges_start_at_the_first_key_with_pages_in_flight_from_the_start(
         cur.executemany("INSERT INTO far VALUES (%s, %s)", [(i, f"v{i}") for i in ids])
     qualified = f"{mysql_db}.far"
     project = make_project({qualified: {}}, store="local", chunk_rows=100, file_rows=400)
-    real = active_reader().fetch
+    real = active_reader.fetch
     calls: list[str] = []
     second_started = threading.Event()
 
@@ -451,7 +454,7 @@ def test_key_ranges_start_at_the_first_key_with_pages_in_flight_from_the_start(
             assert second_started.wait(10), "the second page was not fetched alongside the first"
         return real(self, plan, sql)
 
-    monkeypatch.setattr(active_reader(), "fetch", spy)
+    monkeypatch.setattr(active_reader, "fetch", spy)
     result = run(project, qualified, "r1")
     assert result.rows == 1000
     assert len(calls) == 10  # dense keys: ranges of 100 keys, 100 rows each, none wasted
@@ -462,13 +465,13 @@ def test_key_ranges_start_at_the_first_key_with_pages_in_flight_from_the_start(
 
 # -- fallbacks -------------------------------------------------------------------------------------
 def test_connectorx_failing_mid_run_falls_back_to_pymysql_from_the_position(
-    orders, make_project, monkeypatch, small_pages, caplog
+    orders, make_project, monkeypatch, small_pages, caplog, active_reader
 ) -> None:
     project = make_project(
         {orders: {"cursor": "updated_at"}},
         store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0,
     )  # fmt: skip
-    real = active_reader().fetch
+    real = active_reader.fetch
     count = 0
 
     def fails(self, plan, sql):
@@ -478,8 +481,8 @@ def test_connectorx_failing_mid_run_falls_back_to_pymysql_from_the_position(
             raise FastPathUnavailable("source 'x': connectorx could not read a page (boom)")
         return real(self, plan, sql)
 
-    monkeypatch.setattr(active_reader(), "fetch", fails)
-    with caplog.at_level(logging.WARNING, logger="mysql_redshift_assets.sync.pages"):
+    monkeypatch.setattr(active_reader, "fetch", fails)
+    with caplog.at_level(logging.WARNING, logger="mysql_redshift_assets.extract.table"):
         result = run(project, orders, "r1")
     assert result.rows == 3001 and count == 4  # the rest came through pymysql
     assert "reading on with pymysql" in caplog.text
@@ -494,7 +497,7 @@ def test_connectorx_errors_never_carry_the_password(monkeypatch) -> None:
     import connectorx
 
     secret = "s3cr/t p@ss"
-    reader = FastReader(
+    reader = ConnectorxReader(
         "src",
         url=lambda: (
             f"mysql://u:{secret.replace('/', '%2F').replace(' ', '%20').replace('@', '%40')}@h:1/"
@@ -529,25 +532,25 @@ def test_the_url_is_tcp_to_the_source_and_escapes_the_credentials() -> None:
     src = MySQLSource(
         "s", host="db.example", port=3307, user="u@x", password="p:/@ %", database="d"
     )
-    url = src._connectorx_url()
+    url = src.connectorx_url()
     assert url.startswith("mysql://u%40x:p%3A%2F%40%20%25@db.example:3307/d?")
     assert "prefer_socket=false" in url and "cxprotocol=binary" in url
     assert "p:/@" not in repr(src)
 
 
 def test_snapshot_copies_and_the_switch_stay_on_pymysql(source, monkeypatch) -> None:
-    assert source.fast_reader() is not None
+    assert fast_client(source) is not None
     with source.snapshot():
-        assert source.fast_reader() is None  # a consistent view lives on one connection only
-    monkeypatch.setenv(fast_reader.ENV_SWITCH, "0")
-    assert source.fast_reader() is None
+        assert fast_client(source) is None  # a consistent view lives on one connection only
+    source.reader = "pymysql"
+    assert fast_client(source) is None
 
 
 def test_a_full_copy_reads_through_the_snapshot_connection(
-    orders, make_project, monkeypatch, small_pages
+    orders, make_project, monkeypatch, small_pages, active_reader
 ) -> None:
     project = make_project({orders: {"mode": "full"}}, store="local", chunk_rows=500)
-    calls = fetches(monkeypatch)
+    calls = fetches(monkeypatch, active_reader)
     result = run(project, orders, "11111111-full")
     assert result.rows == 3001 and calls == []
 
@@ -555,4 +558,4 @@ def test_a_full_copy_reads_through_the_snapshot_connection(
 def test_the_demo_source_has_no_fast_reader(tmp_path) -> None:
     from mysql_redshift_assets.extract.demo_source import DemoSource
 
-    assert DemoSource("demo", tmp_path).fast_reader() is None
+    assert fast_client(DemoSource("demo", tmp_path)) is None

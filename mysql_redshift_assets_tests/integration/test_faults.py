@@ -18,7 +18,7 @@ from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.state.watermark import WatermarkStore
-from mysql_redshift_assets.sync.backup import backup_table
+from mysql_redshift_assets.sync.extract import extract_table
 from mysql_redshift_assets.sync.load import load_table
 from mysql_redshift_assets_tests.conftest import free_port
 
@@ -54,7 +54,7 @@ def _backup(project, name, **kwargs):
     store = open_store(project, "s3")
     source = open_source(project, "mysql")
     try:
-        return backup_table(
+        return extract_table(
             source, store, WatermarkStore(store), table, run_id=kwargs.pop("run_id", "r"), **kwargs
         )
     finally:
@@ -145,7 +145,7 @@ def test_mysql_connection_killed_mid_table(orders, make_project, mysql):
 
     try:
         with pytest.raises(Exception, match="Lost connection|gone away|2013|2006"):
-            backup_table(source, store, WatermarkStore(store), table, run_id="r1", on_file=kill)
+            extract_table(source, store, WatermarkStore(store), table, run_id="r1", on_file=kill)
     finally:
         source.close()
     watermark = WatermarkStore(store).load(table)

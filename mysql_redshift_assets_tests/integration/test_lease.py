@@ -17,7 +17,7 @@ from mysql_redshift_assets.naming import lease_key
 from mysql_redshift_assets.state.lease import LeaseHeld, table_lease
 from mysql_redshift_assets.state.watermark import WatermarkStore, utcnow
 from mysql_redshift_assets.store.objectstore import LocalStore
-from mysql_redshift_assets.sync.backup import backup_table
+from mysql_redshift_assets.sync.extract import extract_table
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.s3]
 
@@ -45,7 +45,7 @@ def test_two_extractions_at_once_one_refuses_and_rows_are_exact(orders):
         started.wait()
         try:
             outcomes.append(
-                backup_table(source, store, WatermarkStore(store), table, run_id=run_id)
+                extract_table(source, store, WatermarkStore(store), table, run_id=run_id)
             )
         except LeaseHeld as exc:
             outcomes.append(exc)
@@ -90,7 +90,7 @@ def test_a_lease_left_by_a_dead_process_is_taken_over(orders):
     )  # fmt: skip
     source = open_source(project, "mysql")
     try:
-        assert backup_table(source, store, WatermarkStore(store), table, run_id="r1").rows == 3000
+        assert extract_table(source, store, WatermarkStore(store), table, run_id="r1").rows == 3000
     finally:
         source.close()
 

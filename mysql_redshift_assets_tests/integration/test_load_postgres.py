@@ -28,7 +28,7 @@ from mysql_redshift_assets.naming import LEDGER_TABLE
 from mysql_redshift_assets.state.watermark import FileRecord, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import read_footer
-from mysql_redshift_assets.sync.backup import BackupResult, backup_table
+from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
 from mysql_redshift_assets.sync.load import load_table
 from mysql_redshift_assets_tests.conftest import pg_query
 from mysql_redshift_assets_tests.orders_data import (
@@ -72,8 +72,8 @@ class Pipe:
     def ledger(self) -> str:
         return f'"{self.schema}"."{LEDGER_TABLE}"'
 
-    def extract(self, run_id: str) -> BackupResult:
-        return backup_table(self.source, self.store, self.watermarks, self.table, run_id=run_id)
+    def extract(self, run_id: str) -> ExtractResult:
+        return extract_table(self.source, self.store, self.watermarks, self.table, run_id=run_id)
 
     def warehouse(self) -> PostgresWarehouse:
         warehouse = open_warehouse(self.project, "postgres")

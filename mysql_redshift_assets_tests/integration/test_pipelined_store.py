@@ -22,8 +22,8 @@ from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_store
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import LocalStore
-from mysql_redshift_assets.sync import sink as sink_module
-from mysql_redshift_assets.sync.sink import FileSink
+from mysql_redshift_assets.sync import files as sink_module
+from mysql_redshift_assets.sync.files import FileSink
 from mysql_redshift_assets_tests.integration.test_fast_reader import run
 
 pytestmark = pytest.mark.mariadb
@@ -82,9 +82,9 @@ def test_a_file_is_stored_while_the_next_one_is_written(items, mysql, make_proje
         note("stored", seq)
         return stored
 
-    def write(self, batch, first, last):
+    def write(self, batch):
         note("write", self.seq)
-        return real_write(self, batch, first, last)
+        return real_write(self, batch)
 
     monkeypatch.setattr(LocalStore, "put_file", slow_put)
     monkeypatch.setattr(FileSink, "write", write)

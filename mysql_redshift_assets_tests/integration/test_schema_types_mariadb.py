@@ -12,15 +12,9 @@ import pymysql
 import pymysql.cursors
 import pytest
 
-from mysql_redshift_assets.extract.schema_types import (
-    PlannedColumn,
-    arrow_schema,
-    plan_columns,
-    raw_conversions,
-    raw_to_arrow,
-    read_primary_key,
-    read_source_columns,
-)
+from mysql_redshift_assets.extract.catalog import read_primary_key, read_source_columns
+from mysql_redshift_assets.extract.mysql_text import raw_conversions, raw_to_arrow
+from mysql_redshift_assets.extract.schema_types import PlannedColumn, arrow_schema, plan_columns
 from mysql_redshift_assets.identifiers import quote_mysql_ident
 
 pytestmark = pytest.mark.mariadb

@@ -7,7 +7,7 @@ import pytest
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.state.watermark import WatermarkStore
-from mysql_redshift_assets.sync.backup import backup_table
+from mysql_redshift_assets.sync.extract import extract_table
 from mysql_redshift_assets.sync.load import load_table
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.s3]
@@ -38,7 +38,7 @@ def test_rows_and_checksums_agree_source_parquet_warehouse(
     store = open_store(project, "s3")
     watermarks = WatermarkStore(store)
     source = open_source(project, "mysql")
-    result = backup_table(source, store, watermarks, table, run_id="run-1")
+    result = extract_table(source, store, watermarks, table, run_id="run-1")
     assert result.rows == 250 and [f.rows for f in result.files] == [100, 100, 50]
 
     warehouse = open_warehouse(project, target)

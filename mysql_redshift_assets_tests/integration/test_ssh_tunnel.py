@@ -29,7 +29,7 @@ from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.state.watermark import WatermarkStore
-from mysql_redshift_assets.sync.backup import backup_table
+from mysql_redshift_assets.sync.extract import extract_table
 from mysql_redshift_assets.sync.load import load_table
 from mysql_redshift_assets.tunnel import TunnelError, TunnelPool
 from mysql_redshift_assets_tests.conftest import free_port, pg_query, unavailable
@@ -121,7 +121,7 @@ def test_extract_and_load_through_two_bastions_sharing_one_tunnel_each(
     with TunnelPool() as pool:
         source = open_source(project, "mysql", tunnels=pool)
         assert pool.stats() == {}  # lazy: opening a client does not open its tunnel
-        result = backup_table(source, store, watermarks, table, run_id="run-1")
+        result = extract_table(source, store, watermarks, table, run_id="run-1")
         assert result.rows == 120 and len(result.files) == 3
         # A second client for the same source shares the tunnel (one SSH login, one tunnel).
         other = open_source(project, "mysql", tunnels=pool)
@@ -200,7 +200,7 @@ def test_tunnel_killed_mid_run_is_reopened_once(mysql, mysql_db, make_project, b
     pipeline = project.pipeline("testpipe")
     with TunnelPool() as pool:
         source = open_source(project, "mysql", tunnels=pool)
-        first = backup_table(
+        first = extract_table(
             source, store, WatermarkStore(store), table_config(pipeline, f"{mysql_db}.orders"),
             run_id="run-1",
         )  # fmt: skip
@@ -215,7 +215,7 @@ def test_tunnel_killed_mid_run_is_reopened_once(mysql, mysql_db, make_project, b
         # The same source object's next query reconnects through the reopened tunnel ...
         assert source.query_one(f"SELECT COUNT(*) FROM {mysql_db}.refunds")[0] in (b"30", "30", 30)
         # ... and the next table of the run extracts through it.
-        second = backup_table(
+        second = extract_table(
             source, store, WatermarkStore(store), table_config(pipeline, f"{mysql_db}.refunds"),
             run_id="run-1",
         )  # fmt: skip

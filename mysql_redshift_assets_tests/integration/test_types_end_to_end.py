@@ -13,7 +13,7 @@ from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.load.base import LoadError
 from mysql_redshift_assets.state.watermark import WatermarkStore
-from mysql_redshift_assets.sync.backup import backup_table
+from mysql_redshift_assets.sync.extract import extract_table
 from mysql_redshift_assets.sync.load import load_table
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.s3]
@@ -108,7 +108,7 @@ def extracted(mysql, mysql_db, make_project, request):
     store = open_store(project, "s3")
     source = open_source(project, "mysql")
     try:
-        backup_table(source, store, WatermarkStore(store), table, run_id="types-1")
+        extract_table(source, store, WatermarkStore(store), table, run_id="types-1")
     finally:
         source.close()
     return project, table, store, target, schema, make_project, tables
@@ -190,7 +190,7 @@ def test_every_type_into_the_redshift_loader_refuses_oversize_text_then_truncate
     reset(watermarks, table)
     source = open_source(project, "mysql")
     try:
-        backup_table(source, store, watermarks, table, run_id="types-2")
+        extract_table(source, store, watermarks, table, run_id="types-2")
     finally:
         source.close()
     # The first extraction's file still holds the over-long value: clear it from the list.

@@ -10,21 +10,27 @@ from __future__ import annotations
 import pymysql
 import pytest
 
-from mysql_redshift_assets.extract import wire
-from mysql_redshift_assets.extract.fast_reader import FastPathUnavailable, FastReader, plan_fast
+from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.extract import readers
+from mysql_redshift_assets.extract.readers import fast_client, wire
+from mysql_redshift_assets.extract.readers.connectorx import ConnectorxReader
+from mysql_redshift_assets.extract.readers.fast import FastPathUnavailable, plan_fast
 from mysql_redshift_assets.extract.schema_types import plan_columns
 from mysql_redshift_assets.extract.source import MySQLSource, SourceError
-from mysql_redshift_assets.sync import pages
-from mysql_redshift_assets.sync.fast_pages import FETCHERS
+from mysql_redshift_assets.extract.table import FETCHERS
 from mysql_redshift_assets_tests.integration.test_fast_reader import run, stored
 
 pytestmark = pytest.mark.mariadb
 
 
+@pytest.fixture
+def mysql_reader() -> str:
+    return "wire"
+
+
 @pytest.fixture(autouse=True)
-def _wire(monkeypatch) -> None:
-    monkeypatch.setenv("MYSQL_REDSHIFT_READER", "wire")
-    monkeypatch.setattr(pages, "FAST_MIN_CHUNK_ROWS", 1)
+def _small_pages(monkeypatch) -> None:
+    monkeypatch.setattr(readers, "FAST_MIN_CHUNK_ROWS", 1)
 
 
 @pytest.fixture
@@ -45,13 +51,13 @@ def test_pages_use_the_binary_protocol_on_kept_connections_and_close_their_state
     mysql, numbers, make_project, monkeypatch
 ) -> None:
     opened: list[int] = []
-    real = MySQLSource._wire_connection
+    real = MySQLSource.open_session
 
     def counted(self):
         opened.append(1)
         return real(self)
 
-    monkeypatch.setattr(MySQLSource, "_wire_connection", counted)
+    monkeypatch.setattr(MySQLSource, "open_session", counted)
     project = make_project({numbers: {}}, chunk_rows=100, file_rows=1000)
     prepared_before = status(mysql, "Com_stmt_prepare")
 
@@ -69,14 +75,14 @@ def test_pages_use_the_binary_protocol_on_kept_connections_and_close_their_state
 def test_an_error_in_the_middle_of_a_result_is_a_fallback_not_a_short_page(numbers, source) -> None:
     planned = plan_columns(source.columns(numbers.split(".")[0], "n"), table="n")
     plan = plan_fast(planned, [0])
-    reader = source.fast_reader()
+    reader = fast_client(source)
     assert isinstance(reader, wire.WireReader)
     # Rows are sent until id 2500, where the subquery fails: an ERR packet after 2,499 rows.
     failing = (
         f"SELECT {', '.join(plan.select_list)} FROM {numbers} "
         "WHERE IF(id = 2500, (SELECT 1 UNION SELECT 2), 1) ORDER BY id"
     )
-    conn = source._wire_connection()
+    conn = source.open_session()
     with pytest.raises((wire._wire.WireError, pymysql.err.MySQLError)) as raw:
         wire._read_result(conn, failing, len(plan.columns))
     assert raw.value.args[0] == 1242  # the server's own error, not a short page
@@ -90,17 +96,32 @@ def test_an_error_in_the_middle_of_a_result_is_a_fallback_not_a_short_page(numbe
     assert [c.num_rows for c in chunks] == [10]
 
 
-def test_the_reader_switch(monkeypatch, source) -> None:
-    monkeypatch.setenv("MYSQL_REDSHIFT_READER", "connectorx")
-    assert isinstance(source.fast_reader(), FastReader)
-    monkeypatch.setenv("MYSQL_REDSHIFT_READER", "pymysql")
-    assert source.fast_reader() is None
-    monkeypatch.setenv("MYSQL_REDSHIFT_READER", "fastest")
-    with pytest.raises(ValueError, match="MYSQL_REDSHIFT_READER"):
-        source.fast_reader()
-    monkeypatch.setattr(wire, "_wire", None)  # as if it was not built (no C compiler)
-    monkeypatch.setenv("MYSQL_REDSHIFT_READER", "auto")
-    assert isinstance(source.fast_reader(), FastReader)
-    monkeypatch.setenv("MYSQL_REDSHIFT_READER", "wire")
-    with pytest.raises(SourceError, match="not built"):
-        source.fast_reader()
+def test_the_reader_switch(source, make_project, numbers) -> None:
+    source.reader = "connectorx"
+    assert isinstance(fast_client(source), ConnectorxReader)
+    source.reader = "pymysql"
+    assert fast_client(source) is None
+    source.reader = "fastest"
+    with pytest.raises(ValueError, match="auto, wire, connectorx, pymysql"):
+        fast_client(source)
+    wire_built = wire._wire
+    try:
+        wire._wire = None  # as if it was not built (no C compiler)
+        source.reader = "auto"
+        assert isinstance(
+            fast_client(MySQLSource("s", host="h", port=1, user="u", password="p")),
+            ConnectorxReader,
+        )
+        source.reader = "wire"
+        with pytest.raises(SourceError, match="not built"):
+            fast_client(source)
+    finally:
+        wire._wire = wire_built
+    # In connections.yml: a typed key, an unknown name is a config error naming it.
+    project = make_project({numbers: {}}, store="local")
+    connections = project.connections_path.read_text().replace("reader: wire", "reader: fastest")
+    project.connections_path.write_text(connections)
+    from mysql_redshift_assets.config.loader import load_project
+
+    with pytest.raises(ConfigError, match="reader"):
+        load_project(project.root)

@@ -6,6 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mysql_redshift_assets.extract.catalog import read_primary_key, read_source_columns
+from mysql_redshift_assets.extract.mysql_text import raw_conversions, raw_to_arrow
 from mysql_redshift_assets.extract.schema_types import (
     PlannedColumn,
     SourceColumn,
@@ -13,10 +15,6 @@ from mysql_redshift_assets.extract.schema_types import (
     arrow_schema,
     plan_column,
     plan_columns,
-    raw_conversions,
-    raw_to_arrow,
-    read_primary_key,
-    read_source_columns,
 )
 from mysql_redshift_assets.identifiers import IdentifierError
 

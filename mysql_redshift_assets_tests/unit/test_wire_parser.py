@@ -15,12 +15,12 @@ from datetime import date, datetime
 import pyarrow as pa
 import pytest
 
-from mysql_redshift_assets.extract import wire
+from mysql_redshift_assets.extract.readers import wire
 
 if wire._wire is None:  # built at install; CI must not pass without it
     pytest.fail("the wire parser (_wire.c) was not built", pytrace=False)
 
-from mysql_redshift_assets.extract._wire import (  # noqa: E402
+from mysql_redshift_assets.extract.readers._wire import (  # noqa: E402
     BadTemporal,
     RowParser,
     TooLarge,

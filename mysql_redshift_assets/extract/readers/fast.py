@@ -1,6 +1,8 @@
-"""The connectorx read path: keyset pages fetched with connectorx, converted to the planner's exact
-schema. Its SELECT list and conversions are also the wire reader's (extract/wire.py, the default
-where its C parser is built), which reads the same binary protocol with less CPU.
+"""What the two binary-protocol readers share: the SELECT list, the conversions, the page reader.
+
+Both `readers/wire.py` (the default where its C parser is built) and `readers/connectorx.py`
+read MySQL's binary protocol; this module makes what they read exact and turns it into the
+planner's Arrow schema, so both give the text-protocol reader's schema and values.
 
 pymysql parses MySQL's wire in Python (about 40k rows/s on one core). connectorx reads the binary
 protocol in Rust with the GIL released (about 300k rows/s), so a page can be fetched while the
@@ -44,45 +46,35 @@ binary, float, bit, year), an unknown column type, and any query connectorx cann
 (`FastPathUnavailable`, whose message never carries the connection URL or the password).
 connectorx needs a user with a password (no socket authentication): it connects over TCP to
 the source's host/port (or SSH tunnel end) with the source's user. This module imports no
-Dagster; `sync/backup.py` drives the pages.
+Dagster; `extract/table.py` drives the pages.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mysql_redshift_assets.extract.mysql_text import to_temporal
 from mysql_redshift_assets.extract.schema_types import (
-    _BINARY_TYPES,
-    _GEOMETRY_TYPES,
-    _INTEGERS,
-    _TEXT_TYPES,
+    BINARY_TYPES,
+    GEOMETRY_TYPES,
+    INTEGER_TYPES,
+    TEXT_TYPES,
     PlannedColumn,
-    _to_temporal,
     arrow_schema,
 )
 from mysql_redshift_assets.identifiers import quote_mysql_ident
-
-# Set to 0 / off / false / no to read every table through pymysql (an operator's escape hatch).
-ENV_SWITCH = "MYSQL_REDSHIFT_FAST_READER"
-SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION net_write_timeout = 3600")
 
 _TEMPORAL = {"date", "datetime", "timestamp"}
 # connectorx reads DECIMAL through rust_decimal (28 significant digits) into decimal128(38,10):
 # exact when the scale is at most 10 and the integer digits at most 18 (value x 10^10 < 10^28).
 # Past that it fails, or (scale > 10) returns wrong digits: those columns travel as text.
 _CX_SCALE, _CX_DIGITS = 10, 28
-# What connectorx's failure on a date it cannot represent (2024-02-31) names.
-_CHRONO = ("NaiveDate", "NaiveDateTime", "NaiveTime")
-# Failures of the connection, not of one query: the source stays on pymysql for this process.
-_CONNECTING = ("connection", "connect", "access denied", "authentication", "timed out")
 
 
 class FastPathUnavailable(RuntimeError):
@@ -91,21 +83,6 @@ class FastPathUnavailable(RuntimeError):
 
 class TemporalUnreadable(FastPathUnavailable):
     """A binary temporal value connectorx cannot represent: read temporals as text instead."""
-
-
-def switched_off() -> bool:
-    """`MYSQL_REDSHIFT_FAST_READER=off`: every table through pymysql (either fast reader)."""
-    return os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "false", "no")
-
-
-def enabled() -> bool:
-    if switched_off():
-        return False
-    try:
-        import connectorx  # noqa: F401
-    except ImportError:  # pragma: no cover - a dependency, but the pymysql path does not need it
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -121,7 +98,7 @@ def fast_column(col: PlannedColumn, *, binary_temporal: bool = True) -> FastColu
     dt = col.source.data_type
     quoted = quote_mysql_ident(col.source.name)
     as_text = f"CAST({quoted} AS CHAR)"
-    if dt in _INTEGERS or dt == "year":
+    if dt in INTEGER_TYPES or dt == "year":
         kind = "uint64" if pa.types.is_decimal(col.arrow_type) else "int"
         return FastColumn(col, quoted, kind)
     if dt in _TEMPORAL and binary_temporal:
@@ -138,11 +115,11 @@ def fast_column(col: PlannedColumn, *, binary_temporal: bool = True) -> FastColu
         return FastColumn(col, quoted, "double")
     if dt == "bit":
         return FastColumn(col, f"({quoted} + 0)", "bits")
-    if dt in _TEXT_TYPES:
+    if dt in TEXT_TYPES:
         return FastColumn(col, quoted, "string")
-    if dt in _BINARY_TYPES:
+    if dt in BINARY_TYPES:
         return FastColumn(col, quoted, "binary")
-    if dt in _GEOMETRY_TYPES:
+    if dt in GEOMETRY_TYPES:
         return FastColumn(col, col.select_expr, "binary")
     return None
 
@@ -217,7 +194,7 @@ class FastChunk:
         return [str(array[row].as_py()) for array in self.order]
 
 
-def _convert(col: FastColumn, raw: pa.Array) -> pa.Array:
+def convert_column(col: FastColumn, raw: pa.Array) -> pa.Array:
     target = col.planned.arrow_type
     t = raw.type
     kind = col.kind
@@ -250,9 +227,9 @@ def _convert(col: FastColumn, raw: pa.Array) -> pa.Array:
     text = raw.cast(pa.string())
     if pa.types.is_string(target):
         return text
-    # The same kernels as schema_types.raw_to_arrow: identical values, zero dates -> NULL.
+    # The same kernels as mysql_text.raw_to_arrow: identical values, zero dates -> NULL.
     if pa.types.is_date32(target) or pa.types.is_timestamp(target):
-        return _to_temporal(text, target)
+        return to_temporal(text, target)
     return text.cast(target)
 
 
@@ -263,7 +240,7 @@ def convert_batch(plan: FastPlan, raw: pa.RecordBatch) -> FastChunk:
     for col, array in zip(plan.columns, raw.columns, strict=True):
         source = col.planned.source
         try:
-            arrays.append(_convert(col, array))
+            arrays.append(convert_column(col, array))
         except (FastPathUnavailable, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             # Not decided here: the pymysql path reads the page again, and a value that cannot
             # become its planned type fails there, with the planner's own message.
@@ -300,66 +277,3 @@ def keep_rss_flat(threshold: int = 1 << 20) -> None:
         libc.mallopt(_M_MMAP_THRESHOLD, threshold)
     except (OSError, AttributeError):  # not glibc: nothing to tune
         pass
-
-
-class FastReader:
-    """Runs page queries of one MySQL source through connectorx.
-
-    `url` returns the connection URL at each call (an SSH tunnel's local end may change); it is
-    never logged and never put in an exception: connectorx's own messages are scrubbed of the
-    `secrets` before they are re-raised as `FastPathUnavailable`.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        url: Callable[[], str],
-        render: Callable[[str, Sequence[Any]], str],
-        secrets: Sequence[str] = (),
-    ) -> None:
-        self.name = name
-        self._url = url
-        self.render = render
-        self._secrets = [s for s in secrets if s]
-        self.broken: str | None = None  # set when connecting fails: the source stays on pymysql
-        keep_rss_flat()
-
-    def _scrub(self, text: str) -> str:
-        from urllib.parse import quote
-
-        for secret in self._secrets:
-            for form in {secret, quote(secret, safe="")}:
-                text = text.replace(form, "***")
-        return text
-
-    def fetch(self, plan: FastPlan, sql: str) -> list[FastChunk]:
-        """Run one query; its rows as converted chunks (in query order)."""
-        if self.broken:
-            raise FastPathUnavailable(self.broken)
-        import connectorx as cx
-
-        failure: FastPathUnavailable | None = None
-        try:
-            table = cx.read_sql(
-                self._url(), sql, return_type="arrow", pre_execution_query=list(SESSION_SQL)
-            )
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # noqa: B036 - Rust panics arrive as PanicException(BaseException)
-            message = self._scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
-            if plan.binary_temporal and any(t in message for t in _CHRONO):
-                failure = TemporalUnreadable(f"source {self.name!r}: {message}")
-            else:
-                failure = FastPathUnavailable(
-                    f"source {self.name!r}: connectorx could not read a page ({message})"
-                )
-                if any(word in message.lower() for word in _CONNECTING):
-                    # Not this query: this source (its pool retries for 30 s before failing).
-                    self.broken = str(failure)
-        if failure is not None:
-            raise failure  # outside the handler: connectorx's message (and URL) is not chained
-        try:
-            return [convert_batch(plan, rb) for rb in table.to_batches() if rb.num_rows]
-        except FastPathUnavailable as exc:
-            raise FastPathUnavailable(f"source {self.name!r}: {exc}") from None

@@ -9,8 +9,8 @@ is the same) and the row packets are read from pymysql's socket in large chunks 
 `_wire.RowParser` (C, GIL released, no allocation per value) into Arrow buffers: integers,
 floats and dates as fixed-width values, everything else as the bytes the server sent.
 
-The SELECT list and the conversions are the connectorx path's (`fast_reader.plan_fast`,
-`fast_reader._convert`): the same expressions guard zero dates and cast what the binary
+The SELECT list and the conversions are the connectorx path's (`readers/fast.py`:
+`plan_fast`, `convert_column`): the same expressions guard zero dates and cast what the binary
 protocol cannot carry exactly, and the same kernels turn the values into the planner's types,
 so both fast paths give the pymysql path's schema and values (tests compare all three). A zero
 or impossible date raises `TemporalUnreadable`, as on the connectorx path: temporals are then
@@ -19,12 +19,11 @@ read as text for the rest of the run.
 Connections are kept (one per page in flight); each session runs `SESSION_SQL` first. Anything
 else unexpected (an error packet, a row of 16 MiB or more, a malformed packet, a value that
 does not convert, a lost connection) raises `FastPathUnavailable`, the connection is closed, and
-`sync/pages.py` reads on with pymysql from the last page handed over.
+`extract/table.py` reads on with the text protocol from the last page handed over.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 import sys
 import threading
@@ -35,17 +34,17 @@ import pyarrow as pa
 import pymysql
 from pymysql.protocol import FieldDescriptorPacket
 
-from mysql_redshift_assets.extract.fast_reader import (
+from mysql_redshift_assets.extract.readers.fast import (
     FastChunk,
     FastPathUnavailable,
     FastPlan,
     TemporalUnreadable,
-    _convert,
+    convert_column,
     keep_rss_flat,
 )
 
 try:
-    from mysql_redshift_assets.extract import _wire
+    from mysql_redshift_assets.extract.readers import _wire
 except ImportError:  # built at install (optional: no compiler, no wire path)
     _wire = None  # type: ignore[assignment]
 if sys.byteorder != "little":  # the parser copies floats as the host stores them
@@ -124,7 +123,7 @@ def convert_page(plan: FastPlan, rows: int, raw: list[pa.Array]) -> list[FastChu
             if col.kind == "decimal" and pa.types.is_string(array.type):
                 arrays.append(array.cast(col.planned.arrow_type))  # MySQL's exact text
             else:
-                arrays.append(_convert(col, array))
+                arrays.append(convert_column(col, array))
     except (FastPathUnavailable, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         # Not decided here: pymysql reads the page again and fails with the planner's message.
         name = plan.columns[len(arrays)].planned.source.name
@@ -266,16 +265,3 @@ def _close_quietly(conn) -> None:
             conn._force_close()
         except Exception:  # noqa: BLE001
             pass
-
-
-def enabled(kind: str) -> bool:
-    """Whether `MYSQL_REDSHIFT_READER` (auto, wire, connectorx) lets the wire reader run."""
-    return available() and kind in ("auto", "wire")
-
-
-def reader_choice() -> str:
-    """`MYSQL_REDSHIFT_READER`: auto (wire, else connectorx), wire, connectorx, or pymysql."""
-    value = os.environ.get("MYSQL_REDSHIFT_READER", "auto").strip().lower() or "auto"
-    if value not in ("auto", "wire", "connectorx", "pymysql"):
-        raise ValueError(f"MYSQL_REDSHIFT_READER={value!r}: use auto, wire, connectorx or pymysql")
-    return value

@@ -1,0 +1,50 @@
+"""What MySQL says about a table: its columns and primary key, from information_schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mysql_redshift_assets.extract.mysql_text import raw_text
+from mysql_redshift_assets.extract.schema_types import SourceColumn
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(raw_text(value))
+
+
+_COLUMNS_SQL = """SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_OCTET_LENGTH,
+  NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, ORDINAL_POSITION
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
+ORDER BY ORDINAL_POSITION"""
+_PRIMARY_KEY_SQL = """SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY'
+ORDER BY ORDINAL_POSITION"""
+
+
+def read_source_columns(cursor: Any, schema: str, table: str) -> list[SourceColumn]:
+    """Read a table's columns; [] when the table does not exist or is not visible.
+
+    Works with any pymysql cursor returning tuples, including one opened with
+    ``raw_conversions()`` (numbers then arrive as text and are parsed here).
+    """
+    cursor.execute(_COLUMNS_SQL, (schema, table))
+    return [
+        SourceColumn(
+            name=raw_text(row[0]),
+            data_type=raw_text(row[1]).lower(),
+            column_type=raw_text(row[2]).lower(),
+            nullable=raw_text(row[3]).upper() == "YES",
+            char_octet_length=_int(row[4]),
+            numeric_precision=_int(row[5]),
+            numeric_scale=_int(row[6]),
+            datetime_precision=_int(row[7]),
+            ordinal=int(raw_text(row[8])),
+        )
+        for row in cursor.fetchall()
+    ]
+
+
+def read_primary_key(cursor: Any, schema: str, table: str) -> list[str]:
+    """The PRIMARY KEY's source column names in key order; [] when there is none."""
+    cursor.execute(_PRIMARY_KEY_SQL, (schema, table))
+    return [raw_text(row[0]) for row in cursor.fetchall()]

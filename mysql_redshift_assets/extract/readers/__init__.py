@@ -1,0 +1,86 @@
+"""Readers of keyset pages, chosen by name (a source's `reader:` in connections.yml).
+
+| name         | reads                                                        |
+|--------------|--------------------------------------------------------------|
+| `wire`       | MySQL's binary protocol, row packets cut by a C parser       |
+| `connectorx` | MySQL's binary protocol through connectorx (Rust)            |
+| `pymysql`    | MySQL's text protocol on the source's own connection         |
+| `auto`       | `wire` where its parser was built at install, else connectorx |
+
+Whatever the choice, a table a binary-protocol reader does not cover (a column or keyset type
+it cannot carry exactly, no primary key, a MySQL snapshot copy) is read with the text protocol,
+and so is the rest of a run after a binary-protocol reader fails (`extract/table.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import get_args
+
+from mysql_redshift_assets.config.models import ReaderName
+from mysql_redshift_assets.extract.plan import TablePlan
+from mysql_redshift_assets.extract.readers import connectorx, wire
+from mysql_redshift_assets.extract.readers.base import PageRequest, TableReader
+from mysql_redshift_assets.extract.readers.fast import plan_fast
+from mysql_redshift_assets.extract.readers.fast_pages import FastClient, FastPages
+from mysql_redshift_assets.extract.readers.pymysql import TextPages
+from mysql_redshift_assets.extract.source import MySQLSource, Source, SourceError
+
+__all__ = ["READER_NAMES", "PageRequest", "ReaderName", "TableReader", "TextPages", "open_reader"]
+
+READER_NAMES: tuple[str, ...] = get_args(ReaderName)
+
+# A binary-protocol reader opens a connection a page: below this many rows a page, the text
+# protocol is faster.
+FAST_MIN_CHUNK_ROWS = 1_000
+
+
+def _wire(source: MySQLSource) -> FastClient:
+    return wire.WireReader(source.name, connect=source.open_session, render=source.render)
+
+
+def _connectorx(source: MySQLSource) -> FastClient:
+    return connectorx.ConnectorxReader(
+        source.name, url=source.connectorx_url, render=source.render, secrets=source.secrets
+    )
+
+
+# name -> (built here?, the client of one source)
+BINARY_READERS: dict[str, tuple[Callable[[], bool], Callable[[MySQLSource], FastClient]]] = {
+    "wire": (wire.available, _wire),
+    "connectorx": (connectorx.available, _connectorx),
+}
+
+
+def resolve_reader(name: str) -> str:
+    """The reader `name` stands for on this machine (`auto`: wire where built, else connectorx)."""
+    if name not in READER_NAMES:
+        raise ValueError(f"unknown reader {name!r}: use one of {', '.join(READER_NAMES)}")
+    if name == "auto":
+        return next((n for n, (built, _) in BINARY_READERS.items() if built()), "pymysql")
+    if name == "wire" and not wire.available():
+        raise SourceError(
+            "reader wire: the wire parser was not built at install (it needs a C compiler); "
+            "install again with one, or choose `reader: auto`"
+        )
+    return name
+
+
+def fast_client(source: Source) -> FastClient | None:
+    """The source's binary-protocol client, kept by the source; None where its pages are read
+    with the text protocol (chosen so, the demo source, or inside a MySQL snapshot)."""
+    name = resolve_reader(source.reader)
+    if name == "pymysql" or source.in_snapshot or not isinstance(source, MySQLSource):
+        return None
+    make = BINARY_READERS[name][1]
+    return source.kept(name, lambda: make(source))
+
+
+def open_reader(source: Source, plan: TablePlan) -> TableReader:
+    """The reader of this table's pages: the source's choice where it covers the table."""
+    text = TextPages(source, plan)
+    client = fast_client(source) if plan.primary_key else None
+    if client is None or plan.table.chunk_rows < FAST_MIN_CHUNK_ROWS:
+        return text
+    fast = plan_fast(plan.columns, plan.order_indexes)
+    return text if fast is None else FastPages(resolve_reader(source.reader), client, plan, fast)

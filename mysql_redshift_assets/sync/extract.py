@@ -1,0 +1,214 @@
+"""MySQL -> Parquet files in the object store, with the watermark advanced file by file.
+
+The order of effects is the whole point:
+1. read the table in keyset order (`extract.read_table`) into a local Parquet file;
+2. when the file is full, store it under a deterministic key derived from its sequence number;
+3. only then record the file and the new position in the watermark, in one atomic write.
+A process killed between 2 and 3 resumes from the old position and rewrites the same key, so
+there is no gap, no duplicate row and no duplicate file.
+
+Two stories: an *increment* (mode incremental) reads the rows past the watermark's position; a
+*generation* (full, and each partition window of time / id_range) reads a whole table or window
+into a new set of files that replaces the previous one when loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.extract import (
+    Batch,
+    Position,
+    Scan,
+    TablePlan,
+    null_cursor_rows,
+    plan_table,
+    read_table,
+    upper_bound,
+    window_bounds,
+)
+from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.partitions import Window
+from mysql_redshift_assets.state.lease import table_lease
+from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
+from mysql_redshift_assets.store.objectstore import ObjectStore
+from mysql_redshift_assets.store.parquet import FileColumn
+from mysql_redshift_assets.sync.files import FileSet, FileSink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractResult:
+    table: str
+    run_id: str
+    rows: int = 0
+    bytes: int = 0
+    files: list[FileRecord] = field(default_factory=list)
+    seconds: float = 0.0
+    position_before: Position | None = None
+    position_after: Position | None = None
+    snapshot: str | None = None
+    upper_bound: str | None = None
+    null_cursor_rows: int = 0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Run:
+    """One extraction's state: what it records in the watermark and reports as its result."""
+
+    table: TableConfig
+    watermarks: WatermarkStore
+    watermark: Watermark
+    plan: TablePlan
+    result: ExtractResult
+    on_file: Callable[[FileRecord], None] | None
+
+    def record(self, records: Iterable[FileRecord]) -> None:
+        """Files now durably stored: into the watermark (with the position past them) first."""
+        for record in records:
+            self.watermark.record_file(record, record.last)
+            self.watermarks.save(self.table, self.watermark)
+            self.result.files.append(record)
+            self.result.rows += record.rows
+            self.result.bytes += record.bytes
+            if self.on_file:
+                self.on_file(record)
+            log.info("%s: stored %s (%d rows)", self.table.qualified, record.key, record.rows)
+
+    def files(self, snapshot: str | None = None, window: Window | None = None) -> FileSet:
+        """The run's files: an increment's go on from the watermark's sequence, a generation's
+        start at 0 under its own id."""
+        truncate = self.table.text_overflow == "truncate"
+        return FileSet(
+            table=self.table,
+            schema=self.plan.arrow_schema,
+            columns=[FileColumn.from_planned(c, truncate_text=truncate) for c in self.plan.columns],
+            run_id=self.result.run_id,
+            first_seq=self.watermark.next_seq if snapshot is None else 0,
+            snapshot=snapshot,
+            partition=window.key if window else None,
+            partition_path=window.safe_key if window else None,
+        )
+
+    def write(self, batches: Iterable[Batch], sink: FileSink) -> None:
+        """Batches -> files; each file recorded as soon as it is stored, even if the run fails."""
+        try:
+            for batch in batches:
+                self.record(sink.write(batch))
+            self.record(sink.finish())
+        except BaseException:
+            self.record(sink.abort())
+            raise
+
+
+def _holding_the_lease(extract: Callable[..., ExtractResult]) -> Callable[..., ExtractResult]:
+    """Hold the table's lease throughout: a second extraction of the same table refuses."""
+
+    @functools.wraps(extract)
+    def run(source, store, watermarks: WatermarkStore, table: TableConfig, *, run_id: str, **kw):
+        with table_lease(watermarks.store, table, run_id):
+            return extract(source, store, watermarks, table, run_id=run_id, **kw)
+
+    return run
+
+
+@_holding_the_lease
+def extract_table(
+    source: Source,
+    store: ObjectStore,
+    watermarks: WatermarkStore,
+    table: TableConfig,
+    *,
+    run_id: str,
+    max_rows: int | None = None,
+    on_file: Callable[[FileRecord], None] | None = None,
+    window: Window | None = None,
+) -> ExtractResult:
+    """Extract new rows (incremental), a fresh generation of the table (full), or a new
+    generation of one partition's window (time / id_range: pass `window`) into the store."""
+    if table.partitioned and window is None:
+        raise ValueError(f"{table.qualified} is partitioned ({table.mode}): give a window")
+    started = time.monotonic()
+    watermark = watermarks.load(table) or Watermark(table=table.qualified, mode=table.mode)
+    plan = plan_table(source, table, watermark.columns)
+    result = ExtractResult(table=table.qualified, run_id=run_id)
+    result.position_before = watermark.position.model_copy() if watermark.position else None
+    watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)
+    watermarks.save(table, watermark)
+    run = _Run(table, watermarks, watermark, plan, result, on_file)
+    tmp = Path(tempfile.mkdtemp(prefix="mra-extract-"))
+    try:
+        if table.mode == "full" or window is not None:
+            _extract_generation(run, source, store, tmp, max_rows or table.max_rows, window)
+        else:
+            _extract_increment(run, source, store, tmp, max_rows or table.max_rows)
+    except BaseException as exc:
+        watermark.fail(exc)
+        _save_quietly(watermarks, table, watermark)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    watermark.succeed()
+    watermarks.save(table, watermark)
+    result.position_after = watermark.position
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _extract_increment(
+    run: _Run, source: Source, store: ObjectStore, tmp: Path, max_rows: int | None
+) -> None:
+    """The rows past the watermark's position, below the late-commit bound."""
+    upper = upper_bound(source, run.plan)
+    run.result.upper_bound = None if upper is None else str(upper.value)
+    run.result.null_cursor_rows = null_cursor_rows(source, run.plan)
+    scan = Scan(run.plan, after=run.watermark.position, upper=upper, max_rows=max_rows)
+    run.write(read_table(source, scan), FileSink(run.files(), store, tmp))
+
+
+def _extract_generation(
+    run: _Run,
+    source: Source,
+    store: ObjectStore,
+    tmp: Path,
+    max_rows: int | None,
+    window: Window | None,
+) -> None:
+    """The whole table (or window), in one MySQL snapshot, into a new generation of files."""
+    generation = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + run.result.run_id[:8]
+    run.result.snapshot = generation
+    bounds, upper = [], None
+    if window is not None:
+        run.watermark.begin_snapshot(generation, window.key)
+        bounds, upper = window_bounds(source, run.plan, window)
+        run.result.upper_bound = None if upper is None else str(upper.value)
+    sink = FileSink(run.files(generation, window), store, tmp)
+    scan = Scan(run.plan, upper=upper, bounds=tuple(bounds), max_rows=max_rows)
+    with source.snapshot():
+        run.write(read_table(source, scan), sink)
+    if not run.result.files:
+        run.record(sink.write_empty())
+    # A copy cut short by max_rows is not the table: a load must never replace with it.
+    complete = max_rows is None or run.result.rows < max_rows
+    run.watermark.end_snapshot(generation, complete=complete)
+
+
+def _save_quietly(watermarks: WatermarkStore, table: TableConfig, watermark: Watermark) -> None:
+    try:
+        watermarks.save(table, watermark)
+    except Exception:  # the original error matters more than a failed status write
+        log.exception("%s: could not record the failed status", table.qualified)
