@@ -142,7 +142,7 @@ def open_warehouse(project: Project, name: str, tunnels: TunnelPool | None = Non
         return tunnel() if tunnel is not None else (spec.host, spec.port)
 
     if isinstance(spec, PostgresTargetSpec):
-        from mysql_redshift_assets.load.redshift import PostgresWarehouse
+        from mysql_redshift_assets.load.postgres import PostgresWarehouse
 
         def connect_pg():
             import psycopg

@@ -11,103 +11,47 @@
       INSERT one ledger row per file
     COMMIT                              -- or ROLLBACK: target and ledger untouched
 
-Re-running is harmless: a file in the ledger is never loaded again. Dialects differ only in
-types, locking, DDL suffixes and the one step that moves file bytes into staging.
+Re-running is harmless: a file in the ledger is never loaded again. `Warehouse` holds this
+algorithm once; each dialect (`redshift.py`, `postgres.py`, `duckdb.py`) states its own column
+types, lock, table options, text limit and the one step that moves file bytes into staging.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import qualified, quote_ident
+from mysql_redshift_assets.load import ledger
+from mysql_redshift_assets.load.files import group_columns, read_footers, schema_groups
+from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult
 from mysql_redshift_assets.naming import LEDGER_TABLE, ledger_entry_name, target_table
 from mysql_redshift_assets.state.watermark import FileRecord
 from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import FileColumn, read_footer
+from mysql_redshift_assets.store.parquet import FileColumn, Footer
 
-log = logging.getLogger(__name__)
-
-
-class LoadError(RuntimeError):
-    """A load that was rolled back; target and ledger are as they were."""
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    table: TableConfig
-    primary_key: list[str]  # normalised names
-    cursor: str | None  # normalised name
-    candidates: list[FileRecord]
-    run_id: str
-    distkey: str | None = None
-    sortkey: tuple[str, list[str]] | None = None
-    # A partition's window (normalised column, lo, hi): deleted, then re-inserted, in one txn.
-    window: tuple[str, object, object] | None = None
-
-    @property
-    def mode(self) -> str:
-        return self.table.mode
-
-    @property
-    def target_schema(self) -> str:
-        return target_table(self.table)[0]
-
-    @property
-    def target_table(self) -> str:
-        return target_table(self.table)[1]
-
-    @property
-    def ledger_name(self) -> str:
-        return ledger_entry_name(self.table)
-
-
-@dataclass
-class LoadResult:
-    rows_loaded: int = 0
-    files_loaded: list[str] = field(default_factory=list)
-    already_loaded: int = 0
-    table_rows: int = 0
-    seconds: float = 0.0
-    copies: list[int] = field(default_factory=list)
-    columns_added: list[str] = field(default_factory=list)
-    truncated: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows_loaded / self.seconds if self.seconds > 0 else 0.0
-
-
-def schema_groups(files: Sequence[FileRecord]) -> list[list[FileRecord]]:
-    """Consecutive files with one schema fingerprint: a schema change starts a new COPY."""
-    groups: list[list[FileRecord]] = []
-    for f in files:
-        if groups and groups[-1][0].fingerprint == f.fingerprint:
-            groups[-1].append(f)
-        else:
-            groups.append([f])
-    return groups
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Warehouse(ABC):
-    """The transactional algorithm, over a DB-API connection."""
+    """The exactly-once algorithm; a dialect subclass states its connection, types and statements."""
 
-    type_attr: str  # which FileColumn type to use: 'redshift_type', 'postgres_type', 'duckdb_type'
-    refuses_oversize_text = False  # Redshift's VARCHAR stops at 65,535 bytes
-    ph = "%s"
+    ph = "%s"  # the DB-API parameter placeholder
 
     def __init__(self, name: str) -> None:
         self.name = name
 
-    # -- the dialect --------------------------------------------------------------------------
+    # -- the connection (a dialect states these) ----------------------------------------------
     @abstractmethod
     def cursor(self) -> Any: ...
+
+    @abstractmethod
+    def begin(self) -> None: ...
 
     @abstractmethod
     def commit(self) -> None: ...
@@ -116,13 +60,26 @@ class Warehouse(ABC):
     def rollback(self) -> None: ...
 
     @abstractmethod
-    def begin(self) -> None: ...
+    def close(self) -> None: ...
 
-    def lock(self, table: str) -> None:  # noqa: B027 - DuckDB has one writer per file already
-        pass
+    # -- the dialect's types and statements ---------------------------------------------------
+    @abstractmethod
+    def column_type(self, col: FileColumn) -> str:
+        """The SQL type of `col` in this warehouse (the planner recorded one per dialect)."""
 
-    def table_suffix(self, request: LoadRequest, columns: Sequence[str]) -> str:
+    @abstractmethod
+    def lock(self, table: str) -> None:
+        """Hold `table` until the transaction ends, so that two loads never interleave."""
+
+    def target_table_options(self, request: LoadRequest) -> str:
+        """Text after `CREATE TABLE ... (columns)`; none unless the dialect has physical keys."""
         return ""
+
+    @abstractmethod
+    def check_text_fits(
+        self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
+    ) -> None:
+        """Raise LoadError if the files hold text longer than the dialect's columns take."""
 
     @abstractmethod
     def copy_into_staging(
@@ -136,8 +93,13 @@ class Warehouse(ABC):
     ) -> int:
         """Move exactly `files` into `staging`; return the rows the database says it copied."""
 
-    def close(self) -> None:  # noqa: B027
-        pass
+    def catalog_prefix(self) -> str:
+        """Prepended to schema names in SQL (DuckDB names its catalog)."""
+        return ""
+
+    def _ddl(self, step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a step of CREATE/ALTER that another session may race; once, unless overridden."""
+        return step(*args, **kwargs)
 
     # -- helpers ------------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -158,40 +120,8 @@ class Warehouse(ABC):
             raise
         self.commit()
 
-    def catalog_prefix(self) -> str:
-        """Prepended to schema names in SQL (DuckDB names its catalog)."""
-        return ""
-
     def ref(self, schema: str, table: str) -> str:
         return self.catalog_prefix() + qualified(schema, table)
-
-    def ledger(self, schema: str) -> str:
-        return self.ref(schema, LEDGER_TABLE)
-
-    def ensure_ledger(self, schema: str) -> None:
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.catalog_prefix()}{quote_ident(schema)}")
-        self.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.ledger(schema)} ("
-            '"file_key" VARCHAR(1024) NOT NULL PRIMARY KEY, '
-            '"table_name" VARCHAR(256) NOT NULL, '
-            '"row_count" BIGINT NOT NULL, '
-            '"run_id" VARCHAR(128) NOT NULL, '
-            '"loaded_at" TIMESTAMP NOT NULL)'
-        )
-        self.commit()
-
-    def loaded_files(self, table: TableConfig) -> set[str]:
-        """The keys of `table`'s files that the ledger records as loaded."""
-        return self.loaded_keys(target_table(table)[0], ledger_entry_name(table))
-
-    def loaded_keys(self, schema: str, ledger_name: str) -> set[str]:
-        if not self.table_columns(schema, LEDGER_TABLE):
-            return set()
-        rows = self.fetchall(
-            f'SELECT "file_key" FROM {self.ledger(schema)} WHERE "table_name" = {self.ph}',
-            (ledger_name,),
-        )
-        return {r[0] for r in rows}
 
     def table_columns(self, schema: str, table: str) -> list[str]:
         rows = self.fetchall(
@@ -206,27 +136,58 @@ class Warehouse(ABC):
             return 0
         return int(self.fetchall(f"SELECT COUNT(*) FROM {self.ref(schema, table)}")[0][0])
 
-    def _column_ddl(self, col: FileColumn, request: LoadRequest) -> str:
-        not_null = " NOT NULL" if col.name in request.primary_key else ""
-        return f"{quote_ident(col.name)} {getattr(col, self.type_attr)}{not_null}"
+    # -- the ledger ---------------------------------------------------------------------------
+    def ledger(self, schema: str) -> str:
+        return self.ref(schema, LEDGER_TABLE)
 
+    def ensure_ledger(self, schema: str) -> None:
+        self._ddl(self._create_ledger, schema)
+
+    def _create_ledger(self, schema: str) -> None:
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.catalog_prefix()}{quote_ident(schema)}")
+        self.execute(ledger.create_ledger_sql(self.ledger(schema)))
+        self.commit()
+
+    def loaded_files(self, table: TableConfig) -> set[str]:
+        """The keys of `table`'s files that the ledger records as loaded."""
+        return self.loaded_keys(target_table(table)[0], ledger_entry_name(table))
+
+    def loaded_keys(self, schema: str, ledger_name: str) -> set[str]:
+        if not self.table_columns(schema, LEDGER_TABLE):
+            return set()
+        sql = ledger.loaded_keys_sql(self.ledger(schema), self.ph)
+        return {r[0] for r in self.fetchall(sql, (ledger_name,))}
+
+    def _record_in_ledger(self, request: LoadRequest, files: Sequence[FileRecord]) -> None:
+        sql = ledger.record_file_sql(self.ledger(request.target_schema), self.ph)
+        for f in files:
+            self.execute(sql, (f.key, request.ledger_name, f.rows, request.run_id))
+
+    # -- the target ---------------------------------------------------------------------------
     def ensure_target(self, request: LoadRequest, columns: list[FileColumn]) -> list[str]:
         """Create the target if missing; add columns that appeared in MySQL. Returns added names."""
+        return self._ddl(self._create_or_widen_target, request, columns)
+
+    def _create_or_widen_target(self, request: LoadRequest, columns: list[FileColumn]) -> list[str]:
         target = self.ref(request.target_schema, request.target_table)
         existing = self.table_columns(request.target_schema, request.target_table)
         if not existing:
-            ddl = ", ".join(self._column_ddl(c, request) for c in columns)
-            suffix = self.table_suffix(request, [c.name for c in columns])
-            self.execute(f"CREATE TABLE IF NOT EXISTS {target} ({ddl}){suffix}")
+            ddl = ", ".join(self._target_column_ddl(c, request) for c in columns)
+            options = self.target_table_options(request)
+            self.execute(f"CREATE TABLE IF NOT EXISTS {target} ({ddl}){options}")
             self.commit()
             return []
         added = [c for c in columns if c.name not in existing]
         for col in added:
             self.execute(
-                f"ALTER TABLE {target} ADD COLUMN {quote_ident(col.name)} {getattr(col, self.type_attr)}"
+                f"ALTER TABLE {target} ADD COLUMN {quote_ident(col.name)} {self.column_type(col)}"
             )
         self.commit()
         return [c.name for c in added]
+
+    def _target_column_ddl(self, col: FileColumn, request: LoadRequest) -> str:
+        not_null = " NOT NULL" if col.name in request.primary_key else ""
+        return f"{quote_ident(col.name)} {self.column_type(col)}{not_null}"
 
     # -- the algorithm ------------------------------------------------------------------------
     def load(self, request: LoadRequest, store: ObjectStore) -> LoadResult:
@@ -234,47 +195,11 @@ class Warehouse(ABC):
         result = LoadResult()
         schema, table = request.target_schema, request.target_table
         self.ensure_ledger(schema)
-        groups_columns = []
-        for group in schema_groups(request.candidates):
-            fs, path = store.arrow_location(group[0].key)
-            try:
-                groups_columns.append(read_footer(path, fs).columns)
-            except Exception as exc:  # before any change: say which file, as a LoadError
-                raise LoadError(
-                    f"cannot read {store.uri(group[0].key)} ({type(exc).__name__}: {exc}); "
-                    "nothing was loaded"
-                ) from exc
-        for columns in groups_columns:
+        for columns in group_columns(store, request.candidates):
             result.columns_added += self.ensure_target(request, columns)
-        target = self.ref(schema, table)
         try:
             with self.transaction():
-                self.lock(target)
-                loaded = self.loaded_keys(schema, request.ledger_name)
-                pending = [f for f in request.candidates if f.key not in loaded]
-                result.already_loaded = len(request.candidates) - len(pending)
-                if request.mode != "incremental" and pending and result.already_loaded:
-                    raise LoadError("a snapshot is partly in the ledger; refusing to guess")
-                if pending and request.mode == "full":
-                    # DELETE, not TRUNCATE: in Redshift TRUNCATE commits the open transaction.
-                    self.execute(f"DELETE FROM {target}")
-                elif pending and request.window is not None:
-                    column, lo, hi = request.window
-                    col = quote_ident(column)
-                    self.execute(
-                        f"DELETE FROM {target} WHERE {col} >= {self.ph} AND {col} < {self.ph}",
-                        (lo, hi),
-                    )
-                for i, group in enumerate(schema_groups(pending)):
-                    self._load_group(request, store, group, i, result)
-                for f in pending:
-                    self.execute(
-                        f"INSERT INTO {self.ledger(schema)} "
-                        '("file_key", "table_name", "row_count", "run_id", "loaded_at") '
-                        f"VALUES ({self.ph}, {self.ph}, {self.ph}, {self.ph}, CURRENT_TIMESTAMP)",
-                        (f.key, request.ledger_name, f.rows, request.run_id),
-                    )
-                result.files_loaded = [f.key for f in pending]
+                self._load_pending(request, store, result)
         except LoadError:
             raise
         except Exception as exc:
@@ -287,6 +212,39 @@ class Warehouse(ABC):
         result.seconds = time.monotonic() - started
         return result
 
+    def _load_pending(self, request: LoadRequest, store: ObjectStore, result: LoadResult) -> None:
+        """The body of the one transaction: everything the ledger lacks, or nothing."""
+        self.lock(self.ref(request.target_schema, request.target_table))
+        pending = self._pending_files(request, result)
+        if pending:
+            self._delete_replaced_rows(request)
+        for i, group in enumerate(schema_groups(pending)):
+            self._load_group(request, store, group, i, result)
+        self._record_in_ledger(request, pending)
+        result.files_loaded = [f.key for f in pending]
+
+    def _pending_files(self, request: LoadRequest, result: LoadResult) -> list[FileRecord]:
+        """The candidates the ledger lacks, read under the lock."""
+        loaded = self.loaded_keys(request.target_schema, request.ledger_name)
+        pending = [f for f in request.candidates if f.key not in loaded]
+        result.already_loaded = len(request.candidates) - len(pending)
+        if request.mode != "incremental" and pending and result.already_loaded:
+            raise LoadError("a snapshot is partly in the ledger; refusing to guess")
+        return pending
+
+    def _delete_replaced_rows(self, request: LoadRequest) -> None:
+        """A full load replaces the table; a partition's load replaces its window."""
+        target = self.ref(request.target_schema, request.target_table)
+        if request.mode == "full":
+            # DELETE, not TRUNCATE: in Redshift TRUNCATE commits the open transaction.
+            self.execute(f"DELETE FROM {target}")
+        elif request.window is not None:
+            column, lo, hi = request.window
+            col = quote_ident(column)
+            self.execute(
+                f"DELETE FROM {target} WHERE {col} >= {self.ph} AND {col} < {self.ph}", (lo, hi)
+            )
+
     def _load_group(
         self,
         request: LoadRequest,
@@ -295,25 +253,14 @@ class Warehouse(ABC):
         index: int,
         result: LoadResult,
     ) -> None:
-        footers = [read_footer(p, fs) for fs, p in (store.arrow_location(f.key) for f in group)]
-        columns = footers[0].columns
-        if self.refuses_oversize_text:
-            for f, footer in zip(group, footers, strict=True):
-                if footer.oversize:
-                    detail = ", ".join(f"{c}: {n} value(s)" for c, n in footer.oversize.items())
-                    raise LoadError(
-                        f"{f.key} holds text longer than Redshift's 65,535-byte VARCHAR ({detail}); "
-                        f"a COPY would fail. Set `text_overflow: truncate` for table "
-                        f"{request.table.qualified} in {request.table.config_file} to cut such "
-                        "values at extraction (counted in metadata), then re-extract"
-                    )
+        """Stage one run of same-schema files, check the count, merge into the target."""
+        footers = read_footers(store, group)
+        self.check_text_fits(request, group, footers)
         for footer in footers:
             for column, n in footer.truncated.items():
                 result.truncated[column] = result.truncated.get(column, 0) + n
-        staging = quote_ident(f"mra_staging_{index}")
-        self.execute(f"DROP TABLE IF EXISTS {staging}")
-        ddl = ", ".join(f"{quote_ident(c.name)} {getattr(c, self.type_attr)}" for c in columns)
-        self.execute(f"CREATE TEMP TABLE {staging} ({ddl})")
+        columns = footers[0].columns
+        staging = self._create_staging(index, columns)
         copied = self.copy_into_staging(staging, columns, group, store, request, index)
         expected = sum(f.rows for f in group)
         if copied != expected:
@@ -324,6 +271,14 @@ class Warehouse(ABC):
         result.rows_loaded += copied
         self._merge(request, staging, [c.name for c in columns])
         self.execute(f"DROP TABLE {staging}")
+
+    def _create_staging(self, index: int, columns: list[FileColumn]) -> str:
+        """A temporary table mirroring the files' columns, in file order; returns its name."""
+        staging = quote_ident(f"mra_staging_{index}")
+        self.execute(f"DROP TABLE IF EXISTS {staging}")
+        ddl = ", ".join(f"{quote_ident(c.name)} {self.column_type(c)}" for c in columns)
+        self.execute(f"CREATE TEMP TABLE {staging} ({ddl})")
+        return staging
 
     def _merge(self, request: LoadRequest, staging: str, names: list[str]) -> None:
         target = self.ref(request.target_schema, request.target_table)

@@ -1,7 +1,12 @@
-"""DuckDB: the embedded warehouse (demo and local work), same semantics as Redshift."""
+"""DuckDB: the embedded warehouse (demo and local work), same semantics as Redshift.
+
+DuckDB's own words: its column types, no LOCK (one process writes a database file at a time),
+a catalog-qualified schema, and files moved into staging by reading them through Arrow.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +15,14 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from mysql_redshift_assets.identifiers import quote_ident
-from mysql_redshift_assets.load.base import LoadRequest, Warehouse
+from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.load.request import LoadRequest
 from mysql_redshift_assets.state.watermark import FileRecord
 from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import FileColumn
+from mysql_redshift_assets.store.parquet import FileColumn, Footer
 
 
 class DuckDBWarehouse(Warehouse):
-    type_attr = "duckdb_type"
     ph = "?"
 
     def __init__(self, name: str, path: Path, *, memory_limit: str | None = None) -> None:
@@ -49,7 +54,7 @@ class DuckDBWarehouse(Warehouse):
 
     def catalog_prefix(self) -> str:
         # A schema named like the database file would otherwise be ambiguous.
-        return quote_ident(self.con.execute("SELECT current_database()").fetchone()[0]) + "."
+        return quote_ident(self.fetchall("SELECT current_database()")[0][0]) + "."
 
     def cursor(self) -> Any:
         return self.con
@@ -66,6 +71,17 @@ class DuckDBWarehouse(Warehouse):
 
     def rollback(self) -> None:
         self.con.rollback()
+
+    def column_type(self, col: FileColumn) -> str:
+        return col.duckdb_type
+
+    def lock(self, table: str) -> None:
+        pass  # the database file takes one writing process at a time (see `con`)
+
+    def check_text_fits(
+        self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
+    ) -> None:
+        pass  # DuckDB's VARCHAR holds any length
 
     def copy_into_staging(
         self,
@@ -92,7 +108,7 @@ class DuckDBWarehouse(Warehouse):
             self.con.execute(f"INSERT INTO {staging} SELECT * FROM {view}")
         finally:
             self.con.unregister(view)
-        return int(self.con.execute(f"SELECT COUNT(*) FROM {staging}").fetchone()[0])
+        return int(self.fetchall(f"SELECT COUNT(*) FROM {staging}")[0][0])
 
     def close(self) -> None:
         if self._con is not None:

@@ -1,28 +1,22 @@
 """Redshift through redshift-connector: manifest of exact keys, COPY FORMAT AS PARQUET, merge.
 
-`PostgresWarehouse` runs the same SQL on PostgreSQL, with the one Redshift-only step (COPY from
-S3) swapped for a `COPY FROM STDIN` of the same files. That is how the transactional SQL is tested
-against a real database here; the Redshift-only text (COPY, manifest, DISTKEY/SORTKEY) is tested
-as exact strings.
+Redshift cannot run here: its own text (COPY, manifest, DISTKEY/SORTKEY, LOCK) is tested as exact
+strings, and the shared algorithm runs for real on PostgreSQL (`postgres.py`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from mysql_redshift_assets.identifiers import quote_ident
-from mysql_redshift_assets.load.base import LoadRequest, Warehouse
+from mysql_redshift_assets.load.dbapi import DbApiWarehouse
+from mysql_redshift_assets.load.request import LoadError, LoadRequest
 from mysql_redshift_assets.naming import manifest_key
 from mysql_redshift_assets.state.watermark import FileRecord
 from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import FileColumn
-
-log = logging.getLogger(__name__)
+from mysql_redshift_assets.store.parquet import FileColumn, Footer
 
 
 def manifest_json(entries: Sequence[tuple[str, int]]) -> str:
@@ -76,74 +70,49 @@ def table_suffix(distkey: str | None, sortkey: tuple[str, list[str]] | None) -> 
     return f" {dist} {sort}"
 
 
-class RedshiftWarehouse(Warehouse):
-    type_attr = "redshift_type"
-    refuses_oversize_text = True
+def refuse_oversize_text(
+    request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
+) -> None:
+    """Redshift's VARCHAR stops at 65,535 bytes: a COPY of a longer value would fail."""
+    for f, footer in zip(files, footers, strict=True):
+        if footer.oversize:
+            detail = ", ".join(f"{c}: {n} value(s)" for c, n in footer.oversize.items())
+            raise LoadError(
+                f"{f.key} holds text longer than Redshift's 65,535-byte VARCHAR ({detail}); "
+                f"a COPY would fail. Set `text_overflow: truncate` for table "
+                f"{request.table.qualified} in {request.table.config_file} to cut such "
+                "values at extraction (counted in metadata), then re-extract"
+            )
 
+
+class RedshiftWarehouse(DbApiWarehouse):
     def __init__(
         self,
         name: str,
-        connect: Any,
+        connect: Callable[[], Any],
         *,
         iam_role: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
     ) -> None:
-        super().__init__(name)
-        self._connect = connect
-        self._conn: Any = None
+        super().__init__(name, connect)
         self._iam_role = iam_role
         self._access_key_id = access_key_id
         self._secret_access_key = secret_access_key
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
-
-    @property
-    def conn(self) -> Any:
-        if self._conn is None:
-            conn = self._connect()
-            # Partition windows and TIMESTAMPTZ values are compared in UTC, whatever the server says.
-            cur = conn.cursor()
-            cur.execute("SET TIME ZONE 'UTC'")
-            conn.commit()
-            self._conn = conn
-        return self._conn
-
-    def cursor(self) -> Any:
-        return self.conn.cursor()
-
-    def begin(self) -> None:
-        pass  # DB-API: the first statement opens the transaction
-
-    def commit(self) -> None:
-        self.conn.commit()
-
-    def rollback(self) -> None:
-        self.conn.rollback()
+    def column_type(self, col: FileColumn) -> str:
+        return col.redshift_type
 
     def lock(self, table: str) -> None:
         self.execute(f"LOCK {table}")
 
-    def _ddl(self, step: Any, *args: Any) -> Any:
-        # Two first loads race on CREATE ... IF NOT EXISTS / ADD COLUMN: the loser fails once
-        # the winner commits; rolled back and run again, it finds what the winner created.
-        for attempt in range(3):
-            try:
-                return step(*args)
-            except Exception:
-                self.rollback()
-                if attempt == 2:
-                    raise
-
-    def ensure_ledger(self, schema: str) -> None:
-        self._ddl(super().ensure_ledger, schema)
-
-    def ensure_target(self, request: LoadRequest, columns: list[FileColumn]) -> list[str]:
-        return self._ddl(super().ensure_target, request, columns)
-
-    def table_suffix(self, request: LoadRequest, columns: Sequence[str]) -> str:
+    def target_table_options(self, request: LoadRequest) -> str:
         return table_suffix(request.distkey, request.sortkey)
+
+    def check_text_fits(
+        self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
+    ) -> None:
+        refuse_oversize_text(request, files, footers)
 
     def copy_into_staging(
         self,
@@ -166,43 +135,3 @@ class RedshiftWarehouse(Warehouse):
             )
         )
         return int(self.fetchall("SELECT pg_last_copy_count()")[0][0])
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-class PostgresWarehouse(RedshiftWarehouse):
-    """Redshift's SQL on PostgreSQL; the COPY-from-S3 seam reads the same files client-side."""
-
-    type_attr = "postgres_type"
-
-    def lock(self, table: str) -> None:
-        self.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-
-    def table_suffix(self, request: LoadRequest, columns: Sequence[str]) -> str:
-        return ""
-
-    def copy_into_staging(
-        self,
-        staging: str,
-        columns: list[FileColumn],
-        files: list[FileRecord],
-        store: ObjectStore,
-        request: LoadRequest,
-        group: int,
-    ) -> int:
-        names = ", ".join(quote_ident(c.name) for c in columns)
-        total = 0
-        with self.conn.cursor() as cur:
-            for f in files:
-                fs, path = store.arrow_location(f.key)
-                with fs.open_input_file(path) as handle:
-                    parquet = pq.ParquetFile(handle)
-                    with cur.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-                        for batch in parquet.iter_batches(batch_size=65_536):
-                            for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                                copy.write_row(row)
-                total += cur.rowcount
-        return total

@@ -22,8 +22,8 @@ from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.extract.source import Source
-from mysql_redshift_assets.load.base import LoadError, LoadResult
-from mysql_redshift_assets.load.redshift import PostgresWarehouse
+from mysql_redshift_assets.load.postgres import PostgresWarehouse
+from mysql_redshift_assets.load.request import LoadError, LoadResult
 from mysql_redshift_assets.naming import LEDGER_TABLE
 from mysql_redshift_assets.state.watermark import FileRecord, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore

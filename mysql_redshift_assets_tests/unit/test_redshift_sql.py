@@ -20,13 +20,13 @@ import yaml
 
 from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
-from mysql_redshift_assets.load.base import LoadError, LoadRequest
 from mysql_redshift_assets.load.redshift import (
     RedshiftWarehouse,
     copy_statement,
     manifest_json,
     table_suffix,
 )
+from mysql_redshift_assets.load.request import LoadError, LoadRequest
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import LocalStore
 from mysql_redshift_assets.store.parquet import FileColumn, ParquetFileWriter, read_footer

@@ -1,0 +1,70 @@
+"""The connection handling Redshift and PostgreSQL share: one DB-API session, opened lazily.
+
+Not a dialect: `RedshiftWarehouse` and `PostgresWarehouse` both build on it and state their own
+types and statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from mysql_redshift_assets.load.base import Warehouse
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+DDL_ATTEMPTS = 3
+
+
+class DbApiWarehouse(Warehouse):
+    """A warehouse over a DB-API connection that `connect()` opens at first use."""
+
+    def __init__(self, name: str, connect: Callable[[], Any]) -> None:
+        super().__init__(name)
+        self._connect = connect
+        self._conn: Any = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            conn = self._connect()
+            # Partition windows and TIMESTAMPTZ values are compared in UTC, whatever the server says.
+            cur = conn.cursor()
+            cur.execute("SET TIME ZONE 'UTC'")
+            conn.commit()
+            self._conn = conn
+        return self._conn
+
+    def cursor(self) -> Any:
+        return self.conn.cursor()
+
+    def begin(self) -> None:
+        pass  # DB-API: the first statement opens the transaction
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _ddl(self, step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        # Two first loads race on CREATE ... IF NOT EXISTS / ADD COLUMN: the loser fails once
+        # the winner commits; rolled back and run again, it finds what the winner created.
+        attempt = 1
+        while True:
+            try:
+                return step(*args, **kwargs)
+            except Exception:
+                self.rollback()
+                if attempt == DDL_ATTEMPTS:
+                    raise
+                attempt += 1

@@ -1,0 +1,33 @@
+"""The load ledger's statements: one row per file loaded, written in the load's own transaction.
+
+A file whose key is in the ledger is never loaded again; that is what makes a re-run harmless.
+Every dialect runs this same SQL; `ledger` is the table's qualified name, `ph` the dialect's
+parameter placeholder.
+"""
+
+from __future__ import annotations
+
+
+def create_ledger_sql(ledger: str) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {ledger} ("
+        '"file_key" VARCHAR(1024) NOT NULL PRIMARY KEY, '
+        '"table_name" VARCHAR(256) NOT NULL, '
+        '"row_count" BIGINT NOT NULL, '
+        '"run_id" VARCHAR(128) NOT NULL, '
+        '"loaded_at" TIMESTAMP NOT NULL)'
+    )
+
+
+def loaded_keys_sql(ledger: str, ph: str) -> str:
+    """Parameters: the table's ledger entry name."""
+    return f'SELECT "file_key" FROM {ledger} WHERE "table_name" = {ph}'
+
+
+def record_file_sql(ledger: str, ph: str) -> str:
+    """Parameters: file key, ledger entry name, row count, run id."""
+    return (
+        f"INSERT INTO {ledger} "
+        '("file_key", "table_name", "row_count", "run_id", "loaded_at") '
+        f"VALUES ({ph}, {ph}, {ph}, {ph}, CURRENT_TIMESTAMP)"
+    )

@@ -1,0 +1,58 @@
+"""What a load is asked (`LoadRequest`), what it answers (`LoadResult`), and how it fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.naming import ledger_entry_name, target_table
+from mysql_redshift_assets.state.watermark import FileRecord
+
+
+class LoadError(RuntimeError):
+    """A load that was rolled back; target and ledger are as they were."""
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    table: TableConfig
+    primary_key: list[str]  # normalised names
+    cursor: str | None  # normalised name
+    candidates: list[FileRecord]
+    run_id: str
+    distkey: str | None = None
+    sortkey: tuple[str, list[str]] | None = None
+    # A partition's window (normalised column, lo, hi): deleted, then re-inserted, in one txn.
+    window: tuple[str, object, object] | None = None
+
+    @property
+    def mode(self) -> str:
+        return self.table.mode
+
+    @property
+    def target_schema(self) -> str:
+        return target_table(self.table)[0]
+
+    @property
+    def target_table(self) -> str:
+        return target_table(self.table)[1]
+
+    @property
+    def ledger_name(self) -> str:
+        return ledger_entry_name(self.table)
+
+
+@dataclass
+class LoadResult:
+    rows_loaded: int = 0
+    files_loaded: list[str] = field(default_factory=list)
+    already_loaded: int = 0
+    table_rows: int = 0
+    seconds: float = 0.0
+    copies: list[int] = field(default_factory=list)
+    columns_added: list[str] = field(default_factory=list)
+    truncated: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_loaded / self.seconds if self.seconds > 0 else 0.0
