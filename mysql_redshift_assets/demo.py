@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mysql_redshift_assets.config.loader import Project, load_project
 from mysql_redshift_assets.config.models import DemoSourceSpec
-from mysql_redshift_assets.config.resolve import table_configs
+from mysql_redshift_assets.config.resolve import table_config, table_configs
 from mysql_redshift_assets.identifiers import qualified
 
 SCHEMA = {
@@ -171,7 +171,7 @@ def run(project: Project) -> int:
 
     from mysql_redshift_assets.connect import open_warehouse
     from mysql_redshift_assets.defs.build import build_definitions
-    from mysql_redshift_assets.naming import target_table
+    from mysql_redshift_assets.naming import pipeline_job_name, table_job_name, target_table
 
     pipeline = project.pipeline("demo")
     folder = _folder(project)
@@ -189,12 +189,13 @@ def run(project: Project) -> int:
         (home / "dagster.yaml").touch()
         os.environ["DAGSTER_HOME"] = str(home)
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def("sync_demo").execute_in_process(
+    result = defs.resolve_job_def(pipeline_job_name(pipeline.name)).execute_in_process(
         instance=instance, raise_on_error=False, run_config=quiet
     )
     days = _last_days(EVENT_DAYS)
     # The partitioned table: a single-run backfill over the last complete days.
-    events = defs.resolve_job_def("sync_demo__shop__events").execute_in_process(
+    events_job = table_job_name(table_config(pipeline, "shop.events"))
+    events = defs.resolve_job_def(events_job).execute_in_process(
         instance=instance,
         raise_on_error=False,
         run_config=quiet,

@@ -1,24 +1,113 @@
-"""Every name derived from a table spec, in exactly one place.
+"""Every name derived from a table spec or a pipeline, in exactly one place.
 
-Object-store keys, the warehouse table name and the asset key path all come from here, so the
-parts of the system can never disagree on what a table is called (seed 003: components that
-normalised table names differently could not find each other's files).
+Object-store keys, warehouse tables, the load ledger, asset key paths and Dagster's op, job,
+schedule, sensor and partitions names all come from here, so the parts of the system can never
+disagree on what a thing is called (seed 003: components that normalised table names
+differently could not find each other's files). Users have runs, schedules, cursors and
+partitions stored under these names: change one only with a migration.
+
+No Dagster import here: `defs/translator.py` turns an asset path into an AssetKey.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import normalize_identifier
 
-WATERMARK_FILE = "watermark.json"
-_SEQ = re.compile(r"/(\d{10})\.parquet$")
+Layer = Literal["parquet", "redshift"]
+
+# -- Assets -----------------------------------------------------------------------------------
 
 
-def asset_path(table: TableConfig, layer: str) -> list[str]:
+def asset_path(table: TableConfig, layer: Layer) -> list[str]:
     """`<pipeline>/<schema>/<table>/<layer>`; the Dagster translator turns it into an AssetKey."""
     return [table.pipeline, table.source_schema, table.source_table, layer]
+
+
+# -- Dagster names: groups, ops, jobs, schedules, sensors, partitions -------------------------
+
+_NOT_IN_A_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def dagster_name(raw: str) -> str:
+    """`raw` as a valid Dagster name (`^[A-Za-z0-9_]+$`): any other character becomes `_`."""
+    return _NOT_IN_A_NAME.sub("_", raw)
+
+
+def group_name(table: TableConfig) -> str:
+    """The asset group of a table's assets: its pipeline."""
+    return dagster_name(table.pipeline)
+
+
+def _table_stem(table: TableConfig) -> str:
+    """`<pipeline>__<schema>__<table>`, the unsanitised stem of a table's Dagster names."""
+    return f"{table.pipeline}__{table.source_schema}__{table.source_table}"
+
+
+def op_name(table: TableConfig, layer: Layer) -> str:
+    """The op of one of a table's assets: `<pipeline>__<schema>__<table>__<layer>`."""
+    return dagster_name(f"{_table_stem(table)}__{layer}")
+
+
+def pipeline_job_name(pipeline: str) -> str:
+    """The job over every unpartitioned table of a pipeline: `sync_<pipeline>`."""
+    return dagster_name(f"sync_{pipeline}")
+
+
+def table_job_name(table: TableConfig) -> str:
+    """The job over one table's two assets: `sync_<pipeline>__<schema>__<table>`."""
+    return dagster_name(f"sync_{_table_stem(table)}")
+
+
+def schedule_name(job_name: str) -> str:
+    """The schedule of a job: `<job>_schedule`, the name Dagster itself would give it."""
+    return dagster_name(f"{job_name}_schedule")
+
+
+def new_data_sensor_name(table: TableConfig) -> str:
+    """The sensor that starts a run when MySQL has rows past the watermark."""
+    return dagster_name(f"{_table_stem(table)}__new_data")
+
+
+def id_range_sensor_name(table: TableConfig) -> str:
+    """The sensor that adds id-range partitions as the table grows."""
+    return dagster_name(f"{_table_stem(table)}__id_ranges")
+
+
+def dynamic_partitions_name(table: TableConfig) -> str:
+    """The instance's name for a table's id-range partitions (dots become `_`, nothing else)."""
+    # Not dagster_name(): Dagster does not restrict this name, and the partitions already added
+    # are stored under it; sanitising more would orphan them for a table named e.g. `a-b`.
+    return f"{_table_stem(table)}__id_range".replace(".", "_")
+
+
+def s3clean_job_name(pipeline: str) -> str:
+    """The maintenance job that deletes a pipeline's loaded, superseded and orphan files."""
+    return dagster_name(f"s3clean_{pipeline}")
+
+
+def s3clean_op_name(pipeline: str) -> str:
+    """The one op of the s3clean job; its schedule's run config is keyed by this name."""
+    return dagster_name(f"s3clean_{pipeline}_files")
+
+
+def s3clean_schedule_name(pipeline: str) -> str:
+    """The optional schedule of the s3clean job."""
+    return schedule_name(s3clean_job_name(pipeline))
+
+
+# Asset check names: one each per asset, so they need no table in them.
+ROW_COUNT_CHECK = "row_count_reconciled"
+SCHEMA_DRIFT_CHECK = "schema_drift"
+FRESHNESS_CHECK = "freshness"
+
+# -- Object-store keys ------------------------------------------------------------------------
+
+WATERMARK_FILE = "watermark.json"
+_SEQ = re.compile(r"/(\d{10})\.parquet$")
 
 
 def table_base(table: TableConfig) -> str:
@@ -28,10 +117,12 @@ def table_base(table: TableConfig) -> str:
 
 
 def lease_key(table: TableConfig) -> str:
+    """The lease that keeps two runs of one table from writing at once."""
     return f"{table_base(table)}/_lease.json"
 
 
 def watermark_key(table: TableConfig) -> str:
+    """The table's watermark: its position and the files it has written."""
     return f"{table_base(table)}/{WATERMARK_FILE}"
 
 
@@ -41,6 +132,7 @@ def incremental_file_key(table: TableConfig, seq: int) -> str:
 
 
 def snapshot_file_key(table: TableConfig, snapshot: str, seq: int) -> str:
+    """File `seq` of one full copy of the table."""
     return f"{table_base(table)}/full/{snapshot}/{seq:010d}.parquet"
 
 
@@ -50,12 +142,17 @@ def partition_file_key(table: TableConfig, partition: str, generation: str, seq:
 
 
 def manifest_key(table: TableConfig, run_id: str, group: int) -> str:
+    """The COPY manifest listing one group of files of one load."""
     return f"{table_base(table)}/_manifests/{run_id}-{group:03d}.manifest"
 
 
 def seq_of(key: str) -> int | None:
+    """The file number in a Parquet key, or None for any other key."""
     match = _SEQ.search(key)
     return int(match.group(1)) if match else None
+
+
+# -- Warehouse --------------------------------------------------------------------------------
 
 
 def target_table(table: TableConfig) -> tuple[str, str]:

@@ -13,10 +13,10 @@ import dagster as dg
 from mysql_redshift_assets.cli.common import Context, find_tables
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
-from mysql_redshift_assets.defs.assets import op_name
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.translator import asset_key
 from mysql_redshift_assets.extract import plan_table
+from mysql_redshift_assets.naming import op_name
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 

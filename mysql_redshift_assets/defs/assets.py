@@ -1,6 +1,5 @@
 """Asset factories: per table, `<...>/parquet` (MySQL -> store) and `<...>/redshift` (store -> warehouse)."""
 
-import re
 from dataclasses import replace
 
 import dagster as dg
@@ -11,6 +10,7 @@ from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.partitions import window_for
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.defs.translator import get_asset_spec
+from mysql_redshift_assets.naming import op_name
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import Position
 from mysql_redshift_assets.sync.extract import extract_table
@@ -24,11 +24,6 @@ class BackupConfig(dg.Config):
         None, description="Stop after this many rows (the old `--limit` x `--max-chunks`)."
     )
     chunk_rows: int | None = Field(None, description="Rows per MySQL query, for this run only.")
-
-
-def op_name(table: TableConfig, layer: str) -> str:
-    raw = f"{table.pipeline}__{table.source_schema}__{table.source_table}__{layer}"
-    return re.sub(r"[^A-Za-z0-9_]", "_", raw)
 
 
 def _position_text(position: Position | None) -> str:

@@ -5,10 +5,16 @@ import dagster as dg
 from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.config.models import ScheduleSpec
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.defs.assets import op_name
 from mysql_redshift_assets.defs.partitions import partitions_def
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.defs.translator import asset_key
+from mysql_redshift_assets.naming import (
+    id_range_sensor_name,
+    new_data_sensor_name,
+    pipeline_job_name,
+    schedule_name,
+    table_job_name,
+)
 from mysql_redshift_assets.partitions import id_range_key, id_range_keys
 from mysql_redshift_assets.sync.probe import first_row_past_watermark, max_primary_key
 
@@ -39,7 +45,7 @@ def _table_tags(table: TableConfig) -> dict[str, str]:
 def table_job(table: TableConfig):
     """Both assets of one table; partitioned tables need a job of their own."""
     return dg.define_asset_job(
-        f"sync_{op_name(table, 'table')}".removesuffix("__table"),
+        table_job_name(table),
         selection=_keys(table),  # partitions follow from the selected assets
         tags=_table_tags(table),
         description=f"{table.qualified}: MySQL -> store -> warehouse.",
@@ -51,7 +57,7 @@ def pipeline_job(pipeline: Pipeline, tables: list[TableConfig]):
     if not unpartitioned:
         return None
     return dg.define_asset_job(
-        f"sync_{pipeline.name}",
+        pipeline_job_name(pipeline.name),
         selection=unpartitioned,
         tags={"mysql_redshift/pipeline": pipeline.name},
         description=f"Every unpartitioned table of pipeline {pipeline.name}.",
@@ -63,7 +69,8 @@ def schedule_for(
 ) -> dg.ScheduleDefinition:
     if table is None or table.mode != "time":
         return dg.ScheduleDefinition(
-            job=job, cron_schedule=spec.cron, execution_timezone=spec.timezone,
+            name=schedule_name(job.name), job=job, cron_schedule=spec.cron,
+            execution_timezone=spec.timezone,
             default_status=_status(spec.default_status),
         )  # fmt: skip
     pdef = partitions_def(table)
@@ -71,10 +78,12 @@ def schedule_for(
 
     @dg.schedule(
         job=job, cron_schedule=spec.cron, execution_timezone=spec.timezone,
-        default_status=_status(spec.default_status), name=f"{job.name}_schedule",
+        default_status=_status(spec.default_status), name=schedule_name(job.name),
     )  # fmt: skip
     def _latest_window(context: dg.ScheduleEvaluationContext):
-        key = pdef.get_last_partition_key(current_time=context.scheduled_execution_time)
+        # Dagster 1.13 takes "now" from a loading context (no `current_time=` argument any more).
+        with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
+            key = pdef.get_last_partition_key()
         if key is None:
             return dg.SkipReason("no complete partition yet")
         return dg.RunRequest(partition_key=key, run_key=key)
@@ -87,7 +96,7 @@ def new_data_sensor(table: TableConfig) -> dg.SensorDefinition:
     assert spec is not None
 
     @dg.sensor(
-        name=f"{op_name(table, 'new_data')}",
+        name=new_data_sensor_name(table),
         asset_selection=_keys(table),
         minimum_interval_seconds=spec.interval_seconds,
         default_status=_sensor_status(spec.default_status),
@@ -122,7 +131,7 @@ def id_range_sensor(table: TableConfig) -> dg.SensorDefinition:
     assert isinstance(pdef, dg.DynamicPartitionsDefinition)
 
     @dg.sensor(
-        name=f"{op_name(table, 'id_ranges')}",
+        name=id_range_sensor_name(table),
         asset_selection=_keys(table),
         minimum_interval_seconds=spec.sensor_interval_seconds,
         default_status=_sensor_status(spec.sensor_default_status),

@@ -10,13 +10,14 @@ from mysql_redshift_assets.defs.translator import asset_key
 from mysql_redshift_assets.extract import plan_table
 from mysql_redshift_assets.maintenance.drift import schema_drift
 from mysql_redshift_assets.maintenance.validate import validate_table
+from mysql_redshift_assets.naming import FRESHNESS_CHECK, ROW_COUNT_CHECK, SCHEMA_DRIFT_CHECK
 from mysql_redshift_assets.store.parquet import FileColumn, read_footer
 
 
 def _row_count_check(table: TableConfig) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key(table, "redshift"),
-        name="row_count_reconciled",
+        name=ROW_COUNT_CHECK,
         description="Source rows (up to the watermark) == warehouse rows; Parquet rows shown.",
     )
     def _check(
@@ -50,7 +51,7 @@ def _row_count_check(table: TableConfig) -> dg.AssetChecksDefinition:
 def _schema_drift_check(table: TableConfig) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key(table, "parquet"),
-        name="schema_drift",
+        name=SCHEMA_DRIFT_CHECK,
         description="MySQL columns now vs the columns of the newest Parquet file.",
     )
     def _check(
@@ -80,7 +81,7 @@ def _schema_drift_check(table: TableConfig) -> dg.AssetChecksDefinition:
 def _freshness_check(table: TableConfig, hours: float) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key(table, "parquet"),
-        name="freshness",
+        name=FRESHNESS_CHECK,
         description=f"An extraction succeeded in the last {hours:g} hours.",
     )
     def _check(watermarks: WatermarkResource) -> dg.AssetCheckResult:

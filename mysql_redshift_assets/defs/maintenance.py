@@ -14,6 +14,7 @@ from mysql_redshift_assets.maintenance.s3clean import (
     parse_duration,
     plan_clean,
 )
+from mysql_redshift_assets.naming import s3clean_job_name, s3clean_op_name, s3clean_schedule_name
 
 
 class S3CleanConfig(dg.Config):
@@ -24,14 +25,12 @@ class S3CleanConfig(dg.Config):
     force: bool = Field(False, description="Also delete files not yet loaded into the warehouse.")
 
 
-def s3clean_op_name(pipeline: Pipeline) -> str:
-    return f"s3clean_{pipeline.name}_files"
-
-
 def build_s3clean_job(pipeline: Pipeline) -> dg.JobDefinition:
     tables = {t.qualified: t for t in table_configs(pipeline)}
 
-    @dg.op(name=s3clean_op_name(pipeline), description="Delete loaded/superseded/orphan files.")
+    @dg.op(
+        name=s3clean_op_name(pipeline.name), description="Delete loaded/superseded/orphan files."
+    )
     def _s3clean(
         context: dg.OpExecutionContext,
         config: S3CleanConfig,
@@ -71,7 +70,7 @@ def build_s3clean_job(pipeline: Pipeline) -> dg.JobDefinition:
         context.log.info(f"s3clean {'dry run' if config.dry_run else 'done'}: {totals}")
 
     @dg.job(
-        name=f"s3clean_{pipeline.name}",
+        name=s3clean_job_name(pipeline.name),
         description=f"s3clean for pipeline {pipeline.name} (dry run by default).",
     )
     def _job() -> None:
@@ -87,13 +86,13 @@ def build_s3clean_schedule(
     if spec is None:
         return None
     return dg.ScheduleDefinition(
-        name=f"s3clean_{pipeline.name}_schedule",
+        name=s3clean_schedule_name(pipeline.name),
         job=job,
         cron_schedule=spec.cron,
         execution_timezone=spec.timezone,
         run_config={
             "ops": {
-                f"s3clean_{pipeline.name}": {
+                s3clean_op_name(pipeline.name): {
                     "config": {
                         "older_than": spec.older_than,
                         "pattern": spec.pattern,

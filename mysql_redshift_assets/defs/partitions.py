@@ -6,6 +6,7 @@ import dagster as dg
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.naming import dynamic_partitions_name
 from mysql_redshift_assets.partitions import Window, id_window, time_window
 
 _TIME = {
@@ -13,12 +14,6 @@ _TIME = {
     "daily": dg.DailyPartitionsDefinition,
     "monthly": dg.MonthlyPartitionsDefinition,
 }
-
-
-def dynamic_partitions_name(table: TableConfig) -> str:
-    return f"{table.pipeline}__{table.source_schema}__{table.source_table}__id_range".replace(
-        ".", "_"
-    )
 
 
 def partitions_def(table: TableConfig) -> dg.PartitionsDefinition | None:

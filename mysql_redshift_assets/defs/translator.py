@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import dagster as dg
 
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.partitions import partitions_def
-from mysql_redshift_assets.naming import LEDGER_TABLE, asset_path, target_table
-
-Layer = Literal["parquet", "redshift"]
+from mysql_redshift_assets.naming import LEDGER_TABLE, Layer, asset_path, group_name, target_table
 
 
 def asset_key(table: TableConfig, layer: Layer) -> dg.AssetKey:
+    """The AssetKey of `naming.asset_path`: the only place a table's asset key is built."""
     return dg.AssetKey(asset_path(table, layer))
 
 
@@ -28,7 +25,7 @@ def get_asset_spec(project: Project, table: TableConfig, layer: Layer) -> dg.Ass
         source_kind = "mysql" if _kind(project, "sources", table.source) == "mysql" else "sqlite"
         return dg.AssetSpec(
             key=asset_key(table, "parquet"),
-            group_name=table.pipeline,
+            group_name=group_name(table),
             kinds={source_kind, "parquet", store_kind},
             description=(
                 f"`{table.qualified}` from source `{table.source}` as Parquet files in store "
@@ -41,7 +38,7 @@ def get_asset_spec(project: Project, table: TableConfig, layer: Layer) -> dg.Ass
     schema, name = target_table(table)
     return dg.AssetSpec(
         key=asset_key(table, "redshift"),
-        group_name=table.pipeline,
+        group_name=group_name(table),
         kinds={_kind(project, "targets", table.target)},
         deps=[asset_key(table, "parquet")],
         description=(
