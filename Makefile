@@ -38,9 +38,11 @@ demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 test: $(VENV)/.installed-dev lint
 	$(VENV)/bin/pytest
 
+## lint: ruff (lint + format) and mypy (settings in pyproject.toml)
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 ## dev: the Dagster UI on http://127.0.0.1:3000 (runs recorded in .local/dagster_home)
 dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml

@@ -27,8 +27,8 @@ from mysql_redshift_assets.config.models import (
 )
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.ssh import TunnelPool
 from mysql_redshift_assets.store.objectstore import LocalStore, ObjectStore
-from mysql_redshift_assets.tunnel import TunnelPool
 
 _default_tunnels: TunnelPool | None = None
 

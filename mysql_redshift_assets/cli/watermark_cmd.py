@@ -76,11 +76,12 @@ def run(ctx: Context, args: Any) -> int:
         info = ops.describe(watermark, loaded)
         files = None
         if args.show_files:
-            state = (
-                (lambda k: "?")
-                if loaded is None
-                else (lambda k: "loaded" if k in loaded else "pending")
-            )
+
+            def state(key: str) -> str:
+                if loaded is None:
+                    return "?"
+                return "loaded" if key in loaded else "pending"
+
             files = [f"{state(f.key):8} {f.rows:>10,} rows  {f.key}" for f in watermark.files]
             info["files"] = [
                 {"key": f.key, "rows": f.rows, "state": state(f.key)} for f in watermark.files

@@ -10,9 +10,9 @@ from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.ssh import TunnelPool
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.tunnel import TunnelPool
 
 
 class ConnectionsResource(dg.ConfigurableResource):

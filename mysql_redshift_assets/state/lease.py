@@ -15,6 +15,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.naming import lease_key
@@ -39,7 +40,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _stale(holder: dict) -> bool:
+def _stale(holder: dict[str, Any]) -> bool:
     try:
         if datetime.fromisoformat(holder["expires_at"]) < utcnow():
             return True

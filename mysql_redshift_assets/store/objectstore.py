@@ -11,10 +11,11 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
@@ -100,7 +101,7 @@ class LocalStore(ObjectStore):
         st = path.stat()
         return StoredObject(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
-    def _write_atomically(self, key: str, write) -> Path:
+    def _write_atomically(self, key: str, write: Callable[[BinaryIO], object]) -> Path:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -123,7 +124,7 @@ class LocalStore(ObjectStore):
     def put_file(
         self, local_path: Path, key: str, upload: FileUpload | None = None
     ) -> StoredObject:
-        def copy(out) -> None:
+        def copy(out: BinaryIO) -> None:
             with open(local_path, "rb") as src:
                 shutil.copyfileobj(src, out, 8 << 20)
 

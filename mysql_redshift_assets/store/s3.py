@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import boto3
@@ -49,7 +50,7 @@ class _StreamingUpload(FileUpload):
         self.store, self.key = store, key
         self.upload_id: str | None = None
         self.sent = 0  # bytes of the file already handed to a part
-        self.parts: list[Future] = []
+        self.parts: list[Future[dict[str, Any]]] = []
 
     def grew(self, path: Path) -> None:
         size = os.stat(path).st_size
@@ -64,7 +65,7 @@ class _StreamingUpload(FileUpload):
             )["UploadId"]
         number, start, upload_id = len(self.parts) + 1, self.sent, self.upload_id
 
-        def send() -> dict:
+        def send() -> dict[str, Any]:
             with open(path, "rb") as handle:
                 data = os.pread(handle.fileno(), end - start, start)
             if len(data) != end - start:
@@ -73,7 +74,7 @@ class _StreamingUpload(FileUpload):
                 Bucket=bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=data,
                 ChecksumAlgorithm=CHECKSUM,
             )  # fmt: skip
-            part = {"ETag": done["ETag"], "PartNumber": number}
+            part: dict[str, Any] = {"ETag": done["ETag"], "PartNumber": number}
             if f"Checksum{CHECKSUM}" in done:  # S3 checks each part, and the whole on completion
                 part[f"Checksum{CHECKSUM}"] = done[f"Checksum{CHECKSUM}"]
             return part
@@ -188,7 +189,9 @@ class S3Store(ObjectStore):
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
-            return self._client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+            response = self._client.get_object(Bucket=self.bucket, Key=self._full(key))
+            body: bytes = response["Body"].read()
+            return body
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None

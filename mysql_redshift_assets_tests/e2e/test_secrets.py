@@ -32,7 +32,7 @@ from mysql_redshift_assets.connect import open_source, open_store, open_warehous
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.extract.source import SourceError
-from mysql_redshift_assets.tunnel import TunnelError, TunnelPool
+from mysql_redshift_assets.ssh import TunnelError, TunnelPool
 from mysql_redshift_assets_tests.conftest import (
     MARIADB_SOCKET,
     PG_DB,

@@ -28,10 +28,10 @@ from mysql_redshift_assets.config.models import SshSpec
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions
+from mysql_redshift_assets.ssh import TunnelError, TunnelPool
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import extract_table
 from mysql_redshift_assets.sync.load import load_table
-from mysql_redshift_assets.tunnel import TunnelError, TunnelPool
 from mysql_redshift_assets_tests.conftest import free_port, pg_query, unavailable
 from mysql_redshift_assets_tests.sshd import SshServer, keygen
 
