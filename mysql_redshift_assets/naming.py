@@ -131,9 +131,9 @@ def incremental_file_key(table: TableConfig, seq: int) -> str:
     return f"{table_base(table)}/incremental/{seq:010d}.parquet"
 
 
-def snapshot_file_key(table: TableConfig, snapshot: str, seq: int) -> str:
+def generation_file_key(table: TableConfig, generation: str, seq: int) -> str:
     """File `seq` of one full copy of the table."""
-    return f"{table_base(table)}/full/{snapshot}/{seq:010d}.parquet"
+    return f"{table_base(table)}/full/{generation}/{seq:010d}.parquet"
 
 
 def partition_file_key(table: TableConfig, partition: str, generation: str, seq: int) -> str:

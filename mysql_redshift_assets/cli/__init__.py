@@ -71,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("what", nargs="?", choices=["pipeline"], help=argparse.SUPPRESS)
     table_args(sync, many=True)
     only = sync.add_mutually_exclusive_group()
-    only.add_argument("--backup-only", action="store_true", help="MySQL -> store only")
+    only.add_argument("--extract-only", action="store_true", help="MySQL -> store only")
+    # The old tool's word for the same thing.
+    only.add_argument(
+        "--backup-only", dest="extract_only", action="store_true", help=argparse.SUPPRESS
+    )
     only.add_argument("--redshift-only", action="store_true", help="load files already extracted")
     sync.add_argument("--limit", type=int, help="max rows (with --max-chunks: rows per chunk)")
     sync.add_argument("--max-chunks", type=int, help="with --limit: total = limit x max-chunks")

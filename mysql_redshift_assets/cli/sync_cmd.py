@@ -77,7 +77,7 @@ def run(ctx: Context, args: Any) -> int:
     tables = find_tables(ctx.project, args.pipeline, args.table)
     layers = (
         ["parquet"]
-        if args.backup_only
+        if args.extract_only
         else ["redshift"]
         if args.redshift_only
         else ["parquet", "redshift"]

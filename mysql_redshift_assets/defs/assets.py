@@ -19,7 +19,7 @@ from mysql_redshift_assets.sync.load import load_table
 KEYS_SHOWN = 5
 
 
-class BackupConfig(dg.Config):
+class ExtractConfig(dg.Config):
     max_rows: int | None = Field(
         None, description="Stop after this many rows (the old `--limit` x `--max-chunks`)."
     )
@@ -61,7 +61,7 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
     )
     def _parquet(
         context: dg.AssetExecutionContext,
-        config: BackupConfig,
+        config: ExtractConfig,
         connections: ConnectionsResource,
         watermarks: WatermarkResource,
     ) -> dg.MaterializeResult:
@@ -113,8 +113,8 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
                     for key, r in zip(context.partition_keys, results, strict=True)
                 }
             )
-        if last.snapshot is not None:
-            metadata["generation"] = last.snapshot
+        if last.generation is not None:
+            metadata["generation"] = last.generation
         if last.null_cursor_rows:
             metadata["rows_with_null_cursor"] = dg.MetadataValue.int(last.null_cursor_rows)
             context.log.warning(

@@ -229,7 +229,7 @@ class Warehouse(ABC):
         pending = [f for f in request.candidates if f.key not in loaded]
         result.already_loaded = len(request.candidates) - len(pending)
         if request.mode != "incremental" and pending and result.already_loaded:
-            raise LoadError("a snapshot is partly in the ledger; refusing to guess")
+            raise LoadError("a generation is partly in the ledger; refusing to guess")
         return pending
 
     def _delete_replaced_rows(self, request: LoadRequest) -> None:

@@ -1,7 +1,7 @@
 """s3clean: find a table's files in the store, say what each is, delete only what is safe.
 
 A file is safe to delete when the warehouse ledger says it is loaded, when it belongs to a full
-snapshot older than the newest loaded one (superseded), or when no watermark records it (left by
+generation older than the newest loaded one (superseded), or when no watermark records it (left by
 a run killed between upload and record; never loadable). A recorded file the ledger lacks is
 `pending` and is kept unless forced: deleting it would lose rows.
 """
@@ -52,12 +52,12 @@ def classify(
 ) -> list[StoredFile]:
     """Every object under the table's folder (paginated listing), but the watermark itself."""
     recorded = {f.key: f for f in watermark.files} if watermark else {}
-    newest_loaded_snapshot = None
+    newest_loaded_generation = None
     if watermark:
-        for snap in watermark.snapshots:
+        for snap in watermark.generations:
             if any(f.key in loaded for f in watermark.files_of(snap.id)):
-                newest_loaded_snapshot = snap.id
-    order = [s.id for s in watermark.snapshots] if watermark else []
+                newest_loaded_generation = snap.id
+    order = [s.id for s in watermark.generations] if watermark else []
     files = []
     for obj in store.list(table_base(table) + "/"):
         if obj.key.endswith("/" + WATERMARK_FILE):
@@ -70,9 +70,9 @@ def classify(
         elif record is None:
             state = "orphan"
         elif (
-            record.snapshot is not None
-            and newest_loaded_snapshot is not None
-            and order.index(record.snapshot) < order.index(newest_loaded_snapshot)
+            record.generation is not None
+            and newest_loaded_generation is not None
+            and order.index(record.generation) < order.index(newest_loaded_generation)
         ):
             state = "superseded"
         else:

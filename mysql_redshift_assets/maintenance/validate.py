@@ -65,7 +65,7 @@ def validate_table(
     parquet_rows = sum(f.rows for f in files)
     if table.mode == "full":
         source_rows, later = parquet_rows, 0
-        note = f"source has {total:,} rows now; the newest snapshot holds {parquet_rows:,}"
+        note = f"source has {total:,} rows now; the newest generation holds {parquet_rows:,}"
     else:
         values = keyset_values(watermark.position, cursor_is_pk=plan.cursor_is_pk)
         if values is None:

@@ -65,7 +65,7 @@ def reset(watermarks: WatermarkStore, table: TableConfig) -> Watermark:
             watermark.primary_key = old.primary_key
             watermark.cursor = old.cursor
             watermark.files = old.files
-            watermark.snapshots = old.snapshots
+            watermark.generations = old.generations
         watermarks.save(table, watermark)
     return watermark
 

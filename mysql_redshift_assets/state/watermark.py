@@ -16,7 +16,7 @@ import json
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.position import Position
@@ -42,7 +42,9 @@ class FileRecord(_Model):
     fingerprint: str
     run_id: str
     written_at: datetime
-    snapshot: str | None = None
+    # The generation the file belongs to (None: an increment). Watermarks written before the
+    # word was "generation" say "snapshot": both are read.
+    generation: str | None = Field(None, validation_alias=AliasChoices("generation", "snapshot"))
     partition: str | None = None
     first: Position | None = None
     last: Position | None = None
@@ -70,8 +72,8 @@ class Session(_Model):
     counts: Counts = Counts()
 
 
-class Snapshot(_Model):
-    """One complete copy of a full table (partition None) or of one partition's window."""
+class Generation(_Model):
+    """A set of files that replaces a full table (partition None) or one partition's window."""
 
     id: str
     partition: str | None = None
@@ -93,7 +95,9 @@ class Watermark(_Model):
     session: Session | None = None
     cumulative: Counts = Counts()
     files: list[FileRecord] = []
-    snapshots: list[Snapshot] = []
+    generations: list[Generation] = Field(
+        [], validation_alias=AliasChoices("generations", "snapshots")
+    )
     updated_at: datetime | None = None
 
     def begin_session(
@@ -106,13 +110,13 @@ class Watermark(_Model):
         before = self.position.model_copy() if self.position else None
         self.session = Session(run_id=run_id, started_at=utcnow(), position_before=before)
 
-    def begin_snapshot(self, snapshot_id: str, partition: str | None) -> None:
+    def begin_generation(self, generation_id: str, partition: str | None) -> None:
         """A new generation of files that will replace the table (or one partition's window)."""
-        self.snapshot(snapshot_id).partition = partition
+        self.generation(generation_id).partition = partition
 
-    def end_snapshot(self, snapshot_id: str, *, complete: bool) -> None:
+    def end_generation(self, generation_id: str, *, complete: bool) -> None:
         """A generation cut short (`max_rows`) is not the table: a load never replaces with it."""
-        self.snapshot(snapshot_id).complete = complete
+        self.generation(generation_id).complete = complete
 
     def succeed(self) -> None:
         assert self.session is not None
@@ -135,28 +139,29 @@ class Watermark(_Model):
         if self.session is not None:
             self.session.counts.add(record)
             self.session.position_after = position
-        if record.snapshot is None:
+        if record.generation is None:
             self.next_seq += 1
             self.position = position
         else:
-            snap = self.snapshot(record.snapshot)
-            snap.rows += record.rows
-            snap.files += 1
+            generation = self.generation(record.generation)
+            generation.rows += record.rows
+            generation.files += 1
 
-    def snapshot(self, snapshot_id: str) -> Snapshot:
-        for snap in self.snapshots:
-            if snap.id == snapshot_id:
-                return snap
-        snap = Snapshot(id=snapshot_id)
-        self.snapshots.append(snap)
-        return snap
+    def generation(self, generation_id: str) -> Generation:
+        for generation in self.generations:
+            if generation.id == generation_id:
+                return generation
+        generation = Generation(id=generation_id)
+        self.generations.append(generation)
+        return generation
 
-    def latest_complete_snapshot(self, partition: str | None = None) -> Snapshot | None:
-        complete = [s for s in self.snapshots if s.complete and s.partition == partition]
+    def latest_complete_generation(self, partition: str | None = None) -> Generation | None:
+        complete = [g for g in self.generations if g.complete and g.partition == partition]
         return complete[-1] if complete else None
 
-    def files_of(self, snapshot_id: str | None) -> list[FileRecord]:
-        return [f for f in self.files if f.snapshot == snapshot_id]
+    def files_of(self, generation_id: str | None) -> list[FileRecord]:
+        """The files of one generation, or (None) the increments."""
+        return [f for f in self.files if f.generation == generation_id]
 
 
 class WatermarkError(ValueError):

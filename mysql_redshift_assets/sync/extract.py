@@ -57,7 +57,7 @@ class ExtractResult:
     seconds: float = 0.0
     position_before: Position | None = None
     position_after: Position | None = None
-    snapshot: str | None = None
+    generation: str | None = None
     upper_bound: str | None = None
     null_cursor_rows: int = 0
 
@@ -89,7 +89,7 @@ class _Run:
                 self.on_file(record)
             log.info("%s: stored %s (%d rows)", self.table.qualified, record.key, record.rows)
 
-    def files(self, snapshot: str | None = None, window: Window | None = None) -> FileSet:
+    def files(self, generation: str | None = None, window: Window | None = None) -> FileSet:
         """The run's files: an increment's go on from the watermark's sequence, a generation's
         start at 0 under its own id."""
         truncate = self.table.text_overflow == "truncate"
@@ -98,8 +98,8 @@ class _Run:
             schema=self.plan.arrow_schema,
             columns=[FileColumn.from_planned(c, truncate_text=truncate) for c in self.plan.columns],
             run_id=self.result.run_id,
-            first_seq=self.watermark.next_seq if snapshot is None else 0,
-            snapshot=snapshot,
+            first_seq=self.watermark.next_seq if generation is None else 0,
+            generation=generation,
             partition=window.key if window else None,
             partition_path=window.safe_key if window else None,
         )
@@ -190,10 +190,10 @@ def _extract_generation(
 ) -> None:
     """The whole table (or window), in one MySQL snapshot, into a new generation of files."""
     generation = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + run.result.run_id[:8]
-    run.result.snapshot = generation
+    run.result.generation = generation
     bounds, upper = [], None
     if window is not None:
-        run.watermark.begin_snapshot(generation, window.key)
+        run.watermark.begin_generation(generation, window.key)
         bounds, upper = window_bounds(source, run.plan, window)
         run.result.upper_bound = None if upper is None else str(upper.value)
     sink = FileSink(run.files(generation, window), store, tmp)
@@ -204,7 +204,7 @@ def _extract_generation(
         run.record(sink.write_empty())
     # A copy cut short by max_rows is not the table: a load must never replace with it.
     complete = max_rows is None or run.result.rows < max_rows
-    run.watermark.end_snapshot(generation, complete=complete)
+    run.watermark.end_generation(generation, complete=complete)
 
 
 def _save_quietly(watermarks: WatermarkStore, table: TableConfig, watermark: Watermark) -> None:

@@ -22,9 +22,9 @@ import pyarrow as pa
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import Batch, Position
 from mysql_redshift_assets.naming import (
+    generation_file_key,
     incremental_file_key,
     partition_file_key,
-    snapshot_file_key,
 )
 from mysql_redshift_assets.state.watermark import FileRecord, utcnow
 from mysql_redshift_assets.store.objectstore import FileUpload, ObjectStore, StoredObject
@@ -46,16 +46,16 @@ class FileSet:
     columns: list[FileColumn]
     run_id: str
     first_seq: int = 0
-    snapshot: str | None = None  # the generation replacing the table or a window; None: increment
+    generation: str | None = None  # replacing the table or a window; None: an increment
     partition: str | None = None  # the window's partition key
     partition_path: str | None = None  # ... as it appears in store keys
 
     def key(self, seq: int) -> str:
-        if self.snapshot is None:
+        if self.generation is None:
             return incremental_file_key(self.table, seq)
         if self.partition_path is None:
-            return snapshot_file_key(self.table, self.snapshot, seq)
-        return partition_file_key(self.table, self.partition_path, self.snapshot, seq)
+            return generation_file_key(self.table, self.generation, seq)
+        return partition_file_key(self.table, self.partition_path, self.generation, seq)
 
 
 class FileSink:
@@ -137,7 +137,7 @@ class FileSink:
             fingerprint=footer.fingerprint,
             run_id=self.files.run_id,
             written_at=utcnow(),
-            snapshot=self.files.snapshot,
+            generation=self.files.generation,
             partition=self.files.partition,
             first=self.first,
             last=self.last,

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def candidate_files(
     table: TableConfig, watermark: Watermark, partition: str | None = None
 ) -> list[FileRecord]:
-    """Files a load may take: every recorded incremental file, or the newest complete snapshot
+    """Files a load may take: every recorded incremental file, or the newest complete generation
     (of the table, or of one partition).
 
     Never a prefix listing: a file exists for the loader only once the watermark records it,
@@ -24,8 +24,8 @@ def candidate_files(
     """
     if table.mode == "incremental":
         return watermark.files_of(None)
-    snapshot = watermark.latest_complete_snapshot(partition)
-    return watermark.files_of(snapshot.id) if snapshot else []
+    generation = watermark.latest_complete_generation(partition)
+    return watermark.files_of(generation.id) if generation else []
 
 
 def _normalised(name: str, mapping: dict[str, str]) -> str | None:

@@ -102,7 +102,7 @@ def test_everyday_workflow(setup, mysql):
 
 def test_limit_and_max_chunks_cap_the_extraction(setup):
     cli, table, _ = setup
-    out = cli("sync", "-t", table, "--backup-only", "--limit", "60", "--max-chunks", "2")
+    out = cli("sync", "-t", table, "--extract-only", "--limit", "60", "--max-chunks", "2")
     assert "120 rows extracted" in out
     out = cli("sync", "-t", table, "--backup-only", "--limit", "1000")
     assert "380 rows extracted" in out  # continues where it stopped: no gap, no duplicate
@@ -119,7 +119,7 @@ def test_validate_catches_a_row_deleted_behind_the_tools_back(setup):
 
 def test_watermark_set_and_reset(setup):
     cli, table, _ = setup
-    cli("sync", "-t", table, "--backup-only")
+    cli("sync", "-t", table, "--extract-only")
     out = cli("watermark", "set", "-t", table, "--timestamp", "2024-05-01 10:00:00")
     assert "next run starts at" in out
     # Rows at the timestamp itself are extracted again (>=), and merged on load: no double rows.

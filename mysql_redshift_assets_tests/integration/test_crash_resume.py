@@ -1,6 +1,6 @@
 """A process SIGKILLed anywhere in an extraction resumes with no gap, no duplicate, no orphan.
 
-The extraction runs in a child process (`_crash_backup.py`) that kills itself at a chosen point;
+The extraction runs in a child process (`_crash_extract.py`) that kills itself at a chosen point;
 the run is then resumed (in this process, or in another child) and the object store is checked
 against MariaDB: the files the watermark records hold every source row exactly once, and the
 store holds no Parquet file the watermark does not record.
@@ -31,7 +31,7 @@ from mysql_redshift_assets_tests.conftest import TEST_PASSWORD
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.s3]
 
-CHILD = Path(__file__).with_name("_crash_backup.py")
+CHILD = Path(__file__).with_name("_crash_extract.py")
 ROWS = 137  # chunk_rows 10, file_rows 20: files of 20 x 6 + 17
 
 

@@ -49,7 +49,7 @@ def _ids_in_files(store, watermark) -> list[int]:
     return sorted(ids)
 
 
-def _backup(project, name, **kwargs):
+def _extract(project, name, **kwargs):
     table = table_config(project.pipeline("testpipe"), name)
     store = open_store(project, "s3")
     source = open_source(project, "mysql")
@@ -124,10 +124,10 @@ def test_s3_server_stopped_mid_extraction_and_started_again(
 
     try:
         try:
-            _backup(project, orders, on_file=outage)
+            _extract(project, orders, on_file=outage)
         except Exception:
             pass  # retries may run out: then the ordinary re-run below finishes the job
-        _backup(project, orders, run_id="r2")
+        _extract(project, orders, run_id="r2")
         _assert_exact(project, orders)
     finally:
         state["server"].stop()
@@ -154,7 +154,7 @@ def test_mysql_connection_killed_mid_table(orders, make_project, mysql):
     # read failed is published if its upload succeeded), and the position of the last of them.
     assert watermark.files and watermark.cumulative.rows == 250 * len(watermark.files)
     assert watermark.cumulative.rows < 1000 and watermark.position == watermark.files[-1].last
-    _backup(project, orders, run_id="r2")
+    _extract(project, orders, run_id="r2")
     _assert_exact(project, orders)
 
 
@@ -195,7 +195,7 @@ def test_sigkill_during_the_warehouse_load(orders, make_project, target, request
     project = make_project(
         {orders: {"cursor": "updated_at"}}, target=target, target_schema=schema, file_rows=500
     )
-    _backup(project, orders)
+    _extract(project, orders)
     child = subprocess.run(
         [sys.executable, "-c", LOADER, str(project.root), orders, target],
         env={**os.environ}, capture_output=True, text=True, timeout=120,

@@ -621,7 +621,7 @@ def all_items(mysql: pymysql.Connection) -> list[tuple[Any, ...]]:
     return mysql_rows(mysql, "SELECT id, name, qty FROM items ORDER BY id")
 
 
-def test_full_mode_second_snapshot_replaces_the_table(
+def test_full_mode_second_generation_replaces_the_table(
     mysql: pymysql.Connection, items: Pipe
 ) -> None:
     first = items.extract("snap-001")
@@ -637,7 +637,7 @@ def test_full_mode_second_snapshot_replaces_the_table(
             "INSERT INTO items VALUES (%s, %s, %s)", [(i, f"new {i}", i) for i in range(51, 56)]
         )
     second = items.extract("snap-002")
-    assert second.snapshot != first.snapshot and sum(f.rows for f in second.files) == 44
+    assert second.generation != first.generation and sum(f.rows for f in second.files) == 44
     replaced = items.load("load-2")
 
     assert replaced.files_loaded == [f.key for f in second.files]
@@ -656,7 +656,7 @@ def test_full_mode_second_snapshot_replaces_the_table(
     assert items.target_rows() == all_items(mysql)
 
 
-def test_full_mode_failed_replace_keeps_the_previous_snapshot(
+def test_full_mode_failed_replace_keeps_the_previous_generation(
     mysql: pymysql.Connection, items: Pipe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     items.extract("snap-001")
@@ -685,7 +685,7 @@ def test_full_mode_failed_replace_keeps_the_previous_snapshot(
     assert len(all_items(mysql)) == 25
 
 
-def test_full_mode_snapshot_of_an_emptied_table_empties_the_target(
+def test_full_mode_generation_of_an_emptied_table_empties_the_target(
     mysql: pymysql.Connection, items: Pipe
 ) -> None:
     items.extract("snap-001")

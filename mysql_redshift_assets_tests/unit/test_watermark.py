@@ -48,7 +48,7 @@ def make_table(name: str = "orders", schema: str = "shop", mode: str = "incremen
     )
 
 
-def record(seq: int, rows: int, *, run_id: str = "r1", snapshot: str | None = None) -> FileRecord:
+def record(seq: int, rows: int, *, run_id: str = "r1", generation: str | None = None) -> FileRecord:
     return FileRecord(
         key=f"pipe/shop/orders/incremental/{seq:010d}.parquet",
         rows=rows,
@@ -56,7 +56,7 @@ def record(seq: int, rows: int, *, run_id: str = "r1", snapshot: str | None = No
         fingerprint="abc",
         run_id=run_id,
         written_at=T0,
-        snapshot=snapshot,
+        generation=generation,
         first=Position(cursor="2024-01-01 00:00:00", pk=[str(seq * 100 + 1)]),
         last=Position(cursor="2024-01-01 00:00:00", pk=[str(seq * 100 + rows)]),
     )
@@ -96,18 +96,18 @@ def test_record_file_without_a_session_still_moves_position() -> None:
     assert wm.position == pos and wm.next_seq == 1 and wm.cumulative.rows == 9
 
 
-def test_snapshot_file_does_not_move_the_incremental_position() -> None:
+def test_generation_file_does_not_move_the_incremental_position() -> None:
     before = Position(cursor="2024-01-01 00:00:00", pk=["5"])
     wm = Watermark(table="shop.orders", mode="full", position=before, next_seq=3)
     wm.session = Session(run_id="r1", started_at=T0)
-    wm.record_file(record(0, 11, snapshot="S1"), Position(cursor=None, pk=["11"]))
-    wm.record_file(record(1, 4, snapshot="S1"), Position(cursor=None, pk=["15"]))
+    wm.record_file(record(0, 11, generation="S1"), Position(cursor=None, pk=["11"]))
+    wm.record_file(record(1, 4, generation="S1"), Position(cursor=None, pk=["15"]))
     assert wm.position == before and wm.next_seq == 3
-    snap = wm.snapshot("S1")
+    snap = wm.generation("S1")
     assert (snap.rows, snap.files, snap.complete) == (15, 2, False)
-    assert wm.latest_complete_snapshot() is None
+    assert wm.latest_complete_generation() is None
     snap.complete = True
-    assert wm.latest_complete_snapshot() is snap
+    assert wm.latest_complete_generation() is snap
     assert [f.rows for f in wm.files_of("S1")] == [11, 4] and wm.files_of(None) == []
     assert wm.cumulative.rows == 15 and wm.session.counts.rows == 15
 
@@ -168,6 +168,30 @@ def test_save_load_round_trip_on_local_store(store: LocalStore) -> None:
 
     watermarks.delete(table)
     assert watermarks.load(table) is None
+
+
+def test_a_watermark_written_with_the_old_word_snapshot_still_loads(store: LocalStore) -> None:
+    """Before "generation", watermark.json said "snapshot(s)": such files load unchanged."""
+    table = make_table(mode="full")
+    old = {
+        "table": table.qualified,
+        "mode": "full",
+        "files": [
+            {"key": "k0", "rows": 3, "bytes": 9, "fingerprint": "f", "run_id": "r1",
+             "written_at": "2024-05-01T12:00:00Z", "snapshot": "G1"},
+        ],
+        "snapshots": [{"id": "G1", "complete": True, "rows": 3, "files": 1}],
+    }  # fmt: skip
+    store.put_bytes(json.dumps(old).encode(), watermark_key(table))
+    loaded = WatermarkStore(store).load(table)
+    assert loaded is not None and loaded.files[0].generation == "G1"
+    latest = loaded.latest_complete_generation()
+    assert latest is not None and latest.id == "G1" and latest.rows == 3
+    assert [f.key for f in loaded.files_of("G1")] == ["k0"]
+    WatermarkStore(store).save(table, loaded)  # written back with the new words
+    saved = json.loads(store.get_bytes(watermark_key(table)) or b"")
+    assert saved["generations"][0]["id"] == "G1" and saved["files"][0]["generation"] == "G1"
+    assert "snapshots" not in saved
 
 
 def test_one_save_writes_file_and_position_together(store: LocalStore) -> None:

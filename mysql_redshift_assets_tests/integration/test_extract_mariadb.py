@@ -383,13 +383,13 @@ def test_max_rows_caps_a_run_and_the_next_continues(mysql, mysql_db, make_projec
     assert len({f.key for f in files}) == len(files) == 7
 
 
-# -- 5. full snapshots ---------------------------------------------------------------------------
-def _snapshot_rows(store: ObjectStore, files: list[FileRecord]) -> list[tuple]:
+# -- 5. full generations -------------------------------------------------------------------------
+def _generation_rows(store: ObjectStore, files: list[FileRecord]) -> list[tuple]:
     data = read_files(store, files)
     return sorted(zip(*(data[c].to_pylist() for c in data.column_names), strict=True))
 
 
-def test_full_mode_makes_a_complete_new_snapshot_each_run(mysql, mysql_db, make_project) -> None:
+def test_full_mode_makes_a_complete_new_generation_each_run(mysql, mysql_db, make_project) -> None:
     execute(mysql, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20), price DECIMAL(8,2))")
     with mysql.cursor() as cur:
         cur.executemany(
@@ -405,29 +405,29 @@ def test_full_mode_makes_a_complete_new_snapshot_each_run(mysql, mysql_db, make_
         return sorted(tuple(r) for r in query(mysql, "SELECT id, name, price FROM items"))
 
     first = run(project, qualified, "11111111-aaaa")
-    assert first.snapshot and [f.rows for f in first.files] == [15, 15, 10]
-    assert all(f.snapshot == first.snapshot for f in first.files)
-    assert all(f"/full/{first.snapshot}/" in f.key for f in first.files)
+    assert first.generation and [f.rows for f in first.files] == [15, 15, 10]
+    assert all(f.generation == first.generation for f in first.files)
+    assert all(f"/full/{first.generation}/" in f.key for f in first.files)
     before = current()
-    assert _snapshot_rows(store, first.files) == before
+    assert _generation_rows(store, first.files) == before
 
     with mysql.cursor() as cur:
         cur.execute("DELETE FROM items WHERE id IN (3, 4, 5, 20, 40)")
         cur.execute("UPDATE items SET price = 0.01 WHERE id IN (1, 2)")
         cur.executemany("INSERT INTO items VALUES (%s, 'late', 9)", [(41,), (42,), (43,)])
     second = run(project, qualified, "22222222-bbbb")
-    assert second.snapshot and second.snapshot != first.snapshot
+    assert second.generation and second.generation != first.generation
     assert second.rows == 38 and [f.rows for f in second.files] == [15, 15, 8]
-    assert _snapshot_rows(store, second.files) == current() != before
-    assert _snapshot_rows(store, first.files) == before  # the old snapshot is left intact
+    assert _generation_rows(store, second.files) == current() != before
+    assert _generation_rows(store, first.files) == before  # the old generation is left intact
 
     watermark = WatermarkStore(store).load(table)
     assert watermark is not None
-    assert [(s.id, s.complete, s.rows, s.files) for s in watermark.snapshots] == [
-        (first.snapshot, True, 40, 3),
-        (second.snapshot, True, 38, 3),
+    assert [(s.id, s.complete, s.rows, s.files) for s in watermark.generations] == [
+        (first.generation, True, 40, 3),
+        (second.generation, True, 38, 3),
     ]
-    assert watermark.latest_complete_snapshot().id == second.snapshot  # type: ignore[union-attr]
+    assert watermark.latest_complete_generation().id == second.generation  # type: ignore[union-attr]
     assert watermark.position is None and watermark.next_seq == 0
     assert len(parquet_keys(store, table)) == 6
 
@@ -452,7 +452,7 @@ def test_full_mode_without_primary_key_keeps_duplicates_and_nulls(
     assert Counter(got) == Counter(rows)
 
 
-def test_full_mode_capped_by_max_rows_is_not_a_complete_snapshot(
+def test_full_mode_capped_by_max_rows_is_not_a_complete_generation(
     mysql, mysql_db, make_project
 ) -> None:
     """A partial copy must never replace the warehouse table as if it were the whole table."""
@@ -466,13 +466,13 @@ def test_full_mode_capped_by_max_rows_is_not_a_complete_snapshot(
     capped = run(project, qualified, "44444444", max_rows=12)
     assert capped.rows == 12
     watermark = WatermarkStore(store).load(table)
-    assert watermark is not None and watermark.latest_complete_snapshot() is None
+    assert watermark is not None and watermark.latest_complete_generation() is None
 
     whole = run(project, qualified, "55555555")
     watermark = WatermarkStore(store).load(table)
     assert watermark is not None
-    latest = watermark.latest_complete_snapshot()
-    assert latest is not None and latest.id == whole.snapshot and latest.rows == 30
+    latest = watermark.latest_complete_generation()
+    assert latest is not None and latest.id == whole.generation and latest.rows == 30
 
 
 # -- 6. errors that say what to fix ----------------------------------------------------------------
