@@ -106,6 +106,30 @@ def mysql(mysql_db: str) -> Iterator[pymysql.connections.Connection]:
         conn.close()
 
 
+@pytest.fixture
+def mysql_sessions(mysql_db: str) -> Iterator[Callable[..., pymysql.connections.Connection]]:
+    """More MySQL sessions, as applications open them: `open(time_zone="+08:00")`; a session
+    left holding a transaction is rolled back and closed at the end of the test."""
+    opened: list[pymysql.connections.Connection] = []
+
+    def open_session(time_zone: str = "+00:00", **kwargs: Any) -> pymysql.connections.Connection:
+        conn = mysql_connect(mysql_db, **kwargs)
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = %s", (time_zone,))
+        opened.append(conn)
+        return conn
+
+    try:
+        yield open_session
+    finally:
+        for conn in opened:
+            try:
+                conn.rollback()
+                conn.close()
+            except pymysql.err.Error:
+                pass
+
+
 # -- S3 (moto server over HTTP) ---------------------------------------------------------------
 @pytest.fixture
 def mysql_reader() -> str:
