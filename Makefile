@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
 
-.PHONY: demo test lint dev bench clean
+.PHONY: demo test lint dev bench soak clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -39,6 +39,11 @@ test: $(VENV)/.installed-dev lint
 	$(VENV)/bin/pytest
 
 ## lint: ruff (lint + format) and mypy (settings in pyproject.toml)
+## soak: the randomized soak for SOAK_SECONDS a target (seed printed; MRA_SOAK_SEED=<seed> replays)
+SOAK_SECONDS ?= 600
+soak: $(VENV)/.installed-dev
+	MRA_SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest -m soak -s mysql_redshift_assets_tests/integration/test_soak.py
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -1,0 +1,39 @@
+"""Child process of the soak: one ordinary sync of one table (extract, then load), to be killed.
+
+MYSQL_REDSHIFT_PIPELINES_DIR  the pipelines folder (pipeline `testpipe`)
+MRA_TEST_MYSQL_PASSWORD       the MySQL password, as in production through the environment
+MRA_SYNC_TABLE                `<schema>.<table>`
+MRA_SYNC_RUN_ID               the run id
+"""
+
+from __future__ import annotations
+
+import os
+
+from mysql_redshift_assets.config.loader import load_project
+from mysql_redshift_assets.config.resolve import table_config
+from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.sync.extract import extract_table
+from mysql_redshift_assets.sync.load import load_table
+
+
+def main() -> None:
+    project = load_project()
+    table = table_config(project.pipeline("testpipe"), os.environ["MRA_SYNC_TABLE"])
+    run_id = os.environ["MRA_SYNC_RUN_ID"]
+    store = open_store(project, table.store)
+    source = open_source(project, table.source)
+    try:
+        extract_table(source, store, WatermarkStore(store), table, run_id=run_id)
+    finally:
+        source.close()
+    warehouse = open_warehouse(project, table.target)
+    try:
+        load_table(warehouse, store, WatermarkStore(store), table, run_id=run_id)
+    finally:
+        warehouse.close()
+
+
+if __name__ == "__main__":
+    main()
