@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, overload
 
 from mysql_redshift_assets.config.env import resolve_env
 from mysql_redshift_assets.config.errors import ConfigError
@@ -24,11 +25,19 @@ from mysql_redshift_assets.config.models import (
     PostgresTargetSpec,
     RedshiftTargetSpec,
     S3StoreSpec,
+    SourceSpec,
+    StoreSpec,
+    TargetSpec,
 )
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.ssh import TunnelPool
 from mysql_redshift_assets.store.objectstore import LocalStore, ObjectStore
+
+if TYPE_CHECKING:
+    import psycopg
+    import redshift_connector
+    from psycopg.rows import TupleRow
 
 _default_tunnels: TunnelPool | None = None
 
@@ -47,7 +56,13 @@ def close_default_tunnels() -> None:
         _default_tunnels.close_all()
 
 
-def _entry(project: Project, group: str, name: str):
+@overload
+def _entry(project: Project, group: Literal["sources"], name: str) -> SourceSpec: ...
+@overload
+def _entry(project: Project, group: Literal["stores"], name: str) -> StoreSpec: ...
+@overload
+def _entry(project: Project, group: Literal["targets"], name: str) -> TargetSpec: ...
+def _entry(project: Project, group: str, name: str) -> SourceSpec | StoreSpec | TargetSpec:
     entries = getattr(project.connections, group)
     if name not in entries:
         raise ConfigError(f"{project.connections_path}: no {group[:-1]} named {name!r}")
@@ -55,7 +70,11 @@ def _entry(project: Project, group: str, name: str):
 
 
 def _tunnel_endpoint(
-    project: Project, spec, group: str, name: str, tunnels: TunnelPool | None
+    project: Project,
+    spec: MySQLSourceSpec | PostgresTargetSpec | RedshiftTargetSpec,
+    group: str,
+    name: str,
+    tunnels: TunnelPool | None,
 ) -> Callable[[], tuple[str, int]] | None:
     """None without `ssh:`; else the callable a client calls to get its (host, port).
 
@@ -144,7 +163,7 @@ def open_warehouse(project: Project, name: str, tunnels: TunnelPool | None = Non
     if isinstance(spec, PostgresTargetSpec):
         from mysql_redshift_assets.load.postgres import PostgresWarehouse
 
-        def connect_pg():
+        def connect_pg() -> psycopg.Connection[TupleRow]:
             import psycopg
 
             host, port = address()
@@ -161,7 +180,7 @@ def open_warehouse(project: Project, name: str, tunnels: TunnelPool | None = Non
     assert isinstance(spec, RedshiftTargetSpec)
     from mysql_redshift_assets.load.redshift import RedshiftWarehouse
 
-    def connect_redshift():
+    def connect_redshift() -> redshift_connector.Connection:
         import redshift_connector
 
         host, port = address()

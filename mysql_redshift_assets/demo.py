@@ -211,13 +211,14 @@ def run(project: Project) -> int:
         *result.get_asset_materialization_events(),
         *events.get_asset_materialization_events(),
     ]:
-        mat = event.event_specific_data.materialization
+        mat = event.step_materialization_data.materialization
         path = "/".join(mat.asset_key.path)
         seen[path] = seen.get(path, 0) + 1
         if seen[path] > 1:
             continue  # one single-run backfill: one event per partition, the same metadata
         md = {k: v.value for k, v in mat.metadata.items()}
-        parts = f" over {len(md['partitions'])} daily partitions" if "partitions" in md else ""
+        partitions = md.get("partitions")  # the JSON of one dict entry per partition
+        parts = f" over {len(partitions)} daily partitions" if isinstance(partitions, dict) else ""
         if path.endswith("/parquet"):
             print(f"  {path}: {md['rows']:,} rows extracted into {md['files']} file(s){parts}")
         else:

@@ -16,7 +16,7 @@ from mysql_redshift_assets.connect import open_source, open_store, open_warehous
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.translator import asset_key
 from mysql_redshift_assets.extract import plan_table
-from mysql_redshift_assets.naming import op_name
+from mysql_redshift_assets.naming import Layer, op_name
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
@@ -32,7 +32,7 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
-def _dry_run(ctx: Context, tables: list[TableConfig], layers: list[str]) -> list[dict[str, Any]]:
+def _dry_run(ctx: Context, tables: list[TableConfig], layers: list[Layer]) -> list[dict[str, Any]]:
     plan = []
     for table in tables:
         watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
@@ -75,7 +75,7 @@ def _preflight(ctx: Context, tables: list[TableConfig]) -> None:
 
 def run(ctx: Context, args: Any) -> int:
     tables = find_tables(ctx.project, args.pipeline, args.table)
-    layers = (
+    layers: list[Layer] = (
         ["parquet"]
         if args.extract_only
         else ["redshift"]
@@ -83,9 +83,9 @@ def run(ctx: Context, args: Any) -> int:
         else ["parquet", "redshift"]
     )
     if args.dry_run:
-        result = {"dry_run": True, "tables": _dry_run(ctx, tables, layers)}
-        _write_json(args.json_output, result)
-        ctx.emit(result)
+        dry_run = {"dry_run": True, "tables": _dry_run(ctx, tables, layers)}
+        _write_json(args.json_output, dry_run)
+        ctx.emit(dry_run)
         return 0
     defs = build_definitions(ctx.project)  # partition settings are checked here
     if "parquet" in layers:
@@ -112,14 +112,14 @@ def run(ctx: Context, args: Any) -> int:
     )
     summary: dict[str, Any] = {"run_id": result.run_id, "success": result.success, "assets": {}}
     for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
+        mat = event.step_materialization_data.materialization
         summary["assets"]["/".join(mat.asset_key.path)] = {
             k: v.value for k, v in mat.metadata.items()
         }
     errors = [
-        e.event_specific_data.error.message.strip()
+        e.step_failure_data.error.message.strip()
         for e in result.all_events
-        if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error
+        if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.error
     ]
     summary["errors"] = errors
     _write_json(args.json_output, summary)

@@ -90,7 +90,7 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
         files = [f for r in results for f in r.files]
         rows, seconds = sum(r.rows for r in results), sum(r.seconds for r in results)
         keys = [store.uri(f.key) for f in files]
-        metadata: dict[str, object] = {
+        metadata: dict[str, dg.MetadataValue | str] = {
             "rows": dg.MetadataValue.int(rows),
             "files": dg.MetadataValue.int(len(files)),
             "bytes": dg.MetadataValue.int(sum(r.bytes for r in results)),
@@ -159,7 +159,7 @@ def build_warehouse_asset(project: Project, table: TableConfig) -> dg.AssetsDefi
             context.log.warning(warning)
         rows = sum(r.rows_loaded for r in results)
         seconds = sum(r.seconds for r in results)
-        metadata: dict[str, object] = {
+        metadata: dict[str, dg.MetadataValue] = {
             "rows_loaded": dg.MetadataValue.int(rows),
             "files_loaded": dg.MetadataValue.int(sum(len(r.files_loaded) for r in results)),
             "files_already_loaded": dg.MetadataValue.int(sum(r.already_loaded for r in results)),

@@ -1,5 +1,7 @@
 """Jobs, schedules and sensors from YAML: off or on by `default_status`."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from mysql_redshift_assets.config.loader import Pipeline
@@ -17,6 +19,11 @@ from mysql_redshift_assets.naming import (
 )
 from mysql_redshift_assets.partitions import id_range_key, id_range_keys
 from mysql_redshift_assets.sync.probe import first_row_past_watermark, max_primary_key
+
+if TYPE_CHECKING:  # what `define_asset_job` returns; dagster does not export the name
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 TABLE_TAG = "mysql_redshift/table"
 
@@ -42,7 +49,7 @@ def _table_tags(table: TableConfig) -> dict[str, str]:
     }
 
 
-def table_job(table: TableConfig):
+def table_job(table: TableConfig) -> "UnresolvedAssetJobDefinition":
     """Both assets of one table; partitioned tables need a job of their own."""
     return dg.define_asset_job(
         table_job_name(table),
@@ -52,7 +59,9 @@ def table_job(table: TableConfig):
     )
 
 
-def pipeline_job(pipeline: Pipeline, tables: list[TableConfig]):
+def pipeline_job(
+    pipeline: Pipeline, tables: list[TableConfig]
+) -> "UnresolvedAssetJobDefinition | None":
     unpartitioned = [k for t in tables if not t.partitioned for k in _keys(t)]
     if not unpartitioned:
         return None
@@ -65,7 +74,7 @@ def pipeline_job(pipeline: Pipeline, tables: list[TableConfig]):
 
 
 def schedule_for(
-    job, spec: ScheduleSpec, table: TableConfig | None = None
+    job: "UnresolvedAssetJobDefinition", spec: ScheduleSpec, table: TableConfig | None = None
 ) -> dg.ScheduleDefinition:
     if table is None or table.mode != "time":
         return dg.ScheduleDefinition(
@@ -80,7 +89,7 @@ def schedule_for(
         job=job, cron_schedule=spec.cron, execution_timezone=spec.timezone,
         default_status=_status(spec.default_status), name=schedule_name(job.name),
     )  # fmt: skip
-    def _latest_window(context: dg.ScheduleEvaluationContext):
+    def _latest_window(context: dg.ScheduleEvaluationContext) -> dg.SkipReason | dg.RunRequest:
         # Dagster 1.13 takes "now" from a loading context (no `current_time=` argument any more).
         with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
             key = pdef.get_last_partition_key()
@@ -102,7 +111,9 @@ def new_data_sensor(table: TableConfig) -> dg.SensorDefinition:
         default_status=_sensor_status(spec.default_status),
         description=f"Starts a run when {table.qualified} has rows past the watermark.",
     )
-    def _sensor(connections: ConnectionsResource, watermarks: WatermarkResource):
+    def _sensor(
+        connections: ConnectionsResource, watermarks: WatermarkResource
+    ) -> dg.SkipReason | dg.RunRequest:
         watermark = watermarks.get(table)
         source = connections.source(table.source)
         try:
@@ -137,7 +148,9 @@ def id_range_sensor(table: TableConfig) -> dg.SensorDefinition:
         default_status=_sensor_status(spec.sensor_default_status),
         description=f"Adds id-range partitions of {spec.size:,} ids as {table.qualified} grows.",
     )
-    def _sensor(context: dg.SensorEvaluationContext, connections: ConnectionsResource):
+    def _sensor(
+        context: dg.SensorEvaluationContext, connections: ConnectionsResource
+    ) -> dg.SkipReason | dg.SensorResult:
         source = connections.source(table.source)
         try:
             top = max_primary_key(source, table)
@@ -146,6 +159,7 @@ def id_range_sensor(table: TableConfig) -> dg.SensorDefinition:
         seen = int(context.cursor) if context.cursor else -1
         if top is None or top <= seen:
             return dg.SkipReason(f"max id {top} is not past {seen}")
+        assert pdef.name is not None  # `partitions_def` names every dynamic partitions def
         existing = set(context.instance.get_dynamic_partitions(pdef.name))
         wanted = id_range_keys(top, spec.size)
         new = [k for k in wanted if k not in existing]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 from urllib.parse import quote
 
 import pymysql
@@ -95,6 +95,22 @@ class Source(ABC):
             client.close()
 
 
+class _ConnectParams(TypedDict):
+    """A MySQLSource's `pymysql.connect` arguments (host/port: the server, not a tunnel end)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str | None
+    connect_timeout: int
+    read_timeout: int
+    write_timeout: int
+    charset: str
+    conv: dict[Any, Any]  # `raw_conversions()`
+    autocommit: bool
+
+
 class MySQLSource(Source):
     """MySQL / MariaDB through PyMySQL. One streaming connection, opened lazily.
 
@@ -122,7 +138,7 @@ class MySQLSource(Source):
         self._endpoint = endpoint
         self._connected_to: tuple[str, int] | None = None
         self._in_snapshot = False
-        self._params = dict(
+        self._params: _ConnectParams = dict(
             host=host,
             port=port,
             user=user,
@@ -175,7 +191,7 @@ class MySQLSource(Source):
         """A new session set up with `SESSION_SQL` (as every reader's sessions are)."""
         via = f" (through the SSH tunnel at {address[0]}:{address[1]})" if self._endpoint else ""
         try:
-            conn = pymysql.connect(**{**self._params, "host": address[0], "port": address[1]})
+            conn = pymysql.connect(**(self._params | {"host": address[0], "port": address[1]}))
         except pymysql.err.OperationalError as exc:
             code, message = (exc.args + ("",))[:2]
             raise SourceError(

@@ -27,6 +27,7 @@ from pathlib import Path
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import (
     Batch,
+    Bound,
     Position,
     Scan,
     TablePlan,
@@ -119,7 +120,15 @@ def _holding_the_lease(extract: Callable[..., ExtractResult]) -> Callable[..., E
     """Hold the table's lease throughout: a second extraction of the same table refuses."""
 
     @functools.wraps(extract)
-    def run(source, store, watermarks: WatermarkStore, table: TableConfig, *, run_id: str, **kw):
+    def run(
+        source: Source,
+        store: ObjectStore,
+        watermarks: WatermarkStore,
+        table: TableConfig,
+        *,
+        run_id: str,
+        **kw: object,
+    ) -> ExtractResult:
         with table_lease(watermarks.store, table, run_id):
             return extract(source, store, watermarks, table, run_id=run_id, **kw)
 
@@ -191,7 +200,8 @@ def _extract_generation(
     """The whole table (or window), in one MySQL snapshot, into a new generation of files."""
     generation = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + run.result.run_id[:8]
     run.result.generation = generation
-    bounds, upper = [], None
+    bounds: list[Bound] = []
+    upper: Bound | None = None
     if window is not None:
         run.watermark.begin_generation(generation, window.key)
         bounds, upper = window_bounds(source, run.plan, window)

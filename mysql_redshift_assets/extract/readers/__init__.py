@@ -35,11 +35,11 @@ READER_NAMES: tuple[str, ...] = get_args(ReaderName)
 FAST_MIN_CHUNK_ROWS = 1_000
 
 
-def _wire(source: MySQLSource) -> FastClient:
+def _wire_client(source: MySQLSource) -> FastClient:
     return wire.WireReader(source.name, connect=source.open_session, render=source.render)
 
 
-def _connectorx(source: MySQLSource) -> FastClient:
+def _connectorx_client(source: MySQLSource) -> FastClient:
     return connectorx.ConnectorxReader(
         source.name, url=source.connectorx_url, render=source.render, secrets=source.secrets
     )
@@ -47,8 +47,8 @@ def _connectorx(source: MySQLSource) -> FastClient:
 
 # name -> (built here?, the client of one source)
 BINARY_READERS: dict[str, tuple[Callable[[], bool], Callable[[MySQLSource], FastClient]]] = {
-    "wire": (wire.available, _wire),
-    "connectorx": (connectorx.available, _connectorx),
+    "wire": (wire.available, _wire_client),
+    "connectorx": (connectorx.available, _connectorx_client),
 }
 
 

@@ -24,11 +24,13 @@ does not convert, a lost connection) raises `FastPathUnavailable`, the connectio
 
 from __future__ import annotations
 
+import io
+import socket
 import struct
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pyarrow as pa
 import pymysql
@@ -43,12 +45,28 @@ from mysql_redshift_assets.extract.readers.fast import (
     keep_rss_flat,
 )
 
+if TYPE_CHECKING:
+    import mysql_redshift_assets.extract.readers._wire as _wire_types
+
+
+class _WireModule(Protocol):
+    """The C parser module's names (`_wire.pyi`): `_wire` is that module, or None unbuilt."""
+
+    @property
+    def WireError(self) -> type[_wire_types.WireError]: ...
+    @property
+    def BadTemporal(self) -> type[_wire_types.BadTemporal]: ...
+    @property
+    def RowParser(self) -> type[_wire_types.RowParser]: ...
+
+
+_wire: _WireModule | None
 try:
-    from mysql_redshift_assets.extract.readers import _wire
+    import mysql_redshift_assets.extract.readers._wire as _wire
 except ImportError:  # built at install (optional: no compiler, no wire path)
-    _wire = None  # type: ignore[assignment]
+    _wire = None
 if sys.byteorder != "little":  # the parser copies floats as the host stores them
-    _wire = None  # type: ignore[assignment]
+    _wire = None
 
 COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_STMT_CLOSE = 0x16, 0x17, 0x19
 UNSIGNED_FLAG = 32
@@ -74,6 +92,18 @@ NOT_CARRIED = {11: "TIME"}  # plan_fast selects TIME as text; a raw one is not e
 READ_BYTES = 1 << 20
 # Rows a converted chunk at most (a row group): a page is cut into chunks of this many rows.
 CHUNK_ROWS = 65_536
+
+
+class _Session(Protocol):
+    """The pymysql `Connection` internals this path drives: pymysql has them, its stubs
+    (types-PyMySQL) declare only the public API."""
+
+    _next_seq_id: int
+    _rfile: io.BufferedReader
+    _sock: socket.socket | None
+
+    def _execute_command(self, command: int, sql: str | bytes) -> None: ...
+    def _force_close(self) -> None: ...
 
 
 def available() -> bool:
@@ -185,7 +215,7 @@ class WireReader:
             _close_quietly(conn)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
-            if isinstance(exc, _wire.BadTemporal) and plan.binary_temporal:
+            if _wire is not None and isinstance(exc, _wire.BadTemporal) and plan.binary_temporal:
                 raise TemporalUnreadable(f"source {self.name!r}: {exc}") from None
             raise FastPathUnavailable(
                 f"source {self.name!r}: the wire reader could not read a page "
@@ -206,10 +236,13 @@ class WireReader:
             _close_quietly(conn)
 
 
-def _read_result(conn, sql: str, ncols: int) -> tuple[int, list[pa.Array]]:
+def _read_result(
+    conn: pymysql.connections.Connection, sql: str, ncols: int
+) -> tuple[int, list[pa.Array]]:
     """Prepare and execute `sql` on `conn` and read its whole result set: (rows, raw arrays)."""
     assert _wire is not None
-    conn._execute_command(COM_STMT_PREPARE, sql)
+    session = cast(_Session, conn)
+    session._execute_command(COM_STMT_PREPARE, sql)
     prepared = conn._read_packet().get_all_data()  # an error packet raises here
     if prepared[:1] != b"\x00" or len(prepared) < 9:
         raise _wire.WireError("unexpected answer to COM_STMT_PREPARE")
@@ -218,7 +251,7 @@ def _read_result(conn, sql: str, ncols: int) -> tuple[int, list[pa.Array]]:
         for _ in range(count + (1 if count else 0)):
             conn._read_packet()
     try:
-        conn._execute_command(COM_STMT_EXECUTE, struct.pack("<IBI", statement, 0, 1))
+        session._execute_command(COM_STMT_EXECUTE, struct.pack("<IBI", statement, 0, 1))
         count = conn._read_packet().read_length_encoded_integer()
         fields = [conn._read_packet(FieldDescriptorPacket) for _ in range(count or 0)]
         if count != ncols:
@@ -230,21 +263,22 @@ def _read_result(conn, sql: str, ncols: int) -> tuple[int, list[pa.Array]]:
                 raise _wire.WireError(f"a raw {NOT_CARRIED[field.type_code]} column")
         types = bytes(WIRE_TYPES.get(f.type_code, W_BYTES) for f in fields)
         unsigned = bytes(1 if f.flags & UNSIGNED_FLAG else 0 for f in fields)
-        parser = _wire.RowParser(conn._next_seq_id, types, unsigned)
-        _read_rows(conn._rfile, parser)
+        parser = _wire.RowParser(session._next_seq_id, types, unsigned)
+        _read_rows(session._rfile, parser)
     finally:
-        if conn._sock is not None:  # still in step with the server: free the statement
-            conn._execute_command(COM_STMT_CLOSE, struct.pack("<I", statement))
+        if session._sock is not None:  # still in step with the server: free the statement
+            session._execute_command(COM_STMT_CLOSE, struct.pack("<I", statement))
     rows, buffers = parser.take()
     return rows, raw_arrays(rows, fields, buffers)
 
 
-def _read_rows(stream, parser) -> None:
+def _read_rows(stream: io.BufferedReader, parser: _wire_types.RowParser) -> None:
     """Feed the parser from pymysql's buffered socket reader until the end of the rows.
 
     `read1` returns what the reader has already buffered before it reads the socket again
     (`readinto1` into a large buffer would wait for the socket even with bytes buffered, and
     the end of a result may be among them)."""
+    assert _wire is not None
     pending = b""
     while not parser.done:
         chunk = stream.read1(READ_BYTES)
@@ -257,11 +291,11 @@ def _read_rows(stream, parser) -> None:
         raise _wire.WireError(f"{len(pending)} bytes after the end of the result")
 
 
-def _close_quietly(conn) -> None:
+def _close_quietly(conn: pymysql.connections.Connection) -> None:
     try:
         conn.close()
     except Exception:  # noqa: BLE001 - already broken
         try:
-            conn._force_close()
+            cast(_Session, conn)._force_close()
         except Exception:  # noqa: BLE001
             pass
