@@ -18,6 +18,11 @@ MAX_IDENTIFIER_BYTES = 127
 
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_]")
 
+# The one column this project adds to a user's table: MySQL's identity of a primary key that
+# MySQL compares otherwise than bytes (extract/key_identity.py). `$` is outside what
+# `normalize_identifier` ever returns, so no user column can take this name.
+KEY_IDENTITY = "mra$key"
+
 
 class IdentifierError(ValueError):
     """A name cannot be turned into a safe, unique warehouse identifier."""

@@ -8,14 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from mysql_redshift_assets.extract.position import Position, position_of
-
-
-def _text(value: Any) -> str:
-    """A keyset value as MySQL's text protocol prints it (pymysql would have returned it)."""
-    if isinstance(value, pa.Scalar):
-        value = value.as_py()
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
+from mysql_redshift_assets.extract.position import Keyset, Position
 
 
 @dataclass(frozen=True)
@@ -26,14 +19,18 @@ class Batch:
 
     data: pa.RecordBatch
     keys: tuple[Sequence[Any], ...]  # one sequence a keyset column, row-aligned with `data`
-    cursor_is_pk: bool
+    keyset: Keyset  # how those raw values become position text
+
+    @property
+    def cursor_is_pk(self) -> bool:
+        return self.keyset.cursor_is_pk
 
     @property
     def num_rows(self) -> int:
         return self.data.num_rows
 
     def position(self, row: int) -> Position:
-        return position_of([_text(k[row]) for k in self.keys], cursor_is_pk=self.cursor_is_pk)
+        return self.keyset.position([k[row] for k in self.keys])
 
     @property
     def first(self) -> Position:
@@ -45,4 +42,4 @@ class Batch:
 
     def slice(self, offset: int, length: int) -> Batch:
         keys = tuple(k[offset : offset + length] for k in self.keys)
-        return Batch(self.data.slice(offset, length), keys, self.cursor_is_pk)
+        return Batch(self.data.slice(offset, length), keys, self.keyset)

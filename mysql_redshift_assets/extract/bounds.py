@@ -22,8 +22,10 @@ def upper_bound(source: Source, plan: TablePlan) -> Bound | None:
         column = source.quote(cursor)
         if plan.column(cursor).source.data_type in _TEMPORAL:
             return Bound(column, "<", source.now_minus(plan.table.upper_bound_lag_seconds))
-    row = source.query_one(f"SELECT MAX({column}) FROM {plan.table_ref}")
-    return None if row is None or row[0] is None else Bound(column, "<=", raw_text(row[0]))
+    row = source.query_one(f"SELECT {column} FROM {plan.table_ref} ORDER BY {column} DESC LIMIT 1")
+    return (
+        None if row is None or row[0] is None else Bound(column, "<=", plan.keyset.bound(0, row[0]))
+    )
 
 
 def window_bounds(

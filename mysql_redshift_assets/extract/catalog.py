@@ -13,12 +13,13 @@ def _int(value: Any) -> int | None:
 
 
 _COLUMNS_SQL = """SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_OCTET_LENGTH,
-  NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, ORDINAL_POSITION
+  NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, ORDINAL_POSITION,
+  CHARACTER_SET_NAME, COLLATION_NAME
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
 ORDER BY ORDINAL_POSITION"""
-_PRIMARY_KEY_SQL = """SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
-WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY'
-ORDER BY ORDINAL_POSITION"""
+_PRIMARY_KEY_SQL = """SELECT COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY'
+ORDER BY SEQ_IN_INDEX"""
 
 
 def read_source_columns(cursor: Any, schema: str, table: str) -> list[SourceColumn]:
@@ -39,6 +40,8 @@ def read_source_columns(cursor: Any, schema: str, table: str) -> list[SourceColu
             numeric_scale=_int(row[6]),
             datetime_precision=_int(row[7]),
             ordinal=int(raw_text(row[8])),
+            charset=None if row[9] is None else raw_text(row[9]),
+            collation=None if row[10] is None else raw_text(row[10]),
         )
         for row in cursor.fetchall()
     ]
@@ -46,5 +49,11 @@ def read_source_columns(cursor: Any, schema: str, table: str) -> list[SourceColu
 
 def read_primary_key(cursor: Any, schema: str, table: str) -> list[str]:
     """The PRIMARY KEY's source column names in key order; [] when there is none."""
+    return list(read_primary_key_parts(cursor, schema, table))
+
+
+def read_primary_key_parts(cursor: Any, schema: str, table: str) -> dict[str, int | None]:
+    """The PRIMARY KEY's columns in key order, each with its prefix length (`KEY (b(16))`:
+    MySQL keeps only those first characters / bytes unique) or None for the whole value."""
     cursor.execute(_PRIMARY_KEY_SQL, (schema, table))
-    return [raw_text(row[0]) for row in cursor.fetchall()]
+    return {raw_text(row[0]): _int(row[1]) for row in cursor.fetchall()}

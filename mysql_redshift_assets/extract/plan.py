@@ -15,6 +15,8 @@ import pyarrow as pa
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.extract.key_identity import identity_column
+from mysql_redshift_assets.extract.position import KeyColumn, Keyset
 from mysql_redshift_assets.extract.schema_types import PlannedColumn, arrow_schema, plan_columns
 from mysql_redshift_assets.extract.source import Source
 
@@ -30,6 +32,9 @@ class TablePlan:
     order_quoted: list[str]  # the keyset columns, quoted for the source
     order_indexes: list[int]  # ... and their places in `columns`
     arrow_schema: pa.Schema
+    keyset: Keyset  # how a keyset row becomes a position, and a position bound values
+    # `mra$key`, MySQL's identity of a collated or prefix key (`key_identity.py`), or None
+    identity: PlannedColumn | None = None
 
     @property
     def cursor_is_pk(self) -> bool:
@@ -56,14 +61,19 @@ def plan_table(
     planned = plan_columns(source_columns, table=table.qualified)
     _check_names_kept(table, planned, loaded_names or {})
     primary_key = _primary_key(source, table, {c.source.name for c in planned})
+    prefixes = source.key_prefixes(table.source_schema, table.source_table)
+    identity = identity_column(table, source_columns, primary_key, prefixes)
+    if identity is not None:
+        planned = [*planned, identity]
     cursor = table.cursor if table.mode in ("incremental", "time") else None
     if table.mode == "full":
-        order = primary_key or [c.source.name for c in planned]
+        order = primary_key or [c.source.name for c in planned if c is not identity]
     elif cursor is None or cursor in primary_key:
         order = primary_key
     else:
         order = [cursor, *primary_key]
     index_of = {c.source.name: i for i, c in enumerate(planned)}
+    keys = [planned[index_of[c]].source for c in order]
     return TablePlan(
         table=table,
         columns=planned,
@@ -74,6 +84,11 @@ def plan_table(
         order_quoted=[source.quote(c) for c in order],
         order_indexes=[index_of[c] for c in order],
         arrow_schema=arrow_schema(planned),
+        keyset=Keyset(
+            tuple(KeyColumn.of(k.name, k.data_type, k.column_type) for k in keys),
+            cursor is None or cursor in primary_key,
+        ),
+        identity=identity,
     )
 
 

@@ -79,6 +79,9 @@ class SourceColumn:
     numeric_scale: int | None
     datetime_precision: int | None
     ordinal: int
+    # Text columns only: MySQL's equality on them (case, accents, trailing spaces).
+    charset: str | None = None
+    collation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,11 @@ from urllib.parse import quote
 import pymysql
 import pymysql.cursors
 
-from mysql_redshift_assets.extract.catalog import read_primary_key, read_source_columns
+from mysql_redshift_assets.extract.catalog import (
+    read_primary_key,
+    read_primary_key_parts,
+    read_source_columns,
+)
 from mysql_redshift_assets.extract.mysql_text import raw_conversions, raw_text
 from mysql_redshift_assets.extract.schema_types import SourceColumn
 from mysql_redshift_assets.identifiers import quote_mysql_ident
@@ -71,6 +75,10 @@ class Source(ABC):
 
     @abstractmethod
     def primary_key(self, schema: str, table: str) -> list[str]: ...
+
+    def key_prefixes(self, schema: str, table: str) -> dict[str, int]:
+        """Primary-key columns indexed on a prefix only (`PRIMARY KEY (b(16))`): length."""
+        return {}
 
     @abstractmethod
     def stream(self, sql: str, params: Sequence[Any], fetch_rows: int) -> Iterator[list[Row]]:
@@ -221,6 +229,11 @@ class MySQLSource(Source):
     def primary_key(self, schema: str, table: str) -> list[str]:
         with self._connection().cursor() as cur:
             return read_primary_key(cur, schema, table)
+
+    def key_prefixes(self, schema: str, table: str) -> dict[str, int]:
+        with self._connection().cursor() as cur:
+            parts = read_primary_key_parts(cur, schema, table)
+        return {name: n for name, n in parts.items() if n is not None}
 
     def stream(self, sql: str, params: Sequence[Any], fetch_rows: int) -> Iterator[list[Row]]:
         cur = self._connection().cursor(pymysql.cursors.SSCursor)

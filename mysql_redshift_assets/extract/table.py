@@ -80,7 +80,8 @@ def _pages(
     pool = ThreadPoolExecutor(FETCHERS, thread_name_prefix="mra-page")
     try:
         upper = scan.upper
-        top = int(upper.value) if upper is not None and upper.op == "<=" else None
+        ranged = reader.integer_key and upper is not None and upper.op == "<="
+        top = int(upper.value) if ranged and upper is not None else None
         if scan.max_rows is None and reader.integer_key and top is not None:
             yield from _ranged(pool, source, reader, scan, after, top)
         else:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.identifiers import qualified, quote_ident
+from mysql_redshift_assets.identifiers import KEY_IDENTITY, qualified, quote_ident
 from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.files import group_columns, read_footers, schema_groups
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult
@@ -178,6 +178,10 @@ class Warehouse(ABC):
             self.commit()
             return []
         added = [c for c in columns if c.name not in existing]
+        if any(c.name == KEY_IDENTITY for c in added) and self.row_count(
+            request.target_schema, request.target_table
+        ):
+            raise LoadError(_loaded_without_identity(request, target))
         for col in added:
             self.execute(
                 f"ALTER TABLE {target} ADD COLUMN {quote_ident(col.name)} {self.column_type(col)}"
@@ -286,7 +290,10 @@ class Warehouse(ABC):
         if request.mode == "full" or not request.primary_key:
             self.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging}")
             return
-        pk = [quote_ident(k) for k in request.primary_key]
+        # MySQL's identity of a collated or prefix key where the files carry it (equal under
+        # the collation iff equal there): else the key itself, whose equality is MySQL's.
+        key = [KEY_IDENTITY] if KEY_IDENTITY in names else request.primary_key
+        pk = [quote_ident(k) for k in key]
         match = " AND ".join(f"{target}.{k} = {staging}.{k}" for k in pk)
         self.execute(f"DELETE FROM {target} USING {staging} WHERE {match}")
         # A key extracted twice in one batch (updated between runs): the latest cursor wins.
@@ -296,3 +303,13 @@ class Warehouse(ABC):
             f"SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {', '.join(pk)} ORDER BY {order} DESC) "
             f'AS "mra_rank" FROM {staging}) AS "latest" WHERE "mra_rank" = 1'
         )
+
+
+def _loaded_without_identity(request: LoadRequest, target: str) -> str:
+    return (
+        f"{target} holds rows loaded before the project carried MySQL's key identity "
+        f"({KEY_IDENTITY!r}: the key of {request.table.qualified} compares case-, accent- or "
+        "trailing-space-insensitively, or on a prefix, in MySQL); they cannot be matched by it. "
+        f"Drop {target} and run `mysql-redshift watermark reset -t {request.table.qualified}`, "
+        "then sync again; nothing was loaded"
+    )

@@ -37,6 +37,7 @@ from mysql_redshift_assets.extract import (
     upper_bound,
     window_bounds,
 )
+from mysql_redshift_assets.extract.key_identity import check_loaded_with_identity
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.lease import table_lease
@@ -154,6 +155,7 @@ def extract_table(
     started = time.monotonic()
     watermark = watermarks.load(table) or Watermark(table=table.qualified, mode=table.mode)
     plan = plan_table(source, table, watermark.columns)
+    check_loaded_with_identity(table, plan.identity, watermark.columns, bool(watermark.position))
     result = ExtractResult(table=table.qualified, run_id=run_id)
     result.position_before = watermark.position.model_copy() if watermark.position else None
     watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)

@@ -38,6 +38,7 @@ from mysql_redshift_assets.extract.schema_types import arrow_schema, plan_column
 from mysql_redshift_assets.extract.source import MySQLSource
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
+from mysql_redshift_assets_tests.integration.test_key_shapes import SHAPES, T0, _create, _insert
 
 pytestmark = pytest.mark.mariadb
 
@@ -221,10 +222,12 @@ def test_order_columns_the_fast_path_cannot_render_fall_back(source) -> None:
     def col(name: str, data_type: str, column_type: str, ordinal: int) -> SourceColumn:
         return SourceColumn(name, data_type, column_type, True, 16, 10, 0, 0, ordinal)
 
-    cols = [col("k", "varbinary", "varbinary(16)", 1), col("n", "int", "int(11)", 2)]
+    cols = [col("k", "float", "float", 1), col("n", "int", "int(11)", 2)]
     planned = plan_columns(cols, table="t")
-    assert plan_fast(planned, [0]) is None  # binary key: its text is not what pymysql returns
+    assert plan_fast(planned, [0]) is None  # a float key: its text is not what pymysql returns
     assert plan_fast(planned, [1]) is not None
+    binary = plan_columns([col("b", "varbinary", "varbinary(16)", 1)], table="t")
+    assert plan_fast(binary, [0]) is not None  # bytes, held as hex in positions
     zerofill = plan_columns([col("z", "int", "int(5) unsigned zerofill", 1)], table="t")
     assert plan_fast(zerofill, [0]) is None  # '00042' in MySQL's text, 42 from connectorx
     assert plan_fast(planned, []) is None  # keyless tables stay on the streaming path
@@ -338,6 +341,34 @@ def test_fast_and_pymysql_extractions_write_identical_files(
     assert fast.position_after == slow.position_after
     assert fast_rows.equals(slow_rows)
     assert fast_rows.schema.equals(slow_rows.schema, check_metadata=True)
+
+
+@pytest.mark.parametrize("spec", [{}, {"cursor": "updated_at"}], ids=["key", "cursor"])
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_every_key_shape_reads_identically_on_both_paths(
+    mysql, make_project, monkeypatch, small_pages, active_reader, mysql_db, shape, spec
+) -> None:
+    """Positions (first/last of every file, the watermark's) and values of every accepted key
+    shape are the pymysql path's, with the keyset on the key alone and on (cursor, key)."""
+    qualified = f"{mysql_db}.t"
+    _create(mysql, SHAPES[shape])
+    _insert(mysql, SHAPES[shape], SHAPES[shape].initial + SHAPES[shape].inserts, T0, 1)
+    kwargs = dict(store="local", chunk_rows=3, file_rows=4, upper_bound_lag_seconds=0)
+    project = make_project({qualified: spec}, name="testpipe", **kwargs)
+    calls = fetches(monkeypatch, active_reader)
+    fast = run(project, qualified, "fast")
+    assert len(calls) > 2  # the fast path read the pages
+    fast_records, fast_rows = stored(project, qualified)
+
+    import shutil
+
+    shutil.rmtree(project.root.parent / "store")
+    slow = run(project, qualified, "slow", reader="pymysql")
+    slow_records, slow_rows = stored(project, qualified)
+    assert fast.rows == slow.rows == len(SHAPES[shape].initial + SHAPES[shape].inserts)
+    assert fast_records == slow_records
+    assert fast.position_after == slow.position_after
+    assert fast_rows.equals(slow_rows)
 
 
 def test_max_rows_and_resume_on_the_fast_path(

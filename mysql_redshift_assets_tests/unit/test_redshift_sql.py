@@ -624,3 +624,45 @@ def test_unknown_keys_reach_redshift_as_auto_and_are_reported(
         if s.startswith('CREATE TABLE IF NOT EXISTS "analytics"."orders"')
     ]
     assert create.endswith(") DISTSTYLE AUTO SORTKEY AUTO")
+
+
+# -- a key MySQL compares otherwise than bytes: the merge goes by MySQL's key identity -----------
+def test_a_collated_key_merges_and_deduplicates_on_mysqls_key_identity(tmp_path: Path) -> None:
+    conn = RecordingConnection()
+    warehouse = warehouse_over(conn)
+    request = LoadRequest(
+        table=make_table(tmp_path), primary_key=["code"], cursor="updated_at", candidates=[],
+        run_id="run-7",
+    )  # fmt: skip
+    warehouse._merge(request, '"mra_staging_0"', ["code", "note", "updated_at", "mra$key"])
+    target = '"analytics"."orders"'
+    cols = '"code", "note", "updated_at", "mra$key"'
+    assert conn.log == [
+        (
+            f'DELETE FROM {target} USING "mra_staging_0" '
+            f'WHERE {target}."mra$key" = "mra_staging_0"."mra$key"',
+            None,
+        ),
+        (
+            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() "
+            'OVER (PARTITION BY "mra$key" ORDER BY "updated_at" DESC) AS "mra_rank" '
+            'FROM "mra_staging_0") AS "latest" WHERE "mra_rank" = 1',
+            None,
+        ),
+    ]
+
+
+def test_a_target_loaded_before_the_key_identity_is_refused_before_any_change(
+    tmp_path: Path,
+) -> None:
+    conn = RecordingConnection(tables={("analytics", "orders"): ["code", "note"]})
+    warehouse = warehouse_over(conn)
+    request = LoadRequest(
+        table=make_table(tmp_path), primary_key=["code"], cursor=None, candidates=[],
+        run_id="run-7",
+    )  # fmt: skip
+    columns = [_column("code", "code", "VARCHAR(40)"), _column("note", "note", "VARCHAR(160)"),
+               _column("mra$key", "mra$key", "VARCHAR(641)")]  # fmt: skip
+    with pytest.raises(LoadError, match=r"holds rows loaded before .* watermark reset -t shop"):
+        warehouse.ensure_target(request, columns)
+    assert not any(s.startswith("ALTER") for s in conn.statements)

@@ -6,7 +6,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mysql_redshift_assets.extract.catalog import read_primary_key, read_source_columns
+from mysql_redshift_assets.extract.catalog import (
+    read_primary_key,
+    read_primary_key_parts,
+    read_source_columns,
+)
 from mysql_redshift_assets.extract.mysql_text import raw_conversions, raw_to_arrow
 from mysql_redshift_assets.extract.schema_types import (
     PlannedColumn,
@@ -393,8 +397,20 @@ class _FakeCursor:
 def test_read_source_columns_parses_typed_and_raw_rows() -> None:
     cursor = _FakeCursor(
         [
-            ("Id", "BIGINT", "bigint(20) unsigned", "NO", None, 20, 0, None, 1),
-            (b"name", b"varchar", b"varchar(255)", "YES", "1020", None, None, None, "2"),
+            ("Id", "BIGINT", "bigint(20) unsigned", "NO", None, 20, 0, None, 1, None, None),
+            (
+                b"name",
+                b"varchar",
+                b"varchar(255)",
+                "YES",
+                "1020",
+                None,
+                None,
+                None,
+                "2",
+                b"utf8mb4",
+                "utf8mb4_general_ci",
+            ),
         ]
     )
     cols = read_source_columns(cursor, "shop", "orders")
@@ -403,13 +419,21 @@ def test_read_source_columns_parses_typed_and_raw_rows() -> None:
     assert "%s" in sql and "ORDER BY ORDINAL_POSITION" in sql
     assert cols == [
         SourceColumn("Id", "bigint", "bigint(20) unsigned", False, None, 20, 0, None, 1),
-        SourceColumn("name", "varchar", "varchar(255)", True, 1020, None, None, None, 2),
-    ]
+        SourceColumn(
+            "name", "varchar", "varchar(255)", True, 1020, None, None, None, 2,
+            charset="utf8mb4", collation="utf8mb4_general_ci",
+        ),
+    ]  # fmt: skip
 
 
 def test_read_primary_key() -> None:
-    cursor = _FakeCursor([("b",), (b"a",)])
+    cursor = _FakeCursor([("b", None), (b"a", b"16")])
     assert read_primary_key(cursor, "shop", "orders") == ["b", "a"]
+    # A key indexed on a prefix (`PRIMARY KEY (b, a(16))`) says how long.
+    assert read_primary_key_parts(_FakeCursor([("b", None), (b"a", b"16")]), "s", "t") == {
+        "b": None,
+        "a": 16,
+    }
     assert cursor.executed[0][1] == ("shop", "orders")
     assert read_primary_key(_FakeCursor([]), "shop", "orders") == []
 

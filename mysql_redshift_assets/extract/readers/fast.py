@@ -19,7 +19,8 @@ planner's own kernels, so both paths give the same Arrow schema and values:
 | double, real                    | the column (float64)            | as is                           |
 | float                           | the planner's `(f * 1E0)`       | cast float64 -> float32 (exact) |
 | decimal(p, s), s <= 10, p-s<=18 | the column (decimal128(38,10))  | exact cast to decimal128(p,s)   |
-| any other decimal               | CAST(c AS CHAR)                 | the planner's text -> decimal   |
+| any other decimal, or one in    | CAST(c AS CHAR)                 | the planner's text -> decimal   |
+|     the keyset                  |                                 |                                 |
 | date, datetime, timestamp       | IF(c = 0, NULL, c)              | binary date / timestamp, UTC    |
 | ... as an order column, or      | CAST(c AS CHAR), in UTC         | the planner's text -> temporal  |
 |     after an impossible date    |                                 | (zero / impossible dates: NULL) |
@@ -28,6 +29,7 @@ planner's own kernels, so both paths give the same Arrow schema and values:
 | binary, varbinary, *blob        | the column                      | binary                          |
 | geometry                        | the planner's ST_AsBinary(g)    | binary (WKB)                    |
 | bit(n)                          | (c + 0), an unsigned integer    | bool / int64 / decimal128(20,0) |
+| `mra$key` (key_identity.py)     | its HEX(WEIGHT_STRING(..)) expr | text                            |
 
 The zero date (0000-00-00, 0000-00-00 00:00:00) is NULLed by the server, so a temporal column
 travels as a binary value. A partly zero date (2024-00-05) or an impossible one (2024-02-31, stored
@@ -38,11 +40,12 @@ columns as text and convert them as pymysql's path does (zero and impossible dat
 Every session runs `SET time_zone = '+00:00'` first (TIMESTAMP values and bounds in UTC, as on the
 pymysql connection). Keyset values are rendered into the SQL by the source exactly as pymysql
 renders its parameters (connectorx has no bound parameters). A page's position (its last row's
-ordering values, as MySQL text) is read from the raw columns: integers print as MySQL prints
-them, the other supported order columns are already text.
+ordering values) is read from the raw columns by `position.KeyColumn`, as on the pymysql path:
+integers print as MySQL prints them, binary keys are bytes (held as `hex:`), the other supported
+order columns are MySQL's text.
 
 Not covered, so the caller keeps the pymysql path: an order column of another type (zerofill,
-binary, float, bit, year), an unknown column type, and any query connectorx cannot run
+float, bit, year), an unknown column type, and any query connectorx cannot run
 (`FastPathUnavailable`, whose message never carries the connection URL or the password).
 connectorx needs a user with a password (no socket authentication): it connects over TCP to
 the source's host/port (or SSH tunnel end) with the source's user. This module imports no
@@ -59,6 +62,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mysql_redshift_assets.extract.key_identity import IDENTITY_TYPE
 from mysql_redshift_assets.extract.mysql_text import to_temporal
 from mysql_redshift_assets.extract.schema_types import (
     BINARY_TYPES,
@@ -93,11 +97,18 @@ class FastColumn:
     kind: str
 
 
-def fast_column(col: PlannedColumn, *, binary_temporal: bool = True) -> FastColumn | None:
-    """How connectorx reads one planned column exactly; None when it cannot."""
+def fast_column(
+    col: PlannedColumn, *, binary_temporal: bool = True, order: bool = False
+) -> FastColumn | None:
+    """How connectorx reads one planned column exactly; None when it cannot. An `order`
+    (keyset) column is read so that its raw value gives the position exactly."""
     dt = col.source.data_type
+    if dt == IDENTITY_TYPE:  # MySQL's key identity: hex text computed by MySQL
+        return FastColumn(col, col.select_expr, "string")
     quoted = quote_mysql_ident(col.source.name)
     as_text = f"CAST({quoted} AS CHAR)"
+    if dt in ("decimal", "numeric") and order:  # MySQL's exact text: the position's own
+        return FastColumn(col, as_text, "text")
     if dt in INTEGER_TYPES or dt == "year":
         kind = "uint64" if pa.types.is_decimal(col.arrow_type) else "int"
         return FastColumn(col, quoted, kind)
@@ -129,7 +140,8 @@ def _order_supported(col: FastColumn) -> bool:
     source = col.planned.source
     if col.kind in ("int", "uint64"):
         return source.data_type != "year" and "zerofill" not in source.column_type
-    return col.kind in ("string", "text")
+    # binary: the raw bytes (positions hold them as hex, `position.KeyColumn`)
+    return col.kind in ("string", "text", "binary") and source.data_type not in GEOMETRY_TYPES
 
 
 @dataclass(frozen=True)
@@ -167,7 +179,9 @@ def plan_fast(
     if not order_indexes:
         return None
     fast = [
-        fast_column(c, binary_temporal=binary_temporal and i not in order_indexes)
+        fast_column(
+            c, binary_temporal=binary_temporal and i not in order_indexes, order=i in order_indexes
+        )
         for i, c in enumerate(columns)
     ]
     if any(f is None for f in fast):

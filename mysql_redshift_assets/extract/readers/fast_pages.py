@@ -60,7 +60,7 @@ class FastPages(TableReader):
 
     def read(self, request: PageRequest) -> Iterator[Batch]:
         for chunk in self._fetch(request):
-            yield Batch(chunk.batch, tuple(chunk.order), self.plan.cursor_is_pk)
+            yield Batch(chunk.batch, tuple(chunk.order), self.plan.keyset)
 
     def _fetch(self, request: PageRequest) -> list[FastChunk]:
         fast = self._fast
@@ -80,7 +80,7 @@ class FastPages(TableReader):
             select_list=fast.select_list,
             table_ref=self.plan.table_ref,
             order_by=self.plan.order_quoted,
-            after=request.after,
+            after=self.plan.keyset.params(request.after),
             upper=None,
             limit=request.limit,
             placeholder="%s",

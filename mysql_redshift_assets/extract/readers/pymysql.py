@@ -38,7 +38,7 @@ class TextPages(TableReader):
             select_list=plan.select_list,
             table_ref=plan.table_ref,
             order_by=plan.order_quoted,
-            after=request.after,
+            after=plan.keyset.params(request.after),
             upper=None,
             limit=request.limit,
             placeholder=self.source.placeholder,
@@ -64,4 +64,4 @@ class TextPages(TableReader):
         ]
         data = pa.RecordBatch.from_arrays(arrays, schema=plan.arrow_schema)
         keys = tuple(by_column[i] for i in plan.order_indexes)
-        return Batch(data, keys, plan.cursor_is_pk)
+        return Batch(data, keys, plan.keyset)
