@@ -124,6 +124,7 @@ def open_source(project: Project, name: str, tunnels: TunnelPool | None = None) 
         connect_timeout=spec.connect_timeout_seconds,
         endpoint=_tunnel_endpoint(project, spec, "sources", name, tunnels),
         reader=spec.reader,
+        time_zone=spec.time_zone,
     )
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pymysql
 
 from mysql_redshift_assets.config.loader import Project
+from mysql_redshift_assets.config.models import DEFAULT_LATE_COMMIT_WINDOW_SECONDS
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.identifiers import quote_ident, quote_mysql_ident
@@ -51,6 +52,8 @@ class Sync:
     ) -> Sync:
         pipeline.setdefault("store", "local")
         pipeline.setdefault("upper_bound_lag_seconds", 0)
+        # The production default: re-reads are part of what the comparison checks.
+        pipeline.setdefault("late_commit_window_seconds", DEFAULT_LATE_COMMIT_WINDOW_SECONDS)
         project = make_project({f"{mysql_db}.{name}": spec}, **pipeline)
         return cls(project, table_config(project.pipeline("testpipe"), f"{mysql_db}.{name}"))
 

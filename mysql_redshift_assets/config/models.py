@@ -10,6 +10,7 @@ definitions, and the error names the connection and the variable.
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -19,6 +20,23 @@ Mode = Literal["incremental", "full", "time", "id_range"]
 DEFAULT_CHUNK_ROWS = 100_000
 DEFAULT_FILE_ROWS = 1_000_000
 DEFAULT_UPPER_BOUND_LAG_SECONDS = 5
+# Every incremental run re-reads the rows whose cursor is this close behind the stored
+# position (the README's "late commits" says why 15 minutes).
+DEFAULT_LATE_COMMIT_WINDOW_SECONDS = 900
+
+
+def check_time_zone(value: str | None) -> str | None:
+    """An IANA zone name that this machine's zone database knows (`UTC`, `Asia/Shanghai`)."""
+    if value is None:
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as UTC, Europe/Berlin or "
+            "America/New_York (the zone the applications write DATETIME values in)"
+        ) from None
+    return value
 
 
 class Strict(BaseModel):
@@ -58,6 +76,16 @@ class MySQLSourceSpec(Strict):
     reader: ReaderName = Field(
         "auto", description="How pages are read: auto, wire, connectorx, pymysql."
     )
+    time_zone: str = Field(
+        "UTC",
+        description="IANA zone the applications write DATETIME values in (TIMESTAMP columns "
+        "carry their own zone); a table's `time_zone:` overrides it.",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return check_time_zone(value)
 
 
 class DemoSourceSpec(Strict):
@@ -181,7 +209,23 @@ class SensorSpec(Strict):
 
 class TableSpec(Strict):
     mode: Mode = "incremental"
-    cursor: str | None = Field(None, description="Cursor column (incremental); default: the pk.")
+    cursor: str | None = Field(
+        None, description="Cursor column: set on every insert and update (e.g. updated_at)."
+    )
+    append_only: bool = Field(
+        False,
+        description="Incremental without a cursor: rows are only ever inserted, with growing "
+        "primary keys; updates are NOT captured.",
+    )
+    cursor_fallback: str | None = Field(
+        None,
+        description="Column used where the cursor is NULL: the keyset runs on "
+        "COALESCE(cursor, cursor_fallback).",
+    )
+    time_zone: str | None = Field(
+        None, description="Zone of this table's DATETIME values; default: the source's."
+    )
+    late_commit_window_seconds: int | None = Field(None, ge=0, le=30 * 86_400)
     primary_key: list[str] | None = Field(None, description="Default: read from the source.")
     chunk_rows: int | None = Field(None, ge=1, le=10_000_000)
     file_rows: int | None = Field(None, ge=1, le=50_000_000)
@@ -218,7 +262,22 @@ class TableSpec(Strict):
             raise ValueError("`id_range:` is only for mode id_range")
         if self.new_data_sensor is not None and self.mode != "incremental":
             raise ValueError("`new_data_sensor:` is only for mode incremental")
+        if self.mode == "incremental" and self.cursor is None and not self.append_only:
+            raise ValueError(
+                "an incremental table needs `cursor: <column>` (a column every insert and "
+                "update sets, e.g. updated_at) or `append_only: true` (rows are only inserted, "
+                "with growing keys: updates are then never captured)"
+            )
+        if self.append_only and self.mode != "incremental":
+            raise ValueError("`append_only:` is only for mode incremental")
+        if self.cursor_fallback is not None and (self.cursor is None or self.mode != "incremental"):
+            raise ValueError("`cursor_fallback:` needs mode incremental and a `cursor:`")
         return self
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return check_time_zone(value)
 
     @field_validator("primary_key", mode="before")
     @classmethod
@@ -243,6 +302,13 @@ class PipelineFile(Strict):
     chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1, le=10_000_000)
     file_rows: int = Field(DEFAULT_FILE_ROWS, ge=1, le=50_000_000)
     upper_bound_lag_seconds: int = Field(DEFAULT_UPPER_BOUND_LAG_SECONDS, ge=0, le=86_400)
+    late_commit_window_seconds: int = Field(
+        DEFAULT_LATE_COMMIT_WINDOW_SECONDS,
+        ge=0,
+        le=30 * 86_400,
+        description="Every incremental run re-reads rows whose cursor is this close behind "
+        "the stored position (late commits).",
+    )
     description: str | None = None
     freshness_hours: float | None = Field(None, gt=0)
     s3clean: S3CleanSchedule | None = None

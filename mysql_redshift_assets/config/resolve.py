@@ -42,6 +42,10 @@ class TableConfig:
     schedule: ScheduleSpec | None = None
     new_data_sensor: SensorSpec | None = None
     text_overflow: str = "error"
+    append_only: bool = False
+    cursor_fallback: str | None = None
+    time_zone: str | None = None  # None: the source's `time_zone:`
+    late_commit_window_seconds: int = 900
 
     @property
     def partitioned(self) -> bool:
@@ -100,6 +104,14 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 schedule=table.schedule,
                 new_data_sensor=table.new_data_sensor,
                 text_overflow=table.text_overflow,
+                append_only=table.append_only,
+                cursor_fallback=table.cursor_fallback,
+                time_zone=table.time_zone,
+                late_commit_window_seconds=(
+                    spec.late_commit_window_seconds
+                    if table.late_commit_window_seconds is None
+                    else table.late_commit_window_seconds
+                ),
             )
         )
     return configs

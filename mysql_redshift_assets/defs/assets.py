@@ -9,7 +9,7 @@ from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.partitions import window_for
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
-from mysql_redshift_assets.defs.translator import get_asset_spec
+from mysql_redshift_assets.defs.translator import change_capture, get_asset_spec
 from mysql_redshift_assets.naming import op_name
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import Position
@@ -100,10 +100,16 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
         }
         first, last = results[0], results[-1]
         if table.mode == "incremental":
+            metadata["change_capture"] = change_capture(table)
             metadata["watermark_before"] = _position_text(first.position_before)
             metadata["watermark_after"] = _position_text(last.position_after)
+            metadata["reread_rows"] = dg.MetadataValue.int(last.reread_rows)
+            if last.reread_from is not None:
+                metadata["reread_from"] = _position_text(last.reread_from)
             if last.upper_bound is not None:
                 metadata["upper_bound"] = last.upper_bound
+        for warning in dict.fromkeys(w for r in results for w in r.warnings):
+            context.log.warning(warning)
         if table.partitioned:
             # A single-run backfill records this one set of metadata on every partition it
             # covers: the totals are the run's, the breakdown is per window.
@@ -115,12 +121,8 @@ def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefini
             )
         if last.generation is not None:
             metadata["generation"] = last.generation
-        if last.null_cursor_rows:
+        if last.null_cursor_rows:  # the warning is among the result's warnings
             metadata["rows_with_null_cursor"] = dg.MetadataValue.int(last.null_cursor_rows)
-            context.log.warning(
-                f"{table.qualified}: {last.null_cursor_rows:,} rows have a NULL cursor "
-                f"({table.cursor}) and cannot be extracted incrementally"
-            )
         return dg.MaterializeResult(metadata=metadata)
 
     return _parquet

@@ -19,6 +19,22 @@ def _kind(project: Project, group: str, name: str) -> str:
     return getattr(project.connections, group)[name].kind
 
 
+def change_capture(table: TableConfig) -> str:
+    """The contract an incremental table runs under, in words the UI shows."""
+    if table.cursor is not None:
+        fallback = (
+            f" (or {table.cursor_fallback} where it is NULL)" if table.cursor_fallback else ""
+        )
+        return (
+            f"cursor {table.cursor}{fallback}: inserts and updates that set it are captured; "
+            f"rows re-read {table.late_commit_window_seconds}s behind the position"
+        )
+    return (
+        "append-only: only new primary keys are captured; UPDATEs to existing rows are NOT "
+        "(declare `cursor:` to capture them)"
+    )
+
+
 def get_asset_spec(project: Project, table: TableConfig, layer: Layer) -> dg.AssetSpec:
     store_kind = {"s3": "s3", "local": "file"}[_kind(project, "stores", table.store)]
     if layer == "parquet":
@@ -31,6 +47,11 @@ def get_asset_spec(project: Project, table: TableConfig, layer: Layer) -> dg.Ass
                 f"`{table.qualified}` from source `{table.source}` as Parquet files in store "
                 f"`{table.store}` ({table.mode}; {table.chunk_rows:,} rows a query, "
                 f"{table.file_rows:,} rows a file)."
+                + (
+                    f" Change capture: {change_capture(table)}."
+                    if table.mode == "incremental"
+                    else ""
+                )
             ),
             tags={"pipeline": table.pipeline, "mode": table.mode},
             partitions_def=partitions_def(table),

@@ -1,27 +1,226 @@
-"""A run's bounds, asked of the source when the run starts (the plan itself runs no SQL)."""
+"""A run's bounds, asked of the source when the run starts (the plan itself runs no SQL).
+
+An incremental run reads `(start, upper)` in keyset order:
+- `upper`: what is provably committed. A temporal cursor: the earlier of `now - lag` and the
+  start of the oldest open InnoDB transaction (`committed.py`), as a wall clock in the table's
+  zone for a DATETIME. An integer cursor (an AUTO_INCREMENT key): see `samples.py`.
+- `start`: the stored position moved back by `late_commit_window_seconds` (widened by the
+  replica delay, and down to the repeated hour when a daylight-saving fall-back lies between):
+  rows committed late, or written with an explicit older value, are read again. A DATE cursor
+  re-reads whole days, the position's day at least (an update later that day keeps the date).
+"""
 
 from __future__ import annotations
 
-from mysql_redshift_assets.extract.keyset import Bound
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from mysql_redshift_assets.extract import committed
+from mysql_redshift_assets.extract.keyset import Bound, after_predicate
 from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.extract.plan import TablePlan
+from mysql_redshift_assets.extract.position import Position, keyset_values
+from mysql_redshift_assets.extract.samples import (
+    Sample,
+    kept_samples,
+    safe_sample,
+    window_sample,
+)
 from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.extract.zones import instant_of, lowest_wall_clock, wall_clock
 from mysql_redshift_assets.partitions import Window
 
 _TEMPORAL = {"datetime", "timestamp", "date"}
+_INTEGER = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+# trx_started has whole seconds, and a statement's NOW() is read just before its transaction
+# starts: the bound stays one second clear of the oldest open transaction.
+TRX_MARGIN = timedelta(seconds=1)
+
+
+@dataclass
+class RunBounds:
+    upper: Bound | None
+    start: Position | None  # the stored position, moved back by the window
+    window_seconds: int = 0  # the window this run used (widened by replica delay)
+    samples: list[Sample] = field(default_factory=list)  # what the watermark keeps
+    warnings: list[str] = field(default_factory=list)
+
+
+def _once(source: Source, warning: str | None, into: list[str]) -> None:
+    """A warning about the source is given once a run (a source lives for one run)."""
+    warned: set[str] = source.facts.setdefault("warned", set())
+    if warning and warning not in warned:
+        warned.add(warning)
+        into.append(warning)
+
+
+def widened_window(
+    window: int, status: committed.ReplicaStatus | None, source_name: str
+) -> tuple[int, bool, str | None]:
+    """The re-read window for a source in `status`; whether the open transactions the server
+    shows are all there are (not on a replica; assumed where the account may not ask); and a
+    warning for a replica whose delay is unknown."""
+    if status is None or not status.is_replica:
+        return window, True, None
+    if status.delay_seconds is None:
+        return (
+            window,
+            False,
+            f"source {source_name!r} is a replica whose replication is not running (delay "
+            "unknown): rows may be missing until it catches up; the window is not widened",
+        )
+    return window + status.delay_seconds, False, None  # the primary's transactions are not here
+
+
+def _window(source: Source, plan: TablePlan, warnings: list[str]) -> tuple[int, bool]:
+    status, warning = committed.replica_status(source)
+    _once(source, warning, warnings)
+    window, primary, stopped = widened_window(
+        plan.table.late_commit_window_seconds, status, source.name
+    )
+    _once(source, stopped, warnings)
+    return window, primary
+
+
+def _text(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _parse(text: str | None) -> datetime | None:
+    try:
+        return None if text is None else datetime.fromisoformat(text)
+    except ValueError:  # a zero date ('0000-00-00'): sorts first, nothing before it
+        return None
+
+
+def run_bounds(
+    source: Source, plan: TablePlan, position: Position | None, samples: list[Sample]
+) -> RunBounds:
+    """The bounds of one incremental run from `position` (see the module)."""
+    warnings: list[str] = []
+    window, primary = _window(source, plan, warnings)
+    kind = plan.cursor_type
+    if kind in _TEMPORAL:
+        oldest, warning = committed.oldest_open_transaction(source)
+        _once(source, warning, warnings)
+        return _temporal(source, plan, position, window, oldest, warnings)
+    if kind in _INTEGER:
+        return _integer(source, plan, position, samples, window, primary, warnings)
+    return RunBounds(upper_bound(source, plan), position, 0, [], warnings)
+
+
+def _temporal(
+    source: Source,
+    plan: TablePlan,
+    position: Position | None,
+    window: int,
+    oldest: datetime | None,
+    warnings: list[str],
+) -> RunBounds:
+    kind = plan.cursor_type
+    zone = plan.zone if kind in ("datetime", "date") else "UTC"
+    now = source.utc_now()
+    upper_utc = now - timedelta(seconds=plan.table.upper_bound_lag_seconds)
+    if oldest is not None:
+        upper_utc = min(upper_utc, oldest - TRX_MARGIN)
+    upper_wall = wall_clock(upper_utc, zone)
+    if kind == "date":
+        upper = Bound(plan.cursor_expr, "<=", upper_wall.date().isoformat())
+    else:
+        upper = Bound(plan.cursor_expr, "<", _text(upper_wall))
+    cursor = position.cursor if position is not None and not plan.cursor_is_pk else None
+    at = _parse(cursor)
+    if at is None:
+        return RunBounds(upper, position, window, [], warnings)
+    if kind == "date":
+        first_day = (
+            datetime.combine(at.date(), datetime.min.time()) - timedelta(seconds=window)
+        ).date()
+        return RunBounds(upper, Position(cursor=first_day.isoformat()), window, [], warnings)
+    lowest = lowest_wall_clock(zone, instant_of(at, zone) - timedelta(seconds=window), now)
+    if lowest >= at:
+        return RunBounds(upper, position, window, [], warnings)
+    return RunBounds(upper, Position(cursor=_text(lowest)), window, [], warnings)
+
+
+def _integer(
+    source: Source,
+    plan: TablePlan,
+    position: Position | None,
+    samples: list[Sample],
+    window: int,
+    primary: bool,
+    warnings: list[str],
+) -> RunBounds:
+    # The sample first, then the open transactions: the order the proof needs.
+    now = source.utc_now()
+    row = source.query_one(f"SELECT MAX({plan.cursor_expr}) FROM {plan.table_ref}")
+    top = None if row is None or row[0] is None else raw_text(row[0])
+    oldest, warning = committed.oldest_open_transaction(source)
+    _once(source, warning, warnings)
+    taken = [*samples, Sample(at=now, value=top)] if top is not None else list(samples)
+    if primary and warning is None:
+        bound = safe_sample(taken, oldest)
+        if bound is None and top is not None:
+            warnings.append(
+                f"{plan.table.qualified}: a transaction open since {oldest} UTC holds the "
+                f"bound of {plan.cursor_expr}; rows after the position wait for it to end"
+            )
+    else:
+        bound = Sample(at=now, value=top) if top is not None else None
+    ref = window_sample(taken, now, window)
+    kept = kept_samples(taken, ref, bound)
+    if bound is None:  # nothing provably committed past the position: read nothing new
+        limit = _position_value(plan, position) or "-9223372036854775808"
+    else:
+        limit = bound.value
+    # Bound as an integer: MySQL compares an integer column with a string as doubles.
+    upper = Bound(plan.cursor_expr, "<=", plan.keyset.bound(0, limit))
+    stored = _position_value(plan, position)
+    if ref is None or stored is None or int(ref.value) >= int(stored):
+        return RunBounds(upper, position, window, kept, warnings)
+    start = Position(pk=[ref.value]) if plan.cursor_is_pk else Position(cursor=ref.value)
+    return RunBounds(upper, start, window, kept, warnings)
+
+
+def _position_value(plan: TablePlan, position: Position | None) -> str | None:
+    values = keyset_values(position, cursor_is_pk=plan.cursor_is_pk)
+    return values[0] if values else None
+
+
+def reread_rows(
+    source: Source, plan: TablePlan, bounds: RunBounds, position: Position | None
+) -> int:
+    """Rows between the run's start and the stored position (both included): the rows this run
+    reads again. Counted by MySQL as the run starts; the stream's first rows are these."""
+    if position is None or bounds.start is None or bounds.start == position:
+        return 0
+    ph = source.placeholder
+    start = keyset_values(bounds.start, cursor_is_pk=plan.cursor_is_pk) or []
+    stop = keyset_values(position, cursor_is_pk=plan.cursor_is_pk) or []
+    after, params = after_predicate(plan.order_quoted, start, ph)
+    past, more = after_predicate(plan.order_quoted, stop, ph)
+    where = [after, f"NOT {past}"]
+    params = [*params, *more]
+    if bounds.upper is not None:
+        where.append(f"{bounds.upper.column} {bounds.upper.op} {ph}")
+        params.append(bounds.upper.value)
+    row = source.query_one(
+        f"SELECT COUNT(*) FROM {plan.table_ref} WHERE {' AND '.join(where)}", params
+    )
+    return int(raw_text(row[0])) if row else 0
 
 
 def upper_bound(source: Source, plan: TablePlan) -> Bound | None:
-    """Rows at or past this bound wait for the next run (late commits are not skipped)."""
-    if plan.cursor_is_pk:
-        if len(plan.primary_key) != 1:
-            return None
-        column = plan.order_quoted[0]
-    else:
-        cursor = plan.cursor or ""
-        column = source.quote(cursor)
-        if plan.column(cursor).source.data_type in _TEMPORAL:
-            return Bound(column, "<", source.now_minus(plan.table.upper_bound_lag_seconds))
+    """Rows at or past this bound wait for a later run (the sensor's probe asks it)."""
+    kind = plan.cursor_type
+    if kind in _TEMPORAL:
+        oldest = committed.oldest_open_transaction(source)[0]
+        return _temporal(source, plan, None, 0, oldest, []).upper
+    if kind is None:
+        return None
+    # ORDER BY, not MAX: MAX compares ENUM labels as strings; the value is bound with its type.
+    column = plan.cursor_expr
     row = source.query_one(f"SELECT {column} FROM {plan.table_ref} ORDER BY {column} DESC LIMIT 1")
     return (
         None if row is None or row[0] is None else Bound(column, "<=", plan.keyset.bound(0, row[0]))
@@ -32,19 +231,26 @@ def window_bounds(
     source: Source, plan: TablePlan, window: Window
 ) -> tuple[list[Bound], Bound | None]:
     """The window `[lo, hi)` on its column, and for a window still open in time, the
-    late-commit bound (rows newer than NOW() - lag wait for the partition's next run)."""
+    late-commit bound (rows newer than NOW() - lag, as a wall clock in the table's zone for a
+    DATETIME column, wait for the partition's next run)."""
     column = source.quote((plan.cursor or "") if window.kind == "time" else plan.primary_key[0])
     bounds = [Bound(column, ">=", window.lo), Bound(column, "<", window.hi)]
     if window.kind != "time":
         return bounds, None
-    now = source.now_minus(plan.table.upper_bound_lag_seconds)
+    zone = plan.zone if plan.column(plan.cursor or "").source.data_type == "datetime" else "UTC"
+    now_utc = source.utc_now() - timedelta(seconds=plan.table.upper_bound_lag_seconds)
+    now = _text(wall_clock(now_utc, zone))
     return bounds, (Bound(column, "<", now) if now < window.hi else None)
 
 
 def null_cursor_rows(source: Source, plan: TablePlan) -> int:
-    """Rows a keyset on the cursor can never see; reported, never silently dropped."""
-    if plan.cursor_is_pk or not plan.column(plan.cursor or "").source.nullable:
+    """Rows a keyset on the cursor can never see (with a fallback: neither column set);
+    reported, never silently dropped."""
+    if plan.cursor_is_pk:
         return 0
-    column = source.quote(plan.cursor or "")
-    row = source.query_one(f"SELECT COUNT(*) FROM {plan.table_ref} WHERE {column} IS NULL")
+    if plan.fallback is None and not plan.column(plan.cursor or "").source.nullable:
+        return 0
+    row = source.query_one(
+        f"SELECT COUNT(*) FROM {plan.table_ref} WHERE {plan.cursor_expr} IS NULL"
+    )
     return int(raw_text(row[0])) if row else 0

@@ -30,11 +30,17 @@ class TablePlan:
     table_ref: str
     select_list: list[str]
     order_quoted: list[str]  # the keyset columns, quoted for the source
-    order_indexes: list[int]  # ... and their places in `columns`
+    # The columns each reader carries as the rows' keyset values, by their places in
+    # `columns`: `order_quoted`'s columns, except that a cursor with a `cursor_fallback` is
+    # carried as two (cursor, fallback) and `read_table` makes them one, COALESCE(cursor,
+    # fallback), the expression `order_quoted` orders and compares on.
+    order_indexes: list[int]
     arrow_schema: pa.Schema
     keyset: Keyset  # how a keyset row becomes a position, and a position bound values
     # `mra$key`, MySQL's identity of a collated or prefix key (`key_identity.py`), or None
     identity: PlannedColumn | None = None
+    zone: str = "UTC"  # the zone this table's DATETIME values are wall clocks in
+    fallback: str | None = None  # the cursor's `cursor_fallback` column
 
     @property
     def cursor_is_pk(self) -> bool:
@@ -46,6 +52,22 @@ class TablePlan:
 
     def column(self, source_name: str) -> PlannedColumn:
         return next(c for c in self.columns if c.source.name == source_name)
+
+    @property
+    def cursor_type(self) -> str | None:
+        """The MySQL data type of the keyset's leading expression (None: a composite key)."""
+        if not self.cursor_is_pk:
+            return self.column(self.cursor or "").source.data_type
+        return (
+            self.column(self.primary_key[0]).source.data_type
+            if len(self.primary_key) == 1
+            else None
+        )
+
+    @property
+    def cursor_expr(self) -> str:
+        """The keyset's leading expression, quoted (`COALESCE(c, f)` with a fallback)."""
+        return self.order_quoted[0]
 
 
 def plan_table(
@@ -74,6 +96,12 @@ def plan_table(
         order = [cursor, *primary_key]
     index_of = {c.source.name: i for i, c in enumerate(planned)}
     keys = [planned[index_of[c]].source for c in order]
+    order_quoted = [source.quote(c) for c in order]
+    carried = [index_of[c] for c in order]
+    fallback = _fallback(table, planned, cursor, primary_key)
+    if fallback is not None:
+        order_quoted[0] = f"COALESCE({source.quote(order[0])}, {source.quote(fallback)})"
+        carried.insert(1, index_of[fallback])
     return TablePlan(
         table=table,
         columns=planned,
@@ -81,15 +109,48 @@ def plan_table(
         cursor=cursor,
         table_ref=source.table_ref(table.source_schema, table.source_table),
         select_list=[source.select_expr(c.select_expr) for c in planned],
-        order_quoted=[source.quote(c) for c in order],
-        order_indexes=[index_of[c] for c in order],
+        order_quoted=order_quoted,
+        order_indexes=carried,
         arrow_schema=arrow_schema(planned),
         keyset=Keyset(
             tuple(KeyColumn.of(k.name, k.data_type, k.column_type) for k in keys),
             cursor is None or cursor in primary_key,
         ),
         identity=identity,
+        zone=table.time_zone or source.time_zone,
+        fallback=fallback,
     )
+
+
+def _fallback(
+    table: TableConfig, planned: list[PlannedColumn], cursor: str | None, primary_key: list[str]
+) -> str | None:
+    """The `cursor_fallback` column, checked: it exists and has the cursor's type (COALESCE of
+    two types would compare as neither)."""
+    fallback = table.cursor_fallback
+    if fallback is None or cursor is None:
+        return None
+    types = {c.source.name: c.source.data_type for c in planned}
+    if fallback not in types:
+        raise ConfigError(
+            table.error(
+                "cursor_fallback",
+                f"unknown column {fallback!r} (columns: {', '.join(sorted(types))})",
+            )
+        )
+    if cursor in primary_key:
+        raise ConfigError(
+            table.error("cursor_fallback", f"the cursor {cursor!r} is the primary key: never NULL")
+        )
+    if types[fallback] != types[cursor]:
+        raise ConfigError(
+            table.error(
+                "cursor_fallback",
+                f"column {fallback!r} is {types[fallback]} but the cursor {cursor!r} is "
+                f"{types[cursor]}; choose a fallback of the same type",
+            )
+        )
+    return fallback
 
 
 def _check_names_kept(

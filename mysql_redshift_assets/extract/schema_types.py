@@ -35,7 +35,12 @@ tinyint covers signed, unsigned and tinyint(1): it stays a number because MySQL 
 -128..127 in a "bool". VARCHAR(n): n is CHARACTER_OCTET_LENGTH, because Redshift counts bytes,
 at least 1 and at most 65535 (longer text fails to load). VARBYTE(n): the octet length, at
 least 1, at most 1024000. MariaDB reports JSON columns as longtext, so they map as longtext.
-Zero dates (0000-00-00, 2024-00-00) and impossible ones (2024-02-31) become NULL. Any other
+Zero dates (0000-00-00, 2024-00-00) and impossible ones (2024-02-31) become NULL.
+DATETIME values are wall clocks in the zone the source declares (`time_zone:`, default UTC; a
+table may override it) and become that instant in UTC (`extract/zones.py`, applied to every
+reader's batches in `read_table`): an ambiguous wall clock (a daylight-saving fall-back repeats
+01:00-02:00) is its first occurrence, a non-existent one (the spring-forward gap) is read with
+the offset in force before the gap (zoneinfo's `fold=0`). TIMESTAMP values are instants already. Any other
 type is refused with ``UnsupportedTypeError`` rather than guessed. ``select_expr`` is the quoted
 column except for geometry (``ST_AsBinary(`g`)``) and float (``(`f` * 1E0)``, because the text
 protocol prints FLOAT with only 6 significant digits).
@@ -146,8 +151,8 @@ _FIXED: dict[str, tuple[_Target, str]] = {
     "date": (_same(pa.date32(), "DATE"), "date; zero or impossible dates become NULL."),
     "datetime": (
         _same(_TIMESTAMP_UTC, "TIMESTAMP"),
-        "datetime wall clock, read with time_zone '+00:00' and written as UTC; "
-        "zero dates become NULL.",
+        "datetime wall clock in the declared zone (`time_zone:`), written as its UTC "
+        "instant; zero dates become NULL.",
     ),
     "timestamp": (
         _same(_TIMESTAMP_UTC, "TIMESTAMPTZ"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, Protocol, TypedDict
 from urllib.parse import quote
 
@@ -43,11 +44,15 @@ class SourceError(RuntimeError):
 class Source(ABC):
     placeholder = "%s"
 
-    def __init__(self, name: str, *, reader: str = "pymysql") -> None:
+    def __init__(self, name: str, *, reader: str = "pymysql", time_zone: str = "UTC") -> None:
         self.name = name
         # Which reader reads keyset pages (`readers.READER_NAMES`; from connections.yml).
         self.reader = reader
+        # The zone applications write DATETIME values in (a table may override it).
+        self.time_zone = time_zone
         self._kept: dict[str, Closeable] = {}
+        # What a run learned once about the server (privileges, replica): asked once a source.
+        self.facts: dict[str, Any] = {}
 
     @property
     def in_snapshot(self) -> bool:
@@ -91,6 +96,10 @@ class Source(ABC):
     @abstractmethod
     def now_minus(self, seconds: int) -> str:
         """The server's UTC time minus `seconds`, as the text MySQL compares DATETIMEs with."""
+
+    def utc_now(self) -> datetime:
+        """The server's UTC clock (naive), the one clock every bound is computed from."""
+        return datetime.fromisoformat(self.now_minus(0))
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -141,8 +150,9 @@ class MySQLSource(Source):
         connect_timeout: int = 10,
         endpoint: Callable[[], tuple[str, int]] | None = None,
         reader: str = "auto",
+        time_zone: str = "UTC",
     ) -> None:
-        super().__init__(name, reader=reader)
+        super().__init__(name, reader=reader, time_zone=time_zone)
         self._endpoint = endpoint
         self._connected_to: tuple[str, int] | None = None
         self._in_snapshot = False

@@ -5,16 +5,23 @@ and runs the keyset page loop over it: pages one after another, each fetched whi
 one is written where the reader allows it, or, for a binary-protocol reader on one integer key,
 key ranges fetched several at once. When a binary-protocol reader gives up, the loop reads on
 with the text protocol from the last row it handed over: no row is skipped or read twice.
+
+Every reader's batches pass through `Normalized`, the one place where DATETIME wall clocks
+become UTC instants (`zones.py`) and a cursor with a fallback gets its COALESCE'd positions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mysql_redshift_assets.extract.batch import Batch
 from mysql_redshift_assets.extract.keyset import Bound, page_query
@@ -24,6 +31,7 @@ from mysql_redshift_assets.extract.position import Position, keyset_values
 from mysql_redshift_assets.extract.readers import PageRequest, TableReader, TextPages, open_reader
 from mysql_redshift_assets.extract.readers.fast import FastPathUnavailable
 from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.extract.zones import datetimes_to_utc, is_utc
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +60,10 @@ def read_table(source: Source, scan: Scan) -> Iterator[Batch]:
     """The scan's rows in keyset order, as batches of the planner's Arrow schema."""
     plan = scan.plan
     if not plan.primary_key:
-        yield from TextPages(source, plan).read_all(scan.max_rows)
+        text = Normalized(TextPages(source, plan), plan)
+        yield from map(text.batch, TextPages(source, plan).read_all(scan.max_rows))
         return
-    reader = open_reader(source, plan)
+    reader: TableReader = Normalized(open_reader(source, plan), plan)
     after = keyset_values(scan.after, cursor_is_pk=plan.cursor_is_pk)
     taken = 0
     try:
@@ -68,7 +77,52 @@ def read_table(source: Source, scan: Scan) -> Iterator[Batch]:
         log.warning("%s: %s; reading on with pymysql from %s", plan.table.qualified, exc, where)
     remaining = None if scan.max_rows is None else scan.max_rows - taken
     if remaining is None or remaining > 0:
-        yield from _sequential(TextPages(source, plan), scan, after, remaining)
+        yield from _sequential(Normalized(TextPages(source, plan), plan), scan, after, remaining)
+
+
+class Normalized(TableReader):
+    """A reader's batches as every reader's must leave: DATETIME columns as UTC instants (their
+    wall clocks read in the table's zone), and with a `cursor_fallback` one keyset value
+    COALESCE(cursor, fallback) where the reader carried the two columns."""
+
+    def __init__(self, reader: TableReader, plan: TablePlan) -> None:
+        self.reader, self.plan = reader, plan
+        self.name, self.concurrent = reader.name, reader.concurrent
+        self._datetimes = (
+            []
+            if is_utc(plan.zone)
+            else [i for i, c in enumerate(plan.columns) if c.source.data_type == "datetime"]
+        )
+
+    @property
+    def page_rows(self) -> int:
+        return self.reader.page_rows
+
+    @property
+    def integer_key(self) -> bool:
+        return self.reader.integer_key
+
+    def read(self, request: PageRequest) -> Iterator[Batch]:
+        return map(self.batch, self.reader.read(request))
+
+    def batch(self, batch: Batch) -> Batch:
+        changes: dict[str, Any] = {}
+        if self._datetimes and batch.num_rows:
+            data = batch.data
+            arrays = list(data.columns)
+            for i in self._datetimes:
+                arrays[i] = datetimes_to_utc(arrays[i], self.plan.zone)
+            changes["data"] = pa.RecordBatch.from_arrays(arrays, schema=data.schema)
+        if self.plan.fallback is not None:
+            cursor, fallback, *rest = batch.keys
+            changes["keys"] = (_coalesce(cursor, fallback), *rest)
+        return dataclasses.replace(batch, **changes) if changes else batch
+
+
+def _coalesce(values: Sequence[Any], fallback: Sequence[Any]) -> Sequence[Any]:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return pc.coalesce(values, fallback)
+    return [v if v is not None else f for v, f in zip(values, fallback, strict=True)]
 
 
 def _pages(
@@ -82,7 +136,7 @@ def _pages(
         upper = scan.upper
         ranged = reader.integer_key and upper is not None and upper.op == "<="
         top = int(upper.value) if ranged and upper is not None else None
-        if scan.max_rows is None and reader.integer_key and top is not None:
+        if scan.max_rows is None and top is not None:
             yield from _ranged(pool, source, reader, scan, after, top)
         else:
             yield from _prefetched(pool, reader, scan, after, scan.max_rows)

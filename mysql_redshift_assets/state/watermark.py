@@ -20,6 +20,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.position import Position
+from mysql_redshift_assets.extract.samples import Sample
 from mysql_redshift_assets.naming import watermark_key
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
@@ -48,6 +49,8 @@ class FileRecord(_Model):
     partition: str | None = None
     first: Position | None = None
     last: Position | None = None
+    # Rows in the file at or before the position the run started from (the re-read window).
+    reread_rows: int = Field(0, ge=0)
 
 
 class Counts(_Model):
@@ -98,6 +101,7 @@ class Watermark(_Model):
     generations: list[Generation] = Field(
         [], validation_alias=AliasChoices("generations", "snapshots")
     )
+    samples: list[Sample] = []
     updated_at: datetime | None = None
 
     def begin_session(

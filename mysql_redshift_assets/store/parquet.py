@@ -61,6 +61,9 @@ REDSHIFT_MAX_VARCHAR = 65535
 CAPPED = f"VARCHAR({REDSHIFT_MAX_VARCHAR})"
 OVERSIZE_METADATA_KEY = b"mysql_redshift_assets.oversize"
 TRUNCATED_METADATA_KEY = b"mysql_redshift_assets.truncated"
+# Rows of the file at or before the position its run started from: read again by the
+# late-commit window (the merge on the primary key makes that harmless).
+REREAD_METADATA_KEY = b"mysql_redshift_assets.reread_rows"
 
 
 def columns_json(columns: list[FileColumn]) -> str:
@@ -98,6 +101,7 @@ class ParquetFileWriter:
         self._capped = [i for i, c in enumerate(columns) if c.capped]
         self.oversize: dict[str, int] = {}
         self.truncated: dict[str, int] = {}
+        self.reread_rows = 0  # set by the writer's owner (FileSink) before close
         self._writer = pq.ParquetWriter(
             path,
             file_schema(schema, columns),
@@ -142,13 +146,12 @@ class ParquetFileWriter:
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema) if self._capped else batch
 
     def close(self) -> None:
-        facts = {}
+        facts = {REREAD_METADATA_KEY: str(self.reread_rows).encode()}
         if self.oversize:
             facts[OVERSIZE_METADATA_KEY] = json.dumps(self.oversize).encode()
         if self.truncated:
             facts[TRUNCATED_METADATA_KEY] = json.dumps(self.truncated).encode()
-        if facts:
-            self._writer.add_key_value_metadata(facts)
+        self._writer.add_key_value_metadata(facts)
         self._writer.close()
 
 
@@ -159,6 +162,7 @@ class Footer:
     fingerprint: str
     oversize: dict[str, int]  # values too long for Redshift, per column (not truncated)
     truncated: dict[str, int]  # values cut to Redshift's limit, per column
+    reread_rows: int = 0  # rows read again by the late-commit window
 
 
 def read_footer(source: Any, filesystem: Any = None) -> Footer:
@@ -177,4 +181,5 @@ def read_footer(source: Any, filesystem: Any = None) -> Footer:
         fingerprint=fingerprint,
         oversize=json.loads(kv.get(OVERSIZE_METADATA_KEY, b"{}")),
         truncated=json.loads(kv.get(TRUNCATED_METADATA_KEY, b"{}")),
+        reread_rows=int(kv.get(REREAD_METADATA_KEY, b"0")),
     )

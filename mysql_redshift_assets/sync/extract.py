@@ -34,9 +34,10 @@ from mysql_redshift_assets.extract import (
     null_cursor_rows,
     plan_table,
     read_table,
-    upper_bound,
     window_bounds,
 )
+from mysql_redshift_assets.extract.bounds import reread_rows, run_bounds
+from mysql_redshift_assets.extract.indexes import cursor_index_warning
 from mysql_redshift_assets.extract.key_identity import check_loaded_with_identity
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.partitions import Window
@@ -62,6 +63,11 @@ class ExtractResult:
     generation: str | None = None
     upper_bound: str | None = None
     null_cursor_rows: int = 0
+    # Rows read again by the late-commit window (at or before the position the run started
+    # from), counted from the files' footers; and where that window started.
+    reread_rows: int = 0
+    reread_from: Position | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:
@@ -82,11 +88,14 @@ class _Run:
     def record(self, records: Iterable[FileRecord]) -> None:
         """Files now durably stored: into the watermark (with the position past them) first."""
         for record in records:
-            self.watermark.record_file(record, record.last)
+            # A file of re-reads only ends at or before the position: the position stays.
+            moved = record.reread_rows < record.rows or record.generation is not None
+            self.watermark.record_file(record, record.last if moved else self.watermark.position)
             self.watermarks.save(self.table, self.watermark)
             self.result.files.append(record)
             self.result.rows += record.rows
             self.result.bytes += record.bytes
+            self.result.reread_rows += record.reread_rows
             if self.on_file:
                 self.on_file(record)
             log.info("%s: stored %s (%d rows)", self.table.qualified, record.key, record.rows)
@@ -183,12 +192,30 @@ def extract_table(
 def _extract_increment(
     run: _Run, source: Source, store: ObjectStore, tmp: Path, max_rows: int | None
 ) -> None:
-    """The rows past the watermark's position, below the late-commit bound."""
-    upper = upper_bound(source, run.plan)
-    run.result.upper_bound = None if upper is None else str(upper.value)
-    run.result.null_cursor_rows = null_cursor_rows(source, run.plan)
-    scan = Scan(run.plan, after=run.watermark.position, upper=upper, max_rows=max_rows)
-    run.write(read_table(source, scan), FileSink(run.files(), store, tmp))
+    """The rows past the watermark's position moved back by the re-read window, below what is
+    provably committed (`extract/bounds.py`)."""
+    position = run.watermark.position
+    bounds = run_bounds(source, run.plan, position, run.watermark.samples)
+    run.watermark.samples = bounds.samples
+    result = run.result
+    result.upper_bound = None if bounds.upper is None else str(bounds.upper.value)
+    result.reread_from = bounds.start if bounds.start != position else None
+    result.null_cursor_rows = null_cursor_rows(source, run.plan)
+    index = cursor_index_warning(source, run.plan)
+    result.warnings = [*bounds.warnings, *([index] if index else [])]
+    if result.null_cursor_rows:
+        result.warnings.append(
+            f"{run.table.qualified}: {result.null_cursor_rows:,} rows have a NULL cursor "
+            f"({run.plan.cursor_expr}) and cannot be extracted incrementally; carry them with "
+            "`cursor_fallback: <column>` (e.g. created_at)"
+        )
+    for warning in result.warnings:
+        log.warning(warning)
+    rereads = reread_rows(source, run.plan, bounds, position)
+    # Re-reads do not count against `max_rows`: a capped run still gets past the position.
+    cap = None if max_rows is None else max_rows + rereads
+    scan = Scan(run.plan, after=bounds.start, upper=bounds.upper, max_rows=cap)
+    run.write(read_table(source, scan), FileSink(run.files(), store, tmp, reread_rows=rereads))
 
 
 def _extract_generation(

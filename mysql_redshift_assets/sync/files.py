@@ -62,8 +62,13 @@ class FileSink:
     """Writes batches into the files of a `FileSet`; every method yields the records of the
     files durably stored since the last call, in file order, for the caller to record."""
 
-    def __init__(self, files: FileSet, store: ObjectStore, tmp: Path) -> None:
+    def __init__(
+        self, files: FileSet, store: ObjectStore, tmp: Path, *, reread_rows: int = 0
+    ) -> None:
         self.files, self.store, self.tmp = files, store, tmp
+        # The stream's first `reread_rows` rows are re-reads (the late-commit window): each
+        # file records how many of its rows are.
+        self.reread_left = reread_rows
         self.seq = files.first_seq
         self.writer: ParquetFileWriter | None = None
         self.upload: FileUpload | None = None
@@ -90,6 +95,9 @@ class FileSink:
             writer = self._open()
             self.first = piece.first
         writer.write(piece.data)
+        reread = min(self.reread_left, piece.num_rows)
+        writer.reread_rows += reread
+        self.reread_left -= reread
         self.last = piece.last
         assert self.upload is not None
         self.upload.grew(writer.path)
@@ -141,6 +149,7 @@ class FileSink:
             partition=self.files.partition,
             first=self.first,
             last=self.last,
+            reread_rows=footer.reread_rows,
         )
         self.seq += 1
         future = _in_thread(self.store.put_file, writer.path, record.key, upload)

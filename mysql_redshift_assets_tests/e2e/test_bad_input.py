@@ -70,7 +70,7 @@ CASES = {
         ["sources.mysql", "MRA_NOT_SET_ANYWHERE"],
     ),
     "unknown table in MySQL": (
-        lambda root, db: _edit(root / "testpipe.yml", lambda d: d["tables"].update({f"{db}.nope": {}})),
+        lambda root, db: _edit(root / "testpipe.yml", lambda d: d["tables"].update({f"{db}.nope": {"append_only": True}})),
         ["nope", "not found"],
     ),
     "unknown cursor column": (
@@ -78,7 +78,7 @@ CASES = {
         ["orders", "cursor", "nope"],
     ),
     "no primary key in merge mode": (
-        lambda root, db: _edit(root / "testpipe.yml", lambda d: d["tables"].update({f"{db}.no_key": {}})),
+        lambda root, db: _edit(root / "testpipe.yml", lambda d: d["tables"].update({f"{db}.no_key": {"append_only": True}})),
         ["no_key", "primary_key"],
     ),
     "partition start in the future": (

@@ -532,7 +532,7 @@ def test_unreachable_mysql_names_source_and_host_not_password(
     mysql_db, make_project, tmp_path: Path
 ) -> None:
     port = free_port()  # bound and released: nothing listens there
-    project = _reconnect(make_project({f"{mysql_db}.t": {}}), port=port)
+    project = _reconnect(make_project({f"{mysql_db}.t": {"append_only": True}}), port=port)
     with pytest.raises(SourceError) as err:
         run(project, f"{mysql_db}.t", "r1")
     message = str(err.value)
@@ -546,7 +546,7 @@ def test_unreachable_mysql_names_source_and_host_not_password(
 
 def test_wrong_password_is_not_echoed(mysql_db, make_project, monkeypatch) -> None:
     wrong = "not-the-password-5c1e"
-    project = make_project({f"{mysql_db}.t": {}})
+    project = make_project({f"{mysql_db}.t": {"append_only": True}})
     monkeypatch.setenv("MRA_TEST_MYSQL_PASSWORD", wrong)  # read when the source is opened
     with pytest.raises(SourceError) as err:
         run(project, f"{mysql_db}.t", "r1")

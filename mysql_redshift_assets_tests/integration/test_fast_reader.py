@@ -313,7 +313,7 @@ def fetches(monkeypatch, active_reader: type) -> list[str]:
 @pytest.mark.parametrize(
     "spec",
     [
-        {},  # the primary key: concurrent `id > a AND id <= b` pages
+        {"append_only": True},  # the primary key: concurrent `id > a AND id <= b` pages
         {"cursor": "updated_at"},  # (cursor, pk) keyset, pages in sequence
     ],
     ids=["integer-key", "cursor-keyset"],
@@ -375,7 +375,11 @@ def test_max_rows_and_resume_on_the_fast_path(
     orders, make_project, monkeypatch, small_pages, active_reader
 ):
     project = make_project(
-        {orders: {}}, store="local", chunk_rows=170, file_rows=400, upper_bound_lag_seconds=0
+        {orders: {"append_only": True}},
+        store="local",
+        chunk_rows=170,
+        file_rows=400,
+        upper_bound_lag_seconds=0,
     )
     calls = fetches(monkeypatch, active_reader)
     first = run(project, orders, "r1", max_rows=1000)
@@ -438,7 +442,9 @@ def test_key_ranges_denser_than_expected_are_read_to_their_end(
         cur.execute("CREATE TABLE k (id INT PRIMARY KEY, v VARCHAR(10))")
         cur.executemany("INSERT INTO k VALUES (%s, %s)", [(i, f"v{i}") for i in ids])
     qualified = f"{mysql_db}.k"
-    project = make_project({qualified: {}}, store="local", chunk_rows=100, file_rows=1000)
+    project = make_project(
+        {qualified: {"append_only": True}}, store="local", chunk_rows=100, file_rows=1000
+    )
     sizes: list[int] = []
     real = active_reader.fetch
 
@@ -472,7 +478,9 @@ def test_key_ranges_start_at_the_first_key_with_pages_in_flight_from_the_start(
         cur.execute("CREATE TABLE far (id BIGINT PRIMARY KEY, v VARCHAR(20))")
         cur.executemany("INSERT INTO far VALUES (%s, %s)", [(i, f"v{i}") for i in ids])
     qualified = f"{mysql_db}.far"
-    project = make_project({qualified: {}}, store="local", chunk_rows=100, file_rows=400)
+    project = make_project(
+        {qualified: {"append_only": True}}, store="local", chunk_rows=100, file_rows=400
+    )
     real = active_reader.fetch
     calls: list[str] = []
     second_started = threading.Event()

@@ -431,7 +431,7 @@ def test_duckdb_timestamps_equal_mysql_datetimes_whatever_the_process_time_zone(
             "INSERT INTO events VALUES (%s, %s, %s)",
             [(i, t, None if t.startswith("1970") else t) for i, t in enumerate(TIMES, 1)],
         )
-    events = pipes("events", {}, chunk_rows=2, file_rows=2)
+    events = pipes("events", {"append_only": True}, chunk_rows=2, file_rows=2)
     events.columns = "id, dt, ts"
     events.extract("ext-1")
     assert events.load("load-1").rows_loaded == len(TIMES)

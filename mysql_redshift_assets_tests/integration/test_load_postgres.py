@@ -736,7 +736,7 @@ def test_types_reach_postgresql_exactly(mysql: pymysql.Connection, pipes: PipeFa
         )
         cur.execute("SET time_zone = '+00:00'")
         cur.execute("INSERT INTO types (id) VALUES (4)")
-    pipe = pipes("types", {}, chunk_rows=3, file_rows=3)
+    pipe = pipes("types", {"append_only": True}, chunk_rows=3, file_rows=3)
     pipe.extract("ext-1")
     result = pipe.load("load-1")
     assert result.rows_loaded == 4 and len(pipe.files()) == 2

@@ -64,7 +64,9 @@ def items(mysql, mysql_db) -> str:
 
 
 def test_a_file_is_stored_while_the_next_one_is_written(items, mysql, make_project, monkeypatch):
-    project = make_project({items: {}}, store="local", chunk_rows=100, file_rows=500)
+    project = make_project(
+        {items: {"append_only": True}}, store="local", chunk_rows=100, file_rows=500
+    )
     events: list[tuple[float, str, int]] = []
     lock = threading.Lock()
 
@@ -108,7 +110,9 @@ def test_a_file_is_stored_while_the_next_one_is_written(items, mysql, make_proje
 
 
 def test_a_file_that_fails_to_store_is_never_recorded(items, mysql, make_project, monkeypatch):
-    project = make_project({items: {}}, store="local", chunk_rows=100, file_rows=500)
+    project = make_project(
+        {items: {"append_only": True}}, store="local", chunk_rows=100, file_rows=500
+    )
     real_put = LocalStore.put_file
 
     def put(self, local_path, key, upload=None):
@@ -151,7 +155,9 @@ def wide(mysql, mysql_db) -> str:
 def test_big_files_go_to_s3_in_parts_and_a_failed_run_leaves_no_part_behind(
     wide, mysql, make_project, monkeypatch
 ) -> None:
-    project = make_project({wide: {}}, store="s3", chunk_rows=1000, file_rows=3000)
+    project = make_project(
+        {wide: {"append_only": True}}, store="s3", chunk_rows=1000, file_rows=3000
+    )
     table = table_config(project.pipeline("testpipe"), wide)
     store = open_store(project, table.store)
     client = store._client  # the moto server's own view: multipart uploads in progress

@@ -157,7 +157,7 @@ def test_dagster_run_opens_one_tunnel_per_bastion_and_closes_it(
     make_orders(mysql, "orders")
     make_orders(mysql, "refunds", rows=30)
     base = make_project(
-        {f"{mysql_db}.orders": {"cursor": "updated_at"}, f"{mysql_db}.refunds": {}},
+        {f"{mysql_db}.orders": {"cursor": "updated_at"}, f"{mysql_db}.refunds": {"append_only": True}},
         store="local", target="postgres", target_schema=pg_schema,
     )  # fmt: skip
     project = with_ssh(
@@ -192,7 +192,11 @@ def test_tunnel_killed_mid_run_is_reopened_once(mysql, mysql_db, make_project, b
     make_orders(mysql, "orders")
     make_orders(mysql, "refunds", rows=30)
     base = make_project(
-        {f"{mysql_db}.orders": {"cursor": "updated_at"}, f"{mysql_db}.refunds": {}}, store="local"
+        {
+            f"{mysql_db}.orders": {"cursor": "updated_at"},
+            f"{mysql_db}.refunds": {"append_only": True},
+        },
+        store="local",
     )
     project = with_ssh(base, {DB_BASTION: bastion.ssh_entry()}, sources__mysql=DB_BASTION)
     key = f"{DB_BASTION}->127.0.0.1:3306"
@@ -240,7 +244,9 @@ def test_tunnel_killed_mid_run_is_reopened_once(mysql, mysql_db, make_project, b
 
 # -- every misconfiguration: one clear error --------------------------------------------------
 def _failing_project(make_project, bastion: SshServer, tmp_path: Path, case: str) -> Project:
-    base = make_project({"shop.orders": {}}, store="local")  # nothing here needs MariaDB
+    base = make_project(
+        {"shop.orders": {"append_only": True}}, store="local"
+    )  # nothing here needs MariaDB
     entry = bastion.ssh_entry()
     if case == "wrong_key":
         entry["private_key"] = str(keygen(tmp_path / "stranger_key"))
@@ -311,7 +317,7 @@ def test_each_bastion_problem_is_one_clear_error(case, make_project, bastion, tm
 
 @pytest.mark.postgres
 def test_a_warehouse_bastion_problem_names_the_target(make_project, bastion, tmp_path):
-    base = make_project({"shop.orders": {}}, store="local", target="postgres")
+    base = make_project({"shop.orders": {"append_only": True}}, store="local", target="postgres")
     entry = bastion.ssh_entry(private_key=str(keygen(tmp_path / "stranger_key")))
     project = with_ssh(base, {DW_BASTION: entry}, targets__postgres=DW_BASTION)
     warehouse = open_warehouse(project, "postgres", tunnels=TunnelPool())
@@ -325,7 +331,7 @@ def test_missing_variable_in_a_bastion_entry_names_connection_and_variable(
     make_project, bastion, monkeypatch
 ):
     monkeypatch.delenv("MRA_TEST_NO_SUCH_USER", raising=False)
-    base = make_project({"shop.orders": {}}, store="local")
+    base = make_project({"shop.orders": {"append_only": True}}, store="local")
     project = with_ssh(
         base, {DB_BASTION: bastion.ssh_entry(user="${MRA_TEST_NO_SUCH_USER}")},
         sources__mysql=DB_BASTION,

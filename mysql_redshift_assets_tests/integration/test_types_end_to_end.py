@@ -102,7 +102,7 @@ def extracted(mysql, mysql_db, make_project, request):
             cur.execute(f"INSERT INTO every_type VALUES {row}")
     target = request.param
     schema = request.getfixturevalue("pg_schema") if target == "postgres" else "wh"
-    tables = {f"{mysql_db}.every_type": {}}
+    tables = {f"{mysql_db}.every_type": {"append_only": True}}
     project = make_project(tables, target=target, target_schema=schema)
     table = table_config(project.pipeline("testpipe"), f"{mysql_db}.every_type")
     store = open_store(project, "s3")
@@ -181,7 +181,7 @@ def test_every_type_into_the_redshift_loader_refuses_oversize_text_then_truncate
         warehouse.close()
 
     # Opt in to truncation: re-extract (a full re-read of this table) and load.
-    tables[f"{mysql_db}.every_type"] = {"text_overflow": "truncate"}
+    tables[f"{mysql_db}.every_type"] = {"text_overflow": "truncate", "append_only": True}
     project = make_project(tables, target=target, target_schema=schema)
     table = table_config(project.pipeline("testpipe"), f"{mysql_db}.every_type")
     watermarks = WatermarkStore(store)

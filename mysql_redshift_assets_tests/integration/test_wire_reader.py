@@ -58,7 +58,7 @@ def test_pages_use_the_binary_protocol_on_kept_connections_and_close_their_state
         return real(self)
 
     monkeypatch.setattr(MySQLSource, "open_session", counted)
-    project = make_project({numbers: {}}, chunk_rows=100, file_rows=1000)
+    project = make_project({numbers: {"append_only": True}}, chunk_rows=100, file_rows=1000)
     prepared_before = status(mysql, "Com_stmt_prepare")
 
     result = run(project, numbers, "r1")
@@ -118,7 +118,7 @@ def test_the_reader_switch(source, make_project, numbers) -> None:
     finally:
         wire._wire = wire_built
     # In connections.yml: a typed key, an unknown name is a config error naming it.
-    project = make_project({numbers: {}}, store="local")
+    project = make_project({numbers: {"append_only": True}}, store="local")
     connections = project.connections_path.read_text().replace("reader: wire", "reader: fastest")
     project.connections_path.write_text(connections)
     from mysql_redshift_assets.config.loader import load_project

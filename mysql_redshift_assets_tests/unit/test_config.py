@@ -132,7 +132,10 @@ def test_unknown_key_at_pipeline_level(tmp_path: Path) -> None:
 
 
 def test_unknown_key_at_table_level(tmp_path: Path) -> None:
-    tables = {"shop.orders": {"cursor": "updated_at", "curser": "x"}, "shop.items": {}}
+    tables = {
+        "shop.orders": {"cursor": "updated_at", "curser": "x"},
+        "shop.items": {"append_only": True},
+    }
     root = write_folder(tmp_path / "p", {"shop": {**PIPELINE, "tables": tables}})
     with pytest.raises(ConfigError) as err:
         load_project(root)
@@ -170,7 +173,9 @@ def test_out_of_range_and_bad_mode_are_refused(tmp_path: Path) -> None:
 
 
 def test_table_name_must_be_schema_dot_table(tmp_path: Path) -> None:
-    root = write_folder(tmp_path / "p", {"shop": {**PIPELINE, "tables": {"orders": {}}}})
+    root = write_folder(
+        tmp_path / "p", {"shop": {**PIPELINE, "tables": {"orders": {"append_only": True}}}}
+    )
     with pytest.raises(ConfigError, match=r"shop\.yml: key tables: .*<mysql_schema>\.<table>"):
         load_project(root)
 
@@ -235,7 +240,7 @@ def test_unknown_pipeline_lists_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_unknown_table_lists_the_known_ones(tmp_path: Path) -> None:
-    tables = {"shop.orders": {}, "shop.items": {}}
+    tables = {"shop.orders": {"append_only": True}, "shop.items": {"append_only": True}}
     root = write_folder(tmp_path / "p", {"shop": {**PIPELINE, "tables": tables}})
     pipeline = load_project(root).pipeline("shop")
     with pytest.raises(ConfigError) as err:
@@ -248,8 +253,13 @@ def test_unknown_table_lists_the_known_ones(tmp_path: Path) -> None:
 # -- effective settings ------------------------------------------------------------------------
 def test_batch_sizes_table_over_pipeline_over_default(tmp_path: Path) -> None:
     tables = {
-        "shop.own": {"chunk_rows": 7, "file_rows": 70, "upper_bound_lag_seconds": 0},
-        "shop.inherits": {},
+        "shop.own": {
+            "chunk_rows": 7,
+            "file_rows": 70,
+            "upper_bound_lag_seconds": 0,
+            "append_only": True,
+        },
+        "shop.inherits": {"append_only": True},
     }
     pipelines = {
         "withdefaults": {**PIPELINE, "tables": tables},
@@ -279,7 +289,12 @@ def test_batch_sizes_table_over_pipeline_over_default(tmp_path: Path) -> None:
 
 def test_table_settings_resolve_names_and_schema(tmp_path: Path) -> None:
     tables = {
-        "shop.orders": {"primary_key": "id", "target_schema": "sales", "max_rows": 5},
+        "shop.orders": {
+            "primary_key": "id",
+            "target_schema": "sales",
+            "max_rows": 5,
+            "append_only": True,
+        },
         "shop.items": {"primary_key": ["order_id", "line"], "mode": "full"},
     }
     spec = {**PIPELINE, "target_schema": "dw", "store_prefix": "x/y", "tables": tables}
@@ -302,11 +317,14 @@ def test_table_settings_resolve_names_and_schema(tmp_path: Path) -> None:
 
 def test_sortkey_in_the_three_forms(tmp_path: Path) -> None:
     tables = {
-        "s.as_dict": {"sortkey": {"type": "interleaved", "columns": ["a", "b"]}},
-        "s.as_dict_default_type": {"sortkey": {"columns": ["a"]}},
-        "s.as_list": {"sortkey": ["b", "a"]},
-        "s.as_string": {"sortkey": "c"},
-        "s.none": {},
+        "s.as_dict": {
+            "sortkey": {"type": "interleaved", "columns": ["a", "b"]},
+            "append_only": True,
+        },
+        "s.as_dict_default_type": {"sortkey": {"columns": ["a"]}, "append_only": True},
+        "s.as_list": {"sortkey": ["b", "a"], "append_only": True},
+        "s.as_string": {"sortkey": "c", "append_only": True},
+        "s.none": {"append_only": True},
     }
     pipeline = load_project(
         write_folder(tmp_path / "p", {"shop": {**PIPELINE, "tables": tables}})
@@ -322,7 +340,7 @@ def test_sortkey_in_the_three_forms(tmp_path: Path) -> None:
 
 
 def test_sortkey_dict_with_unknown_type_is_refused(tmp_path: Path) -> None:
-    tables = {"s.t": {"sortkey": {"type": "zigzag", "columns": ["a"]}}}
+    tables = {"s.t": {"sortkey": {"type": "zigzag", "columns": ["a"]}, "append_only": True}}
     root = write_folder(tmp_path / "p", {"shop": {**PIPELINE, "tables": tables}})
     with pytest.raises(ConfigError, match=r"shop\.yml: table s\.t, key sortkey"):
         load_project(root)
@@ -499,3 +517,61 @@ def test_duckdb_memory_limit_defaults_to_1gb_and_is_checked(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as err:
         load_project(root)
     assert "targets.wh.memory_limit" in str(err.value)
+
+
+def test_an_incremental_table_needs_a_cursor_or_append_only(tmp_path: Path) -> None:
+    tables = {"shop.orders": {"primary_key": "id"}}
+    root = write_folder(tmp_path / "p", {"shop": {**PIPELINE, "tables": tables}})
+    with pytest.raises(ConfigError) as err:
+        load_project(root)
+    message = str(err.value)
+    assert message.startswith(f"{root / 'shop.yml'}: table shop.orders:")
+    assert "`cursor: <column>`" in message and "`append_only: true`" in message
+    assert "updates are then never captured" in message
+
+
+def test_late_commit_and_zone_settings_resolve_table_over_pipeline(tmp_path: Path) -> None:
+    tables = {
+        "shop.orders": {"cursor": "updated_at", "cursor_fallback": "created_at",
+                        "time_zone": "America/New_York", "late_commit_window_seconds": 60},
+        "shop.log": {"append_only": True},
+    }  # fmt: skip
+    pipeline = {**PIPELINE, "late_commit_window_seconds": 300, "tables": tables}
+    connections = {**CONNECTIONS, "sources": {**CONNECTIONS["sources"]}}
+    connections["sources"]["db"] = {**CONNECTIONS["sources"]["db"], "time_zone": "Asia/Shanghai"}
+    project = load_project(write_folder(tmp_path / "p", {"shop": pipeline}, connections))
+    orders, log = table_configs(project.pipeline("shop"))
+    assert (orders.late_commit_window_seconds, log.late_commit_window_seconds) == (60, 300)
+    assert (orders.time_zone, log.time_zone, log.append_only) == ("America/New_York", None, True)
+    assert orders.cursor_fallback == "created_at"
+    assert project.connections.sources["db"].time_zone == "Asia/Shanghai"
+
+
+@pytest.mark.parametrize("where", ["table", "source"])
+def test_an_unknown_time_zone_is_a_config_error(tmp_path: Path, where: str) -> None:
+    connections = {**CONNECTIONS, "sources": {**CONNECTIONS["sources"]}}
+    tables: dict[str, Any] = {"shop.orders": {"cursor": "updated_at"}}
+    if where == "table":
+        tables["shop.orders"]["time_zone"] = "Mars/Olympus_Mons"
+    else:
+        connections["sources"]["db"] = {**CONNECTIONS["sources"]["db"], "time_zone": "CEST+2"}
+    root = write_folder(tmp_path / "p", {"shop": {**PIPELINE, "tables": tables}}, connections)
+    with pytest.raises(ConfigError) as err:
+        load_project(root)
+    message = str(err.value)
+    if where == "table":
+        assert message.startswith(f"{root / 'shop.yml'}: table shop.orders, key time_zone:")
+        assert "'Mars/Olympus_Mons'" in message
+    else:
+        assert message.startswith(f"{root / 'connections.yml'}: key sources.db.time_zone:")
+    assert "IANA name" in message
+
+
+def test_append_only_and_cursor_fallback_only_where_they_mean_something(tmp_path: Path) -> None:
+    for spec, wanted in (
+        ({"mode": "full", "append_only": True}, "`append_only:` is only for mode incremental"),
+        ({"append_only": True, "cursor_fallback": "c"}, "`cursor_fallback:` needs"),
+    ):
+        root = write_folder(tmp_path / "p", {"shop": {**PIPELINE, "tables": {"shop.o": spec}}})
+        with pytest.raises(ConfigError, match=wanted):
+            load_project(root)

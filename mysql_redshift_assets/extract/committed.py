@@ -1,0 +1,153 @@
+"""What the server says about commits still to come: the oldest open InnoDB transaction, and
+whether this server is a replica (and how far behind).
+
+A row written by a transaction that is still open is invisible; its cursor value (`NOW()` at
+statement time, an AUTO_INCREMENT id allocated at insert) is not younger than the transaction's
+start. So on a primary, no row can still appear with a cursor before the start of the oldest
+open transaction: that start bounds what a run may treat as complete.
+
+- `information_schema.INNODB_TRX` needs the PROCESS privilege. Without it MariaDB refuses and
+  MySQL 8 shows only the account's own transactions: the run warns once, naming the grant, and
+  relies on the re-read window alone.
+- `trx_started` is a DATETIME in the server's *system* time zone (checked on MariaDB 10.11: it
+  does not follow the session's `time_zone`), converted here with `CONVERT_TZ(.., 'SYSTEM',
+  '+00:00')`; on MySQL the earlier of that and the raw value is taken (an earlier bound only
+  re-reads more).
+- A replica: the primary's open transactions are not visible at all, and rows arrive as late
+  as the replication delay. `SHOW ALL SLAVES STATUS` (MariaDB) / `SHOW REPLICA STATUS` (MySQL
+  8.0.22+) / `SHOW SLAVE STATUS` tell it; the delay widens the window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mysql_redshift_assets.extract.mysql_text import raw_text
+from mysql_redshift_assets.extract.source import MySQLSource, Source
+
+log = logging.getLogger(__name__)
+
+PROCESS_FIX = (
+    "GRANT PROCESS ON *.* TO '<user>'@'<host>' (it lets a run see the start of the oldest open "
+    "transaction; without it only the re-read window `late_commit_window_seconds` protects "
+    "rows committed late)"
+)
+REPLICA_FIX = (
+    "GRANT SLAVE MONITOR ON *.* (MariaDB) or REPLICATION CLIENT ON *.* (MySQL) to the account, "
+    "so a run can tell whether it reads a replica and widen its re-read window by the delay"
+)
+_DENIED = {1227, 1142, 1044, 1045}  # access denied, in its several forms
+# Only a transaction that has written (or is running a statement that may be writing) can
+# still commit a row whose cursor is in the past: one that has not written yet will stamp its
+# rows with NOW() of a later statement, and an idle reporting transaction must not hold every
+# run back for hours.
+_OLDEST_WRITER = """SELECT CONVERT_TZ(MIN(trx_started), 'SYSTEM', '+00:00'), MIN(trx_started)
+FROM information_schema.INNODB_TRX
+WHERE trx_rows_modified > 0 OR (trx_query IS NOT NULL AND trx_autocommit_non_locking = 0)"""
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    is_replica: bool
+    delay_seconds: int | None = None  # None on a replica: replication is not running
+    channels: int = 0
+
+
+def parse_replica_status(rows: Sequence[Mapping[str, Any]]) -> ReplicaStatus:
+    """`SHOW ALL SLAVES STATUS` / `SHOW REPLICA STATUS` rows (as dicts) -> the worst delay.
+
+    MariaDB and MySQL < 8.0.22 say `Seconds_Behind_Master`, MySQL 8.0.22+ `Seconds_Behind_Source`;
+    NULL means the replica threads are not running (the delay is unknown)."""
+    if not rows:
+        return ReplicaStatus(is_replica=False)
+    delays: list[int | None] = []
+    for row in rows:
+        value = row.get("Seconds_Behind_Source", row.get("Seconds_Behind_Master"))
+        delays.append(None if value is None else int(raw_text(value)))
+    if any(d is None for d in delays):
+        return ReplicaStatus(True, None, len(rows))
+    return ReplicaStatus(True, max(d for d in delays if d is not None), len(rows))
+
+
+def _error_code(exc: BaseException) -> int | None:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _query_dicts(source: MySQLSource, sql: str) -> list[dict[str, Any]]:
+    with source._connection().cursor() as cur:  # noqa: SLF001 - a control query, same session
+        cur.execute(sql)
+        names = [d[0] for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def replica_status(source: Source) -> tuple[ReplicaStatus | None, str | None]:
+    """This source's replica status (asked once a source), or None and a warning when the
+    account may not ask."""
+    if not isinstance(source, MySQLSource):
+        return ReplicaStatus(is_replica=False), None
+    if "replica" not in source.facts:
+        status, warning = None, None
+        for sql in ("SHOW ALL SLAVES STATUS", "SHOW REPLICA STATUS", "SHOW SLAVE STATUS"):
+            try:
+                status = parse_replica_status(_query_dicts(source, sql))
+                break
+            except Exception as exc:  # noqa: BLE001 - any refusal: try the next spelling
+                if _error_code(exc) in _DENIED:
+                    warning = f"source {source.name!r}: cannot tell whether it is a replica "
+                    warning += f"(the account may not run `{sql}`); fix: {REPLICA_FIX}"
+                    break
+        source.facts["replica"] = (status, warning)
+    return source.facts["replica"]
+
+
+def _has_process(source: MySQLSource) -> bool:
+    """MySQL 8 shows an account without PROCESS only its own transactions: ask the grants."""
+    with source._connection().cursor() as cur:  # noqa: SLF001
+        cur.execute("SHOW GRANTS FOR CURRENT_USER()")
+        grants = " ".join(raw_text(r[0]).upper() for r in cur.fetchall())
+    return "PROCESS" in grants or "ALL PRIVILEGES ON *.*" in grants or " SUPER" in grants
+
+
+def oldest_open_transaction(source: Source) -> tuple[datetime | None, str | None]:
+    """The start (naive UTC) of the oldest open InnoDB transaction on the server (None: none
+    open, or not visible), and a warning when the account cannot see them (once a source)."""
+    if not isinstance(source, MySQLSource):
+        return None, None
+    if "process" not in source.facts:
+        try:
+            source.facts["process"] = _has_process(source)
+        except Exception as exc:  # noqa: BLE001 - the table query below decides
+            log.debug("SHOW GRANTS failed: %s", exc)
+            source.facts["process"] = True
+        source.facts["mariadb"] = (
+            "MARIADB" in raw_text((source.query_one("SELECT VERSION()") or ("",))[0]).upper()
+        )
+    warning = None
+    if not source.facts["process"]:
+        warning = _process_warning(source)
+        return None, warning
+    try:
+        row = source.query_one(_OLDEST_WRITER)
+    except Exception as exc:
+        if _error_code(exc) not in _DENIED:
+            raise
+        source.facts["process"] = False
+        return None, _process_warning(source)
+    if row is None or row[0] is None:
+        return None, None
+    converted = datetime.fromisoformat(raw_text(row[0]))
+    if source.facts["mariadb"]:
+        return converted, None
+    return min(converted, datetime.fromisoformat(raw_text(row[1]))), None
+
+
+def _process_warning(source: Source) -> str:
+    return (
+        f"source {source.name!r}: the account lacks the PROCESS privilege, so open "
+        f"transactions cannot bound the run; fix: {PROCESS_FIX}"
+    )
