@@ -13,6 +13,13 @@ open transaction: that start bounds what a run may treat as complete.
   does not follow the session's `time_zone`), converted here with `CONVERT_TZ(.., 'SYSTEM',
   '+00:00')`; on MySQL the earlier of that and the raw value is taken (an earlier bound only
   re-reads more).
+- INNODB_TRX is a snapshot InnoDB refreshes only when it was not read for 0.1 s ("This buffer is
+  refreshed only if more than 0.1 seconds has elapsed since the last time the buffer was read",
+  MySQL manual, "Persistence and Consistency of InnoDB Transaction and Locking Information";
+  seen here: two reads 50 ms apart return the same rows). A stale snapshot could miss a
+  transaction that began since, so it is read inside a transaction of this session's own,
+  begun just before: the snapshot is fresh iff it shows that transaction; else the read is
+  tried again after 0.1 s, and if it never is, the run is bounded as without PROCESS.
 - A replica: the primary's open transactions are not visible at all, and rows arrive as late
   as the replication delay. `SHOW ALL SLAVES STATUS` (MariaDB) / `SHOW REPLICA STATUS` (MySQL
   8.0.22+) / `SHOW SLAVE STATUS` tell it; the delay widens the window.
@@ -21,6 +28,7 @@ open transaction: that start bounds what a run may treat as complete.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,9 +53,13 @@ _DENIED = {1227, 1142, 1044, 1045}  # access denied, in its several forms
 # still commit a row whose cursor is in the past: one that has not written yet will stamp its
 # rows with NOW() of a later statement, and an idle reporting transaction must not hold every
 # run back for hours.
-_OLDEST_WRITER = """SELECT CONVERT_TZ(MIN(trx_started), 'SYSTEM', '+00:00'), MIN(trx_started)
-FROM information_schema.INNODB_TRX
-WHERE trx_rows_modified > 0 OR (trx_query IS NOT NULL AND trx_autocommit_non_locking = 0)"""
+_OLDEST_WRITER = """SELECT CONVERT_TZ(MIN(IF(mine, NULL, trx_started)), 'SYSTEM', '+00:00'),
+  MIN(IF(mine, NULL, trx_started)), MAX(mine)
+FROM (SELECT trx_started, trx_mysql_thread_id = CONNECTION_ID() AS mine
+  FROM information_schema.INNODB_TRX
+  WHERE trx_mysql_thread_id = CONNECTION_ID() OR trx_rows_modified > 0
+     OR (trx_query IS NOT NULL AND trx_autocommit_non_locking = 0)) AS open_writers"""
+FRESH_TRIES = 5  # reads of INNODB_TRX, 0.1 s apart, before a run gives up on a fresh one
 
 
 @dataclass(frozen=True)
@@ -132,18 +144,39 @@ def oldest_open_transaction(source: Source) -> tuple[datetime | None, str | None
         warning = _process_warning(source)
         return None, warning
     try:
-        row = source.query_one(_OLDEST_WRITER)
+        row = _fresh_oldest_writer(source)
     except Exception as exc:
         if _error_code(exc) not in _DENIED:
             raise
         source.facts["process"] = False
         return None, _process_warning(source)
-    if row is None or row[0] is None:
+    if row is None:
+        return None, (
+            f"source {source.name!r}: information_schema.INNODB_TRX gave no fresh snapshot in "
+            f"{FRESH_TRIES} tries (something reads it more than every 0.1 s); this run is "
+            "bounded by the re-read window `late_commit_window_seconds` alone"
+        )
+    if row[0] is None:
         return None, None
     converted = datetime.fromisoformat(raw_text(row[0]))
     if source.facts["mariadb"]:
         return converted, None
     return min(converted, datetime.fromisoformat(raw_text(row[1]))), None
+
+
+def _fresh_oldest_writer(source: MySQLSource) -> tuple[Any, ...] | None:
+    """`_OLDEST_WRITER` from a snapshot taken after this call began (see the module), or None."""
+    for attempt in range(FRESH_TRIES):
+        if attempt:
+            time.sleep(0.11)
+        source.query_one("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        try:
+            row = source.query_one(_OLDEST_WRITER)
+        finally:
+            source.query_one("COMMIT")
+        if row is not None and row[2] is not None and int(raw_text(row[2])) == 1:
+            return row
+    return None
 
 
 def _process_warning(source: Source) -> str:

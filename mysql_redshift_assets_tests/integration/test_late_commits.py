@@ -122,3 +122,27 @@ def test_without_process_the_window_rereads_late_commits(
         footers = [pq.read_metadata(p).metadata for p in store.rglob("*.parquet")]
         assert sorted(int(m[REREAD_METADATA_KEY]) for m in footers) == [0, 3, 4]  # r1, r2, r3
         assert_same_rows(mysql, sync, COLUMNS, KEY)
+
+
+def test_a_transaction_begun_just_after_another_read_of_innodb_trx_is_seen(
+    mysql, mysql_sessions, source
+) -> None:
+    """INNODB_TRX is a snapshot refreshed only after 0.1 s without a read: a transaction that
+    began right after someone else's read must still bound the run (never a stale snapshot)."""
+    from mysql_redshift_assets.extract import committed
+
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE w (id INT PRIMARY KEY)")
+        cur.execute("SELECT COUNT(*) FROM information_schema.INNODB_TRX")  # snapshot taken now
+        writer = mysql_sessions()
+        writer.begin()
+        with writer.cursor() as wcur:
+            wcur.execute("INSERT INTO w VALUES (1)")
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0"
+        )
+        stale = cur.fetchone()[0]  # within 0.1 s: the snapshot from before the writer began
+    oldest, warning = committed.oldest_open_transaction(source)
+    writer.rollback()
+    assert warning is None
+    assert oldest is not None, f"the writer's transaction was not seen (a plain read saw {stale})"
