@@ -172,3 +172,28 @@ def source_checks() -> dict[str, Any]:
 def drop() -> None:
     with connect(None) as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{DATABASE}`")
+
+
+def delete_spread(count: int) -> str:
+    """Delete `count` rows spread over the table; returns the name of the copy that restores them."""
+    saved = "deleted_rows"
+    with connect() as conn, conn.cursor() as cur:
+        _session(cur)
+        cur.execute(f"DROP TABLE IF EXISTS `{saved}`")
+        cur.execute(f"SELECT COUNT(*) FROM `{TABLE}`")
+        step = max(1, cur.fetchone()[0] // count)
+        cur.execute(
+            f"CREATE TABLE `{saved}` AS SELECT * FROM `{TABLE}` WHERE id IN "
+            f"(SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM `{TABLE}`) r "
+            f"WHERE MOD(n, %s) = 0) LIMIT %s",
+            (step, count),
+        )
+        cur.execute(f"DELETE FROM `{TABLE}` WHERE id IN (SELECT id FROM `{saved}`)")
+    return saved
+
+
+def restore(saved: str) -> None:
+    with connect() as conn, conn.cursor() as cur:
+        _session(cur)
+        cur.execute(f"INSERT INTO `{TABLE}` SELECT * FROM `{saved}`")
+        cur.execute(f"DROP TABLE `{saved}`")

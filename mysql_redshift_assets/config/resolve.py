@@ -42,6 +42,9 @@ class TableConfig:
     schedule: ScheduleSpec | None = None
     new_data_sensor: SensorSpec | None = None
     text_overflow: str = "error"
+    # Mode incremental only: "propagate" runs the delete pass after each load (sync/deletes.py).
+    deletes: str = "ignore"
+    deletes_every_minutes: float = 0.0
 
     @property
     def partitioned(self) -> bool:
@@ -100,6 +103,8 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 schedule=table.schedule,
                 new_data_sensor=table.new_data_sensor,
                 text_overflow=table.text_overflow,
+                deletes=table.deletes or ("propagate" if table.mode == "incremental" else "ignore"),
+                deletes_every_minutes=table.deletes_every_minutes,
             )
         )
     return configs

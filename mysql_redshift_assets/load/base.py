@@ -42,6 +42,7 @@ class Warehouse(ABC):
     """The exactly-once algorithm; a dialect subclass states its connection, types and statements."""
 
     ph = "%s"  # the DB-API parameter placeholder
+    dialect = ""  # the name reconcile/ spells its SQL for: "duckdb", "postgres", "redshift"
 
     def __init__(self, name: str) -> None:
         self.name = name
