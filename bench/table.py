@@ -9,6 +9,7 @@ traffic), so building 4M rows takes about a minute.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -17,7 +18,9 @@ import pymysql
 HOST, PORT = "127.0.0.1", 3306
 # The throwaway account of the local test server (see mysql_redshift_assets_tests/conftest.py).
 USER, PASSWORD = "mra_test", "mra-test-only-not-a-secret"
-DATABASE, TABLE = "mra_test_bench", "settle_orders"
+# MRA_BENCH_DATABASE: another database (under the test account's `mra_test_` prefix), so that
+# two benches on one server do not rebuild each other's table.
+DATABASE, TABLE = os.environ.get("MRA_BENCH_DATABASE", "mra_test_bench"), "settle_orders"
 
 DDL = f"""CREATE TABLE `{TABLE}` (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
