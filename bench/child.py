@@ -3,11 +3,13 @@
   python -m bench.child project <pipelines dir> <store name>   the project's extraction
   python -m bench.child reference <output dir>                 connectorx (2 partitions) +
                                                                pyarrow ParquetWriter (zstd)
+  python -m bench.child deletes <pipelines dir> <run id>       one delete pass
 Prints one JSON line: seconds (the work only, imports excluded), rows, bytes written, files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -146,6 +148,42 @@ def cli(*args: str) -> dict:
     return {"seconds": seconds, "cli_peak_rss_mb": peak, "stdout": done.stdout[-2000:]}
 
 
+def deletes(pipelines: str, run_id: str) -> dict:
+    """One delete pass (what the warehouse asset runs after its load) on the bench table."""
+    from bench.table import DATABASE, TABLE
+    from mysql_redshift_assets.config.loader import load_project
+    from mysql_redshift_assets.config.resolve import table_config
+    from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+    from mysql_redshift_assets.state.watermark import WatermarkStore
+    from mysql_redshift_assets.sync.deletes import propagate_deletes
+
+    proj = load_project(Path(pipelines))
+    table = table_config(proj.pipeline("bench"), f"{DATABASE}.{TABLE}")
+    table = dataclasses.replace(table, deletes="propagate")  # the pipeline says ignore
+    cpu = cpu_seconds()
+    started = time.perf_counter()
+    source, warehouse = open_source(proj, table.source), open_warehouse(proj, table.target)
+    try:
+        done = propagate_deletes(
+            source, warehouse, WatermarkStore(open_store(proj, table.store)), table, run_id=run_id
+        )
+    finally:
+        source.close()
+        warehouse.close()
+    seconds = time.perf_counter() - started
+    if not done.ran or done.diff is None:
+        raise SystemExit(f"no delete pass: {done.note}")
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "rows_deleted": done.deleted,
+        "mysql_keys": done.diff.mysql_rows,
+        "warehouse_keys": done.diff.warehouse_rows,
+        "keys_fetched": done.diff.keys_fetched,
+        "buckets": done.diff.buckets_compared,
+    }
+
+
 def cpu_seconds() -> float:
     import resource
 
@@ -155,7 +193,7 @@ def cpu_seconds() -> float:
 
 def main() -> None:
     kind, *args = sys.argv[1:]
-    runs = {"project": project, "reference": reference, "cli": cli}
+    runs = {"project": project, "reference": reference, "cli": cli, "deletes": deletes}
     result = runs[kind](*args)
     if "cpu_seconds" in result:
         result["cpu_seconds"] = cpu_seconds() - result["cpu_seconds"]

@@ -17,7 +17,9 @@
    zero dates as NULL, and the Arrow types the planner decided.
 4. Incremental figure: `python -m mysql_redshift_assets sync` (through Dagster, into DuckDB)
    after 1,000 new rows, end to end; the DuckDB row count must equal MySQL's. The new rows are
-   deleted again afterwards.
+   deleted again afterwards. The bench pipeline sets `deletes: ignore`: the pass is step 5.
+5. Delete-detection figure: the delete pass on that DuckDB table with nothing deleted and with
+   100 deletes (seconds, keys scanned per second, keys fetched, peak RSS).
 """
 
 from __future__ import annotations
@@ -80,7 +82,14 @@ def write_pipelines(folder: Path, store: dict[str, Any], target_db: Path | None 
         "target": "duckdb",
         "target_schema": "bench",
         "upper_bound_lag_seconds": 0,
-        "tables": {f"{bench_table.DATABASE}.{bench_table.TABLE}": {"mode": "incremental"}},
+        # The incremental figure is the extraction and load; the delete pass (a whole-index
+        # read) has its own figure, `delete_pass()`.
+        "tables": {
+            f"{bench_table.DATABASE}.{bench_table.TABLE}": {
+                "mode": "incremental",
+                "deletes": "ignore",
+            }
+        },
     }
     (folder / "bench.yml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     return folder
@@ -439,6 +448,7 @@ def main() -> None:
             print(f"* store/parquet.py's writer with {args.writer_experiment} (an experiment)")
         if not args.no_incremental:
             summary["incremental"] = incremental(work)
+            summary["delete_pass"] = delete_pass(work)
         if args.json_output:
             Path(args.json_output).write_text(json.dumps(summary, indent=1, default=str))
     finally:
@@ -489,6 +499,32 @@ def incremental(work: Path) -> dict[str, Any]:
     if not ok:
         raise SystemExit("incremental run: DuckDB and MySQL disagree")
     return {"initial_seconds": first, "seconds": secs, "peak_rss_mb": rss, "equal": ok}
+
+
+def delete_pass(work: Path) -> dict[str, Any]:
+    """The delete pass on the table `incremental()` loaded: nothing deleted, then 100 deletes
+    (the deleted rows are put back afterwards, so the table is kept between runs)."""
+    folder = work / "incr" / "pipelines"
+    run_child(["deletes", str(folder), "settle"])  # the rows incremental() removed again
+    figures: dict[str, Any] = {}
+    for label in ("nothing deleted", "100 deletes"):
+        saved = bench_table.delete_spread(100) if label == "100 deletes" else None
+        try:
+            out, rss = run_child(["deletes", str(folder), label.replace(" ", "-")])
+        finally:
+            if saved is not None:
+                bench_table.restore(saved)
+        scanned = out["mysql_keys"] + out["warehouse_keys"]
+        figures[label] = {**out, "peak_rss_mb": rss}
+        print(f"delete pass, {label}: {out['seconds']:.2f} s, {out['rows_deleted']} row(s) "
+              f"deleted; {out['mysql_keys']:,} MySQL + {out['warehouse_keys']:,} warehouse keys "
+              f"({scanned / out['seconds']:,.0f} keys/s, MySQL {out['mysql_keys'] / out['seconds']:,.0f}/s), "
+              f"{out['buckets']:,} buckets, {out['keys_fetched']:,} keys fetched; "
+              f"peak RSS {rss:.0f} MB")  # fmt: skip
+        expected = 100 if saved is not None else 0
+        if out["rows_deleted"] != expected:
+            raise SystemExit(f"delete pass: {out['rows_deleted']} deleted, {expected} expected")
+    return figures
 
 
 if __name__ == "__main__":

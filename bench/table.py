@@ -9,6 +9,7 @@ traffic), so building 4M rows takes about a minute.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -17,7 +18,9 @@ import pymysql
 HOST, PORT = "127.0.0.1", 3306
 # The throwaway account of the local test server (see mysql_redshift_assets_tests/conftest.py).
 USER, PASSWORD = "mra_test", "mra-test-only-not-a-secret"
-DATABASE, TABLE = "mra_test_bench", "settle_orders"
+# MRA_BENCH_DATABASE: another database (under the test account's `mra_test_` prefix), so that
+# two benches on one server do not rebuild each other's table.
+DATABASE, TABLE = os.environ.get("MRA_BENCH_DATABASE", "mra_test_bench"), "settle_orders"
 
 DDL = f"""CREATE TABLE `{TABLE}` (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -172,3 +175,28 @@ def source_checks() -> dict[str, Any]:
 def drop() -> None:
     with connect(None) as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{DATABASE}`")
+
+
+def delete_spread(count: int) -> str:
+    """Delete `count` rows spread over the table; returns the name of the copy that restores them."""
+    saved = "deleted_rows"
+    with connect() as conn, conn.cursor() as cur:
+        _session(cur)
+        cur.execute(f"DROP TABLE IF EXISTS `{saved}`")
+        cur.execute(f"SELECT COUNT(*) FROM `{TABLE}`")
+        step = max(1, cur.fetchone()[0] // count)
+        cur.execute(
+            f"CREATE TABLE `{saved}` AS SELECT * FROM `{TABLE}` WHERE id IN "
+            f"(SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM `{TABLE}`) r "
+            f"WHERE MOD(n, %s) = 0) LIMIT %s",
+            (step, count),
+        )
+        cur.execute(f"DELETE FROM `{TABLE}` WHERE id IN (SELECT id FROM `{saved}`)")
+    return saved
+
+
+def restore(saved: str) -> None:
+    with connect() as conn, conn.cursor() as cur:
+        _session(cur)
+        cur.execute(f"INSERT INTO `{TABLE}` SELECT * FROM `{saved}`")
+        cur.execute(f"DROP TABLE `{saved}`")

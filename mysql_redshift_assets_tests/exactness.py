@@ -68,15 +68,19 @@ class Sync:
             source.close()
 
     def load(self, run_id: str = "run") -> LoadResult:
+        """The warehouse asset's work: the load, then (incremental tables with `deletes:
+        propagate`, the default) the delete pass against MySQL."""
         store = open_store(self.project, self.table.store)
         warehouse = open_warehouse(self.project, self.table.target)
+        source = open_source(self.project, self.table.source)
         try:
             result, _ = load_table(
-                warehouse, store, WatermarkStore(store), self.table, run_id=run_id
+                warehouse, store, WatermarkStore(store), self.table, run_id=run_id, source=source
             )
             return result
         finally:
             warehouse.close()
+            source.close()
 
     def run(self, run_id: str = "run") -> tuple[ExtractResult, LoadResult]:
         return self.extract(run_id), self.load(run_id)

@@ -249,6 +249,19 @@ class TableSpec(Strict):
         description="Text over Redshift's 65,535-byte VARCHAR: refuse the load (error) or cut "
         "it at extraction, counted in metadata (truncate).",
     )
+    deletes: Literal["propagate", "ignore"] | None = Field(
+        None,
+        description="Mode incremental: remove from the warehouse the keys MySQL no longer has "
+        "(propagate, the default) or keep them (ignore, e.g. MySQL purges history the "
+        "warehouse keeps). Full and partitioned modes replace what they reload.",
+    )
+    deletes_every_minutes: float = Field(
+        0,
+        ge=0,
+        le=525_600,
+        description="Run the delete pass at most this often (0: after every load); it reads "
+        "MySQL's primary-key index once per pass.",
+    )
 
     @model_validator(mode="after")
     def _mode_needs(self) -> TableSpec:
@@ -272,6 +285,11 @@ class TableSpec(Strict):
             raise ValueError("`append_only:` is only for mode incremental")
         if self.cursor_fallback is not None and (self.cursor is None or self.mode != "incremental"):
             raise ValueError("`cursor_fallback:` needs mode incremental and a `cursor:`")
+        if self.deletes == "propagate" and self.mode != "incremental":
+            raise ValueError(
+                "`deletes: propagate` is only for mode incremental (full and partitioned modes "
+                "replace the table or window they reload, deletes included)"
+            )
         return self
 
     @field_validator("time_zone")

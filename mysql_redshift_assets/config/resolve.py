@@ -46,6 +46,9 @@ class TableConfig:
     cursor_fallback: str | None = None
     time_zone: str | None = None  # None: the source's `time_zone:`
     late_commit_window_seconds: int = 900
+    # Mode incremental only: "propagate" runs the delete pass after each load (sync/deletes.py).
+    deletes: str = "ignore"
+    deletes_every_minutes: float = 0.0
 
     @property
     def partitioned(self) -> bool:
@@ -112,6 +115,8 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                     if table.late_commit_window_seconds is None
                     else table.late_commit_window_seconds
                 ),
+                deletes=table.deletes or ("propagate" if table.mode == "incremental" else "ignore"),
+                deletes_every_minutes=table.deletes_every_minutes,
             )
         )
     return configs

@@ -18,7 +18,8 @@ def _row_count_check(table: TableConfig) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key(table, "redshift"),
         name=ROW_COUNT_CHECK,
-        description="Source rows (up to the watermark) == warehouse rows; Parquet rows shown.",
+        description="Source rows (up to the watermark) == warehouse rows, and (incremental) every "
+        "key and row value hashed on both sides; Parquet rows shown.",
     )
     def _check(
         connections: ConnectionsResource, watermarks: WatermarkResource
@@ -42,6 +43,11 @@ def _row_count_check(table: TableConfig) -> dg.AssetChecksDefinition:
                 "warehouse_rows": counts.warehouse_rows,
                 "files_pending": counts.files_pending,
                 "not_yet_extracted": counts.not_yet_extracted,
+                "values_compared": counts.values_compared,
+                "rows_missing": counts.missing,
+                "rows_extra": counts.extra,
+                "rows_changed": counts.changed,
+                "columns_not_compared": dg.MetadataValue.json(counts.columns_not_compared),
             },
         )
 

@@ -81,8 +81,10 @@ class KeyColumn:
             return cls(name, "binary")
         if data_type == "bit":
             return cls(name, "bits")
-        if data_type in ("enum", "set"):
-            return cls(name, data_type, enum_members(column_type))  # type: ignore[arg-type]
+        if data_type == "enum":
+            return cls(name, "enum", enum_members(column_type))
+        if data_type == "set":
+            return cls(name, "set", enum_members(column_type))
         return cls(name, "text")
 
     def text(self, raw: Any) -> str:

@@ -43,6 +43,8 @@ class SourceError(RuntimeError):
 
 class Source(ABC):
     placeholder = "%s"
+    # Speaks MySQL's SQL (MD5, CONV, DATE_FORMAT): bucket comparisons (reconcile/) can run on it.
+    reconciles = False
 
     def __init__(self, name: str, *, reader: str = "pymysql", time_zone: str = "UTC") -> None:
         self.name = name
@@ -137,6 +139,8 @@ class MySQLSource(Source):
     connection is dead: it is dropped and the next query reconnects through the new endpoint,
     except inside `snapshot()`, whose consistent view cannot survive a reconnect (SourceError).
     """
+
+    reconciles = True
 
     def __init__(
         self,

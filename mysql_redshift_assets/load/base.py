@@ -22,7 +22,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, qualified, quote_ident
@@ -42,6 +42,8 @@ class Warehouse(ABC):
     """The exactly-once algorithm; a dialect subclass states its connection, types and statements."""
 
     ph = "%s"  # the DB-API parameter placeholder
+    # The name reconcile/ spells its SQL for; each dialect states it.
+    dialect: Literal["duckdb", "postgres", "redshift"]
 
     def __init__(self, name: str) -> None:
         self.name = name

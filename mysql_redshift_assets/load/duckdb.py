@@ -24,6 +24,7 @@ from mysql_redshift_assets.store.parquet import FileColumn, Footer
 
 class DuckDBWarehouse(Warehouse):
     ph = "?"
+    dialect = "duckdb"
 
     def __init__(self, name: str, path: Path, *, memory_limit: str | None = None) -> None:
         super().__init__(name)

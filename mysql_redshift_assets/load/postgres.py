@@ -22,6 +22,8 @@ from mysql_redshift_assets.store.parquet import FileColumn, Footer
 
 
 class PostgresWarehouse(DbApiWarehouse):
+    dialect = "postgres"
+
     def column_type(self, col: FileColumn) -> str:
         return col.postgres_type
 

@@ -86,6 +86,8 @@ def refuse_oversize_text(
 
 
 class RedshiftWarehouse(DbApiWarehouse):
+    dialect = "redshift"
+
     def __init__(
         self,
         name: str,

@@ -52,6 +52,8 @@ class LoadResult:
     copies: list[int] = field(default_factory=list)
     columns_added: list[str] = field(default_factory=list)
     truncated: dict[str, int] = field(default_factory=dict)
+    # Keys MySQL no longer has, deleted by the delete pass after the load (sync/deletes.py).
+    rows_deleted: int = 0
 
     @property
     def rows_per_second(self) -> float:

@@ -1,12 +1,17 @@
-"""Row counts reconciled: source vs Parquet vs warehouse, per table.
+"""Source vs Parquet vs warehouse, per table: counts, and for incremental tables every key and
+every row's values.
 
 For incremental tables the source side counts the rows at or before the watermark (the rows
 that should be in the warehouse by now); rows past it are reported as `not_yet_extracted`.
+When no file waits to be loaded, MySQL and the warehouse are then compared bucket by bucket on
+a hash of each key and each row's values (`reconcile/`): a row missing, extra, duplicated, or
+changed on either side (updated in MySQL behind the cursor's back, edited in the warehouse) is
+a mismatch, named by key. Rows past the watermark are pending, not wrong.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from mysql_redshift_assets.config.resolve import TableConfig
@@ -14,8 +19,12 @@ from mysql_redshift_assets.extract import keyset_values, plan_table
 from mysql_redshift_assets.extract.keyset import after_predicate
 from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.extract.zones import is_utc
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.naming import target_table
+from mysql_redshift_assets.reconcile.buckets import Shape
+from mysql_redshift_assets.reconcile.canonical import canonical
+from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSide, compare
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
@@ -32,6 +41,13 @@ class TableCounts:
     not_yet_extracted: int
     verdict: Verdict
     note: str
+    values_compared: bool = False
+    missing: int = 0
+    extra: int = 0
+    changed: int = 0
+    duplicated: int = 0
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    columns_not_compared: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +79,7 @@ def validate_table(
     files = candidate_files(table, watermark)
     pending = [f for f in files if f.key not in loaded]
     parquet_rows = sum(f.rows for f in files)
+    values = None  # the watermark's keyset values (incremental)
     if table.mode == "full":
         source_rows, later = parquet_rows, 0
         note = f"source has {total:,} rows now; the newest generation holds {parquet_rows:,}"
@@ -77,19 +94,22 @@ def validate_table(
             )
             source_rows = total - later
         note = "Parquet rows include every extracted version of an updated row"
+    diff = None
     if pending:
         verdict = "behind"
         note = f"{len(pending)} file(s) extracted but not loaded yet; " + note
+    elif table.mode == "incremental" and source.reconciles and warehouse_rows:
+        diff = _reconcile(source, warehouse, table, plan, values)
+        verdict, note = _verdict(table, diff, warehouse_rows - source_rows)
     elif warehouse_rows == source_rows:
         verdict = "ok"
     else:
         verdict = "mismatch"
         note = (
             f"warehouse has {warehouse_rows - source_rows:+,} rows against the source "
-            "(a row deleted or added behind the tool's back, or a MySQL delete, which "
-            "incremental mode does not carry)"
+            "(a row deleted or added behind the tool's back, or a MySQL delete not carried)"
         )
-    return TableCounts(
+    counts = TableCounts(
         table.qualified,
         source_rows,
         parquet_rows,
@@ -99,3 +119,69 @@ def validate_table(
         verdict,
         note,
     )
+    if diff is not None:
+        counts.values_compared = True
+        counts.missing, counts.extra, counts.changed = diff.missing, len(diff.extra), diff.changed
+        counts.duplicated, counts.examples = diff.duplicates, diff.examples
+        counts.columns_not_compared = {
+            c.source_name: c.excluded or "" for c in map(canonical, plan.columns) if c.excluded
+        } | {
+            c.source.name: f"DATETIME read in zone {plan.zone} (UTC in the warehouse)"
+            for c in plan.columns
+            if _zoned(plan, c)
+        }
+    return counts
+
+
+def _zoned(plan: Any, column: Any) -> bool:
+    return column.source.data_type == "datetime" and not is_utc(plan.zone)
+
+
+def _reconcile(
+    source: Source, warehouse: Warehouse, table: TableConfig, plan: Any, position: Any
+) -> Diff:
+    """Keys and values of MySQL vs the warehouse; MySQL rows past `position` are pending."""
+    schema, name = target_table(table)
+    present = set(warehouse.table_columns(schema, name))
+    # A column not loaded yet: drift. A DATETIME read in a zone: UTC in the warehouse, a wall
+    # clock in MySQL, with no portable conversion in SQL for a named zone: not compared.
+    columns = [c for c in plan.columns if c.name in present and not _zoned(plan, c)]
+    key = [plan.column(k) for k in plan.primary_key]
+    if position is None:
+        after: tuple[str, list[Any]] = ("1 = 1", [])
+    else:
+        after = after_predicate(plan.order_quoted, position, source.placeholder)
+    mysql = MySQLSide(source, Shape.of("mysql", plan.table_ref, source.placeholder, key, columns))
+    ref = warehouse.ref(schema, name)
+    theirs = Shape.of(warehouse.dialect, ref, warehouse.ph, key, columns)
+    diff = compare(mysql, WarehouseSide(warehouse, theirs), after=after)
+    warehouse.commit()
+    return diff
+
+
+def _verdict(table: TableConfig, diff: Diff, count_gap: int) -> tuple[Verdict, str]:
+    kept = table.deletes != "propagate"  # `deletes: ignore`: keys deleted in MySQL stay, by choice
+    problems = [
+        f"{n:,} {what}"
+        for n, what in (
+            (diff.missing, "missing"),
+            (diff.changed, "with other values (stale or changed)"),
+            (diff.duplicates, "duplicated"),
+            (0 if kept else len(diff.extra), "not in MySQL (deleted there, or added here)"),
+        )
+        if n
+    ]
+    shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.examples.items() if k != "pending")
+    if problems:
+        note = (
+            f"warehouse has {count_gap:+,} rows against the source; rows "
+            + ", ".join(problems)
+            + (f" (keys {shown})" if shown else "")
+        )
+        return "mismatch", note
+    note = "every key and value matches"
+    if diff.extra:
+        note += f"; {len(diff.extra):,} key(s) deleted in MySQL kept (deletes: ignore)"
+    if diff.pending:
+        note += f"; {diff.pending:,} row(s) changed past the watermark, for the next run"
+    return "ok", note

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import LoadRequest, LoadResult, Warehouse
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
@@ -81,9 +82,12 @@ def load_table(
     *,
     run_id: str,
     window: Window | None = None,
+    source: Source | None = None,
 ) -> tuple[LoadResult, list[str]]:
     """Load what the ledger lacks (for a partitioned table: the newest generation of `window`,
-    replacing the window); returns the result and any warnings for the user."""
+    replacing the window); returns the result and any warnings for the user. Given the MySQL
+    `source`, an incremental table with `deletes: propagate` then has its delete pass
+    (`sync/deletes.py`), counted in `rows_deleted`."""
     watermark = watermarks.load(table)
     if watermark is None:
         return LoadResult(), [table.error(None, "nothing extracted yet: no watermark in the store")]
@@ -100,4 +104,14 @@ def load_table(
         sortkey=sortkey,
         window=_replace_window(window, watermark),
     )
-    return warehouse.load(request, store), warnings
+    result = warehouse.load(request, store)
+    if source is not None and table.mode == "incremental" and table.deletes == "propagate":
+        from mysql_redshift_assets.sync.deletes import propagate_deletes  # it imports this module
+
+        deletes = propagate_deletes(source, warehouse, watermarks, table, run_id=run_id)
+        result.rows_deleted = deletes.deleted
+        if not deletes.ran and deletes.note.endswith("carries the deletes"):
+            warnings.append(table.error("deletes", f"no delete pass this run: {deletes.note}"))
+        result.table_rows = warehouse.row_count(request.target_schema, request.target_table)
+        warehouse.commit()
+    return result, warnings

@@ -1,0 +1,180 @@
+"""One canonical text per planner type, spelled in each dialect so that all four agree.
+
+MySQL/MariaDB, DuckDB, PostgreSQL and Redshift each turn a value into the same text, hash it
+with MD5 (the one hash all four have) and sum a 60-bit piece of the hash per bucket. Sums of
+pieces are order-independent and exact: each dialect sums them as a DECIMAL / NUMERIC /
+HUGEINT, never a wrapping BIGINT, so the sums are compared as plain integers in Python.
+
+| planner type (warehouse)     | canonical text                          | e.g.                        |
+|------------------------------|-----------------------------------------|-----------------------------|
+| integers, YEAR, BIT(2..64)   | decimal digits                          | `-42`, `18446744073709551615`|
+| BIT(1) (BOOLEAN)             | `0` / `1`                               |                             |
+| DECIMAL(p<=38,s)             | digits with exactly s decimals          | `-0.5000`                   |
+| text, ENUM, SET, JSON, TIME, DECIMAL(p>38) | the text itself (UTF-8)   | `naïve 😀`                  |
+| BINARY, VARBINARY, TINYBLOB  | lowercase hex                           | `00ff`                      |
+| DATE                         | `YYYY-MM-DD`                            | zero / impossible: NULL     |
+| DATETIME, TIMESTAMP          | `YYYY-MM-DD HH:MM:SS.ffffff`, UTC       | zero: NULL                  |
+
+Excluded from the value hash (named in every result, never silently skipped):
+FLOAT / DOUBLE / REAL (MySQL, DuckDB and PostgreSQL print binary floats with different digit
+rules, so no exact common text exists), and binary columns over 32,767 bytes (BLOB and larger,
+GEOMETRY): Redshift hashes binary through TO_HEX, whose VARCHAR result stops at 65,535 characters.
+
+Redshift functions used, as AWS documents them:
+- MD5(string) -> 32 hex characters: https://docs.aws.amazon.com/redshift/latest/dg/r_MD5.html
+- STRTOL(num_string, 16) -> BIGINT, "must be within the signed 64-bit range" (so 15 hex
+  digits, 60 bits): https://docs.aws.amazon.com/redshift/latest/dg/r_STRTOL.html
+- SUM(BIGINT) returns BIGINT (it would overflow), SUM(DECIMAL) a NUMERIC(38): pieces are cast
+  to DECIMAL(38,0) first: https://docs.aws.amazon.com/redshift/latest/dg/r_SUM.html
+- MOD(a, b), both DECIMAL or both integer: https://docs.aws.amazon.com/redshift/latest/dg/r_MOD.html
+- TO_CHAR(timestamp, 'YYYY-MM-DD HH24:MI:SS.US') (US: microseconds):
+  https://docs.aws.amazon.com/redshift/latest/dg/r_TO_CHAR.html and r_FORMAT_strings.html
+- TO_HEX(varbyte) -> VARCHAR: https://docs.aws.amazon.com/redshift/latest/dg/r_TO_HEX.html
+- SUBSTRING(string, start, length), `||`, CASE, COALESCE, CAST(... AS VARCHAR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from mysql_redshift_assets.extract.schema_types import (
+    BINARY_TYPES,
+    INTEGER_TYPES,
+    TEXT_TYPES,
+    PlannedColumn,
+)
+from mysql_redshift_assets.identifiers import quote_ident, quote_mysql_ident
+
+Dialect = Literal["mysql", "duckdb", "postgres", "redshift"]
+Kind = Literal["int", "int_plus", "bool", "decimal", "text", "raw_text", "binary", "date", "ts"]
+MAX_HASHED_BINARY = 32_767  # bytes: TO_HEX's result must fit Redshift's 65,535-char VARCHAR
+PIECE_START, PIECE_DIGITS = 17, 15  # hex digits 17..31 of an MD5: 60 bits, a positive BIGINT
+NULL_PART = "'n'"  # not a hex digit: a NULL never reads as a hashed value
+# pymysql formats every query with its parameters: a literal % in MySQL's text is written %%.
+_DATETIME_FORMAT = {
+    "mysql": "'%%Y-%%m-%%d %%H:%%i:%%s.%%f'",
+    "duckdb": "'%Y-%m-%d %H:%M:%S.%f'",
+    "postgres": "'YYYY-MM-DD HH24:MI:SS.US'",
+    "redshift": "'YYYY-MM-DD HH24:MI:SS.US'",
+}
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """A column and how its canonical text is spelled: `kind`, or `excluded` with the reason."""
+
+    column: PlannedColumn
+    kind: Kind | None
+    excluded: str | None = None
+
+    @property
+    def source_name(self) -> str:
+        return self.column.source.name
+
+
+def canonical(col: PlannedColumn) -> Canonical:
+    dt = col.source.data_type
+    if dt in ("float", "double", "real"):
+        return Canonical(col, None, "FLOAT/DOUBLE have no exact text common to every dialect")
+    if dt == "bit":
+        return Canonical(col, "bool" if col.redshift_type == "BOOLEAN" else "int_plus")
+    if dt == "year":
+        return Canonical(col, "int_plus")
+    if dt in INTEGER_TYPES:
+        return Canonical(col, "int")
+    if dt in ("decimal", "numeric"):
+        return Canonical(col, "decimal" if col.redshift_type.startswith("DECIMAL") else "raw_text")
+    if dt in ("json", "time"):
+        return Canonical(col, "raw_text")
+    if dt in TEXT_TYPES:
+        return Canonical(col, "text")
+    if dt in BINARY_TYPES:
+        octets = col.source.char_octet_length
+        if octets is None or octets > MAX_HASHED_BINARY:
+            return Canonical(
+                col, None, f"binary over {MAX_HASHED_BINARY:,} bytes (Redshift TO_HEX)"
+            )
+        return Canonical(col, "binary")
+    if dt == "date":
+        return Canonical(col, "date")
+    if dt in ("datetime", "timestamp"):
+        return Canonical(col, "ts")
+    return Canonical(col, None, f"{dt}: no canonical text (e.g. GEOMETRY, compared as WKB bytes)")
+
+
+def mysql_text(c: Canonical) -> str:
+    """The canonical text in MySQL/MariaDB (a session in time_zone '+00:00'); NULL stays NULL."""
+    ref = quote_mysql_ident(c.source_name)
+    match c.kind:
+        case "int" | "decimal" | "raw_text":
+            return f"CAST({ref} AS CHAR)"
+        case "int_plus" | "bool":
+            return f"CAST({ref} + 0 AS CHAR)"  # BIT and YEAR as numbers, not bytes or '0000'
+        case "text":
+            return f"CONVERT({ref} USING utf8mb4)"  # a latin1 column hashes its UTF-8 bytes
+        case "binary":
+            return f"LOWER(HEX({ref}))"
+        case "date":
+            # `+ INTERVAL 0 DAY` is NULL for zero and impossible dates, as the extraction makes them.
+            return f"DATE_FORMAT({ref} + INTERVAL 0 DAY, '%%Y-%%m-%%d')"
+        case "ts":
+            return f"DATE_FORMAT({ref} + INTERVAL 0 SECOND, {_DATETIME_FORMAT['mysql']})"
+    raise ValueError(f"column {c.source_name!r} is excluded: {c.excluded}")
+
+
+def warehouse_text(dialect: Dialect, c: Canonical) -> str:
+    """The canonical text in a warehouse; TIMESTAMPTZ is rendered in UTC (every warehouse
+    session runs in UTC: `SET TimeZone` / `SET TIME ZONE` when it opens)."""
+    ref = quote_ident(c.column.name)
+    match c.kind:
+        case "int" | "int_plus" | "decimal":
+            return f"CAST({ref} AS VARCHAR)"
+        case "bool":
+            return f"CASE WHEN {ref} THEN '1' WHEN NOT {ref} THEN '0' END"
+        case "text" | "raw_text":
+            return ref
+        case "binary":
+            return {"duckdb": f"LOWER(HEX({ref}))", "postgres": f"ENCODE({ref}, 'hex')"}.get(
+                dialect, f"TO_HEX({ref})"
+            )
+        case "date":
+            if dialect == "duckdb":
+                return f"STRFTIME({ref}, '%Y-%m-%d')"
+            return f"TO_CHAR({ref}, 'YYYY-MM-DD')"
+        case "ts":
+            value = f"CAST({ref} AS TIMESTAMP)" if c.column.source.data_type == "timestamp" else ref
+            if dialect == "duckdb":
+                return f"STRFTIME({value}, {_DATETIME_FORMAT['duckdb']})"
+            return f"TO_CHAR({value}, {_DATETIME_FORMAT[dialect]})"
+    raise ValueError(f"column {c.column.name!r} is excluded: {c.excluded}")
+
+
+def text_of(dialect: Dialect, c: Canonical) -> str:
+    return mysql_text(c) if dialect == "mysql" else warehouse_text(dialect, c)
+
+
+def concat(dialect: Dialect, parts: Sequence[str]) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    if dialect == "mysql":
+        return f"CONCAT({', '.join(parts)})"  # `||` is OR in MySQL's default sql_mode
+    return "(" + " || ".join(parts) + ")"
+
+
+def hashed_parts(dialect: Dialect, columns: Sequence[Canonical]) -> str:
+    """Each value's MD5 (32 hex) or 'n' for NULL, concatenated: unambiguous, and short enough
+    for Redshift's VARCHAR whatever the values' lengths."""
+    return concat(dialect, [f"COALESCE(MD5({text_of(dialect, c)}), {NULL_PART})" for c in columns])
+
+
+def piece(dialect: Dialect, md5_expr: str) -> str:
+    """A 60-bit piece of an MD5 as an exact integer, ready to SUM without overflow."""
+    digits = f"SUBSTRING({md5_expr}, {PIECE_START}, {PIECE_DIGITS})"
+    return {
+        "mysql": f"CAST(CONV({digits}, 16, 10) AS UNSIGNED)",
+        "duckdb": f"CAST('0x' || {digits} AS BIGINT)",
+        "postgres": f"CAST(CAST('x' || {digits} AS BIT(60)) AS BIGINT)",
+        "redshift": f"CAST(STRTOL({digits}, 16) AS DECIMAL(38,0))",
+    }[dialect]
