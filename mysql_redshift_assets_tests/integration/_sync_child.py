@@ -1,4 +1,5 @@
-"""Child process of the soak: one ordinary sync of one table (extract, then load), to be killed.
+"""Child process of the soak: one ordinary sync of one table (extract, load, delete pass), to be
+killed.
 
 MYSQL_REDSHIFT_PIPELINES_DIR  the pipelines folder (pipeline `testpipe`)
 MRA_TEST_MYSQL_PASSWORD       the MySQL password, as in production through the environment
@@ -24,15 +25,14 @@ def main() -> None:
     run_id = os.environ["MRA_SYNC_RUN_ID"]
     store = open_store(project, table.store)
     source = open_source(project, table.source)
-    try:
-        extract_table(source, store, WatermarkStore(store), table, run_id=run_id)
-    finally:
-        source.close()
     warehouse = open_warehouse(project, table.target)
     try:
-        load_table(warehouse, store, WatermarkStore(store), table, run_id=run_id)
+        extract_table(source, store, WatermarkStore(store), table, run_id=run_id)
+        # As the warehouse asset runs it: the load, then the delete pass (given the source).
+        load_table(warehouse, store, WatermarkStore(store), table, run_id=run_id, source=source)
     finally:
         warehouse.close()
+        source.close()
 
 
 if __name__ == "__main__":
