@@ -42,6 +42,7 @@ class TableConfig:
     schedule: ScheduleSpec | None = None
     new_data_sensor: SensorSpec | None = None
     text_overflow: str = "error"
+    target_kind: str = "redshift"  # the target's kind: its identifier limit shapes names
 
     @property
     def partitioned(self) -> bool:
@@ -68,7 +69,8 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
     spec = pipeline.spec
     configs = []
     for qualified, table in spec.tables.items():
-        schema, name = qualified.split(".")
+        # MySQL schema names rarely hold a dot, table names sometimes do: the first dot splits.
+        schema, name = qualified.split(".", 1)
         configs.append(
             TableConfig(
                 pipeline=pipeline.name,
@@ -100,6 +102,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 schedule=table.schedule,
                 new_data_sensor=table.new_data_sensor,
                 text_overflow=table.text_overflow,
+                target_kind=pipeline.target_kind,
             )
         )
     return configs
