@@ -12,19 +12,37 @@ No Dagster import here: `defs/translator.py` turns an asset path into an AssetKe
 from __future__ import annotations
 
 import re
+import secrets
+from datetime import UTC, datetime
 from typing import Literal
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.identifiers import normalize_identifier
+from mysql_redshift_assets.identifiers import identifier_limit, normalize_identifier, short_hash
 
 Layer = Literal["parquet", "redshift"]
 
 # -- Assets -----------------------------------------------------------------------------------
 
 
+# Dagster 1.13 takes any string in an AssetKey component, but a multi-asset names its output
+# `AssetKey.to_python_identifier()` (`-` and `.` become `_`), which must be a valid name: so a
+# component may hold letters, digits, `_`, `-` and `.`, nothing else.
+_NOT_IN_A_KEY = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _key_component(raw: str) -> str:
+    """`raw` if Dagster takes it as it is; else its other characters as `_` and a hash of `raw`,
+    so that `order items`, `order_items` and `заказы` / `товары` stay apart."""
+    if raw and not _NOT_IN_A_KEY.search(raw):
+        return raw
+    return f"{_NOT_IN_A_KEY.sub('_', raw)}_{short_hash(raw)}"
+
+
 def asset_path(table: TableConfig, layer: Layer) -> list[str]:
     """`<pipeline>/<schema>/<table>/<layer>`; the Dagster translator turns it into an AssetKey."""
-    return [table.pipeline, table.source_schema, table.source_table, layer]
+    return [
+        _key_component(p) for p in (table.pipeline, table.source_schema, table.source_table)
+    ] + [layer]
 
 
 # -- Dagster names: groups, ops, jobs, schedules, sensors, partitions -------------------------
@@ -33,8 +51,15 @@ _NOT_IN_A_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
 def dagster_name(raw: str) -> str:
-    """`raw` as a valid Dagster name (`^[A-Za-z0-9_]+$`): any other character becomes `_`."""
-    return _NOT_IN_A_NAME.sub("_", raw)
+    """`raw` as a valid Dagster name (`^[A-Za-z0-9_]+$`): any other character becomes `_`.
+
+    `-` and `.` became `_` before any other character was allowed in a table name, and runs and
+    cursors are stored under those names: they still do, plainly. A name holding anything else
+    (a space, a non-Latin letter) also gets a hash of `raw`, so two such names stay apart. The
+    names a plain `_` would merge (`a-b`, `a_b`) are refused when the definitions load.
+    """
+    name = _NOT_IN_A_NAME.sub("_", raw)
+    return name if not _NOT_IN_A_KEY.search(raw) else f"{name}_{short_hash(raw)}"
 
 
 def group_name(table: TableConfig) -> str:
@@ -126,9 +151,31 @@ def watermark_key(table: TableConfig) -> str:
     return f"{table_base(table)}/{WATERMARK_FILE}"
 
 
-def incremental_file_key(table: TableConfig, seq: int) -> str:
-    """Deterministic: a run that died after uploading file N rewrites the same key on resume."""
-    return f"{table_base(table)}/incremental/{seq:010d}.parquet"
+def new_lineage() -> str:
+    """The id of one life of a table's store state, made with a new watermark.
+
+    Part of every increment's key, so that a table started over (its folder or watermark
+    removed) never writes a key the ledger already holds: the loader would skip the new file as
+    loaded, and its rows would be lost.
+    """
+    return secrets.token_hex(6)
+
+
+def incremental_file_key(table: TableConfig, seq: int, lineage: str | None = None) -> str:
+    """Deterministic within a lineage: a run that died after uploading file N rewrites the same
+    key on resume. `lineage` None: a watermark from before lineages, whose keys stay as they were."""
+    folder = "incremental" if lineage is None else f"incremental/{lineage}"
+    return f"{table_base(table)}/{folder}/{seq:010d}.parquet"
+
+
+def generation_id(run_id: str) -> str:
+    """A new generation's id: when (UTC, to the second), the run, and random digits.
+
+    The random part keeps the generations of one run apart: a single-run backfill extracts many
+    windows within a second, and windows sharing an id would overwrite each other's record.
+    """
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{when}-{run_id[:8]}-{secrets.token_hex(3)}"
 
 
 def generation_file_key(table: TableConfig, generation: str, seq: int) -> str:
@@ -156,9 +203,11 @@ def seq_of(key: str) -> int | None:
 
 
 def target_table(table: TableConfig) -> tuple[str, str]:
-    """(schema, table) in the warehouse, both normalised like every other identifier."""
+    """(schema, table) in the warehouse, both normalised like every other identifier and
+    shortened (deterministically) to what the target keeps."""
     name = table.target_table or table.source_table
-    return normalize_identifier(table.target_schema), normalize_identifier(name)
+    limit = identifier_limit(table.target_kind)
+    return normalize_identifier(table.target_schema, limit), normalize_identifier(name, limit)
 
 
 # The load ledger: one table a warehouse schema, one row a loaded file.

@@ -11,7 +11,7 @@ decimals as `Decimal`, binary as `bytes`, everything else as the driver returns 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -87,21 +87,31 @@ class Sync:
 
     def warehouse_rows(self, columns: Sequence[str], key: Sequence[str]) -> list[Row]:
         """The warehouse table's rows (`columns`, in MySQL's names), ordered by `key`."""
+        store = open_store(self.project, self.table.store)
+        watermark = WatermarkStore(store).load(self.table)
         warehouse = open_warehouse(self.project, self.table.target)
         try:
-            return read_warehouse(warehouse, self.table, columns, key)
+            names = watermark.columns if watermark else None
+            return read_warehouse(warehouse, self.table, columns, key, names)
         finally:
             warehouse.close()
 
 
 def read_warehouse(
-    warehouse: Warehouse, table: TableConfig, columns: Sequence[str], key: Sequence[str]
+    warehouse: Warehouse,
+    table: TableConfig,
+    columns: Sequence[str],
+    key: Sequence[str],
+    names: Mapping[str, str] | None = None,
 ) -> list[Row]:
+    """`names`: MySQL name -> warehouse name as recorded (the watermark's `columns`); a column
+    not in it is read under its lowercased name."""
     schema, name = target_table(table)
     if not warehouse.table_columns(schema, name):
         return []
-    cols = ", ".join(quote_ident(c.lower()) for c in columns)
-    order = ", ".join(quote_ident(c.lower()) for c in key)
+    names = names or {}
+    cols = ", ".join(quote_ident(names.get(c, c.lower())) for c in columns)
+    order = ", ".join(quote_ident(names.get(c, c.lower())) for c in key)
     rows = warehouse.fetchall(f"SELECT {cols} FROM {warehouse.ref(schema, name)} ORDER BY {order}")
     return [tuple(_normal(v, None) for v in row) for row in rows]
 

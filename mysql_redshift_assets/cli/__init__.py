@@ -79,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     only.add_argument("--redshift-only", action="store_true", help="load files already extracted")
     sync.add_argument("--limit", type=int, help="max rows (with --max-chunks: rows per chunk)")
     sync.add_argument("--max-chunks", type=int, help="with --limit: total = limit x max-chunks")
+    which = sync.add_mutually_exclusive_group()
+    which.add_argument(
+        "--partition",
+        metavar="KEY",
+        help="partitioned tables: this partition (a day '2026-11-30', an id range '0-1000'); "
+        "default: the latest complete window (time), the newest id range (id_range)",
+    )
+    which.add_argument(
+        "--partition-range",
+        metavar="A...B",
+        help="partitioned tables: every partition from A to B (one run for a time range)",
+    )
     sync.add_argument("--dry-run", action="store_true", help="show what would run")
     sync.add_argument("--json-output", help="write a JSON summary to this file")
     return parser

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from mysql_redshift_assets.cli.common import Context, find_tables
+from mysql_redshift_assets.cli.sync_partitions import (
+    PartitionedRun,
+    add_id_ranges,
+    partitioned_runs,
+)
+from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions
@@ -61,6 +68,19 @@ def _dry_run(ctx: Context, tables: list[TableConfig], layers: list[Layer]) -> li
     return plan
 
 
+def _dry_run_partitions(
+    ctx: Context, args: Any, tables: list[TableConfig], plan: list[dict[str, Any]]
+) -> None:
+    """The partitions each partitioned table would run (nothing is added to the instance)."""
+    for planned in _runs(ctx, args, tables):
+        if planned.partitioned is None:
+            continue
+        entry = next(e for e in plan if e["table"] == planned.tables[0].qualified)
+        entry.setdefault("partitions", []).extend(planned.partitioned.keys)
+        if not ctx.as_json:
+            print(f"{entry['table']}: partitions {', '.join(planned.partitioned.keys)}")
+
+
 def _preflight(ctx: Context, tables: list[TableConfig]) -> None:
     """Check every table against MySQL before any run starts: one bad table stops them all,
     with nothing written (an unknown table or column, no primary key, an unreachable host)."""
@@ -73,6 +93,114 @@ def _preflight(ctx: Context, tables: list[TableConfig]) -> None:
             source.close()
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One Dagster run `sync` starts: unpartitioned tables together, a partitioned one alone."""
+
+    tables: list[TableConfig]
+    partitioned: PartitionedRun | None = None
+
+
+def _runs(ctx: Context, args: Any, tables: list[TableConfig]) -> list[_Run]:
+    plain = [t for t in tables if not t.partitioned]
+    runs = [_Run(plain)] if plain else []
+    for table in tables:
+        if not table.partitioned:
+            continue
+        chosen = partitioned_runs(ctx.project, table, args.partition, args.partition_range)
+        if not chosen:
+            print(
+                f"{table.qualified}: no partition to run ({table.mode}: no complete window or "
+                "no rows yet); give --partition or --partition-range",
+                file=sys.stderr,
+            )
+        runs += [_Run([table], p) for p in chosen]
+    return runs
+
+
+def _check_partition_flags(args: Any, tables: list[TableConfig]) -> None:
+    if (args.partition or args.partition_range) and not any(t.partitioned for t in tables):
+        names = ", ".join(t.qualified for t in tables)
+        raise ConfigError(f"--partition / --partition-range: no partitioned table among {names}")
+
+
+def _run_config(ctx: Context, args: Any, tables: list[TableConfig], layers: list[Layer]) -> dict:
+    run_config: dict[str, Any] = {
+        "loggers": {"console": {"config": {"log_level": "WARNING" if ctx.as_json else "INFO"}}}
+    }
+    config: dict[str, Any] = {}
+    if args.limit:
+        config["max_rows"] = args.limit * (args.max_chunks or 1)
+        if args.max_chunks:
+            config["chunk_rows"] = args.limit
+    if config and "parquet" in layers:
+        run_config["ops"] = {op_name(t, "parquet"): {"config": config} for t in tables}
+    return run_config
+
+
+def _execute(
+    ctx: Context, args: Any, defs: dg.Definitions, run: _Run, layers: list[Layer], instance: Any
+) -> dg.ExecuteInProcessResult:
+    tags = {"mysql_redshift/started_by": "cli sync"}
+    if run.partitioned is not None:
+        tags.update(run.partitioned.tags)
+    return defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance,
+        asset_selection=[asset_key(t, layer) for t in run.tables for layer in layers],
+        run_config=_run_config(ctx, args, run.tables, layers),
+        raise_on_error=False,
+        tags=tags,
+    )
+
+
+def _summarise(results: list[tuple[_Run, dg.ExecuteInProcessResult]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "run_id": results[0][1].run_id if results else None,
+        "success": all(r.success for _, r in results),
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "success": r.success,
+                "partitions": run.partitioned.keys if run.partitioned else None,
+            }
+            for run, r in results
+        ],
+        "assets": {},
+        "errors": [],
+    }
+    for _, result in results:
+        for event in result.get_asset_materialization_events():
+            mat = event.step_materialization_data.materialization
+            summary["assets"]["/".join(mat.asset_key.path)] = {
+                k: v.value for k, v in mat.metadata.items()
+            }
+        summary["errors"] += [
+            e.step_failure_data.error.message.strip()
+            for e in result.all_events
+            if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.error
+        ]
+    return summary
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    for key, md in summary["assets"].items():
+        over = f" over partitions {', '.join(md['partitions'])}" if md.get("partitions") else ""
+        if key.endswith("/parquet"):
+            print(
+                f"{key}: {md['rows']:,} rows extracted, {md['files']} file(s), "
+                f"{md['bytes']:,} bytes{over}"
+            )
+        else:
+            print(
+                f"{key}: {md['rows_loaded']:,} rows loaded from {md['files_loaded']} file(s); "
+                f"table has {md['table_rows']:,} rows{over}"
+            )
+    for error in summary["errors"]:
+        print(f"error: {error}", file=sys.stderr)
+    for run in summary["runs"]:
+        print(f"run {run['run_id']}: {'succeeded' if run['success'] else 'FAILED'}")
+
+
 def run(ctx: Context, args: Any) -> int:
     tables = find_tables(ctx.project, args.pipeline, args.table)
     layers: list[Layer] = (
@@ -82,63 +210,28 @@ def run(ctx: Context, args: Any) -> int:
         if args.redshift_only
         else ["parquet", "redshift"]
     )
+    _check_partition_flags(args, tables)
     if args.dry_run:
-        dry_run = {"dry_run": True, "tables": _dry_run(ctx, tables, layers)}
+        planned = _dry_run(ctx, tables, layers)
+        _dry_run_partitions(ctx, args, tables, planned)
+        dry_run = {"dry_run": True, "tables": planned}
         _write_json(args.json_output, dry_run)
         ctx.emit(dry_run)
         return 0
     defs = build_definitions(ctx.project)  # partition settings are checked here
     if "parquet" in layers:
         _preflight(ctx, tables)
-    max_rows = None
-    config: dict[str, Any] = {}
-    if args.limit:
-        max_rows = args.limit * (args.max_chunks or 1)
-        config["max_rows"] = max_rows
-        if args.max_chunks:
-            config["chunk_rows"] = args.limit
-    keys = [asset_key(t, layer) for t in tables for layer in layers]
-    run_config: dict[str, Any] = {
-        "loggers": {"console": {"config": {"log_level": "WARNING" if ctx.as_json else "INFO"}}}
-    }
-    if config and "parquet" in layers:
-        run_config["ops"] = {op_name(t, "parquet"): {"config": config} for t in tables}
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=_instance(),
-        asset_selection=keys,
-        run_config=run_config,
-        raise_on_error=False,
-        tags={"mysql_redshift/started_by": "cli sync"},
-    )
-    summary: dict[str, Any] = {"run_id": result.run_id, "success": result.success, "assets": {}}
-    for event in result.get_asset_materialization_events():
-        mat = event.step_materialization_data.materialization
-        summary["assets"]["/".join(mat.asset_key.path)] = {
-            k: v.value for k, v in mat.metadata.items()
-        }
-    errors = [
-        e.step_failure_data.error.message.strip()
-        for e in result.all_events
-        if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.error
-    ]
-    summary["errors"] = errors
+    runs = _runs(ctx, args, tables)
+    instance = _instance()
+    add_id_ranges(instance, [r.partitioned for r in runs if r.partitioned is not None])
+    results = [(r, _execute(ctx, args, defs, r, layers, instance)) for r in runs]
+    summary = _summarise(results)
     _write_json(args.json_output, summary)
     if ctx.as_json:
         ctx.emit(summary)
     else:
-        for key, md in summary["assets"].items():
-            if key.endswith("/parquet"):
-                print(
-                    f"{key}: {md['rows']:,} rows extracted, {md['files']} file(s), {md['bytes']:,} bytes"
-                )
-            else:
-                print(
-                    f"{key}: {md['rows_loaded']:,} rows loaded from {md['files_loaded']} file(s); table has {md['table_rows']:,} rows"
-                )
-        for error in errors:
-            print(f"error: {error}", file=sys.stderr)
-        print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
-    return 0 if result.success else 1
+        _print_summary(summary)
+    return 0 if summary["success"] else 1
 
 
 def _write_json(path: str | None, data: Any) -> None:

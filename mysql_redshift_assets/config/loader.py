@@ -90,6 +90,9 @@ class Pipeline:
     name: str
     path: Path
     spec: PipelineFile
+    # The kind of the warehouse the pipeline loads into (redshift, postgres, duckdb): its
+    # identifier limit decides the names tables and columns get there.
+    target_kind: str = "redshift"
 
     def table(self, qualified: str) -> TableSpec:
         try:
@@ -149,7 +152,14 @@ def load_project(root: Path | str | None = None) -> Project:
     for path in sorted(root.glob("*.yml")) + sorted(root.glob("*.yaml")):
         if path.name in (CONNECTIONS_FILE, "connections.yaml"):
             continue
-        pipeline = Pipeline(name=path.stem, path=path, spec=parse_file(path, PipelineFile))
+        spec = parse_file(path, PipelineFile)
+        pipeline = Pipeline(name=path.stem, path=path, spec=spec)
         _check_references(pipeline, connections, root / CONNECTIONS_FILE)
-        pipelines[pipeline.name] = pipeline
-    return Project(root=root, connections=connections, pipelines=pipelines)
+        kind = connections.targets[spec.target].kind
+        pipelines[pipeline.name] = Pipeline(path.stem, path, spec, target_kind=kind)
+    project = Project(root=root, connections=connections, pipelines=pipelines)
+    # Here, not in a validator: names are derived by `naming`, which needs the loaded types.
+    from mysql_redshift_assets.config.collisions import check_unique_names
+
+    check_unique_names(project)
+    return project

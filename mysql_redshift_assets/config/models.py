@@ -341,7 +341,8 @@ class PipelineFile(Strict):
         if not tables:
             raise ValueError("a pipeline needs at least one table")
         for name in tables:
-            parts = name.split(".")
+            # The first dot ends the schema: `shop.order.items` is table `order.items`.
+            parts = name.split(".", 1)
             if len(parts) != 2 or not all(parts):
                 raise ValueError(f"table {name!r}: write it as <mysql_schema>.<table>")
         return tables

@@ -49,6 +49,7 @@ class TableConfig:
     # Mode incremental only: "propagate" runs the delete pass after each load (sync/deletes.py).
     deletes: str = "ignore"
     deletes_every_minutes: float = 0.0
+    target_kind: str = "redshift"  # the target's kind: its identifier limit shapes names
 
     @property
     def partitioned(self) -> bool:
@@ -75,7 +76,8 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
     spec = pipeline.spec
     configs = []
     for qualified, table in spec.tables.items():
-        schema, name = qualified.split(".")
+        # MySQL schema names rarely hold a dot, table names sometimes do: the first dot splits.
+        schema, name = qualified.split(".", 1)
         configs.append(
             TableConfig(
                 pipeline=pipeline.name,
@@ -117,6 +119,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 ),
                 deletes=table.deletes or ("propagate" if table.mode == "incremental" else "ignore"),
                 deletes_every_minutes=table.deletes_every_minutes,
+                target_kind=pipeline.target_kind,
             )
         )
     return configs

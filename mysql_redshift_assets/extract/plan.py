@@ -19,6 +19,7 @@ from mysql_redshift_assets.extract.key_identity import identity_column
 from mysql_redshift_assets.extract.position import KeyColumn, Keyset
 from mysql_redshift_assets.extract.schema_types import PlannedColumn, arrow_schema, plan_columns
 from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.identifiers import IdentifierError, identifier_limit
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,14 @@ def plan_table(
         raise ConfigError(
             table.error(None, f"table not found in source {source.name!r} (or no columns visible)")
         )
-    planned = plan_columns(source_columns, table=table.qualified)
-    _check_names_kept(table, planned, loaded_names or {})
+    limit = identifier_limit(table.target_kind)
+    recorded = _recorded_names(table, loaded_names or {}, limit)
+    try:
+        planned = plan_columns(
+            source_columns, table=table.qualified, limit=limit, recorded=recorded
+        )
+    except IdentifierError as exc:
+        raise ConfigError(table.error(None, str(exc))) from None
     primary_key = _primary_key(source, table, {c.source.name for c in planned})
     prefixes = source.key_prefixes(table.source_schema, table.source_table)
     identity = identity_column(table, source_columns, primary_key, prefixes)
@@ -153,19 +160,24 @@ def _fallback(
     return fallback
 
 
-def _check_names_kept(
-    table: TableConfig, planned: list[PlannedColumn], loaded_names: Mapping[str, str]
-) -> None:
-    for col in planned:
-        before = loaded_names.get(col.source.name)
-        if before is not None and before != col.name:
+def _recorded_names(
+    table: TableConfig, loaded_names: Mapping[str, str], limit: int
+) -> Mapping[str, str]:
+    """The names earlier runs loaded under, which never change; one the target cannot hold
+    whole (recorded before limits were kept: PostgreSQL cut it at 63 bytes) is an error."""
+    for source, name in loaded_names.items():
+        if len(name.encode()) > limit:
             raise ConfigError(
                 table.error(
                     None,
-                    f"column {col.source.name!r} was loaded as {before!r} and would now be "
-                    f"{col.name!r}; the stored name mapping never changes silently",
+                    f"column {source!r} was recorded as {name!r} ({len(name.encode())} bytes), "
+                    f"longer than target {table.target!r} ({table.target_kind}) keeps "
+                    f"({limit} bytes). Drop the warehouse table and start the table over "
+                    f"(`mysql-redshift watermark reset -p {table.pipeline} -t {table.qualified}` "
+                    "after removing its files), so it is loaded under the shortened name",
                 )
             )
+    return loaded_names
 
 
 def _primary_key(source: Source, table: TableConfig, names: set[str]) -> list[str]:

@@ -49,7 +49,7 @@ protocol prints FLOAT with only 6 significant digits).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -225,10 +225,20 @@ def plan_column(col: SourceColumn, name: str) -> PlannedColumn:
     return PlannedColumn(col, name, *target, select_expr=select_expr, rule=rule)
 
 
-def plan_columns(cols: Sequence[SourceColumn], *, table: str) -> list[PlannedColumn]:
-    """Plan a table's columns in ordinal order; name collisions raise IdentifierError."""
+def plan_columns(
+    cols: Sequence[SourceColumn],
+    *,
+    table: str,
+    limit: int | None = None,
+    recorded: Mapping[str, str] | None = None,
+) -> list[PlannedColumn]:
+    """Plan a table's columns in ordinal order, under the names `recorded` keeps and new names
+    shortened to `limit` bytes (`identifiers.normalize_columns`); collisions raise
+    IdentifierError."""
     ordered = sorted(cols, key=lambda c: c.ordinal)
-    names = normalize_columns([c.name for c in ordered], table=table)
+    names = normalize_columns(
+        [c.name for c in ordered], table=table, limit=limit, recorded=recorded
+    )
     return [plan_column(c, names[c.name]) for c in ordered]
 
 

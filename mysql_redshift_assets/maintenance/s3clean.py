@@ -52,11 +52,15 @@ def classify(
 ) -> list[StoredFile]:
     """Every object under the table's folder (paginated listing), but the watermark itself."""
     recorded = {f.key: f for f in watermark.files} if watermark else {}
-    newest_loaded_generation = None
+    # Per partition (None: the whole table): a window's generation supersedes only its own
+    # window's older ones, never another window's (one run extracts many windows).
+    newest_loaded: dict[str | None, str] = {}
+    partition_of: dict[str, str | None] = {}
     if watermark:
         for snap in watermark.generations:
+            partition_of[snap.id] = snap.partition
             if any(f.key in loaded for f in watermark.files_of(snap.id)):
-                newest_loaded_generation = snap.id
+                newest_loaded[snap.partition] = snap.id
     order = [s.id for s in watermark.generations] if watermark else []
     files = []
     for obj in store.list(table_base(table) + "/"):
@@ -71,8 +75,8 @@ def classify(
             state = "orphan"
         elif (
             record.generation is not None
-            and newest_loaded_generation is not None
-            and order.index(record.generation) < order.index(newest_loaded_generation)
+            and (newest := newest_loaded.get(partition_of.get(record.generation))) is not None
+            and order.index(record.generation) < order.index(newest)
         ):
             state = "superseded"
         else:

@@ -61,6 +61,7 @@ def reset(watermarks: WatermarkStore, table: TableConfig) -> Watermark:
         watermark = Watermark(table=table.qualified, mode=table.mode)
         if old is not None:
             watermark.next_seq = old.next_seq
+            watermark.lineage = old.lineage
             watermark.columns = old.columns
             watermark.primary_key = old.primary_key
             watermark.cursor = old.cursor

@@ -21,7 +21,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.position import Position
 from mysql_redshift_assets.extract.samples import Sample
-from mysql_redshift_assets.naming import watermark_key
+from mysql_redshift_assets.naming import new_lineage, watermark_key
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
 Status = Literal["new", "running", "success", "failed"]
@@ -92,6 +92,9 @@ class Watermark(_Model):
     status: Status = "new"
     position: Position | None = None
     next_seq: int = 0
+    # One life of the table's state, part of every increment's key (naming.new_lineage); None
+    # in a watermark written before lineages (`WatermarkStore.load`), whose keys stay the same.
+    lineage: str | None = Field(default_factory=new_lineage)
     columns: dict[str, str] = {}
     primary_key: list[str] = []
     cursor: str | None = None
@@ -191,6 +194,8 @@ class WatermarkStore:
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise WatermarkError(f"{self.store.uri(key)}: not valid JSON ({exc}); {fix}") from None
+        if isinstance(data, dict):
+            data.setdefault("lineage", None)  # stored before lineages: not a new life
         try:
             watermark = Watermark.model_validate(data)
         except ValidationError as exc:

@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from mysql_redshift_assets.config.resolve import TableConfig
@@ -40,6 +39,7 @@ from mysql_redshift_assets.extract.bounds import reread_rows, run_bounds
 from mysql_redshift_assets.extract.indexes import cursor_index_warning
 from mysql_redshift_assets.extract.key_identity import check_loaded_with_identity
 from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.naming import generation_id
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
@@ -113,6 +113,7 @@ class _Run:
             generation=generation,
             partition=window.key if window else None,
             partition_path=window.safe_key if window else None,
+            lineage=self.watermark.lineage,
         )
 
     def write(self, batches: Iterable[Batch], sink: FileSink) -> None:
@@ -227,7 +228,7 @@ def _extract_generation(
     window: Window | None,
 ) -> None:
     """The whole table (or window), in one MySQL snapshot, into a new generation of files."""
-    generation = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + run.result.run_id[:8]
+    generation = generation_id(run.result.run_id)
     run.result.generation = generation
     bounds: list[Bound] = []
     upper: Bound | None = None

@@ -49,10 +49,11 @@ class FileSet:
     generation: str | None = None  # replacing the table or a window; None: an increment
     partition: str | None = None  # the window's partition key
     partition_path: str | None = None  # ... as it appears in store keys
+    lineage: str | None = None  # the watermark's: increments' keys never repeat across lives
 
     def key(self, seq: int) -> str:
         if self.generation is None:
-            return incremental_file_key(self.table, seq)
+            return incremental_file_key(self.table, seq, self.lineage)
         if self.partition_path is None:
             return generation_file_key(self.table, self.generation, seq)
         return partition_file_key(self.table, self.partition_path, self.generation, seq)

@@ -278,14 +278,18 @@ def run(
 
 
 def stored(project: Project, qualified: str) -> tuple[list[dict[str, Any]], pa.Table]:
-    """The watermark's file records (without run-specific fields) and all rows, in file order."""
+    """The watermark's file records (without run- and lineage-specific parts) and all rows, in
+    file order."""
     table = table_config(project.pipeline("testpipe"), qualified)
     store = open_store(project, table.store)
     watermark = WatermarkStore(store).load(table)
     assert watermark is not None
     records, tables = [], []
     for f in watermark.files:
-        records.append(f.model_dump(exclude={"run_id", "written_at", "bytes"}))
+        record = f.model_dump(exclude={"run_id", "written_at", "bytes"})
+        # Each watermark's lineage is its own (a store started over never reuses a key).
+        record["key"] = record["key"].replace(f"/{watermark.lineage}/", "/")
+        records.append(record)
         fs, path = store.arrow_location(f.key)
         tables.append(pq.read_table(path, filesystem=fs))
     return records, pa.concat_tables(tables)

@@ -231,7 +231,8 @@ def test_pipeline_naming_an_unknown_connection(tmp_path: Path, key: str) -> None
 
 
 def test_unknown_pipeline_lists_the_known_ones(tmp_path: Path) -> None:
-    root = write_folder(tmp_path / "p", {"shop": PIPELINE, "billing": PIPELINE})
+    billing = {**PIPELINE, "target_schema": "billing"}  # one target, one schema: a collision
+    root = write_folder(tmp_path / "p", {"shop": PIPELINE, "billing": billing})
     project = load_project(root)
     with pytest.raises(ConfigError) as err:
         project.pipeline("shpo")
@@ -265,6 +266,7 @@ def test_batch_sizes_table_over_pipeline_over_default(tmp_path: Path) -> None:
         "withdefaults": {**PIPELINE, "tables": tables},
         "withpipeline": {
             **PIPELINE,
+            "target_schema": "other",  # the same tables into one schema would collide
             "chunk_rows": 300,
             "file_rows": 3000,
             "upper_bound_lag_seconds": 60,

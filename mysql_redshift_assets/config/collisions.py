@@ -1,0 +1,68 @@
+"""Two tables must never share a name anything is stored under: refused when the project loads.
+
+Two source tables that end as one warehouse table (`Orders` and `orders`, `a-b` and `a_b`, one
+table in two pipelines with one target and schema) would overwrite or wipe each other's rows;
+two that end as one asset key or op name would stop Dagster from loading any pipeline. Checked
+when the pipelines folder is read, so the CLI and Dagster refuse alike, before anything runs.
+"""
+
+from __future__ import annotations
+
+from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.loader import Project
+from mysql_redshift_assets.config.resolve import TableConfig, table_configs
+from mysql_redshift_assets.identifiers import IdentifierError
+from mysql_redshift_assets.naming import (
+    asset_path,
+    dynamic_partitions_name,
+    op_name,
+    table_job_name,
+    target_table,
+)
+
+_WAREHOUSE = "warehouse table"
+# Why a shared name is refused, and how a user makes the two names differ.
+_SHARED_WAREHOUSE_TABLE = (
+    "their rows would overwrite or wipe each other; give one of them `target_table:` "
+    "(or `target_schema:`)"
+)
+_SHARED_DAGSTER_NAME = (
+    "Dagster cannot load two of them; move one table to a pipeline of its own (another file)"
+)
+
+
+def _names(table: TableConfig) -> list[tuple[str, str]]:
+    """(kind, name) of every name a table's data or runs are stored under."""
+    try:
+        schema, name = target_table(table)
+    except IdentifierError as exc:
+        raise ConfigError(table.error("target_table", str(exc))) from None
+    names = [
+        # The target connection, not its database: two connections to one warehouse are not seen.
+        (_WAREHOUSE, f"target {table.target!r}: {schema}.{name}"),
+        ("asset key", "/".join(asset_path(table, "parquet"))),
+        ("Dagster op name", op_name(table, "parquet")),
+        ("Dagster job name", table_job_name(table)),
+    ]
+    if table.mode == "id_range":
+        names.append(("id-range partitions name", dynamic_partitions_name(table)))
+    return names
+
+
+def _describe(table: TableConfig) -> str:
+    return f"table {table.qualified} ({table.config_file})"
+
+
+def check_unique_names(project: Project) -> None:
+    """Raise ConfigError naming both tables and both files when two share a derived name."""
+    owner: dict[tuple[str, str], TableConfig] = {}
+    for pipeline in project.pipelines.values():
+        for table in table_configs(pipeline):
+            for kind, name in _names(table):
+                first = owner.setdefault((kind, name), table)
+                if first is table:
+                    continue
+                why = _SHARED_WAREHOUSE_TABLE if kind == _WAREHOUSE else _SHARED_DAGSTER_NAME
+                raise ConfigError(
+                    f"{_describe(first)} and {_describe(table)} both become {kind} {name}: {why}"
+                )
