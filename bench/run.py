@@ -59,7 +59,13 @@ def free_port() -> int:
 READER = {"name": "auto"}
 
 
-def write_pipelines(folder: Path, store: dict[str, Any], target_db: Path | None = None) -> Path:
+def write_pipelines(
+    folder: Path,
+    store: dict[str, Any],
+    target_db: Path | None = None,
+    table: str = bench_table.TABLE,
+    spec: dict[str, Any] | None = None,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     connections = {
         "sources": {
@@ -84,11 +90,10 @@ def write_pipelines(folder: Path, store: dict[str, Any], target_db: Path | None 
         "upper_bound_lag_seconds": 0,
         # The incremental figure is the extraction and load; the delete pass (a whole-index
         # read) has its own figure, `delete_pass()`.
+        # The whole-table figure reads the key (append-only, the key-range path).
         "tables": {
-            f"{bench_table.DATABASE}.{bench_table.TABLE}": {
-                "mode": "incremental",
-                "deletes": "ignore",
-            }
+            f"{bench_table.DATABASE}.{table}": spec
+            or {"mode": "incremental", "append_only": True, "deletes": "ignore"}
         },
     }
     (folder / "bench.yml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
@@ -449,6 +454,7 @@ def main() -> None:
         if not args.no_incremental:
             summary["incremental"] = incremental(work)
             summary["delete_pass"] = delete_pass(work)
+            summary["changes"] = changed_rows(work)
         if args.json_output:
             Path(args.json_output).write_text(json.dumps(summary, indent=1, default=str))
     finally:
@@ -506,7 +512,9 @@ def delete_pass(work: Path) -> dict[str, Any]:
     (the deleted rows are put back afterwards, so the table is kept between runs)."""
     folder = work / "incr" / "pipelines"
     run_child(["deletes", str(folder), "settle"])  # the rows incremental() removed again
-    figures: dict[str, Any] = {}
+    index_read = statistics.median(bench_table.primary_index_read_seconds() for _ in range(3))
+    print(f"one read of MySQL's primary-key index (the yardstick): {index_read:.2f} s")
+    figures: dict[str, Any] = {"primary_index_read_seconds": index_read}
     for label in ("nothing deleted", "100 deletes"):
         saved = bench_table.delete_spread(100) if label == "100 deletes" else None
         try:
@@ -520,10 +528,64 @@ def delete_pass(work: Path) -> dict[str, Any]:
               f"deleted; {out['mysql_keys']:,} MySQL + {out['warehouse_keys']:,} warehouse keys "
               f"({scanned / out['seconds']:,.0f} keys/s, MySQL {out['mysql_keys'] / out['seconds']:,.0f}/s), "
               f"{out['buckets']:,} buckets, {out['keys_fetched']:,} keys fetched; "
-              f"peak RSS {rss:.0f} MB")  # fmt: skip
+              f"peak RSS {rss:.0f} MB; {out['seconds'] / index_read:.1f}x one index read")  # fmt: skip
         expected = 100 if saved is not None else 0
         if out["rows_deleted"] != expected:
             raise SystemExit(f"delete pass: {out['rows_deleted']} deleted, {expected} expected")
+    return figures
+
+
+SMALL_TABLE, SMALL_ROWS = "settle_orders_20k", 20_000
+
+
+def changed_rows(work: Path) -> dict[str, Any]:
+    """1,000 rows updated in MySQL, synced through the CLI (extract on the `updated_at` cursor
+    with the default 900 s re-read window, DuckDB load): on the bench table and on a 20k-row
+    one. The cost must not grow with the table."""
+    import duckdb
+
+    bench_table.build_small(SMALL_TABLE, SMALL_ROWS)
+    spec = {"mode": "incremental", "cursor": "updated_at", "deletes": "ignore"}
+    figures: dict[str, Any] = {}
+    print()
+    for table in (bench_table.TABLE, SMALL_TABLE):
+        base = work / f"changes-{table}"
+        folder = write_pipelines(
+            base / "pipelines",
+            {"kind": "local", "path": str(base / "store")},
+            table=table,
+            spec=spec,
+        )
+        home = base / "home"
+        home.mkdir(parents=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+        args = ["cli", "--pipelines-dir", str(folder), "sync", "-p", "bench"]
+        run_child(args)  # the initial copy
+        saved = bench_table.change_spread(table, 1000)
+        try:
+            out, _ = run_child(args)
+            with duckdb.connect(str(folder / "wh.duckdb"), read_only=True) as con:
+                got = con.execute(f"SELECT COUNT(*), SUM(amount) FROM bench.{table}").fetchone()
+            with bench_table.connect() as conn, conn.cursor() as cur:
+                cur.execute(f"SELECT COUNT(*), SUM(amount) FROM `{table}`")
+                want = cur.fetchone()
+        finally:
+            bench_table.restore_changed(table, saved)
+        equal = tuple(got) == tuple(want)
+        figures[table] = {
+            "seconds": out["seconds"],
+            "peak_rss_mb": out["cli_peak_rss_mb"],
+            "equal": equal,
+        }
+        print(f"sync of 1,000 updated rows, {table} ({int(want[0]):,} rows), CLI end to end with "
+              f"the 900 s re-read window: {out['seconds']:.1f} s, peak RSS "
+              f"{out['cli_peak_rss_mb']:.0f} MB; DuckDB = MySQL (count, sum): {'yes' if equal else 'NO'}")  # fmt: skip
+        if not equal:
+            raise SystemExit(f"changed rows: DuckDB {got} != MySQL {want}")
+    with bench_table.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS `{SMALL_TABLE}`")
+    big, small = (figures[t]["seconds"] for t in (bench_table.TABLE, SMALL_TABLE))
+    print(f"  ratio {bench_table.TABLE} / {SMALL_TABLE}: {big / small:.2f}")
     return figures
 
 

@@ -133,6 +133,57 @@ def build(rows: int, *, log=print) -> None:
         cur.fetchall()
 
 
+def build_small(name: str, rows: int) -> None:
+    """A second table like the bench table, `rows` rows (the incremental figure's small one)."""
+    with connect() as conn, conn.cursor() as cur:
+        _session(cur)
+        cur.execute(f"DROP TABLE IF EXISTS `{name}`")
+        cur.execute(DDL.replace(f"CREATE TABLE `{TABLE}`", f"CREATE TABLE `{name}`"))
+        cur.execute(f"INSERT INTO `{name}` ({COLUMNS}) " + _SELECT.format(o=0, n=rows))
+
+
+def change_spread(table: str, count: int) -> str:
+    """Update `count` rows spread over `table` (amount + 1, updated_at a minute ago, as an
+    application's UPDATE with ON UPDATE CURRENT_TIMESTAMP would); returns the name of the table
+    their old values were saved in (`restore_changed` puts them back)."""
+    saved = f"{table}_changed"
+    with connect() as conn, conn.cursor() as cur:
+        _session(cur)
+        cur.execute(f"SELECT COUNT(*) FROM `{table}`")
+        step = max(1, int(cur.fetchone()[0]) // count)
+        cur.execute(f"DROP TABLE IF EXISTS `{saved}`")
+        cur.execute(
+            f"CREATE TABLE `{saved}` AS SELECT id, amount, updated_at FROM `{table}` "
+            f"WHERE MOD(id, %s) = 0 LIMIT %s",
+            (step, count),
+        )
+        cur.execute(
+            f"UPDATE `{table}` t JOIN `{saved}` s USING (id) SET t.amount = t.amount + 1, "
+            "t.updated_at = UTC_TIMESTAMP() - INTERVAL 1 MINUTE"
+        )
+    return saved
+
+
+def restore_changed(table: str, saved: str) -> None:
+    with connect() as conn, conn.cursor() as cur:
+        _session(cur)
+        cur.execute(
+            f"UPDATE `{table}` t JOIN `{saved}` s USING (id) "
+            "SET t.amount = s.amount, t.updated_at = s.updated_at"
+        )
+        cur.execute(f"DROP TABLE `{saved}`")
+
+
+def primary_index_read_seconds(table: str = TABLE) -> float:
+    """One full read of the primary key's index (InnoDB's clustered index): the yardstick the
+    delete pass's MySQL side is held to."""
+    with connect() as conn, conn.cursor() as cur:
+        started = time.monotonic()
+        cur.execute(f"SELECT COUNT(*), SUM(CRC32(id)) FROM `{table}` FORCE INDEX (PRIMARY)")
+        cur.fetchall()
+        return time.monotonic() - started
+
+
 def append(rows: int) -> tuple[int, int]:
     """Insert `rows` new rows after the current maximum id; returns (first id, last id)."""
     with connect() as conn, conn.cursor() as cur:

@@ -347,7 +347,9 @@ def test_fast_and_pymysql_extractions_write_identical_files(
     assert fast_rows.schema.equals(slow_rows.schema, check_metadata=True)
 
 
-@pytest.mark.parametrize("spec", [{}, {"cursor": "updated_at"}], ids=["key", "cursor"])
+@pytest.mark.parametrize(
+    "spec", [{"append_only": True}, {"cursor": "updated_at"}], ids=["key", "cursor"]
+)
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_every_key_shape_reads_identically_on_both_paths(
     mysql, make_project, monkeypatch, small_pages, active_reader, mysql_db, shape, spec
