@@ -203,6 +203,12 @@ class Warehouse(ABC):
         self.ensure_ledger(schema)
         for columns in group_columns(store, request.candidates):
             result.columns_added += self.ensure_target(request, columns)
+        if not request.candidates and not self.table_columns(schema, table):
+            # Nothing extracted yet (an empty table, or rows still held back by an open
+            # transaction): no target to lock, nothing to load.
+            self.commit()
+            result.seconds = time.monotonic() - started
+            return result
         try:
             with self.transaction():
                 self._load_pending(request, store, result)

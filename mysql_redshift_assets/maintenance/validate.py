@@ -98,7 +98,12 @@ def validate_table(
     if pending:
         verdict = "behind"
         note = f"{len(pending)} file(s) extracted but not loaded yet; " + note
-    elif table.mode == "incremental" and source.reconciles and warehouse_rows:
+    elif (
+        table.mode == "incremental"
+        and source.reconciles
+        and warehouse_rows
+        and all(canonical(plan.column(k)).kind is not None for k in plan.primary_key)
+    ):
         diff = _reconcile(source, warehouse, table, plan, values)
         verdict, note = _verdict(table, diff, warehouse_rows - source_rows)
     elif warehouse_rows == source_rows:

@@ -35,6 +35,7 @@ from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.deletes import delete_keys, minutes_since_last_pass
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.reconcile.buckets import Shape
+from mysql_redshift_assets.reconcile.canonical import canonical
 from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSide, compare
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
@@ -79,6 +80,12 @@ def propagate_deletes(
     started = time.monotonic()
     plan = plan_table(source, table, watermark.columns)
     key = [plan.column(k) for k in plan.primary_key]
+    blind = [k.source.name for k in key if canonical(k).kind is None]
+    if blind:  # e.g. a BLOB key: no text every dialect hashes alike
+        return _skip(
+            f"{table.qualified}: key column(s) {', '.join(blind)} cannot be compared across "
+            "dialects, so deletes are not carried; declare `deletes: ignore` to silence this"
+        )
     if not is_utc(plan.zone) and any(k.source.data_type == "datetime" for k in key):
         # The warehouse holds such a key as a UTC instant, MySQL as a wall clock in the zone:
         # compared as they are, every key would look deleted.

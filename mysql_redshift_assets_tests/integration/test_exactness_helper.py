@@ -40,3 +40,23 @@ def test_the_comparison_sees_every_kind_of_difference(
         cur.execute("INSERT INTO t VALUES (4, 1, '2024-01-04 00:00:00')")
     with pytest.raises(AssertionError, match=r"missing keys \[\(4,\)\]; extra keys \[\(1,\)\]"):
         assert_same_rows(mysql, sync, COLUMNS, KEY)
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_the_first_sync_of_an_empty_table_loads_nothing_and_fails_nothing(
+    mysql, mysql_db, make_project, target, request
+):
+    """No file yet (an empty table, or rows held back by an open transaction): the load has no
+    target to lock and must not fail; the next sync loads what came since."""
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, amount DECIMAL(12,4), at DATETIME(6))")
+    schema = request.getfixturevalue("pg_schema") if target == "postgres" else "public"
+    sync = Sync.of(
+        make_project, mysql_db, "t", {"cursor": "at"}, target=target, target_schema=schema
+    )
+    extracted, loaded = sync.run("r1")
+    assert extracted.rows == 0 and loaded.rows_loaded == 0 and loaded.files_loaded == []
+    with mysql.cursor() as cur:
+        cur.execute("INSERT INTO t VALUES (1, 1.5, '2024-01-01 00:00:00')")
+    sync.run("r2")
+    assert_same_rows(mysql, sync, COLUMNS, KEY)

@@ -76,7 +76,7 @@ def test_odd_table_names_run_through_dagster_beside_a_plain_table(mysql, mysql_d
     tables = {
         f"{mysql_db}.order items": {"cursor": "updated_at"},
         f"{mysql_db}.заказы": {"cursor": "updated_at", "target_table": "orders_ru"},
-        f"{mysql_db}.plain": {},
+        f"{mysql_db}.plain": {"append_only": True},
     }
     project = make_project(tables, store="local", upper_bound_lag_seconds=0)
     defs = build_definitions(project)

@@ -45,9 +45,12 @@ def _sync(mysql, mysql_db, make_project, request, target) -> Sync:
         cur.execute("SET SESSION sql_mode = ''")  # zero dates, as legacy applications write them
         cur.execute("INSERT INTO t VALUES " + ", ".join(ROWS))
     schema = request.getfixturevalue("pg_schema") if target == "postgres" else "public"
+    # No re-read window: a value changed behind the cursor's back must stay stale for
+    # validate to find (a window re-reads recent rows and would carry it).
     sync = Sync.of(
-        make_project, mysql_db, "t", {"cursor": "updated_at"}, target=target, target_schema=schema
-    )
+        make_project, mysql_db, "t", {"cursor": "updated_at"}, target=target, target_schema=schema,
+        late_commit_window_seconds=0,
+    )  # fmt: skip
     sync.run()
     return sync
 

@@ -41,6 +41,8 @@ def _folder(root: Path, pipelines: dict[str, dict[str, Any]]) -> Path:
     (root / "connections.yml").write_text(yaml.safe_dump(CONNECTIONS))
     for name, tables in pipelines.items():
         target = tables.pop("_target", "wh")
+        # These tables only need names: declare the incremental contract (no cursor column).
+        tables = {t: {"append_only": True, **spec} for t, spec in tables.items()}
         spec = {"source": "db", "store": "files", "target": target, "tables": tables}
         (root / f"{name}.yml").write_text(yaml.safe_dump(spec, allow_unicode=True))
     return root
