@@ -38,12 +38,12 @@ demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 test: $(VENV)/.installed-dev lint
 	$(VENV)/bin/pytest
 
-## lint: ruff (lint + format) and mypy (settings in pyproject.toml)
 ## soak: the randomized soak for SOAK_SECONDS a target (seed printed; MRA_SOAK_SEED=<seed> replays)
 SOAK_SECONDS ?= 600
 soak: $(VENV)/.installed-dev
 	MRA_SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest -m soak -s mysql_redshift_assets_tests/integration/test_soak.py
 
+## lint: ruff (lint + format) and mypy (settings in pyproject.toml)
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
