@@ -82,6 +82,11 @@ def pipeline_job_name(pipeline: str) -> str:
     return dagster_name(f"sync_{pipeline}")
 
 
+def reconcile_job_name(pipeline: str) -> str:
+    """The job running the asset checks of a pipeline's unpartitioned tables."""
+    return dagster_name(f"reconcile_{pipeline}")
+
+
 def table_job_name(table: TableConfig) -> str:
     """The job over one table's two assets: `sync_<pipeline>__<schema>__<table>`."""
     return dagster_name(f"sync_{_table_stem(table)}")

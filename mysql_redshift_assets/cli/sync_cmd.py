@@ -144,9 +144,14 @@ def _execute(
     tags = {"mysql_redshift/started_by": "cli sync"}
     if run.partitioned is not None:
         tags.update(run.partitioned.tags)
-    return defs.resolve_implicit_global_asset_job_def().execute_in_process(
+    # The assets without their checks: the reconciliation check reads every row of MySQL and
+    # the warehouse (`mysql-redshift validate` runs it; so do the UI and `reconcile_<pipeline>`).
+    keys = {asset_key(t, layer) for t in run.tables for layer in layers}
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=keys, asset_check_selection=set()
+    )
+    return job.execute_in_process(
         instance=instance,
-        asset_selection=[asset_key(t, layer) for t in run.tables for layer in layers],
         run_config=_run_config(ctx, args, run.tables, layers),
         raise_on_error=False,
         tags=tags,

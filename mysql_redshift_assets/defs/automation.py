@@ -14,6 +14,7 @@ from mysql_redshift_assets.naming import (
     id_range_sensor_name,
     new_data_sensor_name,
     pipeline_job_name,
+    reconcile_job_name,
     schedule_name,
     table_job_name,
 )
@@ -49,11 +50,17 @@ def _table_tags(table: TableConfig) -> dict[str, str]:
     }
 
 
+def _without_checks(keys: list[dg.AssetKey]) -> dg.AssetSelection:
+    """Scheduled and sensed syncs move rows only: the reconciliation check reads every row of
+    MySQL and the warehouse, so it runs on its own (`reconcile_job`, the UI, `validate`)."""
+    return dg.AssetSelection.assets(*keys).without_checks()
+
+
 def table_job(table: TableConfig) -> "UnresolvedAssetJobDefinition":
     """Both assets of one table; partitioned tables need a job of their own."""
     return dg.define_asset_job(
         table_job_name(table),
-        selection=_keys(table),  # partitions follow from the selected assets
+        selection=_without_checks(_keys(table)),  # partitions follow from the selected assets
         tags=_table_tags(table),
         description=f"{table.qualified}: MySQL -> store -> warehouse.",
     )
@@ -67,7 +74,7 @@ def pipeline_job(
         return None
     return dg.define_asset_job(
         pipeline_job_name(pipeline.name),
-        selection=unpartitioned,
+        selection=_without_checks(unpartitioned),
         tags={"mysql_redshift/pipeline": pipeline.name},
         description=f"Every unpartitioned table of pipeline {pipeline.name}.",
     )
@@ -106,7 +113,7 @@ def new_data_sensor(table: TableConfig) -> dg.SensorDefinition:
 
     @dg.sensor(
         name=new_data_sensor_name(table),
-        asset_selection=_keys(table),
+        asset_selection=_without_checks(_keys(table)),
         minimum_interval_seconds=spec.interval_seconds,
         default_status=_sensor_status(spec.default_status),
         description=f"Starts a run when {table.qualified} has rows past the watermark.",
@@ -143,7 +150,7 @@ def id_range_sensor(table: TableConfig) -> dg.SensorDefinition:
 
     @dg.sensor(
         name=id_range_sensor_name(table),
-        asset_selection=_keys(table),
+        asset_selection=_without_checks(_keys(table)),
         minimum_interval_seconds=spec.sensor_interval_seconds,
         default_status=_sensor_status(spec.sensor_default_status),
         description=f"Adds id-range partitions of {spec.size:,} ids as {table.qualified} grows.",
@@ -187,6 +194,19 @@ def automation_for(pipeline: Pipeline, tables: list[TableConfig]) -> tuple[list,
         jobs.append(job)
         if pipeline.spec.schedule:
             schedules.append(schedule_for(job, pipeline.spec.schedule))
+        unpartitioned = [k for t in tables if not t.partitioned for k in _keys(t)]
+        jobs.append(
+            dg.define_asset_job(
+                reconcile_job_name(pipeline.name),
+                selection=dg.AssetSelection.checks_for_assets(*unpartitioned),
+                tags={"mysql_redshift/pipeline": pipeline.name},
+                description=(
+                    f"The checks of pipeline {pipeline.name}'s tables: rows, keys and every "
+                    "row's values compared between MySQL and the warehouse (reads every row; "
+                    "scheduled syncs leave it out)."
+                ),
+            )
+        )
     for table in tables:
         if table.partitioned or table.schedule:
             job = table_job(table)
