@@ -32,7 +32,7 @@ from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResul
 from mysql_redshift_assets.naming import LEDGER_TABLE, ledger_entry_name, target_table
 from mysql_redshift_assets.state.watermark import FileRecord
 from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import FileColumn, Footer
+from mysql_redshift_assets.store.parquet import ORDER_COLUMN, FileColumn, Footer
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -271,9 +271,11 @@ class Warehouse(ABC):
         for footer in footers:
             for column, n in footer.truncated.items():
                 result.truncated[column] = result.truncated.get(column, 0) + n
-        columns = footers[0].columns
-        staging = self._create_staging(index, columns)
-        copied = self.copy_into_staging(staging, columns, group, store, request, index)
+        # Staging mirrors the files (with the order column where they have it, last); the
+        # target gets the recorded columns only.
+        staged = footers[0].staging_columns
+        staging = self._create_staging(index, staged)
+        copied = self.copy_into_staging(staging, staged, group, store, request, index)
         expected = sum(f.rows for f in group)
         if copied != expected:
             raise LoadError(
@@ -281,7 +283,8 @@ class Warehouse(ABC):
             )
         result.copies.append(copied)
         result.rows_loaded += copied
-        self._merge(request, staging, [c.name for c in columns])
+        names = [c.name for c in footers[0].columns]
+        self._merge(request, staging, names, ordered=footers[0].ordered)
         self.execute(f"DROP TABLE {staging}")
 
     def _create_staging(self, index: int, columns: list[FileColumn]) -> str:
@@ -292,7 +295,9 @@ class Warehouse(ABC):
         self.execute(f"CREATE TEMP TABLE {staging} ({ddl})")
         return staging
 
-    def _merge(self, request: LoadRequest, staging: str, names: list[str]) -> None:
+    def _merge(
+        self, request: LoadRequest, staging: str, names: list[str], *, ordered: bool = False
+    ) -> None:
         target = self.ref(request.target_schema, request.target_table)
         cols = ", ".join(quote_ident(n) for n in names)
         if request.mode == "full" or not request.primary_key:
@@ -304,13 +309,26 @@ class Warehouse(ABC):
         pk = [quote_ident(k) for k in key]
         match = " AND ".join(f"{target}.{k} = {staging}.{k}" for k in pk)
         self.execute(f"DELETE FROM {target} USING {staging} WHERE {match}")
-        # A key extracted twice in one batch (updated between runs): the latest cursor wins.
-        order = quote_ident(request.cursor) if request.cursor else pk[0]
+        order = latest_first(request.cursor, ordered=ordered) or f"{pk[0]} DESC"
         self.execute(
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ("
-            f"SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {', '.join(pk)} ORDER BY {order} DESC) "
+            f"SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {', '.join(pk)} ORDER BY {order}) "
             f'AS "mra_rank" FROM {staging}) AS "latest" WHERE "mra_rank" = 1'
         )
+
+
+def latest_first(cursor: str | None, *, ordered: bool) -> str:
+    """The merge's ORDER BY when one load holds several versions of a key: the latest cursor
+    first, a NULL one (a zero date is extracted as NULL) last, not first as PostgreSQL and
+    Redshift put NULLs in DESC (https://docs.aws.amazon.com/redshift/latest/dg/r_ORDER_BY_clause.html;
+    the window ORDER BY takes NULLS LAST: .../c_Window_functions.html); then the later file,
+    then the later row in it (`ORDER_COLUMN`), so that ties never fall to ROW_NUMBER, which
+    numbers equal rows "nondeterministically" (.../r_WF_ROW_NUMBER.html). Files written before
+    the order column keep the cursor alone. Empty: nothing to order by."""
+    terms = [f"{quote_ident(cursor)} DESC NULLS LAST"] if cursor else []
+    if ordered:
+        terms.append(f"{quote_ident(ORDER_COLUMN)} DESC")
+    return ", ".join(terms)
 
 
 def _loaded_without_identity(request: LoadRequest, target: str) -> str:

@@ -64,6 +64,15 @@ TRUNCATED_METADATA_KEY = b"mysql_redshift_assets.truncated"
 # Rows of the file at or before the position its run started from: read again by the
 # late-commit window (the merge on the primary key makes that harmless).
 REREAD_METADATA_KEY = b"mysql_redshift_assets.reread_rows"
+# A hidden last column (not among the recorded columns, never in a target table): each row's
+# place in its extraction, (file sequence << 32) + row index in the file. When one load holds
+# two versions of a key, the merge's tie-break after the cursor (load/base.py); Redshift's
+# COPY cannot tell which file or row a value came from, so the file must say. Files written
+# before it have no such column (the footer's `ordered` is False).
+ORDER_COLUMN = "mra$order"
+ORDER_SEQ_SHIFT = 32  # a file holds fewer than 2**32 rows
+ORDER_METADATA_KEY = b"mysql_redshift_assets.order"
+ORDER_FILE_COLUMN = FileColumn(ORDER_COLUMN, "", "bigint", "BIGINT", "BIGINT", "BIGINT")
 
 
 def columns_json(columns: list[FileColumn]) -> str:
@@ -74,28 +83,43 @@ def columns_json(columns: list[FileColumn]) -> str:
     )
 
 
-def schema_fingerprint(columns: list[FileColumn]) -> str:
-    return hashlib.sha256(columns_json(columns).encode()).hexdigest()[:16]
+def schema_fingerprint(columns: list[FileColumn], *, ordered: bool = False) -> str:
+    """Files of one fingerprint share a staging table: a file with the order column never
+    shares one with a file without it."""
+    text = columns_json(columns) + (f"+{ORDER_COLUMN}" if ordered else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def parse_columns(raw: bytes | str) -> list[FileColumn]:
     return [FileColumn(**c) for c in json.loads(raw)]
 
 
-def file_schema(schema: pa.Schema, columns: list[FileColumn]) -> pa.Schema:
-    return schema.with_metadata(
-        {
-            COLUMNS_METADATA_KEY: columns_json(columns).encode(),
-            FINGERPRINT_METADATA_KEY: schema_fingerprint(columns).encode(),
-        }
-    )
+def file_schema(
+    schema: pa.Schema, columns: list[FileColumn], *, ordered: bool = False
+) -> pa.Schema:
+    metadata = {
+        COLUMNS_METADATA_KEY: columns_json(columns).encode(),
+        FINGERPRINT_METADATA_KEY: schema_fingerprint(columns, ordered=ordered).encode(),
+    }
+    if ordered:
+        schema = schema.append(pa.field(ORDER_COLUMN, pa.int64(), nullable=False))
+        metadata[ORDER_METADATA_KEY] = ORDER_COLUMN.encode()
+    return schema.with_metadata(metadata)
 
 
 class ParquetFileWriter:
     """Writes record batches to one local Parquet file, one row group at a time (bounded memory)."""
 
-    def __init__(self, path: Path, schema: pa.Schema, columns: list[FileColumn]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: pa.Schema,
+        columns: list[FileColumn],
+        *,
+        order_base: int | None = None,  # the file's first ORDER_COLUMN value; None: no column
+    ) -> None:
         self.path = path
+        self._order_base = order_base
         self.rows = 0
         self._columns = columns
         self._capped = [i for i, c in enumerate(columns) if c.capped]
@@ -104,7 +128,7 @@ class ParquetFileWriter:
         self.reread_rows = 0  # set by the writer's owner (FileSink) before close
         self._writer = pq.ParquetWriter(
             path,
-            file_schema(schema, columns),
+            file_schema(schema, columns, ordered=order_base is not None),
             compression="zstd",
             # Measured by `make bench`: dictionary pages on unique strings (ids, text, JSON)
             # doubled the writer's CPU and grew files 57%; zstd level 1 keeps up with MySQL.
@@ -119,9 +143,16 @@ class ParquetFileWriter:
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows:
-            batch = self._fit_text(batch)
+            batch = self._with_order(self._fit_text(batch))
             self._writer.write_batch(batch, row_group_size=max(batch.num_rows, 1))
             self.rows += batch.num_rows
+
+    def _with_order(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if self._order_base is None:
+            return batch
+        start = self._order_base + self.rows
+        order = pa.array(range(start, start + batch.num_rows), pa.int64())
+        return batch.append_column(pa.field(ORDER_COLUMN, pa.int64(), nullable=False), order)
 
     def _fit_text(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Count (and, where the table asks, cut) text longer than Redshift's VARCHAR limit."""
@@ -163,6 +194,12 @@ class Footer:
     oversize: dict[str, int]  # values too long for Redshift, per column (not truncated)
     truncated: dict[str, int]  # values cut to Redshift's limit, per column
     reread_rows: int = 0  # rows read again by the late-commit window
+    ordered: bool = False  # the file ends with ORDER_COLUMN
+
+    @property
+    def staging_columns(self) -> list[FileColumn]:
+        """The file's columns in file order, as a staging table mirrors them."""
+        return [*self.columns, ORDER_FILE_COLUMN] if self.ordered else self.columns
 
 
 def read_footer(source: Any, filesystem: Any = None) -> Footer:
@@ -182,4 +219,5 @@ def read_footer(source: Any, filesystem: Any = None) -> Footer:
         oversize=json.loads(kv.get(OVERSIZE_METADATA_KEY, b"{}")),
         truncated=json.loads(kv.get(TRUNCATED_METADATA_KEY, b"{}")),
         reread_rows=int(kv.get(REREAD_METADATA_KEY, b"0")),
+        ordered=ORDER_METADATA_KEY in kv,
     )
