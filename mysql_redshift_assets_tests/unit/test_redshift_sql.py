@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -389,12 +390,18 @@ class S3LikeStore(LocalStore):
         return f"s3://bucket/backup/{key}"
 
 
-def _write_files(store: S3LikeStore, tmp_path: Path, counts: list[int]) -> list[FileRecord]:
+def _write_files(
+    store: S3LikeStore, tmp_path: Path, counts: list[int], *, ordered: bool = False
+) -> list[FileRecord]:
+    """Files as FileSink writes them (`ordered`: with the order column), or as it wrote them
+    before it did."""
     records = []
     start = 0
     for seq, n in enumerate(counts):
         path = tmp_path / f"{seq}.parquet"
-        writer = ParquetFileWriter(path, ARROW, COLUMNS)
+        writer = ParquetFileWriter(
+            path, ARROW, COLUMNS, order_base=(seq << 32) if ordered else None
+        )
         ids = list(range(start, start + n))
         start += n
         writer.write(
@@ -500,7 +507,7 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
         ),
         (
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() "
-            'OVER (PARTITION BY "id" ORDER BY "updated_at" DESC) AS "mra_rank" '
+            'OVER (PARTITION BY "id" ORDER BY "updated_at" DESC NULLS LAST) AS "mra_rank" '
             'FROM "mra_staging_0") AS "latest" WHERE "mra_rank" = 1',
             None,
         ),
@@ -645,11 +652,80 @@ def test_a_collated_key_merges_and_deduplicates_on_mysqls_key_identity(tmp_path:
         ),
         (
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() "
-            'OVER (PARTITION BY "mra$key" ORDER BY "updated_at" DESC) AS "mra_rank" '
+            'OVER (PARTITION BY "mra$key" ORDER BY "updated_at" DESC NULLS LAST) AS "mra_rank" '
             'FROM "mra_staging_0") AS "latest" WHERE "mra_rank" = 1',
             None,
         ),
     ]
+
+
+# -- two versions of a key in one load: the latest wins, never a tie left to ROW_NUMBER -------------
+def test_files_with_the_order_column_merge_by_cursor_nulls_last_then_file_then_row(
+    tmp_path: Path,
+) -> None:
+    """Staging mirrors the file (the order column last: COPY maps Parquet columns by
+    position); the target's columns stay the recorded ones; the merge orders by the cursor,
+    NULLs last, then `mra$order` (file sequence, then row)."""
+    table = make_table(tmp_path)
+    store = S3LikeStore(tmp_path / "store")
+    files = _write_files(store, tmp_path, [3, 2], ordered=True)
+    assert read_footer(tmp_path / "0.parquet").ordered
+    watermarks = WatermarkStore(store)
+    watermarks.save(
+        table,
+        Watermark(
+            table="shop.orders", mode="incremental", primary_key=["id"], cursor="updated_at",
+            columns={"id": "id", "190_time": "col_190_time", "Order Total": "order_total",
+                     "note": "note", "updated_at": "updated_at"},
+            files=files,
+        ),
+    )  # fmt: skip
+    conn = RecordingConnection(copy_count=5)
+    load_table(warehouse_over(conn, iam_role=IAM_ROLE), store, watermarks, table, run_id="r")
+    target = '"analytics"."orders"'
+    cols = '"id", "col_190_time", "order_total", "note", "updated_at"'
+    create_target = next(s for s in conn.statements if s.startswith("CREATE TABLE"))
+    assert "mra$order" not in create_target
+    assert (
+        'CREATE TEMP TABLE "mra_staging_0" ("id" BIGINT, "col_190_time" INTEGER, '
+        '"order_total" DECIMAL(12,2), "note" VARCHAR(160), "updated_at" TIMESTAMP, '
+        '"mra$order" BIGINT)'
+    ) in conn.statements
+    assert (
+        f"INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() "
+        'OVER (PARTITION BY "id" ORDER BY "updated_at" DESC NULLS LAST, "mra$order" DESC) '
+        'AS "mra_rank" FROM "mra_staging_0") AS "latest" WHERE "mra_rank" = 1'
+    ) in conn.statements
+
+
+def test_the_order_column_numbers_rows_by_file_sequence_then_place(tmp_path: Path) -> None:
+    store = S3LikeStore(tmp_path / "store")
+    _write_files(store, tmp_path, [3, 2], ordered=True)
+    first = pq.read_table(tmp_path / "0.parquet")
+    second = pq.read_table(tmp_path / "1.parquet")
+    assert first.column_names[-1] == "mra$order"
+    assert first["mra$order"].to_pylist() == [0, 1, 2]
+    assert second["mra$order"].to_pylist() == [1 << 32, (1 << 32) + 1]
+    # Files with and without the column never share a staging table (a COPY).
+    (tmp_path / "old").mkdir()
+    unordered = _write_files(S3LikeStore(tmp_path / "old_store"), tmp_path / "old", [1])
+    assert read_footer(tmp_path / "1.parquet").fingerprint != unordered[0].fingerprint
+    assert (
+        read_footer(tmp_path / "1.parquet").columns
+        == read_footer(tmp_path / "old" / "0.parquet").columns
+    )
+
+
+def test_without_a_cursor_the_order_column_alone_decides(tmp_path: Path) -> None:
+    conn = RecordingConnection()
+    request = LoadRequest(
+        table=make_table(tmp_path), primary_key=["id"], cursor=None, candidates=[], run_id="r"
+    )
+    warehouse_over(conn)._merge(request, '"mra_staging_0"', ["id", "note"], ordered=True)
+    assert conn.statements[-1].endswith(
+        'ROW_NUMBER() OVER (PARTITION BY "id" ORDER BY "mra$order" DESC) AS "mra_rank" '
+        'FROM "mra_staging_0") AS "latest" WHERE "mra_rank" = 1'
+    )
 
 
 def test_a_target_loaded_before_the_key_identity_is_refused_before_any_change(
