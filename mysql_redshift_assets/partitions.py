@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 _ID_KEY = re.compile(r"^(\d+)-(\d+)$")
 
@@ -52,3 +53,27 @@ def id_range_keys(max_id: int, size: int, *, min_id: int = 0) -> list[str]:
         return []
     first = (min_id // size) * size
     return [id_range_key(lo, size) for lo in range(first, max_id + 1, size)]
+
+
+# Dagster's key formats for the YAML's granularities (`defs/partitions.py` builds them).
+_TIME_KEY_FORMATS = {"hourly": "%Y-%m-%d-%H:%M", "daily": "%Y-%m-%d", "monthly": "%Y-%m-%d"}
+
+
+def time_key_window(key: str, granularity: str, timezone: str) -> Window:
+    """The window of a time partition key, as Dagster's time partitions define it (a unit test
+    holds the two equal), without Dagster: `validate` reads the windows a watermark recorded."""
+    zone = ZoneInfo(timezone)
+    try:
+        local = datetime.strptime(key, _TIME_KEY_FORMATS[granularity])
+    except ValueError:
+        example = datetime(2024, 1, 1).strftime(_TIME_KEY_FORMATS[granularity])
+        raise ValueError(f"{granularity} partition key {key!r} is not like {example!r}") from None
+    start = local.replace(tzinfo=zone)
+    if granularity == "hourly":
+        end = (start.astimezone(UTC) + timedelta(hours=1)).astimezone(zone)
+    elif granularity == "daily":
+        end = (local + timedelta(days=1)).replace(tzinfo=zone)
+    else:
+        year, month = divmod(local.month, 12)
+        end = local.replace(year=local.year + year, month=month + 1, day=1).replace(tzinfo=zone)
+    return time_window(key, start, end)

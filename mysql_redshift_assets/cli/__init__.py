@@ -62,8 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="check every connection of a pipeline")
     st.add_argument("-p", "--pipeline")
-    table_args(
-        sub.add_parser("validate", help="source vs Parquet vs warehouse row counts"), required=False
+    val = sub.add_parser("validate", help="source vs Parquet vs warehouse: rows, keys, values")
+    table_args(val, required=False)
+    val.add_argument(
+        "--partition",
+        metavar="KEY",
+        help="partitioned tables only, this window (a day '2026-11-30', an id range '0-1000'); "
+        "default: every window extracted",
     )
 
     sync = sub.add_parser("sync", help="run the assets (recorded in Dagster)")

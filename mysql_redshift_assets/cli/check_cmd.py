@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mysql_redshift_assets.cli.common import Context, find_pipeline, find_tables
+from mysql_redshift_assets.cli.common import Context, fail, find_pipeline, find_tables
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.maintenance.status import check_pipeline
-from mysql_redshift_assets.maintenance.validate import validate_table
+from mysql_redshift_assets.maintenance.validate import TableCounts, validate_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 
 
@@ -33,6 +33,11 @@ def status(ctx: Context, args: Any) -> int:
 
 def validate(ctx: Context, args: Any) -> int:
     tables = find_tables(ctx.project, args.pipeline, [args.table] if args.table else None)
+    partition = getattr(args, "partition", None)
+    if partition:
+        tables = [t for t in tables if t.partitioned]
+        if not tables:
+            return fail(f"--partition {partition}: no partitioned table selected", 2)
     results, ok = [], True
     if not ctx.as_json:
         print(f"{'table':<40} {'source':>10} {'parquet':>10} {'warehouse':>10}  verdict")
@@ -41,7 +46,11 @@ def validate(ctx: Context, args: Any) -> int:
         warehouse = open_warehouse(ctx.project, table.target)
         try:
             counts = validate_table(
-                source, WatermarkStore(open_store(ctx.project, table.store)), warehouse, table
+                source,
+                WatermarkStore(open_store(ctx.project, table.store)),
+                warehouse,
+                table,
+                partitions=[partition] if partition else None,
             )
         finally:
             source.close()
@@ -49,9 +58,19 @@ def validate(ctx: Context, args: Any) -> int:
         ok &= counts.verdict in ("ok", "empty")
         results.append(counts.as_dict())
         if not ctx.as_json:
-            print(
-                f"{counts.table:<40} {counts.source_rows:>10,} {counts.parquet_rows:>10,} "
-                f"{counts.warehouse_rows:>10,}  {counts.verdict.upper()}: {counts.note}"
-            )
+            _print_counts(counts)
     ctx.emit(results)
     return 0 if ok else 1
+
+
+def _print_counts(counts: TableCounts) -> None:
+    print(
+        f"{counts.table:<40} {counts.source_rows:>10,} {counts.parquet_rows:>10,} "
+        f"{counts.warehouse_rows:>10,}  {counts.verdict.upper()}: {counts.note}"
+    )
+    for w in counts.windows:
+        verdict = w.verdict.replace("_", " ").upper()
+        print(
+            f"  {'window ' + w.partition:<38} {w.source_rows:>10,} {w.parquet_rows:>10,} "
+            f"{w.warehouse_rows:>10,}  {verdict}: {w.note}"
+        )

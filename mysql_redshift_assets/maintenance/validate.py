@@ -11,8 +11,9 @@ a mismatch, named by key. Rows past the watermark are pending, not wrong.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import keyset_values, plan_table
@@ -21,6 +22,13 @@ from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.extract.zones import is_utc
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.maintenance.windows import (
+    TableVerdict,
+    WindowCounts,
+    known_partitions,
+    summarise,
+    validate_window,
+)
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.reconcile.buckets import Shape
 from mysql_redshift_assets.reconcile.canonical import canonical
@@ -28,7 +36,7 @@ from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSi
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
-Verdict = Literal["ok", "behind", "mismatch", "empty"]
+Verdict = TableVerdict
 
 
 @dataclass
@@ -48,6 +56,7 @@ class TableCounts:
     duplicated: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
     columns_not_compared: dict[str, str] = field(default_factory=dict)
+    windows: list[WindowCounts] = field(default_factory=list)  # partitioned tables, per window
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,7 +73,12 @@ def validate_table(
     watermarks: WatermarkStore,
     warehouse: Warehouse,
     table: TableConfig,
+    partitions: Sequence[str] | None = None,
 ) -> TableCounts:
+    """One table; a partitioned one window by window: `partitions` (keys), or every window
+    the watermark has extracted (`maintenance/windows.py`)."""
+    if table.partitioned:
+        return validate_windows(source, watermarks, warehouse, table, partitions)
     watermark = watermarks.load(table)
     plan = plan_table(source, table, watermark.columns if watermark else None)
     total = _count(source, f"SELECT COUNT(*) FROM {plan.table_ref}", [])
@@ -136,6 +150,55 @@ def validate_table(
             if _zoned(plan, c)
         }
     return counts
+
+
+def validate_windows(
+    source: Source,
+    watermarks: WatermarkStore,
+    warehouse: Warehouse,
+    table: TableConfig,
+    partitions: Sequence[str] | None = None,
+) -> TableCounts:
+    """Each window reconciled on its own; the table's verdict and counts summarise them.
+    Validating every window also counts warehouse rows outside all of them (a mismatch)."""
+    watermark = watermarks.load(table)
+    plan = plan_table(source, table, watermark.columns if watermark else None)
+    keys = known_partitions(watermark) if partitions is None else list(partitions)
+    loaded = warehouse.loaded_files(table)
+    windows = [
+        validate_window(source, warehouse, table, plan, watermark, loaded, key) for key in keys
+    ]
+    verdict, note = summarise(windows)
+    compared = [w for w in windows if w.verdict != "not_loaded"]
+    counts = TableCounts(
+        table.qualified,
+        sum(w.source_rows for w in compared),
+        sum(w.parquet_rows for w in compared),
+        sum(w.warehouse_rows for w in compared),
+        sum(w.files_pending for w in windows),
+        0,
+        verdict,
+        note,
+        values_compared=any(w.values_compared for w in windows),
+        missing=sum(w.missing for w in windows),
+        extra=sum(w.extra for w in windows),
+        changed=sum(w.changed for w in windows),
+        duplicated=sum(w.duplicated for w in windows),
+        windows=windows,
+    )
+    if partitions is None:
+        _count_outside(counts, warehouse, table)
+    return counts
+
+
+def _count_outside(counts: TableCounts, warehouse: Warehouse, table: TableConfig) -> None:
+    """Warehouse rows in no window validated: none should be (each window replaces its own)."""
+    total = warehouse.row_count(*target_table(table))
+    warehouse.commit()
+    outside = total - sum(w.warehouse_rows for w in counts.windows)
+    if outside:
+        counts.verdict = "mismatch"
+        counts.note = f"{outside:+,} warehouse row(s) in no extracted window; " + counts.note
 
 
 def _zoned(plan: Any, column: Any) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mysql_redshift_assets.extract.schema_types import INTEGER_TYPES, PlannedColumn
@@ -103,6 +103,9 @@ class Shape:
     key: list[Canonical]
     values: list[Canonical] = field(default_factory=list)  # empty: keys only
     key_type: str = ""  # the int key's type in this dialect (Redshift's MOD wants both alike)
+    # A predicate every query of this side adds (a partition's window), and its parameters.
+    scope: str = ""
+    scope_params: tuple[Any, ...] = ()
 
     @classmethod
     def of(cls, dialect: Dialect, table_ref: str, ph: str, key: Sequence[PlannedColumn],
@@ -114,6 +117,10 @@ class Shape:
                 dialect, key[0].redshift_type
             )
         return cls(dialect, table_ref, ph, [canonical(c) for c in key], values, key_type)
+
+    def within(self, predicate: str, params: Sequence[Any]) -> Shape:
+        """The same table, only its rows where `predicate` holds (e.g. a partition's window)."""
+        return replace(self, scope=predicate, scope_params=tuple(params))
 
     @property
     def int_key(self) -> bool:
@@ -146,17 +153,17 @@ class Shape:
         return f"MD5({concat(self.dialect, [self.key_text(), hashed_parts(self.dialect, self.values)])})"
 
     def where(self, restrict: Restrict) -> tuple[str, list[Any]]:
-        if not restrict:
-            return "", []
-        if isinstance(restrict[0], tuple):
+        terms, params = ([f"({self.scope})"], list(self.scope_params)) if self.scope else ([], [])
+        if restrict and isinstance(restrict[0], tuple):
             k = self.ref(self.key[0])
-            terms = [f"{k} BETWEEN {self.ph} AND {self.ph}" for _ in restrict]
-            return " WHERE " + " OR ".join(terms), [v for r in restrict for v in r]
-        marks = ", ".join([self.ph] * len(restrict))
-        return (
-            f" WHERE SUBSTRING(MD5({self.key_text()}), 1, {len(restrict[0])}) IN ({marks})",
-            list(restrict),
-        )
+            ranges = [f"{k} BETWEEN {self.ph} AND {self.ph}" for _ in restrict]
+            terms.append("(" + " OR ".join(ranges) + ")" if self.scope else " OR ".join(ranges))
+            params += [v for r in restrict for v in r]
+        elif restrict:
+            marks = ", ".join([self.ph] * len(restrict))
+            terms.append(f"SUBSTRING(MD5({self.key_text()}), 1, {len(restrict[0])}) IN ({marks})")
+            params += list(restrict)
+        return (" WHERE " + " AND ".join(terms) if terms else ""), params
 
     def summary_sql(self, level: Level, restrict: Restrict) -> tuple[str, list[Any]]:
         cols = [
@@ -177,9 +184,11 @@ class Shape:
         cols = ", ".join([self.key_text(), row, *extra])
         return f"SELECT {cols} FROM {self.table_ref}{where}", params
 
-    def bounds_sql(self, *, count: bool) -> str:
+    def bounds_sql(self, *, count: bool) -> tuple[str, list[Any]]:
         """MIN/MAX of an integer key (MySQL answers from the index's ends) and, where asked,
         the row count (cheap in a warehouse, a full index scan in MySQL: never asked there)."""
         k = self.ref(self.key[0])
         cols = [f"MIN({k})", f"MAX({k})"] if self.int_key else ["NULL", "NULL"]
-        return f"SELECT {', '.join(cols + (['COUNT(*)'] if count else []))} FROM {self.table_ref}"
+        where, params = self.where(None)
+        select = ", ".join(cols + (["COUNT(*)"] if count else []))
+        return f"SELECT {select} FROM {self.table_ref}{where}", params

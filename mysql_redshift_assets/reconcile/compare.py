@@ -117,8 +117,8 @@ def compare(
     watermark: those are pending, not wrong. `deletes_only` skips buckets the warehouse has no
     row in (nothing there to delete)."""
     diff = Diff()
-    wh_bounds = list(warehouse.rows(warehouse.shape.bounds_sql(count=True), []))[0]
-    my_bounds = list(mysql.rows(mysql.shape.bounds_sql(count=False), []))[0]
+    wh_bounds = list(warehouse.rows(*warehouse.shape.bounds_sql(count=True)))[0]
+    my_bounds = list(mysql.rows(*mysql.shape.bounds_sql(count=False)))[0]
     ends = [_int(v) for v in (*my_bounds[:2], *wh_bounds[:2]) if v is not None]
     level = first_level(
         mysql.shape.int_key, min(ends, default=None), max(ends, default=None),

@@ -62,9 +62,11 @@ def physical_keys(
     return distkey, sortkey, warnings
 
 
-def _replace_window(
+def replace_window(
     window: Window | None, watermark: Watermark
 ) -> tuple[str, object, object] | None:
+    """The load's replace predicate for `window`: (warehouse column, lo, hi); `validate`
+    restricts the warehouse side of a window to the same."""
     if window is None:
         return None
     if window.kind == "time":
@@ -102,7 +104,7 @@ def load_table(
         run_id=run_id,
         distkey=distkey,
         sortkey=sortkey,
-        window=_replace_window(window, watermark),
+        window=replace_window(window, watermark),
     )
     result = warehouse.load(request, store)
     if source is not None and table.mode == "incremental" and table.deletes == "propagate":
