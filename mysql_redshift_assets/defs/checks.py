@@ -9,7 +9,7 @@ from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkR
 from mysql_redshift_assets.defs.translator import asset_key
 from mysql_redshift_assets.extract import plan_table
 from mysql_redshift_assets.maintenance.drift import schema_drift
-from mysql_redshift_assets.maintenance.validate import validate_table
+from mysql_redshift_assets.maintenance.validate import row_count_check, validate_table
 from mysql_redshift_assets.naming import FRESHNESS_CHECK, ROW_COUNT_CHECK, SCHEMA_DRIFT_CHECK
 from mysql_redshift_assets.store.parquet import FileColumn, read_footer
 
@@ -18,40 +18,43 @@ def _row_count_check(table: TableConfig) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key(table, "redshift"),
         name=ROW_COUNT_CHECK,
-        description="Source rows (up to the watermark) == warehouse rows, and (incremental) every "
-        "key and row value hashed on both sides; Parquet rows shown.",
+        description="Source rows (up to the watermark) == warehouse rows, and every key and row "
+        "value hashed on both sides (incremental tables; partitioned ones per window, the run's "
+        "or every window extracted); Parquet rows shown.",
     )
     def _check(
-        connections: ConnectionsResource, watermarks: WatermarkResource
+        context: dg.AssetCheckExecutionContext,
+        connections: ConnectionsResource,
+        watermarks: WatermarkResource,
     ) -> dg.AssetCheckResult:
         source = connections.source(table.source)
         warehouse = connections.warehouse(table.target)
         try:
-            counts = validate_table(source, watermarks.store_for(table), warehouse, table)
+            counts = validate_table(
+                source, watermarks.store_for(table), warehouse, table, _run_partitions(context)
+            )
         finally:
             source.close()
             warehouse.close()
+        outcome = row_count_check(counts)
         return dg.AssetCheckResult(
-            passed=counts.verdict in ("ok", "empty", "behind"),
-            severity=dg.AssetCheckSeverity.ERROR
-            if counts.verdict == "mismatch"
-            else dg.AssetCheckSeverity.WARN,
-            description=f"{counts.verdict}: {counts.note}",
+            passed=outcome.passed,
+            severity=dg.AssetCheckSeverity.ERROR if outcome.error else dg.AssetCheckSeverity.WARN,
+            description=outcome.description,
             metadata={
-                "source_rows": counts.source_rows,
-                "parquet_rows": counts.parquet_rows,
-                "warehouse_rows": counts.warehouse_rows,
-                "files_pending": counts.files_pending,
-                "not_yet_extracted": counts.not_yet_extracted,
-                "values_compared": counts.values_compared,
-                "rows_missing": counts.missing,
-                "rows_extra": counts.extra,
-                "rows_changed": counts.changed,
-                "columns_not_compared": dg.MetadataValue.json(counts.columns_not_compared),
+                k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
+                for k, v in outcome.metadata.items()
             },
         )
 
     return _check
+
+
+def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str] | None:
+    """The run's partition keys (a partitioned run); None: every window extracted."""
+    if context.has_partition_key or context.has_partition_key_range:
+        return list(context.partition_keys)
+    return None
 
 
 def _schema_drift_check(table: TableConfig) -> dg.AssetChecksDefinition:

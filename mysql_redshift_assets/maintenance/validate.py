@@ -253,3 +253,42 @@ def _verdict(table: TableConfig, diff: Diff, count_gap: int) -> tuple[Verdict, s
     if diff.pending:
         note += f"; {diff.pending:,} row(s) changed past the watermark, for the next run"
     return "ok", note
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What the row-count asset check reports, without Dagster: `defs/checks.py` wraps it."""
+
+    passed: bool
+    error: bool  # a mismatch (ERROR severity); anything else that fails warns
+    description: str
+    metadata: dict[str, Any]
+
+
+def row_count_check(counts: TableCounts) -> CheckOutcome:
+    """The `row_count_reconciled` check's verdict on `validate_table`'s counts (of the run's
+    windows for a partitioned asset)."""
+    metadata: dict[str, Any] = {
+        "source_rows": counts.source_rows,
+        "parquet_rows": counts.parquet_rows,
+        "warehouse_rows": counts.warehouse_rows,
+        "files_pending": counts.files_pending,
+        "not_yet_extracted": counts.not_yet_extracted,
+        "values_compared": counts.values_compared,
+        "rows_missing": counts.missing,
+        "rows_extra": counts.extra,
+        "rows_changed": counts.changed,
+        "columns_not_compared": counts.columns_not_compared,
+    }
+    if counts.windows:
+        metadata["windows"] = [
+            {k: getattr(w, k) for k in ("partition", "verdict", "source_rows", "warehouse_rows")}
+            | {"note": w.note}
+            for w in counts.windows
+        ]
+    return CheckOutcome(
+        passed=counts.verdict in ("ok", "empty", "behind"),
+        error=counts.verdict == "mismatch",
+        description=f"{counts.verdict}: {counts.note}",
+        metadata=metadata,
+    )
