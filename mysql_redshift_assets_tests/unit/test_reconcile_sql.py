@@ -89,3 +89,25 @@ def test_bucket_ranges_truncate_toward_zero_like_mod():
         lo, hi = bucket_range(label, 64)
         assert lo <= k <= hi
     assert merge_ranges([(10, 19), (0, 9), (30, 39)]) == [(0, 19), (30, 39)]
+
+
+def test_a_windows_predicate_scopes_every_redshift_query_with_its_parameters_first():
+    shape = Shape.of("redshift", '"s"."t"', "%s", [ID]).within(
+        '"at" >= %s AND "at" < %s', ["2024-03-01 00:00:00", "2024-03-02 00:00:00"]
+    )
+    window = ["2024-03-01 00:00:00", "2024-03-02 00:00:00"]
+    sql, params = shape.bounds_sql(count=True)
+    assert sql == (
+        'SELECT MIN("id"), MAX("id"), COUNT(*) FROM "s"."t" WHERE ("at" >= %s AND "at" < %s)'
+    )
+    assert params == window
+    sql, params = shape.summary_sql(Level(width=1000), [(0, 999)])
+    assert sql.endswith(
+        'FROM "s"."t" WHERE ("at" >= %s AND "at" < %s) AND ("id" BETWEEN %s AND %s) GROUP BY 1'
+    )
+    assert params == [*window, 0, 999]
+    sql, params = shape.leaf_sql(["ab"], ['"id"'])
+    assert sql.endswith(
+        'WHERE ("at" >= %s AND "at" < %s) AND SUBSTRING(MD5(CAST("id" AS VARCHAR)), 1, 2) IN (%s)'
+    )
+    assert params == [*window, "ab"]
