@@ -169,3 +169,45 @@ def test_id_range_windows_reconcile_one_by_one(mysql, mysql_db, make_project, re
         source.close()
     windows = _by_window(_validate(sync))
     assert windows["100-200"].verdict == "behind" and windows["100-200"].files_pending > 0
+
+
+def test_the_row_count_check_of_a_partitioned_run_reconciles_its_window(
+    mysql, mysql_db, make_project, request
+):
+    """The Dagster check, run in a partitioned run: the run's window only, and it passes."""
+    import dagster as dg
+
+    from mysql_redshift_assets.defs.build import build_definitions
+    from mysql_redshift_assets.defs.partitions import partitions_def
+    from mysql_redshift_assets.defs.translator import asset_key
+
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE ledger (id BIGINT PRIMARY KEY, v VARCHAR(20))")
+        cur.executemany("INSERT INTO ledger VALUES (%s, %s)", [(i, f"v{i}") for i in range(1, 51)])
+    spec = {"mode": "id_range", "id_range": {"size": 10}}
+    sync = _sync(make_project, mysql_db, request, "duckdb", "ledger", spec)
+    for key in ("10-20", "20-30"):
+        _sync_window(sync, key)
+    pdef = partitions_def(sync.table)
+    assert isinstance(pdef, dg.DynamicPartitionsDefinition) and pdef.name
+    # The warehouse asset (its files are loaded already: it loads nothing) and its checks.
+    checks_job = dg.define_asset_job(
+        "checks_only", selection=dg.AssetSelection.assets(asset_key(sync.table, "redshift"))
+    )
+    defs = dg.Definitions.merge(build_definitions(sync.project), dg.Definitions(jobs=[checks_job]))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(pdef.name, ["10-20", "20-30"])
+    result = defs.resolve_job_def("checks_only").execute_in_process(
+        instance=instance, partition_key="20-30"
+    )
+    (evaluation,) = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == "row_count_reconciled"
+    ]
+    assert evaluation.passed, evaluation.description
+    windows = evaluation.metadata["windows"].value
+    assert [(w["partition"], w["verdict"], w["source_rows"]) for w in windows] == [
+        ("20-30", "ok", 10)
+    ]
