@@ -211,6 +211,7 @@ def parquet_checks(project_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     from mysql_redshift_assets.config.resolve import table_config
     from mysql_redshift_assets.connect import open_store
     from mysql_redshift_assets.state.watermark import WatermarkStore
+    from mysql_redshift_assets.store.parquet import ORDER_COLUMN
 
     os.environ.setdefault(PASSWORD_ENV, bench_table.PASSWORD)
     proj = load_project(project_dir)
@@ -231,6 +232,8 @@ def parquet_checks(project_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     for record in watermark.files:
         fs, path = store.arrow_location(record.key)
         data = pq.read_table(path, filesystem=fs)
+        if ORDER_COLUMN in data.column_names:  # the merge's tie-break, not a value
+            data = data.drop_columns([ORDER_COLUMN])
         # Source column names, as the watermark maps them (`3pl_code` is normalised).
         data = data.rename_columns([source_name[n] for n in data.column_names])
         types = {f.name: str(f.type) for f in data.schema}
