@@ -7,7 +7,8 @@
         CREATE TEMP TABLE staging (...) -- mirrors the files' own columns, in file order
         COPY staging <- exactly these files (manifest of keys, never a prefix)
         check: rows copied == rows in the files' footers
-        merge: delete + insert on the primary key (incremental) | replace everything (full)
+        merge: delete + insert on the primary key, the latest version of a key (cursor,
+               then file, then row: `latest_first`) (incremental) | replace everything (full)
       INSERT one ledger row per file
     COMMIT                              -- or ROLLBACK: target and ledger untouched
 
