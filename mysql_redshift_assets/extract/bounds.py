@@ -234,13 +234,16 @@ def window_bounds(
     late-commit bound (rows newer than NOW() - lag, as a wall clock in the table's zone for a
     DATETIME column, wait for the partition's next run)."""
     column = source.quote((plan.cursor or "") if window.kind == "time" else plan.primary_key[0])
-    bounds = [Bound(column, ">=", window.lo), Bound(column, "<", window.hi)]
     if window.kind != "time":
-        return bounds, None
+        return [Bound(column, ">=", window.lo), Bound(column, "<", window.hi)], None
     zone = plan.zone if plan.column(plan.cursor or "").source.data_type == "datetime" else "UTC"
+    # The window is UTC; a DATETIME column holds wall clocks of `zone`: compare like with like,
+    # so that the rows read are the rows the load's UTC replace predicate covers.
+    lo, hi = (_text(wall_clock(datetime.fromisoformat(t), zone)) for t in (window.lo, window.hi))
+    bounds = [Bound(column, ">=", lo), Bound(column, "<", hi)]
     now_utc = source.utc_now() - timedelta(seconds=plan.table.upper_bound_lag_seconds)
     now = _text(wall_clock(now_utc, zone))
-    return bounds, (Bound(column, "<", now) if now < window.hi else None)
+    return bounds, (Bound(column, "<", now) if now < hi else None)
 
 
 def null_cursor_rows(source: Source, plan: TablePlan) -> int:

@@ -18,7 +18,7 @@ from mysql_redshift_assets.maintenance.windows import WindowCounts, window_of
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import extract_table
 from mysql_redshift_assets.sync.load import load_table
-from mysql_redshift_assets_tests.exactness import Sync, read_mysql
+from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows, read_mysql
 
 pytestmark = pytest.mark.mariadb
 TARGETS = ["duckdb", "postgres"]
@@ -211,3 +211,36 @@ def test_the_row_count_check_of_a_partitioned_run_reconciles_its_window(
     assert [(w["partition"], w["verdict"], w["source_rows"]) for w in windows] == [
         ("20-30", "ok", 10)
     ]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_time_windows_of_a_datetime_written_in_another_zone(
+    mysql, mysql_db, make_project, request, target
+):
+    """Daily UTC windows over wall clocks written in New York: each window reads the rows whose
+    UTC instant falls in it, so the load's UTC replace predicate covers exactly what was read.
+    Before, a window read wall clocks as if UTC: 20:00 on 1 March in New York (01:00 UTC on the
+    2nd) went into the 1st's files, and the 2nd's replace then deleted it for good."""
+    with mysql.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE visits (id INT PRIMARY KEY, created_at DATETIME NOT NULL, "
+            "KEY (created_at, id))"
+        )
+        cur.executemany(
+            "INSERT INTO visits VALUES (%s, %s)",
+            [(i, f"2024-03-0{1 + i // 24} {i % 24:02d}:30:00") for i in range(48)],
+        )
+    spec = {
+        "mode": "time", "cursor": "created_at", "time_zone": "America/New_York",
+        "partitions": {"granularity": "daily", "start": "2024-03-01"},
+    }  # fmt: skip
+    sync = _sync(make_project, mysql_db, request, target, "visits", spec)
+    for day in ("2024-03-01", "2024-03-02", "2024-03-03"):
+        _sync_window(sync, day)
+    assert_same_rows(mysql, sync, ["id", "created_at"], ["id"], datetime_zone="America/New_York")
+    counts = _validate(sync)
+    assert counts.verdict == "ok", counts.note
+    # New York is UTC-5 in early March: 1 March 19:30 local is the first row of 2 March UTC.
+    assert [(w.partition, w.source_rows) for w in counts.windows] == [
+        ("2024-03-01", 19), ("2024-03-02", 24), ("2024-03-03", 5),
+    ]  # fmt: skip
