@@ -105,7 +105,17 @@ def evolve_before_load(
     request: LoadRequest,
     defaults: Mapping[str, ColumnDefault] | None = None,
 ) -> list[str]:
-    """Refuse (SchemaChangeRefused, nothing written) or apply every change; the added names."""
+    """Refuse (SchemaChangeRefused, nothing written) or apply every change; the added names.
+    Two loads may race to apply one change: the loser plans again and finds it applied."""
+    return warehouse._ddl(_evolve_once, warehouse, store, request, defaults)
+
+
+def _evolve_once(
+    warehouse: Warehouse,
+    store: ObjectStore,
+    request: LoadRequest,
+    defaults: Mapping[str, ColumnDefault] | None,
+) -> list[str]:
     try:
         existing, changes = plan_pending(warehouse, store, request, defaults)
         refused = [c for c in changes if c.action == "refuse"]
