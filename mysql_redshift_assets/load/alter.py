@@ -46,10 +46,15 @@ if TYPE_CHECKING:
 Columns = dict[str, tuple[SqlType, str]]
 
 
-def resolve_command(request: LoadRequest) -> str:
-    """What resolves a refused change: a resync (which re-extracts every window of a
-    partitioned table)."""
-    return resync_command(request.table)
+def resolve_fix(table: TableConfig) -> str:
+    """What resolves a refused change: a resync; for a partitioned table, its windows reloaded
+    into a fresh target."""
+    if table.partitioned:
+        return (
+            "Drop the warehouse table, then reload every window: `mysql-redshift sync "
+            f"-p {table.pipeline} -t {table.qualified} --partition-range <first>...<last>`."
+        )
+    return f"Run `{resync_command(table)}` to re-extract the table and swap it in."
 
 
 def plan_pending(
@@ -121,7 +126,7 @@ def _evolve_once(
         refused = [c for c in changes if c.action == "refuse"]
         if refused:
             raise SchemaChangeRefused(
-                refusal_message(request.table.qualified, resolve_command(request), refused)
+                refusal_message(request.table.qualified, resolve_fix(request.table), refused)
             )
         has_rows = (
             bool(changes) and warehouse.row_count(request.target_schema, request.target_table) > 0

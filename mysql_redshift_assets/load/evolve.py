@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from mysql_redshift_assets.extract.mysql_text import raw_text
@@ -112,6 +112,7 @@ class Change:
     sql_type: str | None = None  # the type to create or alter to, in the warehouse's words
     default: str | None = None  # ADD COLUMN ... DEFAULT <literal>
     reason: str = ""
+    mysql_type: str | None = None  # the column's type in MySQL now, as the files record it
 
 
 class SchemaChangeRefused(LoadError):
@@ -139,14 +140,24 @@ def plan_changes(
         new_text = column_type[col.name]
         new = parse_type(new_text)
         if col.name not in existing:
-            changes.append(_added(col.name, new_text, (defaults or {}).get(col.source_name)))
+            added = _added(col.name, new_text, (defaults or {}).get(col.source_name))
+            changes.append(replace(added, mysql_type=col.column_type))
             continue
         old, old_text = existing[col.name]
         if old == new or (old.widens_to(new) and new.widens_to(old)):
             continue
         if not old.widens_to(new):
             reason = _NARROWED if old.kind == new.kind else _KIND_CHANGED
-            changes.append(Change(col.name, "refuse", old_text, new_text, reason=reason))
+            changes.append(
+                Change(
+                    col.name,
+                    "refuse",
+                    old_text,
+                    new_text,
+                    reason=reason,
+                    mysql_type=col.column_type,
+                )
+            )
         elif dialect == "redshift" and old.kind != "varchar":
             changes.append(Change(col.name, "rebuild", old_text, new_text, new_text))
         else:
@@ -175,15 +186,17 @@ def _added(name: str, sql_type: str, default: ColumnDefault | None) -> Change:
     return Change(name, "refuse", None, sql_type, reason=reason)
 
 
-def refusal_message(table: str, command: str, changes: Sequence[Change]) -> str:
+def refusal_message(table: str, fix: str, changes: Sequence[Change]) -> str:
     lines = [
-        f"column {c.column!r}: {c.old or '(absent)'} -> {c.new or '(absent)'} ({c.reason})"
+        f"column {c.column!r}: {_display(c.old)} -> {_display(c.new)}"
+        + (f" (MySQL {c.mysql_type})" if c.mysql_type else "")
+        + f": {c.reason}"
         for c in changes
         if c.action == "refuse"
     ]
     return (
         f"schema change in {table} that the load cannot apply exactly: {'; '.join(lines)}. "
-        f"Nothing was written. Run `{command}` to re-extract the table and swap it in."
+        f"Nothing was written. {fix}"
     )
 
 
@@ -229,6 +242,11 @@ def warehouse_columns(
         t = parse_type(str(data_type), length, precision, scale)
         out[str(name)] = (t, _type_text(t, str(data_type)))
     return out
+
+
+def _display(text: str | None) -> str:
+    """One spelling for every dialect: DECIMAL(10,2), VARCHAR(40), INTEGER."""
+    return "(absent)" if text is None else _type_text(parse_type(text), text)
 
 
 def _type_text(t: SqlType, raw: str) -> str:
