@@ -37,9 +37,11 @@ def orders(mysql, mysql_db, make_project, target) -> Sync:
             "CREATE TABLE orders (id INT PRIMARY KEY, amount DECIMAL(10,2), n INT, "
             "note VARCHAR(40), updated_at DATETIME(6) NOT NULL, KEY (updated_at, id))"
         )
+        # An hour apart: the late-commit window re-reads only the last row, so a row the
+        # next sync carries again is one MySQL changed.
         cur.executemany(
-            "INSERT INTO orders VALUES (%s, %s, %s, %s, '2024-05-01 10:00:00')",
-            [(i, f"{i}.25", i * 10, f"note {i}") for i in range(1, 41)],
+            "INSERT INTO orders VALUES (%s, %s, %s, %s, '2024-05-01' + INTERVAL %s HOUR)",
+            [(i, f"{i}.25", i * 10, f"note {i}", i) for i in range(1, 41)],
         )
     sync = Sync.of(make_project, mysql_db, "orders", {"cursor": "updated_at"}, **target)
     sync.run("first")
@@ -93,10 +95,10 @@ def test_int_widened_to_bigint_takes_values_past_int(mysql, orders: Sync) -> Non
 
 
 def test_varchar_widened_takes_longer_text(mysql, orders: Sync) -> None:
-    long = "ü" * 150
+    long = "ü" * 300  # 300 characters: past VARCHAR(160) in characters too
     alter(
         mysql,
-        "ALTER TABLE orders MODIFY note VARCHAR(200)",
+        "ALTER TABLE orders MODIFY note VARCHAR(400)",
         f"UPDATE orders SET note = '{long}', updated_at = '2024-06-01' WHERE id = 5",
     )
     orders.run("second")
