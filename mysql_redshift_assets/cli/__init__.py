@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("validate", help="source vs Parquet vs warehouse row counts"), required=False
     )
 
+    table_args(sub.add_parser("resync", help="re-extract one table whole and swap it in"))
+
     sync = sub.add_parser("sync", help="run the assets (recorded in Dagster)")
     # The old tool's spelling `sync pipeline -p P -t T` works too.
     sync.add_argument("what", nargs="?", choices=["pipeline"], help=argparse.SUPPRESS)
@@ -100,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from mysql_redshift_assets.cli import check_cmd, s3clean_cmd, sync_cmd, watermark_cmd
+    from mysql_redshift_assets.cli import resync_cmd
     from mysql_redshift_assets.cli.common import fail, open_context
     from mysql_redshift_assets.state.watermark import WatermarkError
 
@@ -119,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             "status": check_cmd.status,
             "validate": check_cmd.validate,
             "sync": sync_cmd.run,
+            "resync": resync_cmd.run,
         }[args.command]
         return handler(ctx, args)
     except (ConfigError, WatermarkError) as exc:
