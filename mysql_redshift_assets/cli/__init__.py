@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from mysql_redshift_assets.cli import check_cmd, s3clean_cmd, sync_cmd, watermark_cmd
-    from mysql_redshift_assets.cli import resync_cmd
     from mysql_redshift_assets.cli.common import fail, open_context
+    from mysql_redshift_assets.cli.resync_cmd import run as resync
     from mysql_redshift_assets.state.watermark import WatermarkError
 
     if args.command == "sync" and args.max_chunks and not args.limit:
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             "status": check_cmd.status,
             "validate": check_cmd.validate,
             "sync": sync_cmd.run,
-            "resync": resync_cmd.run,
+            "resync": resync,
         }[args.command]
         return handler(ctx, args)
     except (ConfigError, WatermarkError) as exc:
