@@ -5,13 +5,14 @@ leaves the warehouse as it was. The changes it applies, per dialect:
 
 - PostgreSQL, DuckDB: ADD COLUMN [DEFAULT] and ALTER COLUMN ... TYPE, all in one transaction.
 - Redshift: `ALTER TABLE ... ALTER COLUMN ... TYPE VARCHAR(n)` is the only type change Redshift
-  makes in place, and it cannot run inside a transaction block (AWS, ALTER TABLE:
-  https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html, `ALTER COLUMN column_name
-  TYPE updated_varchar_data_type_size`), so each runs alone in autocommit. Any other widening
-  rebuilds the table: CREATE the new shape, INSERT ... SELECT, DROP the old, RENAME the new
-  into its place, in one transaction (DROP TABLE and ALTER TABLE RENAME TO are transactional in
-  Redshift: https://docs.aws.amazon.com/redshift/latest/dg/r_DROP_TABLE.html,
-  https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE_examples_basic.html).
+  makes in place (AWS, ALTER TABLE: https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html,
+  `ALTER COLUMN column_name TYPE updated_varchar_data_type_size`), and not inside a transaction
+  block (the same page, under that clause), so each runs alone in autocommit. Any other widening
+  rebuilds the table: CREATE the new shape, INSERT ... SELECT, DROP the old, RENAME the new into
+  its place, in one transaction. DDL runs inside BEGIN ... COMMIT in Redshift, TRUNCATE aside
+  (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE is refused there
+  only for external tables (https://docs.aws.amazon.com/redshift/latest/dg/r_DROP_TABLE.html),
+  as is ALTER TABLE (r_ALTER_TABLE.html above).
 """
 
 from __future__ import annotations

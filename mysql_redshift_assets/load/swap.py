@@ -10,9 +10,12 @@ shape changed) is replaced by.
     COMMIT                                  -- or ROLLBACK: the old table and ledger stay
 
 The whole swap is one transaction on every target: PostgreSQL and DuckDB DDL is transactional,
-and Redshift runs CREATE TABLE, COPY, DROP TABLE and ALTER TABLE RENAME TO inside a transaction
-block (only ALTER COLUMN TYPE, ALTER TABLE APPEND and statements on external tables may not:
-https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html). A crash before COMMIT leaves
+and Redshift runs DDL inside BEGIN ... COMMIT, TRUNCATE aside
+(https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE and ALTER TABLE are
+refused in a transaction block only on external tables
+(https://docs.aws.amazon.com/redshift/latest/dg/r_DROP_TABLE.html,
+https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html), and COPY is part of every
+load's transaction already. A crash before COMMIT leaves
 the old table and a ledger without the generation: the next load swaps again.
 """
 

@@ -10,7 +10,7 @@ resolves it. A full table never refuses: its load swaps a new shape in whole (lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import plan_table
@@ -103,8 +103,28 @@ def check_schema(
     pending = group_columns(store, [f for f in files if f.key not in loaded])
     defaults = read_mysql_defaults(source, table.source_schema, table.source_table)
     changes = plan_groups(warehouse, existing, [*pending, now], defaults)
+    changes = [_blind(c) if _loader_without_mysql(table) else c for c in changes]
     refused = [c for c in changes if c.action == "refuse"]
     if table.mode == "full":
         refused = []  # the full load swaps the new shape in whole
     message = refusal_message(table.qualified, resolve_fix(table), refused) if refused else ""
     return SchemaCheck(drift, [c for c in changes if c.action != "refuse"], refused, message)
+
+
+def _loader_without_mysql(table: TableConfig) -> bool:
+    """The warehouse asset opens MySQL only for the delete pass (incremental, `deletes:
+    propagate`); without it the load cannot read a new column's DEFAULT."""
+    return table.mode != "full" and not (
+        table.mode == "incremental" and table.deletes == "propagate"
+    )
+
+
+def _blind(change: Change) -> Change:
+    if change.action != "add" or change.default is None:
+        return change
+    return replace(
+        change,
+        action="refuse",
+        reason=f"added with DEFAULT {change.default}, which a load without a MySQL connection "
+        "cannot read (it would leave NULL in the rows MySQL filled)",
+    )
