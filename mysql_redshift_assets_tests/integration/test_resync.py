@@ -77,6 +77,14 @@ def resync(sync: Sync, run_id: str = "resync-1") -> None:
         source.close()
 
 
+def warehouse_columns(sync: Sync) -> list[str]:
+    warehouse = open_warehouse(sync.project, sync.table.target)
+    try:
+        return warehouse.table_columns(sync.table.target_schema, "orders")
+    finally:
+        warehouse.close()
+
+
 def watermark_bytes(sync: Sync) -> bytes | None:
     return open_store(sync.project, sync.table.store).get_bytes(watermark_key(sync.table))
 
@@ -163,6 +171,7 @@ def test_a_full_table_whose_shape_changed_is_swapped_in_by_its_sync(
     _rename(mysql)
     sync.run("second")
     assert_same_rows(mysql, sync, RENAMED, ["id"])
+    assert warehouse_columns(sync) == RENAMED  # MySQL's shape, no stale `note`
 
 
 def test_the_drift_check_compares_mysql_files_and_warehouse(mysql, orders: Sync) -> None:
@@ -193,6 +202,7 @@ def test_cli_resync(mysql, orders: Sync) -> None:
     argv = ["--pipelines-dir", str(orders.project.root), "resync", "-p", "testpipe"]
     assert main([*argv, "-t", orders.table.qualified]) == 0
     assert_same_rows(mysql, orders, RENAMED, ["id"])
+    assert warehouse_columns(orders) == RENAMED
 
 
 def test_dagster_blocks_the_load_on_a_refused_change_and_the_resync_job_resolves_it(
