@@ -24,7 +24,6 @@ from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
 from mysql_redshift_assets.load.evolve import (
     Change,
-    ColumnDefault,
     SchemaChangeRefused,
     SqlType,
     add_column_sql,
@@ -37,6 +36,7 @@ from mysql_redshift_assets.load.evolve import (
     warehouse_columns,
 )
 from mysql_redshift_assets.load.files import group_columns
+from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn

@@ -23,13 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
+from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
 from mysql_redshift_assets.store.parquet import FileColumn
 
 if TYPE_CHECKING:
-    from mysql_redshift_assets.extract.source import Source
     from mysql_redshift_assets.load.base import Warehouse
 
 Action = Literal["add", "alter", "rebuild", "refuse"]
@@ -93,14 +92,6 @@ def parse_type(
     if kind in ("varchar", "binary"):
         return SqlType(kind, length=a or length)
     return SqlType(kind)
-
-
-@dataclass(frozen=True)
-class ColumnDefault:
-    """What MySQL put into its existing rows when the column was added."""
-
-    kind: Literal["null", "literal", "expression", "implicit"]
-    sql: str | None = None  # the literal, as warehouse SQL
 
 
 @dataclass(frozen=True)
@@ -200,32 +191,6 @@ def refusal_message(table: str, fix: str, changes: Sequence[Change]) -> str:
     )
 
 
-# -- MySQL's defaults ------------------------------------------------------------------------
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
-_NUMERIC_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal",
-                  "numeric", "float", "double", "real"}  # fmt: skip
-_TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
-
-
-def mysql_default(data_type: str, nullable: bool, default: str | None, extra: str) -> ColumnDefault:
-    """MariaDB writes a string literal quoted ('abc'), NULL as `NULL`, an expression as
-    itself (current_timestamp()); MySQL 8 writes literals bare and marks expressions
-    DEFAULT_GENERATED in EXTRA."""
-    if default is None or default.upper() == "NULL":
-        return ColumnDefault("null" if nullable else "implicit")
-    generated = "default_generated" in extra.lower()
-    if data_type in _NUMERIC_TYPES and _NUMBER.match(default) and not generated:
-        return ColumnDefault("literal", default)
-    if data_type in _TEXT_TYPES and not generated:
-        if len(default) >= 2 and default[0] == default[-1] == "'":
-            text = default[1:-1].replace("''", "'").replace("\\\\", "\\")
-        else:
-            text = default
-        if "\\" not in text:  # escapes MariaDB may print are not worth guessing
-            return ColumnDefault("literal", "'" + text.replace("'", "''") + "'")
-    return ColumnDefault("expression", default)
-
-
 # -- the warehouse side ----------------------------------------------------------------------
 def warehouse_columns(
     warehouse: Warehouse, schema: str, table: str
@@ -280,23 +245,3 @@ def loaded_without_identity(request: LoadRequest) -> str:
         f"Drop {target} and run `mysql-redshift watermark reset -t {request.table.qualified}`, "
         "then sync again; nothing was loaded"
     )
-
-
-_DEFAULTS_SQL = (
-    "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA "
-    "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
-)
-
-
-def read_mysql_defaults(source: Source, schema: str, table: str) -> dict[str, ColumnDefault]:
-    """MySQL's DEFAULT of every column of `schema.table`, by MySQL column name."""
-    out = {}
-    for chunk in source.stream(_DEFAULTS_SQL, (schema, table), 10_000):
-        for name, data_type, nullable, default, extra in chunk:
-            out[raw_text(name)] = mysql_default(
-                raw_text(data_type).lower(),
-                raw_text(nullable).upper() == "YES",
-                None if default is None else raw_text(default),
-                "" if extra is None else raw_text(extra),
-            )
-    return out

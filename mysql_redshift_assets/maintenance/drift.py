@@ -19,11 +19,11 @@ from mysql_redshift_assets.load.alter import plan_groups, resolve_fix
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.evolve import (
     Change,
-    read_mysql_defaults,
     refusal_message,
     warehouse_columns,
 )
 from mysql_redshift_assets.load.files import group_columns
+from mysql_redshift_assets.load.mysql_defaults import read_mysql_defaults
 from mysql_redshift_assets.naming import ledger_entry_name, target_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore

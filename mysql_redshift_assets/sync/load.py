@@ -9,7 +9,8 @@ from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.alter import evolve_before_load
 from mysql_redshift_assets.load.base import LoadRequest, LoadResult, Warehouse
-from mysql_redshift_assets.load.evolve import SchemaChangeRefused, read_mysql_defaults
+from mysql_redshift_assets.load.evolve import SchemaChangeRefused
+from mysql_redshift_assets.load.mysql_defaults import read_mysql_defaults
 from mysql_redshift_assets.load.swap import swap_in
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore

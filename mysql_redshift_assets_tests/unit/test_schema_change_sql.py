@@ -17,13 +17,12 @@ import pytest
 from mysql_redshift_assets.load.alter import apply_changes, plan_groups
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.evolve import (
-    ColumnDefault,
     SqlType,
-    mysql_default,
     parse_type,
     plan_changes,
     refusal_message,
 )
+from mysql_redshift_assets.load.mysql_defaults import ColumnDefault, mysql_default
 from mysql_redshift_assets.load.swap import swap_in
 from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets_tests.unit.test_redshift_sql import (
