@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from mysql_redshift_assets.extract.mysql_text import raw_text
-
-if TYPE_CHECKING:
-    from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.extract.source import MySQLSource, Source
 
 
 @dataclass(frozen=True)
@@ -56,8 +54,11 @@ _DEFAULTS_SQL = (
 )
 
 
-def read_mysql_defaults(source: Source, schema: str, table: str) -> dict[str, ColumnDefault]:
-    """MySQL's DEFAULT of every column of `schema.table`, by MySQL column name."""
+def read_mysql_defaults(source: Source, schema: str, table: str) -> dict[str, ColumnDefault] | None:
+    """MySQL's DEFAULT of every column of `schema.table`, by MySQL column name; None from a
+    source without MySQL's catalog (the embedded demo)."""
+    if not isinstance(source, MySQLSource):
+        return None
     out = {}
     for chunk in source.stream(_DEFAULTS_SQL, (schema, table), 10_000):
         for name, data_type, nullable, default, extra in chunk:
