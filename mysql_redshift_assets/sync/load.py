@@ -104,8 +104,9 @@ def _load_with_schema_changes(
     the load. A generation that replaces the table is swapped in whole (load/swap.py): a
     resync's, or a full table's whose shape changed in a way no ALTER keeps exact."""
     generation = _unloaded_generation(warehouse, request, watermark)
-    if generation:
-        swap_in(warehouse, store, replace(request, candidates=generation))
+    swapped = (
+        swap_in(warehouse, store, replace(request, candidates=generation)) if generation else None
+    )
     defaults = None
     if source is not None:
         defaults = read_mysql_defaults(
@@ -119,6 +120,11 @@ def _load_with_schema_changes(
         return swap_in(warehouse, store, request)
     result = warehouse.load(request, store)
     result.columns_added = [*added, *result.columns_added]
+    if swapped is not None:
+        result.rows_loaded += swapped.rows_loaded
+        result.copies = [*swapped.copies, *result.copies]
+        result.files_loaded = [*swapped.files_loaded, *result.files_loaded]
+        result.seconds += swapped.seconds
     return result
 
 

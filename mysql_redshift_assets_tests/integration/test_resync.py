@@ -135,7 +135,16 @@ def test_a_crash_in_the_swap_keeps_the_old_table_and_the_next_sync_swaps(
 def test_resync_without_a_change_starts_the_table_over(mysql, orders: Sync) -> None:
     with mysql.cursor() as cur:
         cur.execute("DELETE FROM orders WHERE id > 50")  # deletes the sync does not see
-    resync(orders)
+    store = open_store(orders.project, orders.table.store)
+    source = open_source(orders.project, orders.table.source)
+    warehouse = open_warehouse(orders.project, orders.table.target)
+    try:
+        result = resync_table(source, store, warehouse, orders.table, run_id="resync-1")
+    finally:
+        warehouse.close()
+        source.close()
+    assert result.rows_extracted == 50 and result.load.rows_loaded == 50
+    assert result.load.files_loaded == [f.key for f in result.files]
     assert_same_rows(mysql, orders, COLUMNS, ["id"])
     watermark = WatermarkStore(open_store(orders.project, orders.table.store)).load(orders.table)
     assert watermark is not None and watermark.position is not None
