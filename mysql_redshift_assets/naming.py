@@ -124,6 +124,16 @@ def s3clean_op_name(pipeline: str) -> str:
     return dagster_name(f"s3clean_{pipeline}_files")
 
 
+def resync_job_name(pipeline: str) -> str:
+    """The maintenance job that re-extracts one table of a pipeline and swaps it in."""
+    return dagster_name(f"resync_{pipeline}")
+
+
+def resync_op_name(pipeline: str) -> str:
+    """The one op of the resync job; its run config is keyed by this name."""
+    return dagster_name(f"resync_{pipeline}_table")
+
+
 def s3clean_schedule_name(pipeline: str) -> str:
     """The optional schedule of the s3clean job."""
     return schedule_name(s3clean_job_name(pipeline))

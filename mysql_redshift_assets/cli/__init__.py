@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         "default: every window extracted",
     )
 
+    table_args(sub.add_parser("resync", help="re-extract one table whole and swap it in"))
+
     sync = sub.add_parser("sync", help="run the assets (recorded in Dagster)")
     # The old tool's spelling `sync pipeline -p P -t T` works too.
     sync.add_argument("what", nargs="?", choices=["pipeline"], help=argparse.SUPPRESS)
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from mysql_redshift_assets.cli import check_cmd, s3clean_cmd, sync_cmd, watermark_cmd
     from mysql_redshift_assets.cli.common import fail, open_context
+    from mysql_redshift_assets.cli.resync_cmd import run as resync
     from mysql_redshift_assets.state.watermark import WatermarkError
 
     if args.command == "sync" and args.max_chunks and not args.limit:
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             "status": check_cmd.status,
             "validate": check_cmd.validate,
             "sync": sync_cmd.run,
+            "resync": resync,
         }[args.command]
         return handler(ctx, args)
     except (ConfigError, WatermarkError) as exc:

@@ -11,6 +11,7 @@ from mysql_redshift_assets.defs.automation import automation_for
 from mysql_redshift_assets.defs.checks import build_checks
 from mysql_redshift_assets.defs.maintenance import build_s3clean_job, build_s3clean_schedule
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
+from mysql_redshift_assets.defs.resync import build_resync_job
 
 
 def build_definitions(project: Project) -> dg.Definitions:
@@ -30,6 +31,7 @@ def build_definitions(project: Project) -> dg.Definitions:
         sensors += more_sensors
         s3clean = build_s3clean_job(pipeline)
         jobs.append(s3clean)
+        jobs.append(build_resync_job(pipeline))
         if schedule := build_s3clean_schedule(pipeline, s3clean):
             schedules.append(schedule)
     connections = ConnectionsResource(pipelines_dir=str(project.root))

@@ -7,11 +7,9 @@ import dagster as dg
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.defs.translator import asset_key
-from mysql_redshift_assets.extract import plan_table
-from mysql_redshift_assets.maintenance.drift import schema_drift
+from mysql_redshift_assets.maintenance.drift import check_schema
 from mysql_redshift_assets.maintenance.validate import row_count_check, validate_table
 from mysql_redshift_assets.naming import FRESHNESS_CHECK, ROW_COUNT_CHECK, SCHEMA_DRIFT_CHECK
-from mysql_redshift_assets.store.parquet import FileColumn, read_footer
 
 
 def _row_count_check(table: TableConfig) -> dg.AssetChecksDefinition:
@@ -61,30 +59,39 @@ def _schema_drift_check(table: TableConfig) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key(table, "parquet"),
         name=SCHEMA_DRIFT_CHECK,
-        description="MySQL columns now vs the columns of the newest Parquet file.",
+        description="MySQL now, the files not yet loaded and the warehouse table compared; "
+        "blocks the warehouse asset on a change the loader would refuse.",
+        blocking=True,
     )
-    def _check(
-        connections: ConnectionsResource, watermarks: WatermarkResource
-    ) -> dg.AssetCheckResult:
-        watermark = watermarks.get(table)
-        source = connections.source(table.source)
-        try:
-            plan = plan_table(source, table, watermark.columns if watermark else None)
-        finally:
-            source.close()
-        if watermark is None or not watermark.files:
-            return dg.AssetCheckResult(passed=True, description="nothing extracted yet")
-        fs, path = connections.store(table.store).arrow_location(watermark.files[-1].key)
-        before = read_footer(path, fs).columns
-        drift = schema_drift(before, [FileColumn.from_planned(c) for c in plan.columns])
-        return dg.AssetCheckResult(
-            passed=not drift.breaking,
-            severity=dg.AssetCheckSeverity.ERROR if drift.breaking else dg.AssetCheckSeverity.WARN,
-            description=drift.describe(),
-            metadata={"added": drift.added, "removed": drift.removed, "changed": drift.changed},
-        )
+    def _check(connections: ConnectionsResource) -> dg.AssetCheckResult:
+        return schema_drift_result(connections, table)
 
     return _check
+
+
+def schema_drift_result(
+    connections: ConnectionsResource, table: TableConfig
+) -> dg.AssetCheckResult:
+    """The `schema_drift` check's body: `maintenance.drift.check_schema`, as a check result."""
+    source = connections.source(table.source)
+    warehouse = connections.warehouse(table.target)
+    try:
+        found = check_schema(source, connections.store(table.store), warehouse, table)
+    finally:
+        source.close()
+        warehouse.close()
+    return dg.AssetCheckResult(
+        passed=found.passed,
+        severity=dg.AssetCheckSeverity.ERROR if not found.passed else dg.AssetCheckSeverity.WARN,
+        description=found.describe(),
+        metadata={
+            "added": found.drift.added,
+            "removed": found.drift.removed,
+            "changed": found.drift.changed,
+            "applied": [f"{c.column}: {c.action} {c.old} -> {c.new}" for c in found.applied],
+            "refused": [f"{c.column}: {c.old} -> {c.new}" for c in found.refused],
+        },
+    )
 
 
 def _freshness_check(table: TableConfig, hours: float) -> dg.AssetChecksDefinition:

@@ -28,6 +28,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, qualified, quote_ident
 from mysql_redshift_assets.load import ledger
+from mysql_redshift_assets.load.alter import create_or_widen
 from mysql_redshift_assets.load.files import group_columns, read_footers, schema_groups
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult
 from mysql_redshift_assets.naming import LEDGER_TABLE, ledger_entry_name, target_table
@@ -172,29 +173,7 @@ class Warehouse(ABC):
         return self._ddl(self._create_or_widen_target, request, columns)
 
     def _create_or_widen_target(self, request: LoadRequest, columns: list[FileColumn]) -> list[str]:
-        target = self.ref(request.target_schema, request.target_table)
-        existing = self.table_columns(request.target_schema, request.target_table)
-        if not existing:
-            ddl = ", ".join(self._target_column_ddl(c, request) for c in columns)
-            options = self.target_table_options(request)
-            self.execute(f"CREATE TABLE IF NOT EXISTS {target} ({ddl}){options}")
-            self.commit()
-            return []
-        added = [c for c in columns if c.name not in existing]
-        if any(c.name == KEY_IDENTITY for c in added) and self.row_count(
-            request.target_schema, request.target_table
-        ):
-            raise LoadError(_loaded_without_identity(request, target))
-        for col in added:
-            self.execute(
-                f"ALTER TABLE {target} ADD COLUMN {quote_ident(col.name)} {self.column_type(col)}"
-            )
-        self.commit()
-        return [c.name for c in added]
-
-    def _target_column_ddl(self, col: FileColumn, request: LoadRequest) -> str:
-        not_null = " NOT NULL" if col.name in request.primary_key else ""
-        return f"{quote_ident(col.name)} {self.column_type(col)}{not_null}"
+        return create_or_widen(self, request, columns)
 
     # -- the algorithm ------------------------------------------------------------------------
     def load(self, request: LoadRequest, store: ObjectStore) -> LoadResult:
@@ -330,13 +309,3 @@ def latest_first(cursor: str | None, *, ordered: bool) -> str:
     if ordered:
         terms.append(f"{quote_ident(ORDER_COLUMN)} DESC")
     return ", ".join(terms)
-
-
-def _loaded_without_identity(request: LoadRequest, target: str) -> str:
-    return (
-        f"{target} holds rows loaded before the project carried MySQL's key identity "
-        f"({KEY_IDENTITY!r}: the key of {request.table.qualified} compares case-, accent- or "
-        "trailing-space-insensitively, or on a prefix, in MySQL); they cannot be matched by it. "
-        f"Drop {target} and run `mysql-redshift watermark reset -t {request.table.qualified}`, "
-        "then sync again; nothing was loaded"
-    )

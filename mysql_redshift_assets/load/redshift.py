@@ -111,6 +111,17 @@ class RedshiftWarehouse(DbApiWarehouse):
     def target_table_options(self, request: LoadRequest) -> str:
         return table_suffix(request.distkey, request.sortkey)
 
+    def execute_outside_transaction(self, sql: str) -> None:
+        """`ALTER TABLE ... ALTER COLUMN ... TYPE VARCHAR(n)` cannot run inside a transaction
+        block (https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html): the open
+        one is ended and the statement runs alone, in autocommit."""
+        self.commit()
+        self.conn.autocommit = True
+        try:
+            self.execute(sql)
+        finally:
+            self.conn.autocommit = False
+
     def check_text_fits(
         self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
     ) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.load.alter import evolve_before_load
 from mysql_redshift_assets.load.base import LoadRequest, LoadResult, Warehouse
+from mysql_redshift_assets.load.evolve import SchemaChangeRefused
+from mysql_redshift_assets.load.mysql_defaults import read_mysql_defaults
+from mysql_redshift_assets.load.swap import swap_in
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -76,6 +81,55 @@ def replace_window(
     return watermark.columns[watermark.primary_key[0]], int(window.lo), int(window.hi)
 
 
+def _unloaded_generation(
+    warehouse: Warehouse, request: LoadRequest, watermark: Watermark
+) -> list[FileRecord]:
+    """An incremental table's generation (a resync's) the ledger lacks: it replaces the table
+    before the increments after it are merged."""
+    generation = watermark.latest_complete_generation(None)
+    if request.mode != "incremental" or generation is None:
+        return []
+    files = watermark.files_of(generation.id)
+    loaded = warehouse.loaded_keys(request.target_schema, request.ledger_name)
+    warehouse.commit()
+    return [] if all(f.key in loaded for f in files) else files
+
+
+def _load_with_schema_changes(
+    warehouse: Warehouse,
+    store: ObjectStore,
+    request: LoadRequest,
+    watermark: Watermark,
+    source: Source | None,
+) -> LoadResult:
+    """The schema preflight (load/alter.py: apply exactly, or refuse before any write), then
+    the load. A generation that replaces the table is swapped in whole (load/swap.py): a
+    resync's, or a full table's whose shape changed in a way no ALTER keeps exact."""
+    generation = _unloaded_generation(warehouse, request, watermark)
+    swapped = (
+        swap_in(warehouse, store, replace(request, candidates=generation)) if generation else None
+    )
+    defaults = None
+    if source is not None:
+        defaults = read_mysql_defaults(
+            source, request.table.source_schema, request.table.source_table
+        )
+    try:
+        added = evolve_before_load(warehouse, store, request, defaults)
+    except SchemaChangeRefused:
+        if request.mode != "full":
+            raise
+        return swap_in(warehouse, store, request)
+    result = warehouse.load(request, store)
+    result.columns_added = [*added, *result.columns_added]
+    if swapped is not None:
+        result.rows_loaded += swapped.rows_loaded
+        result.copies = [*swapped.copies, *result.copies]
+        result.files_loaded = [*swapped.files_loaded, *result.files_loaded]
+        result.seconds += swapped.seconds
+    return result
+
+
 def load_table(
     warehouse: Warehouse,
     store: ObjectStore,
@@ -106,7 +160,7 @@ def load_table(
         sortkey=sortkey,
         window=replace_window(window, watermark),
     )
-    result = warehouse.load(request, store)
+    result = _load_with_schema_changes(warehouse, store, request, watermark, source)
     if source is not None and table.mode == "incremental" and table.deletes == "propagate":
         from mysql_redshift_assets.sync.deletes import propagate_deletes  # it imports this module
 

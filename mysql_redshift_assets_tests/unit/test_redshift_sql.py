@@ -217,6 +217,7 @@ class RecordingConnection:
         self.log: list[tuple[str, tuple[Any, ...] | None]] = []
         self.copy_count = copy_count
         self.tables = dict(tables or {})
+        self.types: dict[tuple[str, str], dict[str, str]] = {}
         self.ledger: set[str] = set()
         self._ledger_pending: set[str] = set()
         self.closed = False
@@ -253,8 +254,17 @@ class RecordingCursor:
         if created := re.match(r'CREATE TABLE IF NOT EXISTS "([^"]+)"\."([^"]+)" \((.*)$', sql):
             names = re.findall(r'(?:^|, )"([^"]+)" [A-Z]', created.group(3))
             conn.tables.setdefault((created.group(1), created.group(2)), names)
+            typed = re.findall(r'(?:^|, )"([^"]+)" ([A-Z][A-Z ]*(?:\(\d+(?:,\d+)?\))?)', sql)
+            conn.types.setdefault((created.group(1), created.group(2)), dict(typed))
         elif altered := re.match(r'ALTER TABLE "([^"]+)"\."([^"]+)" ADD COLUMN "([^"]+)"', sql):
             conn.tables[(altered.group(1), altered.group(2))].append(altered.group(3))
+        elif "data_type" in sql and "information_schema.columns" in sql:
+            assert params is not None
+            table = (params[0], params[1])
+            types = conn.types.get(table, {})
+            self.rows = [
+                (c, types.get(c, "VARCHAR"), None, None, None) for c in conn.tables.get(table, [])
+            ]
         elif "information_schema.columns" in sql:
             assert params is not None
             self.rows = [(c,) for c in conn.tables.get((params[0], params[1]), [])]
@@ -288,6 +298,12 @@ LEDGER_DDL = (
 )
 INFO_SCHEMA = (
     "SELECT column_name FROM information_schema.columns "
+    "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+)
+
+PREFLIGHT_INFO_SCHEMA = (
+    "SELECT column_name, data_type, character_maximum_length, numeric_precision, "
+    "numeric_scale FROM information_schema.columns "
     "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
 )
 
@@ -474,6 +490,9 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
         "VALUES (%s, %s, %s, %s, CURRENT_TIMESTAMP)"
     )
     assert conn.log == [
+        # The schema preflight (load/alter.py): no table yet, nothing to change.
+        (PREFLIGHT_INFO_SCHEMA, ("analytics", "orders")),
+        ("COMMIT", None),
         ('CREATE SCHEMA IF NOT EXISTS "analytics"', None),
         (LEDGER_DDL, None),
         ("COMMIT", None),

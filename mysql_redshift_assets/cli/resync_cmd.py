@@ -1,0 +1,44 @@
+"""`resync`: re-extract one table into a new generation and swap it into the warehouse."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+from mysql_redshift_assets.cli.common import Context, find_tables
+from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.maintenance.resync import resync_table
+
+
+def run(ctx: Context, args: Any) -> int:
+    table = find_tables(ctx.project, args.pipeline, [args.table])[0]
+    source = open_source(ctx.project, table.source)
+    warehouse = open_warehouse(ctx.project, table.target)
+    try:
+        result = resync_table(
+            source,
+            open_store(ctx.project, table.store),
+            warehouse,
+            table,
+            run_id=f"resync-{uuid4().hex[:12]}",
+        )
+    finally:
+        source.close()
+        warehouse.close()
+    ctx.emit(
+        {
+            "table": result.table,
+            "generation": result.generation,
+            "rows_extracted": result.rows_extracted,
+            "files": [f.key for f in result.files],
+            "rows_swapped_in": result.load.rows_loaded,
+            "warehouse_rows": result.load.table_rows,
+            "warnings": result.warnings,
+        },
+        f"{result.table}: generation {result.generation}: {result.rows_extracted:,} rows in "
+        f"{len(result.files)} file(s); swapped into {table.target} "
+        f"({result.load.table_rows:,} rows)",
+    )
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    return 0

@@ -1,0 +1,59 @@
+"""The resync job (one per pipeline): `maintenance.resync.resync_table` for one table.
+
+Launched with run config `{"ops": {"resync_<pipeline>_table": {"config": {"table": "db.t"}}}}`,
+the same work as `mysql-redshift resync -p <pipeline> -t <table>`.
+"""
+
+import dagster as dg
+from pydantic import Field
+
+from mysql_redshift_assets.config.loader import Pipeline
+from mysql_redshift_assets.config.resolve import table_configs
+from mysql_redshift_assets.defs.resources import ConnectionsResource
+from mysql_redshift_assets.maintenance.resync import resync_table
+from mysql_redshift_assets.naming import resync_job_name, resync_op_name
+
+
+class ResyncConfig(dg.Config):
+    table: str = Field(description="<schema>.<table>: the table to re-extract and swap in.")
+
+
+def build_resync_job(pipeline: Pipeline) -> dg.JobDefinition:
+    tables = {t.qualified: t for t in table_configs(pipeline)}
+
+    @dg.op(
+        name=resync_op_name(pipeline.name),
+        description="Re-extract one table into a new generation and swap it into the warehouse.",
+    )
+    def _resync(
+        context: dg.OpExecutionContext, config: ResyncConfig, connections: ConnectionsResource
+    ) -> None:
+        table = tables.get(config.table)
+        if table is None:
+            known = ", ".join(sorted(tables))
+            raise dg.Failure(f"{pipeline.path}: unknown table {config.table!r} (known: {known})")
+        source = connections.source(table.source)
+        warehouse = connections.warehouse(table.target)
+        try:
+            result = resync_table(
+                source, connections.store(table.store), warehouse, table, run_id=context.run_id
+            )
+        finally:
+            source.close()
+            warehouse.close()
+        for warning in result.warnings:
+            context.log.warning(warning)
+        context.log.info(
+            f"{table.qualified}: generation {result.generation}, {result.rows_extracted:,} rows "
+            f"extracted, {result.load.rows_loaded:,} swapped in; warehouse holds "
+            f"{result.load.table_rows:,} rows"
+        )
+
+    @dg.job(
+        name=resync_job_name(pipeline.name),
+        description=f"Resync one table of pipeline {pipeline.name}: re-extract, swap in.",
+    )
+    def _job() -> None:
+        _resync()
+
+    return _job

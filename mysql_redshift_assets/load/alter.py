@@ -1,0 +1,239 @@
+"""The schema preflight of a load: plan every change the pending files bring, refuse or apply.
+
+Runs before the load's first write (its ledger, its target, its transaction): a refused change
+leaves the warehouse as it was. The changes it applies, per dialect:
+
+- PostgreSQL, DuckDB: ADD COLUMN [DEFAULT] and ALTER COLUMN ... TYPE, all in one transaction.
+- Redshift: `ALTER TABLE ... ALTER COLUMN ... TYPE VARCHAR(n)` is the only type change Redshift
+  makes in place (AWS, ALTER TABLE: https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html,
+  `ALTER COLUMN column_name TYPE updated_varchar_data_type_size`), and not inside a transaction
+  block (the same page, under that clause), so each runs alone in autocommit. Any other widening
+  rebuilds the table: CREATE the new shape, INSERT ... SELECT, DROP the old, RENAME the new into
+  its place, in one transaction. DDL runs inside BEGIN ... COMMIT in Redshift, TRUNCATE aside
+  (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE is refused there
+  only for external tables (https://docs.aws.amazon.com/redshift/latest/dg/r_DROP_TABLE.html),
+  as is ALTER TABLE (r_ALTER_TABLE.html above).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
+from mysql_redshift_assets.load.evolve import (
+    Change,
+    SchemaChangeRefused,
+    SqlType,
+    add_column_sql,
+    alter_type_sql,
+    check_identity,
+    loaded_without_identity,
+    parse_type,
+    plan_changes,
+    refusal_message,
+    warehouse_columns,
+)
+from mysql_redshift_assets.load.files import group_columns
+from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
+from mysql_redshift_assets.load.request import LoadError, LoadRequest
+from mysql_redshift_assets.store.objectstore import ObjectStore
+from mysql_redshift_assets.store.parquet import FileColumn
+
+if TYPE_CHECKING:
+    from mysql_redshift_assets.load.base import Warehouse
+
+Columns = dict[str, tuple[SqlType, str]]
+
+
+def resolve_fix(table: TableConfig) -> str:
+    """What resolves a refused change: a resync; for a partitioned table, its windows reloaded
+    into a fresh target."""
+    if table.partitioned:
+        return (
+            "Drop the warehouse table, then reload every window: `mysql-redshift sync "
+            f"-p {table.pipeline} -t {table.qualified} --partition-range <first>...<last>`."
+        )
+    return f"Run `{resync_command(table)}` to re-extract the table and swap it in."
+
+
+def plan_pending(
+    warehouse: Warehouse,
+    store: ObjectStore,
+    request: LoadRequest,
+    defaults: Mapping[str, ColumnDefault] | None,
+) -> tuple[Columns, list[Change]]:
+    """The warehouse's columns and every change the files the ledger lacks bring (read only)."""
+    schema, table = request.target_schema, request.target_table
+    existing = warehouse_columns(warehouse, schema, table)
+    if not existing:
+        return existing, []
+    loaded = warehouse.loaded_keys(schema, request.ledger_name)
+    try:
+        groups = group_columns(store, [f for f in request.candidates if f.key not in loaded])
+    except LoadError:
+        return existing, []  # an unreadable file: the load itself reports it, writing nothing
+    return existing, plan_groups(warehouse, existing, groups, defaults)
+
+
+def plan_groups(
+    warehouse: Warehouse,
+    existing: Columns,
+    groups: Sequence[list[FileColumn]],
+    defaults: Mapping[str, ColumnDefault] | None,
+) -> list[Change]:
+    """Groups in file order, each against the table as the earlier ones left it. Only the newest
+    group speaks for MySQL now: an older group may lack a column or carry a narrower type
+    (its rows fit), but never another kind of type."""
+    state = dict(existing)
+    changes: list[Change] = []
+    for i, group in enumerate(groups):
+        types = {c.name: warehouse.column_type(c) for c in group}
+        for change in plan_changes(warehouse.dialect, state, group, types, defaults):
+            older = i < len(groups) - 1
+            if older and change.action == "refuse" and (change.new is None or _fits(state, change)):
+                continue
+            changes.append(change)
+            if change.sql_type is not None:
+                state[change.column] = (parse_type(change.sql_type), change.sql_type)
+    return changes
+
+
+def _fits(state: Columns, change: Change) -> bool:
+    old = state[change.column][0] if change.column in state else None
+    return old is not None and change.new is not None and parse_type(change.new).widens_to(old)
+
+
+def evolve_before_load(
+    warehouse: Warehouse,
+    store: ObjectStore,
+    request: LoadRequest,
+    defaults: Mapping[str, ColumnDefault] | None = None,
+) -> list[str]:
+    """Refuse (SchemaChangeRefused, nothing written) or apply every change; the added names.
+    Two loads may race to apply one change: the loser plans again and finds it applied."""
+    return warehouse._ddl(_evolve_once, warehouse, store, request, defaults)
+
+
+def _evolve_once(
+    warehouse: Warehouse,
+    store: ObjectStore,
+    request: LoadRequest,
+    defaults: Mapping[str, ColumnDefault] | None,
+) -> list[str]:
+    try:
+        existing, changes = plan_pending(warehouse, store, request, defaults)
+        refused = [c for c in changes if c.action == "refuse"]
+        if refused:
+            raise SchemaChangeRefused(
+                refusal_message(request.table.qualified, resolve_fix(request.table), refused)
+            )
+        has_rows = (
+            bool(changes) and warehouse.row_count(request.target_schema, request.target_table) > 0
+        )
+        check_identity(request, changes, has_rows)
+    finally:
+        warehouse.commit()  # end the reads: an idle session holds no locks
+    if changes:
+        apply_changes(warehouse, request, existing, changes)
+    return [c.column for c in changes if c.action == "add"]
+
+
+def apply_changes(
+    warehouse: Warehouse, request: LoadRequest, existing: Columns, changes: Sequence[Change]
+) -> None:
+    target = warehouse.ref(request.target_schema, request.target_table)
+    if any(c.action == "rebuild" for c in changes):
+        statements = rebuild_statements(warehouse, request, existing, changes)
+        with warehouse.transaction():
+            for sql in statements:
+                warehouse.execute(sql)
+        return
+    if warehouse.dialect == "redshift":
+        from mysql_redshift_assets.load.redshift import RedshiftWarehouse  # it imports base
+
+        assert isinstance(warehouse, RedshiftWarehouse)
+        for sql in change_statements(target, [c for c in changes if c.action == "alter"]):
+            warehouse.execute_outside_transaction(sql)
+        changes = [c for c in changes if c.action != "alter"]
+    with warehouse.transaction():
+        for sql in change_statements(target, changes):
+            warehouse.execute(sql)
+
+
+def change_statements(target: str, changes: Sequence[Change]) -> list[str]:
+    out = []
+    for c in changes:
+        assert c.sql_type is not None
+        if c.action == "add":
+            out.append(add_column_sql(target, c.column, c.sql_type, c.default))
+        elif c.action == "alter":
+            out.append(alter_type_sql(target, c.column, c.sql_type))
+    return out
+
+
+def rebuild_statements(
+    warehouse: Warehouse, request: LoadRequest, existing: Columns, changes: Sequence[Change]
+) -> list[str]:
+    """Redshift: the table in its new shape, filled from the old, swapped in by name; then the
+    added columns. One transaction: readers see the old table until it commits."""
+    schema, name = request.target_schema, request.target_table
+    target = warehouse.ref(schema, name)
+    side = side_table_name(name)
+    side_ref = warehouse.ref(schema, side)
+    new_types = {c.column: c.sql_type for c in changes if c.action in ("alter", "rebuild")}
+    ddl = []
+    for col, (_t, text) in existing.items():
+        not_null = " NOT NULL" if col in request.primary_key else ""
+        ddl.append(f"{quote_ident(col)} {new_types.get(col) or text}{not_null}")
+    cols = ", ".join(quote_ident(c) for c in existing)
+    options = warehouse.target_table_options(request)
+    return [
+        f"LOCK {target}" if warehouse.dialect == "redshift" else f"SELECT 1 FROM {target} LIMIT 0",
+        f"DROP TABLE IF EXISTS {side_ref}",
+        f"CREATE TABLE {side_ref} ({', '.join(ddl)}){options}",
+        f"INSERT INTO {side_ref} ({cols}) SELECT {cols} FROM {target}",
+        f"DROP TABLE {target}",
+        f"ALTER TABLE {side_ref} RENAME TO {quote_ident(name)}",
+        *change_statements(target, [c for c in changes if c.action == "add"]),
+    ]
+
+
+def side_table_name(name: str) -> str:
+    """The table a rebuild or a resync fills beside the target before swapping it in."""
+    return f"{name[:48]}__mra_new"
+
+
+def resync_command(table: TableConfig) -> str:
+    return f"mysql-redshift resync -p {table.pipeline} -t {table.qualified}"
+
+
+def target_column_ddl(warehouse: Warehouse, col: FileColumn, request: LoadRequest) -> str:
+    not_null = " NOT NULL" if col.name in request.primary_key else ""
+    return f"{quote_ident(col.name)} {warehouse.column_type(col)}{not_null}"
+
+
+def create_or_widen(
+    warehouse: Warehouse, request: LoadRequest, columns: list[FileColumn]
+) -> list[str]:
+    """The load's own step for each group of files: create the target in the files' shape, or
+    add the columns it still lacks (a load without the preflight: NULL for existing rows).
+    Returns the added names."""
+    target = warehouse.ref(request.target_schema, request.target_table)
+    existing = warehouse.table_columns(request.target_schema, request.target_table)
+    if not existing:
+        ddl = ", ".join(target_column_ddl(warehouse, c, request) for c in columns)
+        options = warehouse.target_table_options(request)
+        warehouse.execute(f"CREATE TABLE IF NOT EXISTS {target} ({ddl}){options}")
+        warehouse.commit()
+        return []
+    added = [c for c in columns if c.name not in existing]
+    if any(c.name == KEY_IDENTITY for c in added) and warehouse.row_count(
+        request.target_schema, request.target_table
+    ):
+        raise LoadError(loaded_without_identity(request))
+    for col in added:
+        warehouse.execute(add_column_sql(target, col.name, warehouse.column_type(col), None))
+    warehouse.commit()
+    return [c.name for c in added]

@@ -1,0 +1,240 @@
+"""Resync (issue 15, item 2) and the blocking schema_drift check, on DuckDB and PostgreSQL.
+
+A resync re-extracts a table into a new generation and swaps it in in one transaction; a crash
+at any step leaves the old table readable and the next resync or sync correct.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from mysql_redshift_assets.cli import main
+from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.defs.build import build_definitions
+from mysql_redshift_assets.load.request import LoadError
+from mysql_redshift_assets.maintenance import resync as resync_module
+from mysql_redshift_assets.maintenance.drift import check_schema
+from mysql_redshift_assets.maintenance.resync import extract_generation, resync_table
+from mysql_redshift_assets.naming import (
+    pipeline_job_name,
+    resync_job_name,
+    resync_op_name,
+    watermark_key,
+)
+from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
+
+pytestmark = [pytest.mark.mariadb]
+COLUMNS = ["id", "amount", "note", "updated_at"]
+RENAMED = ["id", "amount", "remark", "updated_at"]
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def target(request: pytest.FixtureRequest) -> dict[str, Any]:
+    pipeline: dict[str, Any] = {"target": request.param}
+    if request.param == "postgres":
+        pipeline["target_schema"] = request.getfixturevalue("pg_schema")
+    return pipeline
+
+
+def _create(mysql) -> None:
+    with mysql.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE orders (id INT PRIMARY KEY, amount DECIMAL(10,2), note VARCHAR(40), "
+            "updated_at DATETIME(6) NOT NULL, KEY (updated_at, id))"
+        )
+        cur.executemany(
+            "INSERT INTO orders VALUES (%s, %s, %s, '2024-05-01' + INTERVAL %s HOUR)",
+            [(i, f"{i}.25", f"note {i}", i) for i in range(1, 61)],
+        )
+
+
+def _rename(mysql) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("ALTER TABLE orders RENAME COLUMN note TO remark")
+        cur.execute("UPDATE orders SET remark = 'changed', updated_at = '2024-07-01' WHERE id < 4")
+
+
+@pytest.fixture
+def orders(mysql, mysql_db, make_project, target) -> Sync:
+    _create(mysql)
+    sync = Sync.of(make_project, mysql_db, "orders", {"cursor": "updated_at"}, **target)
+    sync.run("first")
+    return sync
+
+
+def resync(sync: Sync, run_id: str = "resync-1") -> None:
+    store = open_store(sync.project, sync.table.store)
+    source = open_source(sync.project, sync.table.source)
+    warehouse = open_warehouse(sync.project, sync.table.target)
+    try:
+        resync_table(source, store, warehouse, sync.table, run_id=run_id)
+    finally:
+        warehouse.close()
+        source.close()
+
+
+def warehouse_columns(sync: Sync) -> list[str]:
+    warehouse = open_warehouse(sync.project, sync.table.target)
+    try:
+        return warehouse.table_columns(sync.table.target_schema, "orders")
+    finally:
+        warehouse.close()
+
+
+def watermark_bytes(sync: Sync) -> bytes | None:
+    return open_store(sync.project, sync.table.store).get_bytes(watermark_key(sync.table))
+
+
+def test_a_crash_while_extracting_leaves_the_old_state_and_the_next_resync_is_exact(
+    mysql, orders: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _rename(mysql)
+    before = (watermark_bytes(orders), orders.warehouse_rows(COLUMNS, ["id"]))
+    real = resync_module.read_table
+
+    def dies_after_one_batch(source, scan):
+        yield next(iter(real(source, scan)))
+        raise ConnectionError("MySQL went away")
+
+    with monkeypatch.context() as patched, pytest.raises(ConnectionError):
+        patched.setattr(resync_module, "read_table", dies_after_one_batch)
+        resync(orders)
+    assert (watermark_bytes(orders), orders.warehouse_rows(COLUMNS, ["id"])) == before
+
+    resync(orders, "resync-2")
+    assert_same_rows(mysql, orders, RENAMED, ["id"])
+
+
+def test_a_crash_in_the_swap_keeps_the_old_table_and_the_next_sync_swaps(
+    mysql, orders: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _rename(mysql)
+    old_rows = orders.warehouse_rows(COLUMNS, ["id"])
+
+    def crash(*args: Any) -> list[str]:
+        raise RuntimeError("killed before the rename")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("mysql_redshift_assets.load.swap.swap_statements", crash)
+        with pytest.raises(LoadError, match="old table and the ledger are unchanged"):
+            resync(orders)
+    # The old table, as it was, is what readers see; the watermark already names the
+    # generation, so the next ordinary sync swaps it in and goes on from its position.
+    assert orders.warehouse_rows(COLUMNS, ["id"]) == old_rows
+    with mysql.cursor() as cur:
+        cur.execute("UPDATE orders SET amount = 9.99, updated_at = '2024-08-01' WHERE id = 50")
+    extracted, loaded = orders.run("after-crash")
+    assert extracted.rows >= 1
+    assert_same_rows(mysql, orders, RENAMED, ["id"])
+
+
+def test_resync_without_a_change_starts_the_table_over(mysql, orders: Sync) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("DELETE FROM orders WHERE id > 50")  # deletes the sync does not see
+    store = open_store(orders.project, orders.table.store)
+    source = open_source(orders.project, orders.table.source)
+    warehouse = open_warehouse(orders.project, orders.table.target)
+    try:
+        result = resync_table(source, store, warehouse, orders.table, run_id="resync-1")
+    finally:
+        warehouse.close()
+        source.close()
+    assert result.rows_extracted == 50 and result.load.rows_loaded == 50
+    assert result.load.files_loaded == [f.key for f in result.files]
+    assert_same_rows(mysql, orders, COLUMNS, ["id"])
+    watermark = WatermarkStore(open_store(orders.project, orders.table.store)).load(orders.table)
+    assert watermark is not None and watermark.position is not None
+    assert [f.generation for f in watermark.files] == [watermark.generations[0].id]
+
+
+def test_a_resync_generation_is_recorded_in_one_watermark_write(
+    mysql, orders: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(orders.project, orders.table.store)
+    saves: list[str] = []
+    real_save = WatermarkStore.save
+
+    def counting_save(self, table, watermark):
+        saves.append(watermark.lineage or "")
+        real_save(self, table, watermark)
+
+    monkeypatch.setattr(WatermarkStore, "save", counting_save)
+    source = open_source(orders.project, orders.table.source)
+    try:
+        extract_generation(source, store, WatermarkStore(store), orders.table, run_id="r")
+    finally:
+        source.close()
+    assert len(saves) == 1
+
+
+def test_a_full_table_whose_shape_changed_is_swapped_in_by_its_sync(
+    mysql, mysql_db, make_project, target
+) -> None:
+    _create(mysql)
+    sync = Sync.of(make_project, mysql_db, "orders", {"mode": "full"}, **target)
+    sync.run("first")
+    _rename(mysql)
+    sync.run("second")
+    assert_same_rows(mysql, sync, RENAMED, ["id"])
+    assert warehouse_columns(sync) == RENAMED  # MySQL's shape, no stale `note`
+
+
+def test_the_drift_check_compares_mysql_files_and_warehouse(mysql, orders: Sync) -> None:
+    def check():
+        store = open_store(orders.project, orders.table.store)
+        source = open_source(orders.project, orders.table.source)
+        warehouse = open_warehouse(orders.project, orders.table.target)
+        try:
+            return check_schema(source, store, warehouse, orders.table)
+        finally:
+            source.close()
+            warehouse.close()
+
+    assert check().passed
+    with mysql.cursor() as cur:
+        cur.execute("ALTER TABLE orders MODIFY amount DECIMAL(12,4)")
+    widened = check()
+    assert widened.passed and [c.column for c in widened.applied] == ["amount"]
+    _rename(mysql)
+    # Not extracted yet: the files still say `note`, MySQL says `remark`; the check sees it.
+    renamed = check()
+    assert not renamed.passed
+    assert "column 'note'" in renamed.message and "mysql-redshift resync" in renamed.message
+
+
+def test_cli_resync(mysql, orders: Sync) -> None:
+    _rename(mysql)
+    argv = ["--pipelines-dir", str(orders.project.root), "resync", "-p", "testpipe"]
+    assert main([*argv, "-t", orders.table.qualified]) == 0
+    assert_same_rows(mysql, orders, RENAMED, ["id"])
+    assert warehouse_columns(orders) == RENAMED
+
+
+def test_dagster_blocks_the_load_on_a_refused_change_and_the_resync_job_resolves_it(
+    mysql, mysql_db, make_project
+) -> None:
+    _create(mysql)
+    sync = Sync.of(make_project, mysql_db, "orders", {"cursor": "updated_at"})
+    defs = build_definitions(sync.project)
+    instance = dg.DagsterInstance.ephemeral()
+    job = defs.resolve_job_def(pipeline_job_name("testpipe"))
+    assert job.execute_in_process(instance=instance).success
+    _rename(mysql)
+    before = sync.warehouse_rows(COLUMNS, ["id"])
+
+    blocked = job.execute_in_process(instance=instance, raise_on_error=False)
+
+    assert not blocked.success
+    loaded = [e for e in blocked.get_asset_materialization_events()
+              if e.asset_key.path[-1] == "redshift"]  # fmt: skip
+    assert loaded == []
+    assert sync.warehouse_rows(COLUMNS, ["id"]) == before
+    config = {"ops": {resync_op_name("testpipe"): {"config": {"table": sync.table.qualified}}}}
+    resync_job = defs.resolve_job_def(resync_job_name("testpipe"))
+    assert resync_job.execute_in_process(run_config=config, instance=instance).success
+    assert_same_rows(mysql, sync, RENAMED, ["id"])
+    assert job.execute_in_process(instance=instance).success
