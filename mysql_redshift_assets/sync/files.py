@@ -28,7 +28,12 @@ from mysql_redshift_assets.naming import (
 )
 from mysql_redshift_assets.state.watermark import FileRecord, utcnow
 from mysql_redshift_assets.store.objectstore import FileUpload, ObjectStore, StoredObject
-from mysql_redshift_assets.store.parquet import FileColumn, ParquetFileWriter, read_footer
+from mysql_redshift_assets.store.parquet import (
+    FileColumn,
+    ParquetFileWriter,
+    parquet_codec,
+    read_footer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +110,12 @@ class FileSink:
 
     def _open(self) -> ParquetFileWriter:
         path = self.tmp / f"{self.seq:010d}.parquet"
-        self.writer = ParquetFileWriter(path, self.files.schema, self.files.columns)
+        self.writer = ParquetFileWriter(
+            path,
+            self.files.schema,
+            self.files.columns,
+            compression=parquet_codec(self.files.table.target_kind),
+        )
         # The store may send the file's finished row groups while the next ones are written.
         self.upload = self.store.begin_file(self.files.key(self.seq))
         return self.writer
