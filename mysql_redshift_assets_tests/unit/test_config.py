@@ -51,6 +51,7 @@ CONNECTIONS: dict[str, Any] = {
         "rs": {
             "kind": "redshift",
             "host": "rs.internal",
+            "region": "us-east-1",
             "database": "dw",
             "user": "loader",
             "password": LITERAL_PASSWORD,

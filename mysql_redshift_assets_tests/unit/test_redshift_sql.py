@@ -120,7 +120,7 @@ def make_table(tmp_path: Path, **table_keys: Any) -> TableConfig:
         "stores": {"s3": {"kind": "s3", "bucket": "bucket", "prefix": "backup"}},
         "targets": {
             "redshift": {
-                "kind": "redshift", "host": "example", "database": "dev", "user": "u",
+                "kind": "redshift", "host": "example", "region": "us-east-1", "database": "dev", "user": "u",
                 "iam_role": IAM_ROLE,
             }
         },
@@ -218,6 +218,7 @@ class RecordingConnection:
         self.tables = dict(tables or {})
         self.ledger: set[str] = set()
         self._ledger_pending: set[str] = set()
+        self.schemas = {schema for schema, _ in self.tables}
         self.closed = False
 
     def cursor(self) -> RecordingCursor:
@@ -239,6 +240,13 @@ class RecordingConnection:
     def statements(self) -> list[str]:
         return [sql for sql, _ in self.log]
 
+    def normalized(self) -> list[tuple[str, tuple[Any, ...] | None]]:
+        """The log with each attempt's staging token written `T`."""
+        return [(STAGING_TOKEN.sub("mra_staging_T_", sql), p) for sql, p in self.log]
+
+
+STAGING_TOKEN = re.compile(r"mra_staging_[0-9a-f]{8}_")
+
 
 class RecordingCursor:
     def __init__(self, conn: RecordingConnection) -> None:
@@ -254,6 +262,11 @@ class RecordingCursor:
             conn.tables.setdefault((created.group(1), created.group(2)), names)
         elif altered := re.match(r'ALTER TABLE "([^"]+)"\."([^"]+)" ADD COLUMN "([^"]+)"', sql):
             conn.tables[(altered.group(1), altered.group(2))].append(altered.group(3))
+        elif sql.startswith("CREATE SCHEMA"):
+            conn.schemas.add(sql.split('"')[1])
+        elif "pg_namespace" in sql:
+            assert params is not None
+            self.rows = [(1,)] if params[0] in conn.schemas else []
         elif "information_schema.columns" in sql:
             assert params is not None
             self.rows = [(c,) for c in conn.tables.get((params[0], params[1]), [])]
@@ -291,14 +304,25 @@ INFO_SCHEMA = (
 )
 
 
+SCHEMA_EXISTS = ("SELECT 1 FROM pg_namespace WHERE nspname = %s", ("analytics",))
+LEDGER_EXISTS = (INFO_SCHEMA, ("analytics", "mysql_redshift_loads"))
+
+
 def test_ledger_ddl() -> None:
     conn = RecordingConnection()
-    warehouse_over(conn).ensure_ledger("analytics")
+    warehouse = warehouse_over(conn)
+    warehouse.ensure_ledger("analytics")
     assert conn.log == [
+        SCHEMA_EXISTS,
         ('CREATE SCHEMA IF NOT EXISTS "analytics"', None),
+        LEDGER_EXISTS,
         (LEDGER_DDL, None),
         ("COMMIT", None),
     ]
+    # Existing schema and ledger: nothing is created, so a loader needs no CREATE privilege.
+    conn.log.clear()
+    warehouse.ensure_ledger("analytics")
+    assert conn.log == [SCHEMA_EXISTS, LEDGER_EXISTS, ("COMMIT", None)]
 
 
 def _column(name: str, source: str, redshift: str) -> FileColumn:
@@ -464,10 +488,17 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
     ledger_insert = (
         'INSERT INTO "analytics"."mysql_redshift_loads" '
         '("file_key", "table_name", "row_count", "run_id", "loaded_at") '
-        "VALUES (%s, %s, %s, %s, CURRENT_TIMESTAMP)"
+        "VALUES (%s, %s, %s, %s, GETDATE())"
     )
-    assert conn.log == [
+    staging = '"mra_staging_T_0"'
+    ledger_read = (
+        'SELECT "file_key" FROM "analytics"."mysql_redshift_loads" WHERE "table_name" = %s',
+        ("analytics.orders",),
+    )
+    assert conn.normalized() == [
+        SCHEMA_EXISTS,
         ('CREATE SCHEMA IF NOT EXISTS "analytics"', None),
+        LEDGER_EXISTS,
         (LEDGER_DDL, None),
         ("COMMIT", None),
         (INFO_SCHEMA, ("analytics", "orders")),
@@ -478,33 +509,30 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
             None,
         ),
         ("COMMIT", None),
-        (f"LOCK {target}", None),
-        (INFO_SCHEMA, ("analytics", "mysql_redshift_loads")),
+        # Staging, without the lock: readers of the target are not held during COPY.
+        LEDGER_EXISTS,
+        ledger_read,
+        (f"CREATE TEMP TABLE {staging} ({staging_columns})", None),
         (
-            'SELECT "file_key" FROM "analytics"."mysql_redshift_loads" WHERE "table_name" = %s',
-            ("analytics.orders",),
-        ),
-        ('DROP TABLE IF EXISTS "mra_staging_0"', None),
-        (f'CREATE TEMP TABLE "mra_staging_0" ({staging_columns})', None),
-        (
-            'COPY "mra_staging_0" FROM '
+            f"COPY {staging} FROM "
             "'s3://bucket/backup/pipe/shop/orders/_manifests/run-7-000.manifest' "
             f"IAM_ROLE '{IAM_ROLE}' FORMAT AS PARQUET MANIFEST",
             None,
         ),
         ("SELECT pg_last_copy_count()", None),
-        (
-            f'DELETE FROM {target} USING "mra_staging_0" '
-            f'WHERE {target}."id" = "mra_staging_0"."id"',
-            None,
-        ),
+        ("COMMIT", None),
+        # The lock, held for the ledger check, the merge and the ledger rows only.
+        (f"LOCK {target}", None),
+        LEDGER_EXISTS,
+        ledger_read,
+        (f'DELETE FROM {target} USING {staging} WHERE {target}."id" = {staging}."id"', None),
         (
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() "
             'OVER (PARTITION BY "id" ORDER BY "updated_at" DESC) AS "mra_rank" '
-            'FROM "mra_staging_0") AS "latest" WHERE "mra_rank" = 1',
+            f'FROM {staging}) AS "latest" WHERE "mra_rank" = 1',
             None,
         ),
-        ('DROP TABLE "mra_staging_0"', None),
+        (f"DROP TABLE {staging}", None),
         (ledger_insert, (files[0].key, "analytics.orders", 3, "run-7")),
         (ledger_insert, (files[1].key, "analytics.orders", 2, "run-7")),
         ("COMMIT", None),
@@ -533,7 +561,7 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
     conn.log.clear()
     again, _ = load_table(warehouse, store, watermarks, table, run_id="run-8")
     assert again.rows_loaded == 0 and again.already_loaded == 2
-    assert not any(s.startswith(("COPY", "DELETE", "INSERT")) for s in conn.statements)
+    assert not any(s.startswith(("COPY", "DELETE", "INSERT", "LOCK")) for s in conn.statements)
 
 
 def test_full_mode_deletes_everything_in_the_transaction_never_truncates(redshift_load) -> None:
@@ -548,21 +576,21 @@ def test_full_mode_deletes_everything_in_the_transaction_never_truncates(redshif
     )
     result = warehouse_over(conn, iam_role=IAM_ROLE).load(request, store)
     assert result.rows_loaded == 5
-    statements = conn.statements
+    statements = [sql for sql, _ in conn.normalized()]
     start = statements.index('LOCK "analytics"."orders"')
+    assert statements.index("SELECT pg_last_copy_count()") < start  # staged before the lock
     body = [s for s in statements[start:] if not s.startswith(("SELECT", "COPY"))]
     cols = '"id", "col_190_time", "order_total", "note", "updated_at"'
-    assert body[:6] == [
+    assert body[:5] == [
         'LOCK "analytics"."orders"',
         'DELETE FROM "analytics"."orders"',
-        'DROP TABLE IF EXISTS "mra_staging_0"',
-        body[3],  # CREATE TEMP TABLE, checked above
-        f'INSERT INTO "analytics"."orders" ({cols}) SELECT {cols} FROM "mra_staging_0"',
-        'DROP TABLE "mra_staging_0"',
+        f'INSERT INTO "analytics"."orders" ({cols}) SELECT {cols} FROM "mra_staging_T_0"',
+        'DROP TABLE "mra_staging_T_0"',
+        body[4],
     ]
-    assert body[3].startswith('CREATE TEMP TABLE "mra_staging_0" (')
+    assert body[4].startswith('INSERT INTO "analytics"."mysql_redshift_loads"')
     assert not any("TRUNCATE" in s for s in statements)
-    assert statements.index("COMMIT", start) > statements.index('DROP TABLE "mra_staging_0"')
+    assert statements.index("COMMIT", start) > statements.index('DROP TABLE "mra_staging_T_0"')
 
 
 def test_a_load_with_access_keys_copies_with_them(redshift_load) -> None:
@@ -591,11 +619,11 @@ def test_a_failed_load_rolls_back_before_touching_the_ledger(
     conn = RecordingConnection(copy_count=copy_count)
     with pytest.raises(LoadError, match=message):
         load_table(warehouse_over(conn, **credentials), store, watermarks, table, run_id="run-7")
-    after_lock = conn.statements[conn.statements.index('LOCK "analytics"."orders"') :]
-    assert after_lock[-1] == "ROLLBACK" and "COMMIT" not in after_lock
-    assert not any(
-        s.startswith('INSERT INTO "analytics"."mysql_redshift_loads"') for s in after_lock
-    )
+    # Refused while staging: the target was never locked, nothing was committed after it.
+    statements = conn.statements
+    staging = statements[statements.index('SELECT "file_key" FROM "analytics"."mysql_redshift_loads" WHERE "table_name" = %s') :]  # fmt: skip
+    assert "ROLLBACK" in staging and "COMMIT" not in staging[: staging.index("ROLLBACK")]
+    assert not any(s.startswith(("LOCK", "INSERT", "DELETE")) for s in statements)
     assert conn.ledger == set()
 
 
