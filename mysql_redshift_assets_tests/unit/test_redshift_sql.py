@@ -220,12 +220,20 @@ class RecordingConnection:
         self._ledger_pending: set[str] = set()
         self.schemas = {schema for schema, _ in self.tables}
         self.closed = False
+        self.fail_commits = 0  # COMMITs of ledger rows to fail as Redshift's ERROR 1023
 
     def cursor(self) -> RecordingCursor:
         return RecordingCursor(self)
 
     def commit(self) -> None:
         self.log.append(("COMMIT", None))
+        if self._ledger_pending and self.fail_commits:
+            self.fail_commits -= 1
+            self._ledger_pending = set()
+            raise RuntimeError(
+                {"S": "ERROR", "C": "XX000", "M": "1023",
+                 "D": "Serializable isolation violation on table - 100, transactions forming the cycle are: 7, 8"}
+            )  # fmt: skip
         self.ledger |= self._ledger_pending
         self._ledger_pending = set()
 
@@ -694,3 +702,74 @@ def test_a_target_loaded_before_the_key_identity_is_refused_before_any_change(
     with pytest.raises(LoadError, match=r"holds rows loaded before .* watermark reset -t shop"):
         warehouse.ensure_target(request, columns)
     assert not any(s.startswith("ALTER") for s in conn.statements)
+
+
+# -- values longer than their column, zero-row files, ERROR 1023 ---------------------------------
+def _write_notes(store: S3LikeStore, tmp_path: Path, notes: list[str]) -> FileRecord:
+    path = tmp_path / "notes.parquet"
+    writer = ParquetFileWriter(path, ARROW, COLUMNS)
+    n = len(notes)
+    writer.write(
+        pa.record_batch(
+            [pa.array(range(n), pa.int64()), pa.array([1] * n, pa.int32()),
+             pa.array([None] * n, pa.decimal128(12, 2)), pa.array(notes),
+             pa.array([datetime(2024, 1, 1, tzinfo=UTC)] * n, ARROW.field(4).type)],
+            schema=ARROW,
+        )
+    )  # fmt: skip
+    writer.close()
+    footer = read_footer(path)
+    key = "pipe/shop/orders/incremental/0000000009.parquet"
+    stored = store.put_file(path, key)
+    return FileRecord(key=key, rows=footer.rows, bytes=stored.size,
+                      fingerprint=footer.fingerprint, run_id="ext-1",
+                      written_at=datetime.now(UTC))  # fmt: skip
+
+
+def test_a_value_longer_than_its_varchar_in_utf8_is_refused_before_any_write(
+    tmp_path: Path,
+) -> None:
+    # "note" is VARCHAR(160): 80 accented letters are 160 bytes and fit, 81 are 162 and do not.
+    store = S3LikeStore(tmp_path / "store")
+    record = _write_notes(store, tmp_path, ["é" * 80, "é" * 81, "plain"])
+    conn = RecordingConnection(copy_count=3)
+    request = dataclasses.replace(_request(make_table(tmp_path)), candidates=[record])
+    with pytest.raises(LoadError) as err:
+        warehouse_over(conn, iam_role=IAM_ROLE).load(request, store)
+    message = str(err.value)
+    assert "column 'note'" in message and "162 bytes" in message and "VARCHAR(160)" in message
+    assert record.key in message and "re-extract" in message
+    assert not any(s.startswith(("COPY", "LOCK", "INSERT", "DELETE")) for s in conn.statements)
+    assert conn.ledger == set()
+
+
+def test_a_zero_row_file_is_recorded_but_never_copied(tmp_path: Path) -> None:
+    store = S3LikeStore(tmp_path / "store")
+    (empty,) = _write_files(store, tmp_path, [0])
+    table = make_table(tmp_path)
+    conn = RecordingConnection(copy_count=0)
+    request = LoadRequest(table=dataclasses.replace(table, mode="full"), primary_key=["id"],
+                          cursor=None, candidates=[empty], run_id="run-9")  # fmt: skip
+    result = warehouse_over(conn, iam_role=IAM_ROLE).load(request, store)
+    assert result.rows_loaded == 0 and result.copies == [] and result.files_loaded == [empty.key]
+    statements = conn.statements
+    assert not any(s.startswith(("COPY", "CREATE TEMP")) for s in statements)
+    assert 'DELETE FROM "analytics"."orders"' in statements  # the generation still replaces
+    assert conn.ledger == {empty.key}
+
+
+def test_error_1023_rolls_back_and_the_load_runs_again(redshift_load) -> None:
+    table, store, watermarks, files = redshift_load
+    conn = RecordingConnection(copy_count=5)
+    conn.fail_commits = 1
+    result, _ = load_table(
+        warehouse_over(conn, iam_role=IAM_ROLE), store, watermarks, table, run_id="run-7"
+    )
+    assert result.attempts == 2 and result.rows_loaded == 5 and result.copies == [5]
+    assert conn.ledger == {f.key for f in files}
+    assert [s for s in conn.statements if s.startswith("COPY")] and len(
+        [s for s in conn.statements if s.startswith("LOCK")]
+    ) == 2
+    # Each attempt stages under a name of its own.
+    creates = [s for s in conn.statements if s.startswith("CREATE TEMP TABLE")]
+    assert len(creates) == 2 and creates[0] != creates[1]
