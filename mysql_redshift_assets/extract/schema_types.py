@@ -63,7 +63,14 @@ MAX_VARCHAR = 65535
 MAX_VARBYTE = 16_777_216
 # Most UTF-8 bytes one character of a MySQL character set takes. Character sets not named here
 # hold only characters of the Basic Multilingual Plane: at most 3 UTF-8 bytes each.
-_UTF8_BYTES_PER_CHAR = {"ascii": 1, "utf8mb4": 4, "utf16": 4, "utf16le": 4, "utf32": 4, "gb18030": 4}
+_UTF8_BYTES_PER_CHAR = {
+    "ascii": 1,
+    "utf8mb4": 4,
+    "utf16": 4,
+    "utf16le": 4,
+    "utf32": 4,
+    "gb18030": 4,
+}
 _UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8"}
 TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
 BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}

@@ -304,7 +304,9 @@ class Warehouse(ABC):
         result: LoadResult,
     ) -> list[Staged]:
         groups = schema_groups(pending)
-        return [self._stage_group(request, store, g, i, token, result) for i, g in enumerate(groups)]
+        return [
+            self._stage_group(request, store, g, i, token, result) for i, g in enumerate(groups)
+        ]
 
     def _merge_staged(
         self,

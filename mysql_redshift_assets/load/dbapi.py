@@ -70,7 +70,10 @@ class DbApiWarehouse(Warehouse):
             return True
         # redshift-connector raises ProgrammingError(dict of the server's error fields).
         fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-        if fields.get("C") == SERIALIZATION_FAILURE or fields.get("M") == REDSHIFT_SERIALIZATION_CODE:
+        if (
+            fields.get("C") == SERIALIZATION_FAILURE
+            or fields.get("M") == REDSHIFT_SERIALIZATION_CODE
+        ):
             return True
         return "serializable isolation violation" in str(exc).lower()
 

@@ -75,6 +75,8 @@ def parquet_codec(target_kind: str) -> str:
     DuckDB and local work keep ZSTD (level 1), the fastest to write here (`make bench`).
     """
     return "snappy" if target_kind in ("redshift", "postgres") else "zstd"
+
+
 # Rows of the file at or before the position its run started from: read again by the
 # late-commit window (the merge on the primary key makes that harmless).
 REREAD_METADATA_KEY = b"mysql_redshift_assets.reread_rows"
