@@ -74,8 +74,8 @@ def test_a_failing_check_leaves_no_objects_behind(
 ) -> None:
     original = PostgresWarehouse.copy_into_staging
 
-    def copy_one_value_wrong(self, staging, columns, files, store, request, group):  # type: ignore[no-untyped-def]
-        copied = original(self, staging, columns, files, store, request, group)
+    def copy_one_value_wrong(self: PostgresWarehouse, staging: str, *rest: Any) -> int:
+        copied = original(self, staging, *rest)
         self.execute(f'UPDATE {staging} SET "vl" = \'changed\' WHERE "id" = 1')
         return copied
 
