@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from mysql_redshift_assets.config.env import resolve_env
 from mysql_redshift_assets.config.loader import Pipeline, Project
 from mysql_redshift_assets.config.models import RedshiftTargetSpec, S3StoreSpec
 from mysql_redshift_assets.config.resolve import TableConfig, table_configs
@@ -106,14 +107,24 @@ def check_target(project: Project, pipeline: Pipeline) -> list[Check]:
     return checks
 
 
+def has_region_rule(project: Project, pipeline: Pipeline) -> bool:
+    target = project.connections.targets.get(pipeline.spec.target)
+    store = project.connections.stores.get(pipeline.spec.store)
+    return isinstance(target, RedshiftTargetSpec) and isinstance(store, S3StoreSpec)
+
+
 def bucket_region_check(project: Project, pipeline: Pipeline) -> tuple[Status, str]:
     """COPY from Parquet needs the bucket in the cluster's region (no REGION option):
     https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-columnar.html"""
-    target = project.connections.targets.get(pipeline.spec.target)
-    store = project.connections.stores.get(pipeline.spec.store)
-    if not isinstance(target, RedshiftTargetSpec) or not isinstance(store, S3StoreSpec):
+    if not has_region_rule(project, pipeline):
         return "SKIP", "only a Redshift target loading from S3 has a region to match"
     from mysql_redshift_assets.store.s3 import S3Store
+
+    target = resolve_env(
+        project.connections.targets[pipeline.spec.target],
+        where=f"{project.connections_path}: targets.{pipeline.spec.target}",
+    )
+    assert isinstance(target, RedshiftTargetSpec)
 
     s3 = open_store(project, pipeline.spec.store)
     assert isinstance(s3, S3Store)

@@ -110,3 +110,54 @@ def test_the_console_command_prints_one_line_per_check(
     out = capsys.readouterr().out.splitlines()
     assert code == 0
     assert len(out) == 10 and all(line.split()[0] in ("OK", "SKIP") for line in out)
+
+
+# -- the bucket's region against the cluster's (moto answers GetBucketLocation) -----------------
+def _redshift_project(tmp_path: Any, endpoint: str, bucket: str, host: str) -> Any:
+    import yaml
+
+    from mysql_redshift_assets.config.loader import load_project
+
+    root = tmp_path / "rs"
+    root.mkdir()
+    connections = {
+        "sources": {"mysql": {"kind": "mysql", "host": "127.0.0.1", "user": "u"}},
+        "stores": {"s3": {"kind": "s3", "bucket": bucket, "endpoint_url": endpoint,
+                          "region": "us-east-1"}},
+        "targets": {"rs": {"kind": "redshift", "host": host, "database": "dw", "user": "u",
+                           "iam_role": "default"}},
+    }  # fmt: skip
+    (root / "connections.yml").write_text(yaml.safe_dump(connections))
+    pipeline = {
+        "source": "mysql",
+        "store": "s3",
+        "target": "rs",
+        "tables": {"shop.t": {"mode": "full"}},
+    }
+    (root / "p.yml").write_text(yaml.safe_dump(pipeline))
+    return load_project(root)
+
+
+@pytest.mark.parametrize(("cluster", "status"), [("us-east-1", "OK"), ("eu-west-1", "FAIL")])
+def test_the_bucket_must_be_in_the_clusters_region(
+    tmp_path: Any, s3_endpoint: str, s3_bucket: str, cluster: str, status: str
+) -> None:
+    from mysql_redshift_assets.maintenance.check_target import CheckFailed, bucket_region_check
+    from mysql_redshift_assets.maintenance.status import check_pipeline
+
+    host = f"dw.abc123.{cluster}.redshift.amazonaws.com"
+    project = _redshift_project(tmp_path, s3_endpoint, s3_bucket, host)
+    pipeline = project.pipeline("p")
+    if status == "OK":
+        assert bucket_region_check(project, pipeline) == (
+            "OK",
+            f"bucket {s3_bucket} and the cluster are both in us-east-1",
+        )
+    else:
+        with pytest.raises(
+            CheckFailed, match=rf"bucket {s3_bucket} is in us-east-1, the cluster in eu-west-1"
+        ):
+            bucket_region_check(project, pipeline)
+    # `status` reports it too (its other checks fail here: no cluster to connect to).
+    region = [c for c in check_pipeline(project, pipeline) if c.kind == "region"]
+    assert len(region) == 1 and region[0].ok is (status == "OK")
