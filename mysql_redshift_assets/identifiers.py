@@ -32,9 +32,10 @@ HASH_CHARS = 8
 
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_]")
 
-#: Names Redshift (and PostgreSQL) keep for system columns: a CREATE TABLE with one of them
-#: fails even quoted (https://docs.aws.amazon.com/redshift/latest/dg/r_names.html); such a
-#: column gets the `col_` prefix, recorded like every other rename.
+#: Names kept for system columns: a CREATE TABLE with one of them fails even quoted, in
+#: PostgreSQL (https://www.postgresql.org/docs/15/ddl-system-columns.html) and in Redshift,
+#: which inherits them from PostgreSQL 8.0 (`oid` included). Such a column gets the `col_`
+#: prefix, recorded like every other rename.
 SYSTEM_COLUMNS = frozenset({"oid", "tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 
 # The one column this project adds to a user's table: MySQL's identity of a primary key that
