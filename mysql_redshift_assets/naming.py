@@ -124,6 +124,15 @@ def s3clean_op_name(pipeline: str) -> str:
     return dagster_name(f"s3clean_{pipeline}_files")
 
 
+def check_target_job_name(pipeline: str) -> str:
+    """The job that runs `check-target`, the live self-test of a pipeline's target and store."""
+    return dagster_name(f"check_target_{pipeline}")
+
+
+def check_target_op_name(pipeline: str) -> str:
+    return dagster_name(f"check_target_{pipeline}_op")
+
+
 def s3clean_schedule_name(pipeline: str) -> str:
     """The optional schedule of the s3clean job."""
     return schedule_name(s3clean_job_name(pipeline))

@@ -5,11 +5,12 @@ import dagster as dg
 from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.maintenance.check_target import check_target
+from mysql_redshift_assets.naming import check_target_job_name, check_target_op_name
 
 
 def build_check_target_job(pipeline: Pipeline) -> dg.JobDefinition:
     @dg.op(
-        name=f"check_target_{pipeline.name}_op",
+        name=check_target_op_name(pipeline.name),
         description="Load a canary of every type into the target, compare, remove it.",
     )
     def _check(context: dg.OpExecutionContext, connections: ConnectionsResource) -> None:
@@ -22,7 +23,7 @@ def build_check_target_job(pipeline: Pipeline) -> dg.JobDefinition:
             raise dg.Failure("check-target: " + " | ".join(failed))
 
     @dg.job(
-        name=f"check_target_{pipeline.name}",
+        name=check_target_job_name(pipeline.name),
         description=f"Live self-test of pipeline {pipeline.name}'s warehouse and store.",
     )
     def _job() -> None:

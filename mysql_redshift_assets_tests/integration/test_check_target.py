@@ -161,3 +161,13 @@ def test_the_bucket_must_be_in_the_clusters_region(
     # `status` reports it too (its other checks fail here: no cluster to connect to).
     region = [c for c in check_pipeline(project, pipeline) if c.kind == "region"]
     assert len(region) == 1 and region[0].ok is (status == "OK")
+
+
+def test_the_dagster_job_runs_the_same_checks(project: Any, pg_schema: str) -> None:
+    from mysql_redshift_assets.defs.build import build_definitions
+
+    definitions = build_definitions(project)
+    job = definitions.resolve_job_def("check_target_testpipe")
+    result = job.execute_in_process(resources={"connections": definitions.resources["connections"]})
+    assert result.success
+    assert not _schema_exists(pg_schema)
