@@ -266,3 +266,35 @@ def test_the_target_is_not_locked_while_files_are_staged(
     assert "ExclusiveLock" in seen["merge"]
     assert 0 < result.lock_seconds < result.seconds
     assert_same_rows(mysql, pg_sync, COLUMNS, KEY)
+
+
+def test_a_loader_without_create_on_the_database_loads_into_an_existing_schema(
+    mysql: pymysql.Connection, mysql_db: str, make_project: Any, request: Any
+) -> None:
+    """CREATE SCHEMA runs only when the schema is missing: a least-privilege loader (USAGE and
+    CREATE on its schema, nothing on the database) loads."""
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(10), updated_at DATETIME(6))")
+        cur.execute("INSERT INTO t VALUES (1, 'a', '2024-01-01'), (2, NULL, '2024-01-02')")
+    sync = _sync(make_project, mysql_db, request, "postgres", {"cursor": "updated_at"})
+    schema = sync.table.target_schema
+    role = f"mra_loader_{schema[-10:]}"
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DB,
+                         autocommit=True) as admin:  # fmt: skip
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"')
+        try:
+            sync.extract("ext-1")
+            warehouse = PostgresWarehouse(
+                "least",
+                lambda: psycopg.connect(host=PG_HOST, port=PG_PORT, user=role, dbname=PG_DB),
+            )
+            try:
+                assert _load(sync, warehouse, "run-1").rows_loaded == 2
+            finally:
+                warehouse.close()
+            assert_same_rows(mysql, sync, ["id", "name", "updated_at"], KEY)
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
