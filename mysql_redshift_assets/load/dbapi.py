@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.load.request import LoadRequest
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -64,6 +65,15 @@ class DbApiWarehouse(Warehouse):
         # pg_namespace lists every schema; information_schema.schemata only those the user owns
         # or holds a privilege on.
         return bool(self.fetchall("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)))
+
+    def varchar_widths(self, request: LoadRequest) -> dict[str, int]:
+        """The target's text columns and their declared widths (none before it exists)."""
+        rows = self.fetchall(
+            "SELECT column_name, character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s AND character_maximum_length IS NOT NULL",
+            (request.target_schema, request.target_table),
+        )
+        return {name: int(width) for name, width in rows}
 
     def is_serialization_failure(self, exc: BaseException) -> bool:
         if getattr(exc, "sqlstate", None) == SERIALIZATION_FAILURE:  # psycopg

@@ -33,7 +33,7 @@ class PostgresWarehouse(DbApiWarehouse):
     def check_text_fits(
         self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
     ) -> None:
-        refuse_values_over_width(request, files, footers)
+        refuse_values_over_width(request, files, footers, self.varchar_widths(request))
 
     def copy_into_staging(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mysql_redshift_assets.extract.schema_types import MAX_VARBYTE
@@ -106,24 +106,45 @@ def declared_width(sql_type: str) -> int | None:
 
 
 def refuse_values_over_width(
-    request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
+    request: LoadRequest,
+    files: Sequence[FileRecord],
+    footers: Sequence[Footer],
+    target_widths: Mapping[str, int] | None = None,
 ) -> None:
     """Refuse, before any write, a value longer than its Redshift column: COPY would fail on it
-    ("String length exceeds DDL length"). Widths count bytes, UTF-8 for text
+    ("String length exceeds DDL length"), or the merge into a narrower existing target column.
+    Widths count bytes, UTF-8 for text
     (https://docs.aws.amazon.com/redshift/latest/dg/r_Character_types.html); the files' footers
-    carry each column's longest value."""
+    carry each column's longest value; `target_widths` are the target's VARCHAR widths."""
     refuse_oversize_text(request, files, footers)
     for f, footer in zip(files, footers, strict=True):
         for col in footer.columns:
-            width = declared_width(col.redshift_type)
             longest = (footer.max_bytes or {}).get(col.name)
-            if width is None or longest is None or longest <= width:
+            if longest is None:
                 continue
-            raise LoadError(
-                f"{f.key}: column {col.name!r} ({col.source_name!r} in "
-                f"{request.table.qualified}) holds a value of {longest} bytes, longer than its "
-                f"Redshift type {col.redshift_type}; a COPY would fail. {_width_fix(col, request)}"
-            )
+            width = declared_width(col.redshift_type)
+            if width is not None and longest > width:
+                raise LoadError(
+                    f"{f.key}: column {col.name!r} ({col.source_name!r} in "
+                    f"{request.table.qualified}) holds a value of {longest} bytes, longer than "
+                    f"its Redshift type {col.redshift_type}; a COPY would fail. "
+                    + _width_fix(col, request)
+                )
+            existing = (target_widths or {}).get(col.name)
+            if existing is not None and longest > existing:
+                raise LoadError(_narrow_target(request, f.key, col, longest, existing))
+
+
+def _narrow_target(
+    request: LoadRequest, key: str, col: FileColumn, longest: int, existing: int
+) -> str:
+    return (
+        f"{key}: column {col.name!r} of the target {request.target_schema}."
+        f"{request.target_table} is VARCHAR({existing}) (created by an older plan) but a value "
+        f"is {longest} bytes; nothing was loaded. Widen it: ALTER TABLE "
+        f"{request.target_schema}.{request.target_table} ALTER COLUMN {col.name} TYPE "
+        f"{col.redshift_type} (`mysql-redshift ddl -t {request.table.qualified}` prints it)"
+    )
 
 
 def _width_fix(col: FileColumn, request: LoadRequest) -> str:
@@ -180,7 +201,7 @@ class RedshiftWarehouse(DbApiWarehouse):
     def check_text_fits(
         self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
     ) -> None:
-        refuse_values_over_width(request, files, footers)
+        refuse_values_over_width(request, files, footers, self.varchar_widths(request))
 
     def copy_into_staging(
         self,

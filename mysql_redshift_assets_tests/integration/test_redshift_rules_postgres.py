@@ -298,3 +298,33 @@ def test_a_loader_without_create_on_the_database_loads_into_an_existing_schema(
         finally:
             admin.execute(f'DROP OWNED BY "{role}"')
             admin.execute(f'DROP ROLE "{role}"')
+
+
+def test_a_target_column_sized_by_an_older_plan_refuses_the_load_until_widened(
+    mysql: pymysql.Connection, mysql_db: str, make_project: Any, request: Any
+) -> None:
+    from mysql_redshift_assets.load.request import LoadError
+
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(10) CHARACTER SET latin1, "
+                    "updated_at DATETIME(6))")  # fmt: skip
+        cur.execute("INSERT INTO t VALUES (1, %s, '2024-01-01')", ("é" * 10,))
+    sync = _sync(make_project, mysql_db, request, "postgres", {"cursor": "updated_at"})
+    schema = sync.table.target_schema
+    target = f'"{schema}"."t"'
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DB,
+                         autocommit=True) as admin:  # fmt: skip
+        # As the loader created it before widths counted UTF-8 bytes.
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        admin.execute(f'CREATE TABLE {target} ("id" INTEGER NOT NULL, "name" VARCHAR(10), '
+                      '"updated_at" TIMESTAMP)')  # fmt: skip
+        sync.extract("ext-1")
+        with pytest.raises(LoadError) as err:
+            sync.load("run-1")
+        message = str(err.value)
+        assert f"column 'name' of the target {schema}.t is VARCHAR(10)" in message
+        assert "20 bytes" in message and "ALTER COLUMN name TYPE VARCHAR(30)" in message
+        assert pg_query(f"SELECT COUNT(*) FROM {target}") == [(0,)]
+        admin.execute(f'ALTER TABLE {target} ALTER COLUMN "name" TYPE VARCHAR(30)')
+    assert sync.load("run-2").rows_loaded == 1
+    assert_same_rows(mysql, sync, ["id", "name", "updated_at"], KEY)

@@ -221,6 +221,7 @@ class RecordingConnection:
         self.schemas = {schema for schema, _ in self.tables}
         self.closed = False
         self.fail_commits = 0  # COMMITs of ledger rows to fail as Redshift's ERROR 1023
+        self.widths: dict[tuple[str, str], dict[str, int]] = {}  # VARCHAR widths of tables
 
     def cursor(self) -> RecordingCursor:
         return RecordingCursor(self)
@@ -275,6 +276,9 @@ class RecordingCursor:
         elif "pg_namespace" in sql:
             assert params is not None
             self.rows = [(1,)] if params[0] in conn.schemas else []
+        elif "character_maximum_length" in sql:
+            assert params is not None
+            self.rows = list(conn.widths.get((params[0], params[1]), {}).items())
         elif "information_schema.columns" in sql:
             assert params is not None
             self.rows = [(c,) for c in conn.tables.get((params[0], params[1]), [])]
@@ -314,6 +318,10 @@ INFO_SCHEMA = (
 
 SCHEMA_EXISTS = ("SELECT 1 FROM pg_namespace WHERE nspname = %s", ("analytics",))
 LEDGER_EXISTS = (INFO_SCHEMA, ("analytics", "mysql_redshift_loads"))
+WIDTHS = (
+    "SELECT column_name, character_maximum_length FROM information_schema.columns "
+    "WHERE table_schema = %s AND table_name = %s AND character_maximum_length IS NOT NULL"
+)
 
 
 def test_ledger_ddl() -> None:
@@ -520,6 +528,7 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
         # Staging, without the lock: readers of the target are not held during COPY.
         LEDGER_EXISTS,
         ledger_read,
+        (WIDTHS, ("analytics", "orders")),
         (f"CREATE TEMP TABLE {staging} ({staging_columns})", None),
         (
             f"COPY {staging} FROM "
@@ -773,3 +782,22 @@ def test_error_1023_rolls_back_and_the_load_runs_again(redshift_load) -> None:
     # Each attempt stages under a name of its own.
     creates = [s for s in conn.statements if s.startswith("CREATE TEMP TABLE")]
     assert len(creates) == 2 and creates[0] != creates[1]
+
+
+def test_a_value_longer_than_an_existing_narrower_target_column_is_refused(tmp_path: Path) -> None:
+    # The target was created when "note" was planned narrower (a latin1 column sized in latin1
+    # bytes): the staging COPY would pass, the merge into the target would not.
+    store = S3LikeStore(tmp_path / "store")
+    record = _write_notes(store, tmp_path, ["é" * 60, "plain"])
+    conn = RecordingConnection(
+        copy_count=2, tables={("analytics", "orders"): [c.name for c in COLUMNS]}
+    )
+    conn.widths[("analytics", "orders")] = {"note": 100}
+    request = dataclasses.replace(_request(make_table(tmp_path)), candidates=[record])
+    with pytest.raises(LoadError) as err:
+        warehouse_over(conn, iam_role=IAM_ROLE).load(request, store)
+    message = str(err.value)
+    assert "column 'note' of the target analytics.orders is VARCHAR(100)" in message
+    assert "120 bytes" in message and "ALTER COLUMN note TYPE VARCHAR(160)" in message
+    assert "mysql-redshift ddl -t shop.orders" in message
+    assert not any(s.startswith(("COPY", "LOCK", "INSERT", "DELETE")) for s in conn.statements)
