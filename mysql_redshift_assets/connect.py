@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import atexit
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from pydantic import SecretStr
 
 from mysql_redshift_assets.config.env import resolve_env
 from mysql_redshift_assets.config.errors import ConfigError
@@ -28,6 +30,7 @@ from mysql_redshift_assets.config.models import (
     SourceSpec,
     StoreSpec,
     TargetSpec,
+    check_redshift_target,
 )
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
@@ -40,6 +43,9 @@ if TYPE_CHECKING:
     from psycopg.rows import TupleRow
 
 _default_tunnels: TunnelPool | None = None
+
+# Bounds opening a warehouse session (TCP, TLS, authentication), not the statements after it.
+REDSHIFT_CONNECT_TIMEOUT_SECONDS = 10
 
 
 def default_tunnels() -> TunnelPool:
@@ -179,27 +185,62 @@ def open_warehouse(project: Project, name: str, tunnels: TunnelPool | None = Non
 
         return PostgresWarehouse(name, connect_pg)
     assert isinstance(spec, RedshiftTargetSpec)
+    try:
+        check_redshift_target(spec)  # again, now that `${ENV}` values are resolved
+    except ValueError as exc:
+        raise ConfigError(f"{project.connections_path}: targets.{name}.{exc}") from None
     from mysql_redshift_assets.load.redshift import RedshiftWarehouse
 
     def connect_redshift() -> redshift_connector.Connection:
-        import redshift_connector
-
         host, port = address()
-        return redshift_connector.connect(
-            host=host,
-            port=port,
-            database=spec.database,
-            user=spec.user,
-            password=spec.password.get_secret_value(),
-            timeout=10,
-        )
+        return connect_redshift_session(spec, host, port)
 
     return RedshiftWarehouse(
         name,
         connect_redshift,
         iam_role=spec.iam_role,
-        access_key_id=spec.aws_access_key_id.get_secret_value() if spec.aws_access_key_id else None,
-        secret_access_key=(
-            spec.aws_secret_access_key.get_secret_value() if spec.aws_secret_access_key else None
-        ),
+        access_key_id=_secret(spec.aws_access_key_id),
+        secret_access_key=_secret(spec.aws_secret_access_key),
+        session_token=_secret(spec.aws_session_token),
     )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def redshift_connect_args(spec: RedshiftTargetSpec, host: str, port: int) -> dict[str, Any]:
+    """The arguments of `redshift_connector.connect` for `spec` reached at (host, port).
+
+    `timeout` bounds the connect only: the connector keeps it as the socket timeout of every
+    later read (core.py: `self._usock.settimeout(timeout)`, never reset), so any statement
+    slower than it (a real COPY, the merge, waiting on LOCK) would raise TimeoutError;
+    `connect_redshift_session` clears it once the session is open. `sslmode` is verify-ca
+    through a tunnel (the certificate names the cluster, not 127.0.0.1), verify-full otherwise
+    (https://docs.aws.amazon.com/redshift/latest/mgmt/python-configuration-options.html).
+    """
+    return {
+        "host": host,
+        "port": port,
+        "database": spec.database,
+        "user": spec.user,
+        "password": spec.password.get_secret_value(),
+        "ssl": True,
+        "sslmode": spec.effective_sslmode,
+        "timeout": REDSHIFT_CONNECT_TIMEOUT_SECONDS,
+    }
+
+
+def connect_redshift_session(
+    spec: RedshiftTargetSpec, host: str, port: int
+) -> redshift_connector.Connection:
+    import redshift_connector
+
+    conn = redshift_connector.connect(**redshift_connect_args(spec, host, port))
+    unbound_statements(conn)
+    return conn
+
+
+def unbound_statements(conn: Any) -> None:
+    """Clear the connect timeout from the session's socket: statements may take hours."""
+    conn._usock.settimeout(None)

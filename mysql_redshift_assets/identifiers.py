@@ -32,6 +32,12 @@ HASH_CHARS = 8
 
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_]")
 
+#: Names kept for system columns: a CREATE TABLE with one of them fails even quoted, in
+#: PostgreSQL (https://www.postgresql.org/docs/15/ddl-system-columns.html) and in Redshift,
+#: which inherits them from PostgreSQL 8.0 (`oid` included). Such a column gets the `col_`
+#: prefix, recorded like every other rename.
+SYSTEM_COLUMNS = frozenset({"oid", "tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+
 # The one column this project adds to a user's table: MySQL's identity of a primary key that
 # MySQL compares otherwise than bytes (extract/key_identity.py). `$` is outside what
 # `normalize_identifier` ever returns, so no user column can take this name.
@@ -90,6 +96,13 @@ def normalize_identifier(name: str, limit: int | None = None) -> str:
     return normalized
 
 
+def column_identifier(name: str, limit: int | None = None) -> str:
+    """`normalize_identifier` for a column: a system column's name gets the `col_` prefix
+    (``oid`` -> ``col_oid``, ``XMin`` -> ``col_xmin``)."""
+    normalized = normalize_identifier(name, limit)
+    return "col_" + normalized if normalized in SYSTEM_COLUMNS else normalized
+
+
 def normalize_columns(
     source_names: Sequence[str],
     *,
@@ -110,7 +123,7 @@ def normalize_columns(
     for source in source_names:
         if source in result:
             raise IdentifierError(f"table {table!r} lists column {source!r} twice")
-        normalized = recorded.get(source) or normalize_identifier(source, limit)
+        normalized = recorded.get(source) or column_identifier(source, limit)
         if normalized in owner:
             raise IdentifierError(
                 f"table {table!r}: columns {owner[normalized]!r} and {source!r} both become "

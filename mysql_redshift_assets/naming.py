@@ -134,6 +134,15 @@ def resync_op_name(pipeline: str) -> str:
     return dagster_name(f"resync_{pipeline}_table")
 
 
+def check_target_job_name(pipeline: str) -> str:
+    """The job that runs `check-target`, the live self-test of a pipeline's target and store."""
+    return dagster_name(f"check_target_{pipeline}")
+
+
+def check_target_op_name(pipeline: str) -> str:
+    return dagster_name(f"check_target_{pipeline}_op")
+
+
 def s3clean_schedule_name(pipeline: str) -> str:
     """The optional schedule of the s3clean job."""
     return schedule_name(s3clean_job_name(pipeline))

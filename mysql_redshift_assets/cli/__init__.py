@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     table_args(sub.add_parser("resync", help="re-extract one table whole and swap it in"))
+    ddl = sub.add_parser("ddl", help="print the target DDL a load would run (runs nothing)")
+    table_args(ddl, required=False)
+    ct = sub.add_parser("check-target", help="live self-test of the warehouse and the store")
+    ct.add_argument("-p", "--pipeline", required=True)
 
     sync = sub.add_parser("sync", help="run the assets (recorded in Dagster)")
     # The old tool's spelling `sync pipeline -p P -t T` works too.
@@ -106,7 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from mysql_redshift_assets.cli import check_cmd, s3clean_cmd, sync_cmd, watermark_cmd
+    from mysql_redshift_assets.cli import (
+        check_cmd,
+        check_target_cmd,
+        ddl_cmd,
+        s3clean_cmd,
+        sync_cmd,
+        watermark_cmd,
+    )
     from mysql_redshift_assets.cli.common import fail, open_context
     from mysql_redshift_assets.cli.resync_cmd import run as resync
     from mysql_redshift_assets.state.watermark import WatermarkError
@@ -128,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             "validate": check_cmd.validate,
             "sync": sync_cmd.run,
             "resync": resync,
+            "ddl": ddl_cmd.run,
+            "check-target": check_target_cmd.run,
         }[args.command]
         return handler(ctx, args)
     except (ConfigError, WatermarkError) as exc:

@@ -9,6 +9,7 @@ definitions, and the error names the connection and the variable.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -127,6 +128,32 @@ class DuckDBTargetSpec(Strict):
     )  # fmt: skip
 
 
+# An IAM role ARN (a comma-separated chain of them is allowed by COPY), or the bare keyword
+# `default`: https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-authorization.html
+_ROLE_ARN = r"arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]+"
+_IAM_ROLE = re.compile(rf"^(default|{_ROLE_ARN}(,{_ROLE_ARN})*)$")
+# <cluster>.<id>.<region>.redshift.amazonaws.com; <workgroup>.<account>.<region>.redshift-serverless...
+_REDSHIFT_HOST_REGION = re.compile(
+    r"\.([a-z]{2}(-gov)?-[a-z]+-\d)\.redshift(-serverless)?\.amazonaws\.com(\.cn)?$"
+)
+RedshiftSslMode = Literal["verify-ca", "verify-full"]
+
+
+def check_redshift_target(spec: RedshiftTargetSpec) -> None:
+    """The checks on values that may be `${ENV}` at load: run again once they are resolved."""
+    role = spec.iam_role
+    if role is not None and "${" not in role and not _IAM_ROLE.match(role):
+        raise ValueError(
+            f"iam_role: {role!r} is neither `default` (the cluster's default role, written bare "
+            "in COPY) nor an IAM role ARN such as arn:aws:iam::123456789012:role/redshift-copy"
+        )
+    if spec.cluster_region is None and "${" not in spec.host:
+        raise ValueError(
+            f"region: cannot tell the cluster's AWS region from host {spec.host!r}; set "
+            "`region:` (e.g. us-east-1): COPY from Parquet needs the bucket in that region"
+        )
+
+
 class RedshiftTargetSpec(Strict):
     kind: Literal["redshift"]
     host: str
@@ -134,10 +161,43 @@ class RedshiftTargetSpec(Strict):
     database: str
     user: str
     password: SecretStr = SecretStr("")
-    iam_role: str | None = Field(None, description="IAM role ARN for COPY.")
+    iam_role: str | None = Field(
+        None, description="IAM role ARN for COPY, or `default` for the cluster's default role."
+    )
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = Field(
+        None, description="With temporary access keys: their session token."
+    )
+    region: str | None = Field(
+        None,
+        description="The cluster's AWS region; default: read from an AWS endpoint host name. "
+        "The store's bucket must be in it.",
+    )
+    sslmode: RedshiftSslMode | None = Field(
+        None,
+        description="verify-full (checks the host name) or verify-ca; default verify-ca "
+        "through `ssh:` (the client connects to 127.0.0.1), verify-full otherwise.",
+    )
     ssh: str | None = None
+
+    @property
+    def cluster_region(self) -> str | None:
+        if self.region:
+            return self.region
+        match = _REDSHIFT_HOST_REGION.search(self.host.lower())
+        return match.group(1) if match else None
+
+    @property
+    def effective_sslmode(self) -> RedshiftSslMode:
+        if self.sslmode is not None:
+            return self.sslmode
+        return "verify-ca" if self.ssh else "verify-full"
+
+    @model_validator(mode="after")
+    def _valid(self) -> RedshiftTargetSpec:
+        check_redshift_target(self)
+        return self
 
 
 class PostgresTargetSpec(Strict):
@@ -171,6 +231,11 @@ class ConnectionsFile(Strict):
                 if ref is not None and ref not in self.ssh:
                     raise ValueError(f"{group}.{name}.ssh: no entry {ref!r} under `ssh:`")
         return self
+
+
+# https://docs.aws.amazon.com/redshift/latest/dg/t_Sorting_data.html: "An INTERLEAVED sort key
+# can use a maximum of eight columns."
+MAX_INTERLEAVED_COLUMNS = 8
 
 
 class SortKeySpec(Strict):
@@ -296,6 +361,17 @@ class TableSpec(Strict):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         return check_time_zone(value)
+
+    @model_validator(mode="after")
+    def _interleaved_limit(self) -> TableSpec:
+        key = self.sortkey
+        if isinstance(key, SortKeySpec) and key.type == "interleaved":
+            if len(key.columns) > MAX_INTERLEAVED_COLUMNS:
+                raise ValueError(
+                    f"sortkey: an interleaved sort key takes at most {MAX_INTERLEAVED_COLUMNS} "
+                    f"columns in Redshift, not {len(key.columns)}; use fewer, or type: compound"
+                )
+        return self
 
     @field_validator("primary_key", mode="before")
     @classmethod

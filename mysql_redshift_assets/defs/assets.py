@@ -175,6 +175,7 @@ def build_warehouse_asset(project: Project, table: TableConfig) -> dg.AssetsDefi
             "rows_deleted": dg.MetadataValue.int(sum(r.rows_deleted for r in results)),
             "seconds": dg.MetadataValue.float(round(seconds, 3)),
             "rows_per_second": dg.MetadataValue.float(round(rows / seconds, 1) if seconds else 0.0),
+            "lock_seconds": dg.MetadataValue.float(round(sum(r.lock_seconds for r in results), 3)),
             "columns_added": dg.MetadataValue.json(
                 sorted({c for r in results for c in r.columns_added})
             ),

@@ -8,6 +8,7 @@ from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import table_configs
 from mysql_redshift_assets.defs.assets import build_parquet_asset, build_warehouse_asset
 from mysql_redshift_assets.defs.automation import automation_for
+from mysql_redshift_assets.defs.check_target import build_check_target_job
 from mysql_redshift_assets.defs.checks import build_checks
 from mysql_redshift_assets.defs.maintenance import build_s3clean_job, build_s3clean_schedule
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
@@ -30,8 +31,7 @@ def build_definitions(project: Project) -> dg.Definitions:
         schedules += more_schedules
         sensors += more_sensors
         s3clean = build_s3clean_job(pipeline)
-        jobs.append(s3clean)
-        jobs.append(build_resync_job(pipeline))
+        jobs += [s3clean, build_resync_job(pipeline), build_check_target_job(pipeline)]
         if schedule := build_s3clean_schedule(pipeline, s3clean):
             schedules.append(schedule)
     connections = ConnectionsResource(pipelines_dir=str(project.root))

@@ -29,12 +29,14 @@ values MySQL sends is `mysql_text.py` (text protocol) and `readers/fast.py` (bin
 | timestamp(fsp)        | timestamp[us,UTC] | TIMESTAMPTZ      | TIMESTAMPTZ   | TIMESTAMPTZ      |
 | time                  | string            | VARCHAR(17)      | VARCHAR       | VARCHAR(17)      |
 | year                  | int16             | SMALLINT         | SMALLINT      | SMALLINT         |
-| geometry (all kinds)  | binary (WKB)      | VARBYTE(1024000) | BLOB          | BYTEA            |
+| geometry (all kinds)  | binary (WKB)      | VARBYTE(16777216)| BLOB          | BYTEA            |
 
 tinyint covers signed, unsigned and tinyint(1): it stays a number because MySQL stores
--128..127 in a "bool". VARCHAR(n): n is CHARACTER_OCTET_LENGTH, because Redshift counts bytes,
-at least 1 and at most 65535 (longer text fails to load). VARBYTE(n): the octet length, at
-least 1, at most 1024000. MariaDB reports JSON columns as longtext, so they map as longtext.
+-128..127 in a "bool". VARCHAR(n): n counts UTF-8 bytes, as Redshift does (`utf8_width`): a
+latin1 VARCHAR(10) of accented letters is 20 bytes in UTF-8. At least 1 and at most 65535
+(longer text is refused before loading, or cut with `text_overflow: truncate`). VARBYTE(n): the
+octet length, at least 1, at most 16,777,216 (Redshift's limit,
+https://docs.aws.amazon.com/redshift/latest/dg/r_VARBYTE_type.html). MariaDB reports JSON columns as longtext, so they map as longtext.
 Zero dates (0000-00-00, 2024-00-00) and impossible ones (2024-02-31) become NULL.
 DATETIME values are wall clocks in the zone the source declares (`time_zone:`, default UTC; a
 table may override it) and become that instant in UTC (`extract/zones.py`, applied to every
@@ -58,7 +60,18 @@ import pyarrow as pa
 from mysql_redshift_assets.identifiers import normalize_columns, quote_mysql_ident
 
 MAX_VARCHAR = 65535
-MAX_VARBYTE = 1024000
+MAX_VARBYTE = 16_777_216
+# Most UTF-8 bytes one character of a MySQL character set takes. Character sets not named here
+# hold only characters of the Basic Multilingual Plane: at most 3 UTF-8 bytes each.
+_UTF8_BYTES_PER_CHAR = {
+    "ascii": 1,
+    "utf8mb4": 4,
+    "utf16": 4,
+    "utf16le": 4,
+    "utf32": 4,
+    "gb18030": 4,
+}
+_UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8"}
 TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
 BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 GEOMETRY_TYPES = {
@@ -198,7 +211,7 @@ def _target(col: SourceColumn) -> tuple[_Target, str]:
     if dt in TEXT_TYPES or dt in BINARY_TYPES:
         binary = dt in BINARY_TYPES
         cap = MAX_VARBYTE if binary else MAX_VARCHAR
-        octets = col.char_octet_length
+        octets = col.char_octet_length if binary else utf8_width(col)
         n = cap if octets is None else min(max(octets, 1), cap)
         target = _varbyte(n) if binary else _varchar(n)
         if octets is not None and octets > cap:
@@ -209,6 +222,22 @@ def _target(col: SourceColumn) -> tuple[_Target, str]:
     raise UnsupportedTypeError(
         f"column {col.name!r} has unsupported MySQL type {col.column_type!r} ({dt})"
     )
+
+
+def utf8_width(col: SourceColumn) -> int | None:
+    """Most UTF-8 bytes a text column's value takes (Redshift's VARCHAR counts UTF-8 bytes,
+    https://docs.aws.amazon.com/redshift/latest/dg/r_Character_types.html).
+
+    UTF-8 character sets: the octet length already is. Others: characters x the most UTF-8
+    bytes one character takes; CHAR/VARCHAR declare their characters, other types are bounded
+    by their octet length (a character takes at least one byte).
+    """
+    octets = col.char_octet_length
+    charset = (col.charset or "").lower()
+    if octets is None or charset in _UTF8_CHARSETS or not charset:
+        return octets
+    chars = _type_arg(col, octets) if col.data_type in ("char", "varchar") else octets
+    return (chars or octets) * _UTF8_BYTES_PER_CHAR.get(charset, 3)
 
 
 def plan_column(col: SourceColumn, name: str) -> PlannedColumn:

@@ -1,28 +1,39 @@
-"""Exactly-once loads: one transaction stages the files, merges them and records them in the ledger.
+"""Exactly-once loads: files are staged, then merged and recorded in the ledger in one transaction.
 
-    BEGIN
-      LOCK target                       -- two loads of one table never interleave
-      pending := candidates - ledger    -- read under the lock
+    BEGIN                               -- staging: the target is not locked
+      pending := candidates - ledger    -- what to stage
       for each run of files with one schema:
-        CREATE TEMP TABLE staging (...) -- mirrors the files' own columns, in file order
-        COPY staging <- exactly these files (manifest of keys, never a prefix)
+        CREATE TEMP TABLE staging (...) -- mirrors the files' own columns, in file order;
+                                        -- a name unique to this attempt
+        COPY staging <- exactly these files (manifest of keys, never a prefix; 0-row files skipped)
         check: rows copied == rows in the files' footers
-        merge: delete + insert on the primary key, the latest version of a key (cursor,
-               then file, then row: `latest_first`) (incremental) | replace everything (full)
+    COMMIT                              -- temp tables live on in the session; nothing else changed
+    BEGIN                               -- the load: the lock is held only for this
+      LOCK target                       -- two loads of one table never interleave
+      re-read candidates - ledger       -- under the lock: another load may have taken files
+                                        -- meanwhile; then roll back and start again
+      merge: delete + insert on the primary key, the latest version of a key (cursor,
+             then file, then row: `latest_first`) (incremental) | replace everything (full)
       INSERT one ledger row per file
     COMMIT                              -- or ROLLBACK: target and ledger untouched
 
-Re-running is harmless: a file in the ledger is never loaded again. `Warehouse` holds this
-algorithm once; each dialect (`redshift.py`, `postgres.py`, `duckdb.py`) states its own column
-types, lock, table options, text limit and the one step that moves file bytes into staging.
+Re-running is harmless: a file in the ledger is never loaded again. A transaction the database
+aborts as not serializable (Redshift ERROR 1023, PostgreSQL SQLSTATE 40001) is run again with
+backoff, as AWS advises: it is idempotent
+(https://docs.aws.amazon.com/redshift/latest/dg/c_serial_isolation-serializable-isolation-troubleshooting.html).
+`LoadResult.lock_seconds` is how long the target was locked. `Warehouse` holds this algorithm
+once; each dialect (`redshift.py`, `postgres.py`, `duckdb.py`) states its own column types, lock,
+table options, text limit and the one step that moves file bytes into staging.
 """
 
 from __future__ import annotations
 
+import random
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from mysql_redshift_assets.config.resolve import TableConfig
@@ -39,6 +50,19 @@ from mysql_redshift_assets.store.parquet import ORDER_COLUMN, FileColumn, Footer
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# Attempts of a load that the database aborted as not serializable, or that found, under the
+# lock, files another load recorded after this one staged them.
+LOAD_ATTEMPTS = 5
+RETRY_BASE_SECONDS = 0.5
+
+
+class RetryLoad(Exception):
+    """The attempt was rolled back and can be run again unchanged (it is idempotent)."""
+
+
+# (staging table, its column names), or None for a run of files with no rows (nothing copied).
+Staged = tuple[str, list[str], bool] | None  # staging table, target columns, has order column
+
 
 class Warehouse(ABC):
     """The exactly-once algorithm; a dialect subclass states its connection, types and statements."""
@@ -46,6 +70,8 @@ class Warehouse(ABC):
     ph = "%s"  # the DB-API parameter placeholder
     # The name reconcile/ spells its SQL for; each dialect states it.
     dialect: Literal["duckdb", "postgres", "redshift"]
+    # The clock the ledger's `loaded_at` records (Redshift states GETDATE()).
+    now_sql = "CURRENT_TIMESTAMP"
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -105,6 +131,10 @@ class Warehouse(ABC):
         """Run a step of CREATE/ALTER that another session may race; once, unless overridden."""
         return step(*args, **kwargs)
 
+    def is_serialization_failure(self, exc: BaseException) -> bool:
+        """True if the database aborted the transaction as not serializable (retry it)."""
+        return False
+
     # -- helpers ------------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         cur = self.cursor()
@@ -147,9 +177,19 @@ class Warehouse(ABC):
     def ensure_ledger(self, schema: str) -> None:
         self._ddl(self._create_ledger, schema)
 
+    def schema_exists(self, schema: str) -> bool:
+        sql = f"SELECT 1 FROM information_schema.schemata WHERE schema_name = {self.ph}"
+        return bool(self.fetchall(sql, (schema,)))
+
     def _create_ledger(self, schema: str) -> None:
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.catalog_prefix()}{quote_ident(schema)}")
-        self.execute(ledger.create_ledger_sql(self.ledger(schema)))
+        # Created only when missing: a least-privilege loader may lack CREATE on the database
+        # (schema) or on the schema (ledger), and needs neither once they exist.
+        if not self.schema_exists(schema):
+            self.execute(
+                f"CREATE SCHEMA IF NOT EXISTS {self.catalog_prefix()}{quote_ident(schema)}"
+            )
+        if not self.table_columns(schema, LEDGER_TABLE):
+            self.execute(ledger.create_ledger_sql(self.ledger(schema)))
         self.commit()
 
     def loaded_files(self, table: TableConfig) -> set[str]:
@@ -163,7 +203,7 @@ class Warehouse(ABC):
         return {r[0] for r in self.fetchall(sql, (ledger_name,))}
 
     def _record_in_ledger(self, request: LoadRequest, files: Sequence[FileRecord]) -> None:
-        sql = ledger.record_file_sql(self.ledger(request.target_schema), self.ph)
+        sql = ledger.record_file_sql(self.ledger(request.target_schema), self.ph, self.now_sql)
         for f in files:
             self.execute(sql, (f.key, request.ledger_name, f.rows, request.run_id))
 
@@ -178,45 +218,112 @@ class Warehouse(ABC):
     # -- the algorithm ------------------------------------------------------------------------
     def load(self, request: LoadRequest, store: ObjectStore) -> LoadResult:
         started = time.monotonic()
-        result = LoadResult()
         schema, table = request.target_schema, request.target_table
         self.ensure_ledger(schema)
+        added: list[str] = []
         for columns in group_columns(store, request.candidates):
-            result.columns_added += self.ensure_target(request, columns)
+            added += self.ensure_target(request, columns)
         if not request.candidates and not self.table_columns(schema, table):
             # Nothing extracted yet (an empty table, or rows still held back by an open
             # transaction): no target to lock, nothing to load.
             self.commit()
-            result.seconds = time.monotonic() - started
-            return result
-        try:
-            with self.transaction():
-                self._load_pending(request, store, result)
-        except LoadError:
-            raise
-        except Exception as exc:
-            raise LoadError(
-                f"load into {self.name}:{schema}.{table} rolled back ({type(exc).__name__}: {exc}); "
-                "target and ledger are unchanged"
-            ) from exc
+            return LoadResult(columns_added=added, seconds=time.monotonic() - started)
+        result = self._load_with_retries(request, store)
+        result.columns_added = added
         result.table_rows = self.row_count(schema, table)
         self.commit()  # end the read's transaction: an idle session must hold no locks
         result.seconds = time.monotonic() - started
         return result
 
-    def _load_pending(self, request: LoadRequest, store: ObjectStore, result: LoadResult) -> None:
-        """The body of the one transaction: everything the ledger lacks, or nothing."""
-        self.lock(self.ref(request.target_schema, request.target_table))
-        pending = self._pending_files(request, result)
-        if pending:
-            self._delete_replaced_rows(request)
-        for i, group in enumerate(schema_groups(pending)):
-            self._load_group(request, store, group, i, result)
+    def _load_with_retries(self, request: LoadRequest, store: ObjectStore) -> LoadResult:
+        where = f"{self.name}:{request.target_schema}.{request.target_table}"
+        for attempt in range(1, LOAD_ATTEMPTS + 1):
+            try:
+                result = self._attempt(request, store)
+                result.attempts = attempt
+                return result
+            except LoadError:
+                raise
+            except Exception as exc:
+                retry = isinstance(exc, RetryLoad) or self.is_serialization_failure(exc)
+                if not retry or attempt == LOAD_ATTEMPTS:
+                    raise LoadError(
+                        f"load into {where} rolled back after {attempt} attempt(s) "
+                        f"({type(exc).__name__}: {exc}); target and ledger are unchanged"
+                    ) from exc
+            time.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1) * (1 + random.random()))
+        raise AssertionError("unreachable")
+
+    def _attempt(self, request: LoadRequest, store: ObjectStore) -> LoadResult:
+        """Stage without the lock, then lock, re-check the ledger, merge and record."""
+        result = LoadResult()
+        token = uuid.uuid4().hex[:8]
+        staged: list[Staged] = []
+        try:
+            with self.transaction():
+                pending = self._pending_files(request, result)
+                staged = self._stage_all(request, store, pending, token, result)
+            if not pending:
+                return result
+            with self.transaction():
+                self.lock(self.ref(request.target_schema, request.target_table))
+                locked_at = time.monotonic()
+                self._merge_staged(request, pending, staged, result)
+            result.lock_seconds = time.monotonic() - locked_at
+        except BaseException:
+            self._drop_staging_after_failure(staged)
+            raise
+        return result
+
+    def _stage_all(
+        self,
+        request: LoadRequest,
+        store: ObjectStore,
+        pending: list[FileRecord],
+        token: str,
+        result: LoadResult,
+    ) -> list[Staged]:
+        groups = schema_groups(pending)
+        return [
+            self._stage_group(request, store, g, i, token, result) for i, g in enumerate(groups)
+        ]
+
+    def _merge_staged(
+        self,
+        request: LoadRequest,
+        pending: list[FileRecord],
+        staged: list[Staged],
+        result: LoadResult,
+    ) -> None:
+        """Under the lock: the files staged must still be exactly the ones the ledger lacks."""
+        now_pending = self._pending_files(request, LoadResult())
+        if [f.key for f in now_pending] != [f.key for f in pending]:
+            raise RetryLoad(
+                f"{len(pending) - len(now_pending)} staged file(s) were loaded by another run "
+                "meanwhile"
+            )
+        self._delete_replaced_rows(request)
+        for item in staged:
+            if item is not None:
+                staging, names, ordered = item
+                self._merge(request, staging, names, ordered=ordered)
+                self.execute(f"DROP TABLE {staging}")
         self._record_in_ledger(request, pending)
         result.files_loaded = [f.key for f in pending]
 
+    def _drop_staging_after_failure(self, staged: list[Staged]) -> None:
+        """Temp tables outlive a committed staging transaction; drop them, or leave them to the
+        session's end if the session itself is gone (the original error is what matters)."""
+        with suppress(Exception):
+            self.rollback()  # a failed COMMIT may leave the transaction open
+        with suppress(Exception):
+            for item in staged:
+                if item is not None:
+                    self.execute(f"DROP TABLE IF EXISTS {item[0]}")
+            self.commit()
+
     def _pending_files(self, request: LoadRequest, result: LoadResult) -> list[FileRecord]:
-        """The candidates the ledger lacks, read under the lock."""
+        """The candidates the ledger lacks."""
         loaded = self.loaded_keys(request.target_schema, request.ledger_name)
         pending = [f for f in request.candidates if f.key not in loaded]
         result.already_loaded = len(request.candidates) - len(pending)
@@ -237,40 +344,42 @@ class Warehouse(ABC):
                 f"DELETE FROM {target} WHERE {col} >= {self.ph} AND {col} < {self.ph}", (lo, hi)
             )
 
-    def _load_group(
+    def _stage_group(
         self,
         request: LoadRequest,
         store: ObjectStore,
         group: list[FileRecord],
         index: int,
+        token: str,
         result: LoadResult,
-    ) -> None:
-        """Stage one run of same-schema files, check the count, merge into the target."""
+    ) -> Staged:
+        """Stage one run of same-schema files and check the count; files with no rows are not
+        copied (their generation's delete and ledger rows still happen)."""
         footers = read_footers(store, group)
         self.check_text_fits(request, group, footers)
         for footer in footers:
             for column, n in footer.truncated.items():
                 result.truncated[column] = result.truncated.get(column, 0) + n
+        files = [f for f, footer in zip(group, footers, strict=True) if footer.rows]
+        if not files:
+            return None
         # Staging mirrors the files (with the order column where they have it, last); the
         # target gets the recorded columns only.
         staged = footers[0].staging_columns
-        staging = self._create_staging(index, staged)
-        copied = self.copy_into_staging(staging, staged, group, store, request, index)
-        expected = sum(f.rows for f in group)
+        staging = self._create_staging(f"{token}_{index}", staged)
+        copied = self.copy_into_staging(staging, staged, files, store, request, index)
+        expected = sum(footer.rows for footer in footers)
         if copied != expected:
             raise LoadError(
                 f"COPY reported {copied} rows but the files' footers hold {expected}; rolled back"
             )
         result.copies.append(copied)
         result.rows_loaded += copied
-        names = [c.name for c in footers[0].columns]
-        self._merge(request, staging, names, ordered=footers[0].ordered)
-        self.execute(f"DROP TABLE {staging}")
+        return staging, [c.name for c in footers[0].columns], footers[0].ordered
 
-    def _create_staging(self, index: int, columns: list[FileColumn]) -> str:
+    def _create_staging(self, suffix: str, columns: list[FileColumn]) -> str:
         """A temporary table mirroring the files' columns, in file order; returns its name."""
-        staging = quote_ident(f"mra_staging_{index}")
-        self.execute(f"DROP TABLE IF EXISTS {staging}")
+        staging = quote_ident(f"mra_staging_{suffix}")
         ddl = ", ".join(f"{quote_ident(c.name)} {self.column_type(c)}" for c in columns)
         self.execute(f"CREATE TEMP TABLE {staging} ({ddl})")
         return staging

@@ -10,11 +10,16 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.load.request import LoadRequest
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 DDL_ATTEMPTS = 3
+# PostgreSQL's serialization_failure; Redshift reports "ERROR: 1023 DETAIL: Serializable isolation
+# violation on table ..." (https://docs.aws.amazon.com/redshift/latest/dg/c_serial_isolation-serializable-isolation-troubleshooting.html).
+SERIALIZATION_FAILURE = "40001"
+REDSHIFT_SERIALIZATION_CODE = "1023"
 
 
 class DbApiWarehouse(Warehouse):
@@ -55,6 +60,32 @@ class DbApiWarehouse(Warehouse):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def schema_exists(self, schema: str) -> bool:
+        # pg_namespace lists every schema; information_schema.schemata only those the user owns
+        # or holds a privilege on.
+        return bool(self.fetchall("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)))
+
+    def varchar_widths(self, request: LoadRequest) -> dict[str, int]:
+        """The target's text columns and their declared widths (none before it exists)."""
+        rows = self.fetchall(
+            "SELECT column_name, character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s AND character_maximum_length IS NOT NULL",
+            (request.target_schema, request.target_table),
+        )
+        return {name: int(width) for name, width in rows}
+
+    def is_serialization_failure(self, exc: BaseException) -> bool:
+        if getattr(exc, "sqlstate", None) == SERIALIZATION_FAILURE:  # psycopg
+            return True
+        # redshift-connector raises ProgrammingError(dict of the server's error fields).
+        fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+        if (
+            fields.get("C") == SERIALIZATION_FAILURE
+            or fields.get("M") == REDSHIFT_SERIALIZATION_CODE
+        ):
+            return True
+        return "serializable isolation violation" in str(exc).lower()
 
     def _ddl(self, step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         # Two first loads race on CREATE ... IF NOT EXISTS / ADD COLUMN: the loser fails once

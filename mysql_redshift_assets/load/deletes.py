@@ -75,7 +75,7 @@ def delete_keys(
             deleted = before - _count(warehouse, target)
             entry = f"{deletes_ledger_name(table)}/{run_id}/{uuid.uuid4().hex[:8]}"
             warehouse.execute(
-                ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph),
+                ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph, warehouse.now_sql),
                 (entry, deletes_ledger_name(table), deleted, run_id),
             )
     except Exception as exc:

@@ -2,8 +2,8 @@
 
 The same algorithm and the same SQL as Redshift, but in PostgreSQL's own words: its column types,
 `LOCK TABLE ... IN EXCLUSIVE MODE`, no DISTKEY/SORTKEY, and the files moved into staging by a
-client-side `COPY FROM STDIN` instead of Redshift's COPY from S3. It refuses text that Redshift
-would refuse, so that a load that passes here passes there.
+client-side `COPY FROM STDIN` instead of Redshift's COPY from S3. It refuses values that Redshift
+would refuse (longer than their VARCHAR/VARBYTE width, in bytes), so that a load that passes here passes there.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
-from mysql_redshift_assets.load.redshift import refuse_oversize_text
+from mysql_redshift_assets.load.redshift import refuse_values_over_width
 from mysql_redshift_assets.load.request import LoadRequest
 from mysql_redshift_assets.state.watermark import FileRecord
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -33,7 +33,7 @@ class PostgresWarehouse(DbApiWarehouse):
     def check_text_fits(
         self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
     ) -> None:
-        refuse_oversize_text(request, files, footers)
+        refuse_values_over_width(request, files, footers, self.varchar_widths(request))
 
     def copy_into_staging(
         self,

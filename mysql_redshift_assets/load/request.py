@@ -54,6 +54,10 @@ class LoadResult:
     truncated: dict[str, int] = field(default_factory=dict)
     # Keys MySQL no longer has, deleted by the delete pass after the load (sync/deletes.py).
     rows_deleted: int = 0
+    # How long the target was locked (merge + ledger + commit; staging happens before).
+    lock_seconds: float = 0.0
+    # Transactions run: more than 1 after a serialization failure or a rival load.
+    attempts: int = 1
 
     @property
     def rows_per_second(self) -> float:

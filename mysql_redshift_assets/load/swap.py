@@ -23,6 +23,7 @@ the old table and a ledger without the generation: the next load swaps again.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 from mysql_redshift_assets.identifiers import quote_ident
@@ -87,17 +88,21 @@ def _swap(
     warehouse.execute(f"CREATE TABLE {side} ({ddl}){warehouse.target_table_options(request)}")
     # The files may end with the merge's order column: COPY (by position on Redshift) into a
     # staging table that mirrors them, then the recorded columns into the side table.
-    staged = read_footers(store, request.candidates[:1])[0].staging_columns
-    staging = warehouse._create_staging(0, staged)
-    copied = warehouse.copy_into_staging(staging, staged, request.candidates, store, request, 0)
+    footers = read_footers(store, request.candidates)
+    files = [f for f, footer in zip(request.candidates, footers, strict=True) if footer.rows]
+    copied = 0
+    if files:  # a generation of an empty table: nothing to COPY, the swap and ledger still run
+        staged = footers[0].staging_columns
+        staging = warehouse._create_staging(f"swap_{uuid.uuid4().hex[:8]}", staged)
+        copied = warehouse.copy_into_staging(staging, staged, files, store, request, 0)
+        cols = ", ".join(quote_ident(c.name) for c in columns)
+        warehouse.execute(f"INSERT INTO {side} ({cols}) SELECT {cols} FROM {staging}")
+        warehouse.execute(f"DROP TABLE {staging}")
     expected = sum(f.rows for f in request.candidates)
     if copied != expected:
         raise LoadError(
             f"COPY reported {copied} rows but the files' footers hold {expected}; rolled back"
         )
-    cols = ", ".join(quote_ident(c.name) for c in columns)
-    warehouse.execute(f"INSERT INTO {side} ({cols}) SELECT {cols} FROM {staging}")
-    warehouse.execute(f"DROP TABLE {staging}")
     for sql in swap_statements(target, side, name, exists):
         warehouse.execute(sql)
     sql = ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph)

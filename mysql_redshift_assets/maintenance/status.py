@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from mysql_redshift_assets.config.loader import Pipeline, Project
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.maintenance.check_target import bucket_region_check, has_region_rule
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,13 @@ def check_pipeline(project: Project, pipeline: Pipeline) -> list[Check]:
         finally:
             wh.close()
 
-    return [
+    checks = [
         _timed("source", spec.source, source),
         _timed("store", spec.store, store),
         _timed("target", spec.target, warehouse),
     ]
+    if has_region_rule(project, pipeline):  # Redshift COPY from S3: one region for both
+        checks.append(
+            _timed("region", spec.store, lambda: bucket_region_check(project, pipeline)[1])
+        )
+    return checks

@@ -61,6 +61,22 @@ REDSHIFT_MAX_VARCHAR = 65535
 CAPPED = f"VARCHAR({REDSHIFT_MAX_VARCHAR})"
 OVERSIZE_METADATA_KEY = b"mysql_redshift_assets.oversize"
 TRUNCATED_METADATA_KEY = b"mysql_redshift_assets.truncated"
+# The longest value, in bytes (UTF-8 for text), of each string and binary column: checked
+# against the column's width before any COPY (load/redshift.py `refuse_values_over_width`).
+MAX_BYTES_METADATA_KEY = b"mysql_redshift_assets.max_bytes"
+
+
+def parquet_codec(target_kind: str) -> str:
+    """The page codec for files a `target_kind` warehouse loads.
+
+    Redshift's COPY from Parquet (read through Redshift Spectrum) documents gzip, snappy and
+    bzip2 (https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-columnar.html)
+    and nowhere says it reads ZSTD pages: Redshift and its PostgreSQL stand-in get SNAPPY.
+    DuckDB and local work keep ZSTD (level 1), the fastest to write here (`make bench`).
+    """
+    return "snappy" if target_kind in ("redshift", "postgres") else "zstd"
+
+
 # Rows of the file at or before the position its run started from: read again by the
 # late-commit window (the merge on the primary key makes that harmless).
 REREAD_METADATA_KEY = b"mysql_redshift_assets.reread_rows"
@@ -116,6 +132,7 @@ class ParquetFileWriter:
         schema: pa.Schema,
         columns: list[FileColumn],
         *,
+        compression: str = "zstd",
         order_base: int | None = None,  # the file's first ORDER_COLUMN value; None: no column
     ) -> None:
         self.path = path
@@ -125,14 +142,21 @@ class ParquetFileWriter:
         self._capped = [i for i, c in enumerate(columns) if c.capped]
         self.oversize: dict[str, int] = {}
         self.truncated: dict[str, int] = {}
+        self.max_bytes: dict[str, int] = {}
+        self._sized = [
+            i
+            for i, f in enumerate(schema)
+            if pa.types.is_string(f.type) or pa.types.is_binary(f.type)
+            or pa.types.is_large_string(f.type) or pa.types.is_large_binary(f.type)
+        ]  # fmt: skip
         self.reread_rows = 0  # set by the writer's owner (FileSink) before close
         self._writer = pq.ParquetWriter(
             path,
             file_schema(schema, columns, ordered=order_base is not None),
-            compression="zstd",
+            compression=compression,
             # Measured by `make bench`: dictionary pages on unique strings (ids, text, JSON)
             # doubled the writer's CPU and grew files 57%; zstd level 1 keeps up with MySQL.
-            compression_level=1,
+            compression_level=1 if compression == "zstd" else None,
             use_dictionary=False,
             # Redshift COPY reads INT64 microsecond timestamps; never INT96, never nanoseconds.
             coerce_timestamps="us",
@@ -144,6 +168,7 @@ class ParquetFileWriter:
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows:
             batch = self._with_order(self._fit_text(batch))
+            self._measure(batch)
             self._writer.write_batch(batch, row_group_size=max(batch.num_rows, 1))
             self.rows += batch.num_rows
 
@@ -176,8 +201,19 @@ class ParquetFileWriter:
             self.truncated[col.name] = self.truncated.get(col.name, 0) + n
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema) if self._capped else batch
 
+    def _measure(self, batch: pa.RecordBatch) -> None:
+        """Keep the longest value (bytes) of each string and binary column."""
+        for i in self._sized:
+            longest = pc.max(pc.binary_length(batch.column(i))).as_py()
+            if longest is not None:
+                name = batch.schema.field(i).name
+                self.max_bytes[name] = max(longest, self.max_bytes.get(name, 0))
+
     def close(self) -> None:
-        facts = {REREAD_METADATA_KEY: str(self.reread_rows).encode()}
+        facts = {
+            REREAD_METADATA_KEY: str(self.reread_rows).encode(),
+            MAX_BYTES_METADATA_KEY: json.dumps(self.max_bytes, sort_keys=True).encode(),
+        }
         if self.oversize:
             facts[OVERSIZE_METADATA_KEY] = json.dumps(self.oversize).encode()
         if self.truncated:
@@ -201,6 +237,9 @@ class Footer:
         """The file's columns in file order, as a staging table mirrors them."""
         return [*self.columns, ORDER_FILE_COLUMN] if self.ordered else self.columns
 
+    # Longest value in bytes per string/binary column; None: a file written before it was kept.
+    max_bytes: dict[str, int] | None = None
+
 
 def read_footer(source: Any, filesystem: Any = None) -> Footer:
     """Rows and recorded columns of a Parquet file (path, or path + pyarrow filesystem)."""
@@ -220,4 +259,5 @@ def read_footer(source: Any, filesystem: Any = None) -> Footer:
         truncated=json.loads(kv.get(TRUNCATED_METADATA_KEY, b"{}")),
         reread_rows=int(kv.get(REREAD_METADATA_KEY, b"0")),
         ordered=ORDER_METADATA_KEY in kv,
+        max_bytes=json.loads(kv[MAX_BYTES_METADATA_KEY]) if MAX_BYTES_METADATA_KEY in kv else None,
     )

@@ -32,6 +32,7 @@ from mysql_redshift_assets.store.parquet import (
     ORDER_SEQ_SHIFT,
     FileColumn,
     ParquetFileWriter,
+    parquet_codec,
     read_footer,
 )
 
@@ -111,7 +112,11 @@ class FileSink:
     def _open(self) -> ParquetFileWriter:
         path = self.tmp / f"{self.seq:010d}.parquet"
         self.writer = ParquetFileWriter(
-            path, self.files.schema, self.files.columns, order_base=self.seq << ORDER_SEQ_SHIFT
+            path,
+            self.files.schema,
+            self.files.columns,
+            compression=parquet_codec(self.files.table.target_kind),
+            order_base=self.seq << ORDER_SEQ_SHIFT,
         )
         # The store may send the file's finished row groups while the next ones are written.
         self.upload = self.store.begin_file(self.files.key(self.seq))

@@ -364,12 +364,12 @@ def test_backend_terminated_mid_copy_rolls_back_and_a_fresh_warehouse_loads_all(
         copied = original_copy(self, staging, columns, files[:1], store, request, group)
         assert copied == files[0].rows  # staging holds rows: the copy is under way
         pid = self.conn.info.backend_pid
-        # The loader holds its LOCK: its session is the one inside a transaction on the target.
+        # Staging runs before the LOCK: no session holds the target while files are copied.
         waiting = pg_query(
             "SELECT pid FROM pg_locks WHERE relation = to_regclass(%s) AND mode = %s AND granted",
             (orders.target, "ExclusiveLock"),
         )
-        assert waiting == [(pid,)]
+        assert waiting == []
         assert pg_query("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
         _wait_until_gone(pid)
         killed.append(pid)
@@ -420,7 +420,8 @@ def _rival_blocked(pid: int) -> bool:
 def _two_loads_at_once(
     orders: Pipe, monkeypatch: pytest.MonkeyPatch, *, ddl_race: str | None = None
 ) -> list[LoadResult]:
-    """Start two loads together; the first to copy waits until the other queues on its LOCK.
+    """Start two loads together; the first to hold the LOCK (taken after staging, for the merge
+    and the ledger rows) waits there until the other queues on it.
 
     With `ddl_race`, the first session to commit a statement containing that text first waits
     until the other session is blocked behind its uncommitted DDL: the CREATE ... IF NOT EXISTS
@@ -432,18 +433,17 @@ def _two_loads_at_once(
     contended, raced = threading.Event(), threading.Event()
     first_ddl = threading.Lock()
     ddl_in_transaction: set[int] = set()
-    original_copy = PostgresWarehouse.copy_into_staging
+    original_record = PostgresWarehouse._record_in_ledger
     original_execute = PostgresWarehouse.execute
     original_commit = PostgresWarehouse.commit
 
-    def copy_and_wait_for_rival(self, *args, **kwargs):
-        copied = original_copy(self, *args, **kwargs)
+    def record_and_wait_for_rival(self, *args, **kwargs):
+        original_record(self, *args, **kwargs)
         deadline = time.monotonic() + 15
         while not contended.is_set() and time.monotonic() < deadline:
             if _rival_blocked(rival[id(self)]):
                 contended.set()
             time.sleep(0.02)
-        return copied
 
     def execute(self, sql, params=()):
         if ddl_race and ddl_race in sql:
@@ -460,7 +460,7 @@ def _two_loads_at_once(
         ddl_in_transaction.discard(id(self))
         original_commit(self)
 
-    monkeypatch.setattr(PostgresWarehouse, "copy_into_staging", copy_and_wait_for_rival)
+    monkeypatch.setattr(PostgresWarehouse, "_record_in_ledger", record_and_wait_for_rival)
     monkeypatch.setattr(PostgresWarehouse, "execute", execute)
     monkeypatch.setattr(PostgresWarehouse, "commit", commit)
     barrier = threading.Barrier(2)

@@ -46,11 +46,11 @@ EXPECTED_REDSHIFT = {
     "vc": "VARCHAR(1020)", "tt": "VARCHAR(255)", "tx": "VARCHAR(65535)",
     "mt": "VARCHAR(65535)", "lt": "VARCHAR(65535)", "e": "VARCHAR(8)", "s": "VARCHAR(20)",
     "j": "VARCHAR(65535)", "bn": "VARBYTE(4)", "vb": "VARBYTE(10)", "tbl": "VARBYTE(255)",
-    "bl": "VARBYTE(65535)", "mbl": "VARBYTE(1024000)", "lbl": "VARBYTE(1024000)",
+    "bl": "VARBYTE(65535)", "mbl": "VARBYTE(16777215)", "lbl": "VARBYTE(16777216)",
     "da": "DATE", "dt": "TIMESTAMP", "ts": "TIMESTAMPTZ", "tm": "VARCHAR(17)",
-    "y": "SMALLINT", "g": "VARBYTE(1024000)", "pt": "VARBYTE(1024000)",
-    "ls": "VARBYTE(1024000)", "pg": "VARBYTE(1024000)", "mp": "VARBYTE(1024000)",
-    "mls": "VARBYTE(1024000)", "mpg": "VARBYTE(1024000)", "gc": "VARBYTE(1024000)",
+    "y": "SMALLINT", "g": "VARBYTE(16777216)", "pt": "VARBYTE(16777216)",
+    "ls": "VARBYTE(16777216)", "pg": "VARBYTE(16777216)", "mp": "VARBYTE(16777216)",
+    "mls": "VARBYTE(16777216)", "mpg": "VARBYTE(16777216)", "gc": "VARBYTE(16777216)",
     "order_total": "DECIMAL(12,2)", "col_190_time": "INTEGER",
 }  # fmt: skip
 

@@ -51,6 +51,7 @@ CONNECTIONS: dict[str, Any] = {
         "rs": {
             "kind": "redshift",
             "host": "rs.internal",
+            "region": "us-east-1",
             "database": "dw",
             "user": "loader",
             "password": LITERAL_PASSWORD,
@@ -398,7 +399,7 @@ def test_the_shipped_pipelines_folder_loads(monkeypatch: pytest.MonkeyPatch) -> 
     assert demo["shop.products"].mode == "full"
     settlement = {c.qualified: c for c in table_configs(project.pipeline("settlement"))}
     assert settlement["settlement.settle_orders"].sortkey == SortKeySpec(
-        type="interleaved", columns=["tracking_number", "created_at"]
+        type="compound", columns=["created_at", "tracking_number"]
     )
     assert settlement["settlement.settle_orders"].primary_key == ("id",)
     assert settlement["settlement.carrier_rates"].sortkey == SortKeySpec(columns=["carrier_code"])

@@ -158,3 +158,25 @@ def test_qualified(schema: str, table: str, expected: str) -> None:
 def test_quoting_refuses_unquotable_names(quote, bad: str) -> None:
     with pytest.raises(IdentifierError):
         quote(bad)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["oid", "TableOID", "xmin", "cmin", "xmax", "cmax", "ctid"],
+         ["col_oid", "col_tableoid", "col_xmin", "col_cmin", "col_xmax", "col_cmax", "col_ctid"]),
+        (["oid_ref", "xmin2", "id"], ["oid_ref", "xmin2", "id"]),
+    ],
+)  # fmt: skip
+def test_system_column_names_are_renamed(names: list[str], expected: list[str]) -> None:
+    # Redshift (and PostgreSQL) refuse these names in CREATE TABLE even quoted.
+    assert list(normalize_columns(names, table="t").values()) == expected
+
+
+def test_a_recorded_system_column_mapping_is_kept() -> None:
+    assert normalize_columns(["oid"], table="t", recorded={"oid": "col_oid"}) == {"oid": "col_oid"}
+
+
+def test_system_column_rename_collides_like_any_other() -> None:
+    with pytest.raises(IdentifierError, match="'oid' and 'col_oid' both become 'col_oid'"):
+        normalize_columns(["oid", "col_oid"], table="t")

@@ -30,7 +30,13 @@ CONNECTIONS = {
     "targets": {
         "wh": {"kind": "duckdb", "path": "wh.duckdb"},
         "pg": {"kind": "postgres", "database": "dw", "user": "etl"},
-        "rs": {"kind": "redshift", "host": "h", "database": "dw", "user": "etl"},
+        "rs": {
+            "kind": "redshift",
+            "host": "h",
+            "region": "us-east-1",
+            "database": "dw",
+            "user": "etl",
+        },
     },
 }
 ODD = ["order items", "заказы", "товары", "order.items", "a-b", "Größe €", "x" * 64]

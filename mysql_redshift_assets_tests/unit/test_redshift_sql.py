@@ -121,7 +121,7 @@ def make_table(tmp_path: Path, **table_keys: Any) -> TableConfig:
         "stores": {"s3": {"kind": "s3", "bucket": "bucket", "prefix": "backup"}},
         "targets": {
             "redshift": {
-                "kind": "redshift", "host": "example", "database": "dev", "user": "u",
+                "kind": "redshift", "host": "example", "region": "us-east-1", "database": "dev", "user": "u",
                 "iam_role": IAM_ROLE,
             }
         },
@@ -220,13 +220,23 @@ class RecordingConnection:
         self.types: dict[tuple[str, str], dict[str, str]] = {}
         self.ledger: set[str] = set()
         self._ledger_pending: set[str] = set()
+        self.schemas = {schema for schema, _ in self.tables}
         self.closed = False
+        self.fail_commits = 0  # COMMITs of ledger rows to fail as Redshift's ERROR 1023
+        self.widths: dict[tuple[str, str], dict[str, int]] = {}  # VARCHAR widths of tables
 
     def cursor(self) -> RecordingCursor:
         return RecordingCursor(self)
 
     def commit(self) -> None:
         self.log.append(("COMMIT", None))
+        if self._ledger_pending and self.fail_commits:
+            self.fail_commits -= 1
+            self._ledger_pending = set()
+            raise RuntimeError(
+                {"S": "ERROR", "C": "XX000", "M": "1023",
+                 "D": "Serializable isolation violation on table - 100, transactions forming the cycle are: 7, 8"}
+            )  # fmt: skip
         self.ledger |= self._ledger_pending
         self._ledger_pending = set()
 
@@ -240,6 +250,13 @@ class RecordingConnection:
     @property
     def statements(self) -> list[str]:
         return [sql for sql, _ in self.log]
+
+    def normalized(self) -> list[tuple[str, tuple[Any, ...] | None]]:
+        """The log with each attempt's staging token written `T`."""
+        return [(STAGING_TOKEN.sub("mra_staging_T_", sql), p) for sql, p in self.log]
+
+
+STAGING_TOKEN = re.compile(r"mra_staging_[0-9a-f]{8}_")
 
 
 class RecordingCursor:
@@ -258,6 +275,11 @@ class RecordingCursor:
             conn.types.setdefault((created.group(1), created.group(2)), dict(typed))
         elif altered := re.match(r'ALTER TABLE "([^"]+)"\."([^"]+)" ADD COLUMN "([^"]+)"', sql):
             conn.tables[(altered.group(1), altered.group(2))].append(altered.group(3))
+        elif sql.startswith("CREATE SCHEMA"):
+            conn.schemas.add(sql.split('"')[1])
+        elif "pg_namespace" in sql:
+            assert params is not None
+            self.rows = [(1,)] if params[0] in conn.schemas else []
         elif "data_type" in sql and "information_schema.columns" in sql:
             assert params is not None
             table = (params[0], params[1])
@@ -265,6 +287,9 @@ class RecordingCursor:
             self.rows = [
                 (c, types.get(c, "VARCHAR"), None, None, None) for c in conn.tables.get(table, [])
             ]
+        elif "character_maximum_length" in sql:
+            assert params is not None
+            self.rows = list(conn.widths.get((params[0], params[1]), {}).items())
         elif "information_schema.columns" in sql:
             assert params is not None
             self.rows = [(c,) for c in conn.tables.get((params[0], params[1]), [])]
@@ -308,14 +333,29 @@ PREFLIGHT_INFO_SCHEMA = (
 )
 
 
+SCHEMA_EXISTS = ("SELECT 1 FROM pg_namespace WHERE nspname = %s", ("analytics",))
+LEDGER_EXISTS = (INFO_SCHEMA, ("analytics", "mysql_redshift_loads"))
+WIDTHS = (
+    "SELECT column_name, character_maximum_length FROM information_schema.columns "
+    "WHERE table_schema = %s AND table_name = %s AND character_maximum_length IS NOT NULL"
+)
+
+
 def test_ledger_ddl() -> None:
     conn = RecordingConnection()
-    warehouse_over(conn).ensure_ledger("analytics")
+    warehouse = warehouse_over(conn)
+    warehouse.ensure_ledger("analytics")
     assert conn.log == [
+        SCHEMA_EXISTS,
         ('CREATE SCHEMA IF NOT EXISTS "analytics"', None),
+        LEDGER_EXISTS,
         (LEDGER_DDL, None),
         ("COMMIT", None),
     ]
+    # Existing schema and ledger: nothing is created, so a loader needs no CREATE privilege.
+    conn.log.clear()
+    warehouse.ensure_ledger("analytics")
+    assert conn.log == [SCHEMA_EXISTS, LEDGER_EXISTS, ("COMMIT", None)]
 
 
 def _column(name: str, source: str, redshift: str) -> FileColumn:
@@ -487,13 +527,20 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
     ledger_insert = (
         'INSERT INTO "analytics"."mysql_redshift_loads" '
         '("file_key", "table_name", "row_count", "run_id", "loaded_at") '
-        "VALUES (%s, %s, %s, %s, CURRENT_TIMESTAMP)"
+        "VALUES (%s, %s, %s, %s, GETDATE())"
     )
-    assert conn.log == [
+    staging = '"mra_staging_T_0"'
+    ledger_read = (
+        'SELECT "file_key" FROM "analytics"."mysql_redshift_loads" WHERE "table_name" = %s',
+        ("analytics.orders",),
+    )
+    assert conn.normalized() == [
         # The schema preflight (load/alter.py): no table yet, nothing to change.
         (PREFLIGHT_INFO_SCHEMA, ("analytics", "orders")),
         ("COMMIT", None),
+        SCHEMA_EXISTS,
         ('CREATE SCHEMA IF NOT EXISTS "analytics"', None),
+        LEDGER_EXISTS,
         (LEDGER_DDL, None),
         ("COMMIT", None),
         (INFO_SCHEMA, ("analytics", "orders")),
@@ -504,33 +551,31 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
             None,
         ),
         ("COMMIT", None),
-        (f"LOCK {target}", None),
-        (INFO_SCHEMA, ("analytics", "mysql_redshift_loads")),
+        # Staging, without the lock: readers of the target are not held during COPY.
+        LEDGER_EXISTS,
+        ledger_read,
+        (WIDTHS, ("analytics", "orders")),
+        (f"CREATE TEMP TABLE {staging} ({staging_columns})", None),
         (
-            'SELECT "file_key" FROM "analytics"."mysql_redshift_loads" WHERE "table_name" = %s',
-            ("analytics.orders",),
-        ),
-        ('DROP TABLE IF EXISTS "mra_staging_0"', None),
-        (f'CREATE TEMP TABLE "mra_staging_0" ({staging_columns})', None),
-        (
-            'COPY "mra_staging_0" FROM '
+            f"COPY {staging} FROM "
             "'s3://bucket/backup/pipe/shop/orders/_manifests/run-7-000.manifest' "
             f"IAM_ROLE '{IAM_ROLE}' FORMAT AS PARQUET MANIFEST",
             None,
         ),
         ("SELECT pg_last_copy_count()", None),
-        (
-            f'DELETE FROM {target} USING "mra_staging_0" '
-            f'WHERE {target}."id" = "mra_staging_0"."id"',
-            None,
-        ),
+        ("COMMIT", None),
+        # The lock, held for the ledger check, the merge and the ledger rows only.
+        (f"LOCK {target}", None),
+        LEDGER_EXISTS,
+        ledger_read,
+        (f'DELETE FROM {target} USING {staging} WHERE {target}."id" = {staging}."id"', None),
         (
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() "
             'OVER (PARTITION BY "id" ORDER BY "updated_at" DESC NULLS LAST) AS "mra_rank" '
-            'FROM "mra_staging_0") AS "latest" WHERE "mra_rank" = 1',
+            f'FROM {staging}) AS "latest" WHERE "mra_rank" = 1',
             None,
         ),
-        ('DROP TABLE "mra_staging_0"', None),
+        (f"DROP TABLE {staging}", None),
         (ledger_insert, (files[0].key, "analytics.orders", 3, "run-7")),
         (ledger_insert, (files[1].key, "analytics.orders", 2, "run-7")),
         ("COMMIT", None),
@@ -559,7 +604,7 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
     conn.log.clear()
     again, _ = load_table(warehouse, store, watermarks, table, run_id="run-8")
     assert again.rows_loaded == 0 and again.already_loaded == 2
-    assert not any(s.startswith(("COPY", "DELETE", "INSERT")) for s in conn.statements)
+    assert not any(s.startswith(("COPY", "DELETE", "INSERT", "LOCK")) for s in conn.statements)
 
 
 def test_full_mode_deletes_everything_in_the_transaction_never_truncates(redshift_load) -> None:
@@ -574,21 +619,21 @@ def test_full_mode_deletes_everything_in_the_transaction_never_truncates(redshif
     )
     result = warehouse_over(conn, iam_role=IAM_ROLE).load(request, store)
     assert result.rows_loaded == 5
-    statements = conn.statements
+    statements = [sql for sql, _ in conn.normalized()]
     start = statements.index('LOCK "analytics"."orders"')
+    assert statements.index("SELECT pg_last_copy_count()") < start  # staged before the lock
     body = [s for s in statements[start:] if not s.startswith(("SELECT", "COPY"))]
     cols = '"id", "col_190_time", "order_total", "note", "updated_at"'
-    assert body[:6] == [
+    assert body[:5] == [
         'LOCK "analytics"."orders"',
         'DELETE FROM "analytics"."orders"',
-        'DROP TABLE IF EXISTS "mra_staging_0"',
-        body[3],  # CREATE TEMP TABLE, checked above
-        f'INSERT INTO "analytics"."orders" ({cols}) SELECT {cols} FROM "mra_staging_0"',
-        'DROP TABLE "mra_staging_0"',
+        f'INSERT INTO "analytics"."orders" ({cols}) SELECT {cols} FROM "mra_staging_T_0"',
+        'DROP TABLE "mra_staging_T_0"',
+        body[4],
     ]
-    assert body[3].startswith('CREATE TEMP TABLE "mra_staging_0" (')
+    assert body[4].startswith('INSERT INTO "analytics"."mysql_redshift_loads"')
     assert not any("TRUNCATE" in s for s in statements)
-    assert statements.index("COMMIT", start) > statements.index('DROP TABLE "mra_staging_0"')
+    assert statements.index("COMMIT", start) > statements.index('DROP TABLE "mra_staging_T_0"')
 
 
 def test_a_load_with_access_keys_copies_with_them(redshift_load) -> None:
@@ -617,11 +662,11 @@ def test_a_failed_load_rolls_back_before_touching_the_ledger(
     conn = RecordingConnection(copy_count=copy_count)
     with pytest.raises(LoadError, match=message):
         load_table(warehouse_over(conn, **credentials), store, watermarks, table, run_id="run-7")
-    after_lock = conn.statements[conn.statements.index('LOCK "analytics"."orders"') :]
-    assert after_lock[-1] == "ROLLBACK" and "COMMIT" not in after_lock
-    assert not any(
-        s.startswith('INSERT INTO "analytics"."mysql_redshift_loads"') for s in after_lock
-    )
+    # Refused while staging: the target was never locked, nothing was committed after it.
+    statements = conn.statements
+    staging = statements[statements.index('SELECT "file_key" FROM "analytics"."mysql_redshift_loads" WHERE "table_name" = %s') :]  # fmt: skip
+    assert "ROLLBACK" in staging and "COMMIT" not in staging[: staging.index("ROLLBACK")]
+    assert not any(s.startswith(("LOCK", "INSERT", "DELETE")) for s in statements)
     assert conn.ledger == set()
 
 
@@ -703,18 +748,19 @@ def test_files_with_the_order_column_merge_by_cursor_nulls_last_then_file_then_r
     load_table(warehouse_over(conn, iam_role=IAM_ROLE), store, watermarks, table, run_id="r")
     target = '"analytics"."orders"'
     cols = '"id", "col_190_time", "order_total", "note", "updated_at"'
-    create_target = next(s for s in conn.statements if s.startswith("CREATE TABLE"))
+    statements = [sql for sql, _ in conn.normalized()]  # the staging name's token as T
+    create_target = next(s for s in statements if s.startswith("CREATE TABLE"))
     assert "mra$order" not in create_target
     assert (
-        'CREATE TEMP TABLE "mra_staging_0" ("id" BIGINT, "col_190_time" INTEGER, '
+        'CREATE TEMP TABLE "mra_staging_T_0" ("id" BIGINT, "col_190_time" INTEGER, '
         '"order_total" DECIMAL(12,2), "note" VARCHAR(160), "updated_at" TIMESTAMP, '
         '"mra$order" BIGINT)'
-    ) in conn.statements
+    ) in statements
     assert (
         f"INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() "
         'OVER (PARTITION BY "id" ORDER BY "updated_at" DESC NULLS LAST, "mra$order" DESC) '
-        'AS "mra_rank" FROM "mra_staging_0") AS "latest" WHERE "mra_rank" = 1'
-    ) in conn.statements
+        'AS "mra_rank" FROM "mra_staging_T_0") AS "latest" WHERE "mra_rank" = 1'
+    ) in statements
 
 
 def test_the_order_column_numbers_rows_by_file_sequence_then_place(tmp_path: Path) -> None:
@@ -761,3 +807,93 @@ def test_a_target_loaded_before_the_key_identity_is_refused_before_any_change(
     with pytest.raises(LoadError, match=r"holds rows loaded before .* watermark reset -t shop"):
         warehouse.ensure_target(request, columns)
     assert not any(s.startswith("ALTER") for s in conn.statements)
+
+
+# -- values longer than their column, zero-row files, ERROR 1023 ---------------------------------
+def _write_notes(store: S3LikeStore, tmp_path: Path, notes: list[str]) -> FileRecord:
+    path = tmp_path / "notes.parquet"
+    writer = ParquetFileWriter(path, ARROW, COLUMNS)
+    n = len(notes)
+    writer.write(
+        pa.record_batch(
+            [pa.array(range(n), pa.int64()), pa.array([1] * n, pa.int32()),
+             pa.array([None] * n, pa.decimal128(12, 2)), pa.array(notes),
+             pa.array([datetime(2024, 1, 1, tzinfo=UTC)] * n, ARROW.field(4).type)],
+            schema=ARROW,
+        )
+    )  # fmt: skip
+    writer.close()
+    footer = read_footer(path)
+    key = "pipe/shop/orders/incremental/0000000009.parquet"
+    stored = store.put_file(path, key)
+    return FileRecord(key=key, rows=footer.rows, bytes=stored.size,
+                      fingerprint=footer.fingerprint, run_id="ext-1",
+                      written_at=datetime.now(UTC))  # fmt: skip
+
+
+def test_a_value_longer_than_its_varchar_in_utf8_is_refused_before_any_write(
+    tmp_path: Path,
+) -> None:
+    # "note" is VARCHAR(160): 80 accented letters are 160 bytes and fit, 81 are 162 and do not.
+    store = S3LikeStore(tmp_path / "store")
+    record = _write_notes(store, tmp_path, ["é" * 80, "é" * 81, "plain"])
+    conn = RecordingConnection(copy_count=3)
+    request = dataclasses.replace(_request(make_table(tmp_path)), candidates=[record])
+    with pytest.raises(LoadError) as err:
+        warehouse_over(conn, iam_role=IAM_ROLE).load(request, store)
+    message = str(err.value)
+    assert "column 'note'" in message and "162 bytes" in message and "VARCHAR(160)" in message
+    assert record.key in message and "re-extract" in message
+    assert not any(s.startswith(("COPY", "LOCK", "INSERT", "DELETE")) for s in conn.statements)
+    assert conn.ledger == set()
+
+
+def test_a_zero_row_file_is_recorded_but_never_copied(tmp_path: Path) -> None:
+    store = S3LikeStore(tmp_path / "store")
+    (empty,) = _write_files(store, tmp_path, [0])
+    table = make_table(tmp_path)
+    conn = RecordingConnection(copy_count=0)
+    request = LoadRequest(table=dataclasses.replace(table, mode="full"), primary_key=["id"],
+                          cursor=None, candidates=[empty], run_id="run-9")  # fmt: skip
+    result = warehouse_over(conn, iam_role=IAM_ROLE).load(request, store)
+    assert result.rows_loaded == 0 and result.copies == [] and result.files_loaded == [empty.key]
+    statements = conn.statements
+    assert not any(s.startswith(("COPY", "CREATE TEMP")) for s in statements)
+    assert 'DELETE FROM "analytics"."orders"' in statements  # the generation still replaces
+    assert conn.ledger == {empty.key}
+
+
+def test_error_1023_rolls_back_and_the_load_runs_again(redshift_load) -> None:
+    table, store, watermarks, files = redshift_load
+    conn = RecordingConnection(copy_count=5)
+    conn.fail_commits = 1
+    result, _ = load_table(
+        warehouse_over(conn, iam_role=IAM_ROLE), store, watermarks, table, run_id="run-7"
+    )
+    assert result.attempts == 2 and result.rows_loaded == 5 and result.copies == [5]
+    assert conn.ledger == {f.key for f in files}
+    assert [s for s in conn.statements if s.startswith("COPY")] and len(
+        [s for s in conn.statements if s.startswith("LOCK")]
+    ) == 2
+    # Each attempt stages under a name of its own.
+    creates = [s for s in conn.statements if s.startswith("CREATE TEMP TABLE")]
+    assert len(creates) == 2 and creates[0] != creates[1]
+
+
+def test_a_value_longer_than_an_existing_narrower_target_column_is_refused(tmp_path: Path) -> None:
+    # The target was created when "note" was planned narrower (a latin1 column sized in latin1
+    # bytes): the staging COPY would pass, the merge into the target would not.
+    store = S3LikeStore(tmp_path / "store")
+    record = _write_notes(store, tmp_path, ["é" * 60, "plain"])
+    conn = RecordingConnection(
+        copy_count=2, tables={("analytics", "orders"): [c.name for c in COLUMNS]}
+    )
+    conn.widths[("analytics", "orders")] = {"note": 100}
+    request = dataclasses.replace(_request(make_table(tmp_path)), candidates=[record])
+    with pytest.raises(LoadError) as err:
+        warehouse_over(conn, iam_role=IAM_ROLE).load(request, store)
+    message = str(err.value)
+    assert "column 'note' of the target analytics.orders is VARCHAR(100)" in message
+    assert "120 bytes" in message and "ALTER COLUMN note TYPE VARCHAR(160)" in message
+    assert "mysql-redshift ddl -t shop.orders" in message
+    assert not any(s.startswith(("COPY", "LOCK", "INSERT", "DELETE")) for s in conn.statements)

@@ -273,18 +273,18 @@ def test_redshift_swaps_a_generation_in_within_one_transaction(tmp_path: Path) -
     ]
     # The files end with the merge's order column: COPY (by position) into a staging table
     # that mirrors them, then the recorded columns into the side table.
-    staging = swap[4].removeprefix("DROP TABLE IF EXISTS ")
-    assert swap[5].startswith(f"CREATE TEMP TABLE {staging} (")
-    assert swap[6].startswith(f"COPY {staging} FROM 's3://bucket/backup/") and "MANIFEST" in swap[6]
+    staging = swap[4].split(" (")[0].removeprefix("CREATE TEMP TABLE ")
+    assert staging.startswith('"mra_staging_swap_')
+    assert swap[5].startswith(f"COPY {staging} FROM 's3://bucket/backup/") and "MANIFEST" in swap[5]
     cols = '"id", "col_190_time", "order_total", "note", "updated_at"'
-    assert swap[7:12] == [
+    assert swap[6:11] == [
         "SELECT pg_last_copy_count()",
         f"INSERT INTO {SIDE} ({cols}) SELECT {cols} FROM {staging}",
         f"DROP TABLE {staging}",
         f"DROP TABLE {TARGET}",
         f'ALTER TABLE {SIDE} RENAME TO "orders"',
     ]
-    assert [s.split(" (")[0] for s in swap[12:]] == [
+    assert [s.split(" (")[0] for s in swap[11:]] == [
         'INSERT INTO "analytics"."mysql_redshift_loads"'
     ] * 2
     assert not any(s.startswith("<autocommit") for s in statements)

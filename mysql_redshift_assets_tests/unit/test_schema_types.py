@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -111,8 +112,8 @@ MAPPING = [
     (source("varbinary", "varbinary(0)", octets=0), pa.binary(), "VARBYTE(1)", "BLOB", "BYTEA"),
     (source("tinyblob", octets=255), pa.binary(), "VARBYTE(255)", "BLOB", "BYTEA"),
     (source("blob", octets=65535), pa.binary(), "VARBYTE(65535)", "BLOB", "BYTEA"),
-    (source("mediumblob", octets=16777215), pa.binary(), "VARBYTE(1024000)", "BLOB", "BYTEA"),
-    (source("longblob", octets=4294967295), pa.binary(), "VARBYTE(1024000)", "BLOB", "BYTEA"),
+    (source("mediumblob", octets=16777215), pa.binary(), "VARBYTE(16777215)", "BLOB", "BYTEA"),
+    (source("longblob", octets=4294967295), pa.binary(), "VARBYTE(16777216)", "BLOB", "BYTEA"),
     (source("date"), pa.date32(), "DATE", "DATE", "DATE"),
     (source("datetime", fsp=0), TS, "TIMESTAMP", "TIMESTAMP", "TIMESTAMP"),
     (source("datetime", "datetime(6)", fsp=6), TS, "TIMESTAMP", "TIMESTAMP", "TIMESTAMP"),
@@ -123,7 +124,7 @@ MAPPING = [
     (source("time", "time(6)", fsp=6), pa.string(), "VARCHAR(17)", "VARCHAR", "VARCHAR(17)"),
     (source("year", "year(4)"), pa.int16(), "SMALLINT", "SMALLINT", "SMALLINT"),
 ] + [
-    (source(kind), pa.binary(), "VARBYTE(1024000)", "BLOB", "BYTEA")
+    (source(kind), pa.binary(), "VARBYTE(16777216)", "BLOB", "BYTEA")
     for kind in [
         "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
         "multipolygon", "geometrycollection", "geomcollection",
@@ -161,7 +162,7 @@ def test_mapping(col: SourceColumn, arrow, redshift: str, duck: str, postgres: s
     [
         (source("tinyint", "tinyint(1)"), ["-128..127", "BOOLEAN"]),
         (source("longtext", octets=4294967295), ["65535", "fail"]),
-        (source("longblob", octets=4294967295), ["1024000", "fail"]),
+        (source("longblob", octets=4294967295), ["16777216", "fail"]),
         (source("decimal", "decimal(65,30)", precision=65, scale=30), ["text"]),
         (source("date"), ["NULL"]),
         (source("datetime"), ["declared zone", "time_zone", "UTC", "NULL"]),
@@ -443,3 +444,30 @@ def test_raw_conversions_keeps_encoders_only() -> None:
     assert conv
     assert str in conv
     assert not any(isinstance(key, int) for key in conv)
+
+
+# -- Redshift's VARCHAR counts UTF-8 bytes, whatever MySQL's character set ----------------------
+@pytest.mark.parametrize(
+    ("data_type", "column_type", "octets", "charset", "redshift"),
+    [
+        ("varchar", "varchar(10)", 10, "latin1", "VARCHAR(30)"),  # cp1252: € is 3 UTF-8 bytes
+        ("char", "char(10)", 10, "latin1", "VARCHAR(30)"),
+        ("varchar", "varchar(10)", 20, "ucs2", "VARCHAR(30)"),
+        ("varchar", "varchar(10)", 20, "gbk", "VARCHAR(30)"),
+        ("varchar", "varchar(10)", 40, "utf16", "VARCHAR(40)"),
+        ("varchar", "varchar(10)", 10, "ascii", "VARCHAR(10)"),
+        ("varchar", "varchar(10)", 40, "utf8mb4", "VARCHAR(40)"),
+        ("varchar", "varchar(10)", 30, "utf8mb3", "VARCHAR(30)"),
+        ("tinytext", "tinytext", 255, "latin1", "VARCHAR(765)"),
+        ("text", "text", 65535, "latin1", "VARCHAR(65535)"),  # capped: checked per value
+        ("enum", "enum('é','x')", 1, "latin1", "VARCHAR(3)"),
+    ],
+)
+def test_text_width_counts_utf8_bytes(
+    data_type: str, column_type: str, octets: int, charset: str, redshift: str
+) -> None:
+    col = dataclasses.replace(
+        source(data_type, column_type, octets=octets), charset=charset, collation=None
+    )
+    planned = plan_column(col, "c")
+    assert (planned.redshift_type, planned.postgres_type) == (redshift, redshift)

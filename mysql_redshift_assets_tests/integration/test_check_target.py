@@ -1,0 +1,173 @@
+"""`check-target` against the PostgreSQL stand-in and moto's S3: every check, and nothing left.
+
+The Redshift-only statements (stv_db_isolation_level, the bucket-region rule, TLS) are checked as
+text and arguments in unit/test_check_target_sql.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from mysql_redshift_assets.cli import main
+from mysql_redshift_assets.connect import open_store
+from mysql_redshift_assets.load.ledger import create_ledger_sql
+from mysql_redshift_assets.load.postgres import PostgresWarehouse
+from mysql_redshift_assets.maintenance.check_target import check_target
+from mysql_redshift_assets.naming import LEDGER_TABLE
+from mysql_redshift_assets_tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER, pg_query
+
+
+def _tables(schema: str) -> list[str]:
+    return [r[0] for r in pg_query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
+        (schema,),
+    )]  # fmt: skip
+
+
+def _schema_exists(schema: str) -> bool:
+    return bool(pg_query("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)))
+
+
+@pytest.fixture
+def project(make_project: Any, pg_schema: str) -> Any:
+    return make_project({"shop.orders": {"cursor": "updated_at"}}, store="s3", target="postgres",
+                        target_schema=pg_schema)  # fmt: skip
+
+
+def test_every_check_passes_and_nothing_is_left(project: Any, pg_schema: str) -> None:
+    checks = check_target(project, project.pipeline("testpipe"))
+    by_name = {c.name: c for c in checks}
+    assert [c.name for c in checks] == [
+        "region", "connect", "latency", "ssl", "isolation", "temp", "create", "load", "values",
+        "cleanup",
+    ]  # fmt: skip
+    assert {c.name for c in checks if c.status == "FAIL"} == set(), [c.line for c in checks]
+    assert by_name["region"].status == "SKIP" and by_name["ssl"].status == "SKIP"
+    assert "every value read back equal" in by_name["values"].detail
+    assert "lock held" in by_name["load"].detail
+    # The target schema did not exist: the check created it, then removed it with the rest.
+    assert not _schema_exists(pg_schema)
+    store = open_store(project, "s3")
+    assert list(store.list("")) == []
+
+
+def test_an_existing_schema_and_ledger_keep_everything_but_the_canary(
+    project: Any, pg_schema: str
+) -> None:
+    ledger = f'"{pg_schema}"."{LEDGER_TABLE}"'
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DB) as conn:
+        conn.execute(f'CREATE SCHEMA "{pg_schema}"')
+        conn.execute(f'CREATE TABLE "{pg_schema}".keep (x int)')
+        conn.execute(create_ledger_sql(ledger))
+        conn.execute(f"INSERT INTO {ledger} VALUES ('k', 't', 1, 'r', now())")
+    checks = check_target(project, project.pipeline("testpipe"))
+    assert all(c.status != "FAIL" for c in checks), [c.line for c in checks]
+    assert _tables(pg_schema) == ["keep", LEDGER_TABLE]
+    assert pg_query(f"SELECT file_key FROM {ledger}") == [("k",)]
+
+
+def test_a_failing_check_leaves_no_objects_behind(
+    project: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = PostgresWarehouse.copy_into_staging
+
+    def copy_one_value_wrong(self: PostgresWarehouse, staging: str, *rest: Any) -> int:
+        copied = original(self, staging, *rest)
+        self.execute(f'UPDATE {staging} SET "vl" = \'changed\' WHERE "id" = 1')
+        return copied
+
+    monkeypatch.setattr(PostgresWarehouse, "copy_into_staging", copy_one_value_wrong)
+    checks = check_target(project, project.pipeline("testpipe"))
+    failed = [c for c in checks if c.status == "FAIL"]
+    assert [c.name for c in failed] == ["values"]
+    assert "vl (VARCHAR(30)) row 1: wrote 'éééééééééé', read 'changed'" in failed[0].detail
+    assert checks[-1].name == "cleanup" and checks[-1].status == "OK"
+    assert not _schema_exists(pg_schema)
+    assert list(open_store(project, "s3").list("")) == []
+
+
+def test_a_failing_load_leaves_no_objects_behind(
+    project: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def copy_fails(*_args: Any) -> int:
+        raise RuntimeError("COPY refused (simulated)")
+
+    monkeypatch.setattr(PostgresWarehouse, "copy_into_staging", copy_fails)
+    checks = check_target(project, project.pipeline("testpipe"))
+    assert [c.name for c in checks if c.status == "FAIL"] == ["load"]
+    assert "COPY refused (simulated)" in next(c.detail for c in checks if c.name == "load")
+    assert not _schema_exists(pg_schema)
+    assert list(open_store(project, "s3").list("")) == []
+
+
+def test_the_console_command_prints_one_line_per_check(
+    project: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--pipelines-dir", str(project.root), "check-target", "-p", "testpipe"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert len(out) == 10 and all(line.split()[0] in ("OK", "SKIP") for line in out)
+
+
+# -- the bucket's region against the cluster's (moto answers GetBucketLocation) -----------------
+def _redshift_project(tmp_path: Any, endpoint: str, bucket: str, host: str) -> Any:
+    import yaml
+
+    from mysql_redshift_assets.config.loader import load_project
+
+    root = tmp_path / "rs"
+    root.mkdir()
+    connections = {
+        "sources": {"mysql": {"kind": "mysql", "host": "127.0.0.1", "user": "u"}},
+        "stores": {"s3": {"kind": "s3", "bucket": bucket, "endpoint_url": endpoint,
+                          "region": "us-east-1"}},
+        "targets": {"rs": {"kind": "redshift", "host": host, "database": "dw", "user": "u",
+                           "iam_role": "default"}},
+    }  # fmt: skip
+    (root / "connections.yml").write_text(yaml.safe_dump(connections))
+    pipeline = {
+        "source": "mysql",
+        "store": "s3",
+        "target": "rs",
+        "tables": {"shop.t": {"mode": "full"}},
+    }
+    (root / "p.yml").write_text(yaml.safe_dump(pipeline))
+    return load_project(root)
+
+
+@pytest.mark.parametrize(("cluster", "status"), [("us-east-1", "OK"), ("eu-west-1", "FAIL")])
+def test_the_bucket_must_be_in_the_clusters_region(
+    tmp_path: Any, s3_endpoint: str, s3_bucket: str, cluster: str, status: str
+) -> None:
+    from mysql_redshift_assets.maintenance.check_target import CheckFailed, bucket_region_check
+    from mysql_redshift_assets.maintenance.status import check_pipeline
+
+    host = f"dw.abc123.{cluster}.redshift.amazonaws.com"
+    project = _redshift_project(tmp_path, s3_endpoint, s3_bucket, host)
+    pipeline = project.pipeline("p")
+    if status == "OK":
+        assert bucket_region_check(project, pipeline) == (
+            "OK",
+            f"bucket {s3_bucket} and the cluster are both in us-east-1",
+        )
+    else:
+        with pytest.raises(
+            CheckFailed, match=rf"bucket {s3_bucket} is in us-east-1, the cluster in eu-west-1"
+        ):
+            bucket_region_check(project, pipeline)
+    # `status` reports it too (its other checks fail here: no cluster to connect to).
+    region = [c for c in check_pipeline(project, pipeline) if c.kind == "region"]
+    assert len(region) == 1 and region[0].ok is (status == "OK")
+
+
+def test_the_dagster_job_runs_the_same_checks(project: Any, pg_schema: str) -> None:
+    from mysql_redshift_assets.defs.build import build_definitions
+
+    definitions = build_definitions(project)
+    job = definitions.resolve_job_def("check_target_testpipe")
+    result = job.execute_in_process(resources={"connections": definitions.resources["connections"]})
+    assert result.success
+    assert not _schema_exists(pg_schema)
