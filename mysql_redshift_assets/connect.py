@@ -122,6 +122,7 @@ def open_source(project: Project, name: str, tunnels: TunnelPool | None = None) 
         password=spec.password.get_secret_value(),
         database=spec.database,
         connect_timeout=spec.connect_timeout_seconds,
+        read_timeout=spec.read_timeout_seconds,
         endpoint=_tunnel_endpoint(project, spec, "sources", name, tunnels),
         reader=spec.reader,
         time_zone=spec.time_zone,
@@ -144,6 +145,7 @@ def open_store(project: Project, name: str) -> ObjectStore:
         secret_access_key=(
             spec.aws_secret_access_key.get_secret_value() if spec.aws_secret_access_key else None
         ),
+        timeouts=(spec.connect_timeout_seconds, spec.read_timeout_seconds),
     )
 
 
