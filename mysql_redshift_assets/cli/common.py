@@ -29,7 +29,19 @@ def open_context(args: Any) -> Context:
     from pathlib import Path
 
     root = Path(args.pipelines_dir) if args.pipelines_dir else None
-    return Context(project=load_project(root), as_json=bool(args.json))
+    # A broken pipeline file leaves the others usable; `validate-config` lists its errors.
+    return Context(project=load_project(root, keep_going=True), as_json=bool(args.json))
+
+
+def warn_broken(project: Project) -> None:
+    """One line on stderr naming the pipeline files that did not load."""
+    if project.broken:
+        names = ", ".join(f"{n}.yml" for n in sorted(project.broken))
+        print(
+            f"warning: pipeline file(s) with errors, not loaded: {names} "
+            "(`mysql-redshift validate-config` lists the errors)",
+            file=sys.stderr,
+        )
 
 
 def find_pipeline(project: Project, pipeline: str | None, table: str | None) -> Pipeline:
@@ -43,8 +55,10 @@ def find_pipeline(project: Project, pipeline: str | None, table: str | None) -> 
     if len(having) == 1:
         return having[0]
     if not having:
+        unread = f" (not read, with errors: {', '.join(sorted(project.broken))})"
         raise ConfigError(
-            f"no pipeline in {project.root} has table {table!r}; tables are named <schema>.<table>"
+            f"no pipeline in {project.root} has table {table!r}; tables are named "
+            f"<schema>.<table>{unread if project.broken else ''}"
         )
     names = ", ".join(p.name for p in having)
     raise ConfigError(f"table {table!r} is in pipelines {names}: choose one with -p")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -111,12 +111,17 @@ class Project:
     root: Path
     connections: ConnectionsFile
     pipelines: dict[str, Pipeline]
+    # Pipeline files that did not load (name -> every error of that file, one a line). The
+    # other pipelines load and run; `validate-config`, `status` and the Dagster UI show these.
+    broken: dict[str, str] = field(default_factory=dict)
 
     @property
     def connections_path(self) -> Path:
         return self.root / CONNECTIONS_FILE
 
     def pipeline(self, name: str) -> Pipeline:
+        if name in self.broken:
+            raise ConfigError(f"pipeline {name!r} has errors:\n{self.broken[name]}")
         try:
             return self.pipelines[name]
         except KeyError:
@@ -132,32 +137,60 @@ class Project:
 
 
 def _check_references(pipeline: Pipeline, connections: ConnectionsFile, where: Path) -> None:
-    spec = pipeline.spec
+    spec, errors = pipeline.spec, []
     for key, group in (("source", "sources"), ("store", "stores"), ("target", "targets")):
         name = getattr(spec, key)
         entries = getattr(connections, group)
         if name not in entries:
             known = ", ".join(sorted(entries)) or "none"
-            raise ConfigError(
+            errors.append(
                 f"{pipeline.path}: key {key}: no {group[:-1]} {name!r} in {where} ({group}: {known})"
             )
+    if errors:
+        raise ConfigError("\n".join(errors))
 
 
-def load_project(root: Path | str | None = None) -> Project:
+def pipeline_files(root: Path) -> list[Path]:
+    """Every pipeline file of a folder (all but connections.yml), in name order."""
+    paths = sorted(root.glob("*.yml")) + sorted(root.glob("*.yaml"))
+    return [p for p in paths if p.name not in (CONNECTIONS_FILE, "connections.yaml")]
+
+
+def _load_pipeline(path: Path, connections: ConnectionsFile, root: Path) -> Pipeline:
+    spec = parse_file(path, PipelineFile)
+    pipeline = Pipeline(name=path.stem, path=path, spec=spec)
+    _check_references(pipeline, connections, root / CONNECTIONS_FILE)
+    kind = connections.targets[spec.target].kind
+    pipeline = Pipeline(path.stem, path, spec, target_kind=kind)
+    # Each table's effective settings (partitions, names): an error there is this file's too.
+    from mysql_redshift_assets.config.resolve import table_configs
+
+    table_configs(pipeline)
+    return pipeline
+
+
+def load_project(root: Path | str | None = None, *, keep_going: bool = False) -> Project:
+    """Read a pipelines folder.
+
+    A pipeline file with errors raises ConfigError naming every broken file and all of its
+    errors; with `keep_going` (the CLI, the Dagster code location) the healthy pipelines load
+    and the broken files are listed in `Project.broken`. connections.yml broken is always an
+    error: no pipeline can run without it.
+    """
     root = (Path(root) if root else default_pipelines_dir()).resolve()
     if not root.is_dir():
         raise ConfigError(f"{root}: pipelines folder not found (set {PIPELINES_DIR_ENV})")
     connections = parse_file(root / CONNECTIONS_FILE, ConnectionsFile)
     pipelines: dict[str, Pipeline] = {}
-    for path in sorted(root.glob("*.yml")) + sorted(root.glob("*.yaml")):
-        if path.name in (CONNECTIONS_FILE, "connections.yaml"):
-            continue
-        spec = parse_file(path, PipelineFile)
-        pipeline = Pipeline(name=path.stem, path=path, spec=spec)
-        _check_references(pipeline, connections, root / CONNECTIONS_FILE)
-        kind = connections.targets[spec.target].kind
-        pipelines[pipeline.name] = Pipeline(path.stem, path, spec, target_kind=kind)
-    project = Project(root=root, connections=connections, pipelines=pipelines)
+    broken: dict[str, str] = {}
+    for path in pipeline_files(root):
+        try:
+            pipelines[path.stem] = _load_pipeline(path, connections, root)
+        except ConfigError as exc:
+            broken[path.stem] = str(exc)
+    if broken and not keep_going:
+        raise ConfigError("\n".join(broken.values()))
+    project = Project(root=root, connections=connections, pipelines=pipelines, broken=broken)
     # Here, not in a validator: names are derived by `naming`, which needs the loaded types.
     from mysql_redshift_assets.config.collisions import check_unique_names
 
