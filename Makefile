@@ -26,9 +26,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(UV) pip install -q --python $(PY) --compile-bytecode -e '.[dev]'
 	@touch $@
 
+# The project's one Dagster home (.local/dagster_home): `make` targets export it, the CLI uses it
+# when DAGSTER_HOME is unset, and `.env` names it for plain `dagster` commands run here
+# (`dagster dev`, `dagster asset materialize` read ./.env), so every run shows up in the UI.
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	@cp dagster.yaml $@
+	@grep -qs '^DAGSTER_HOME=' .env || echo "DAGSTER_HOME=$(DAGSTER_HOME)" >> .env
 
 ## demo: install, then run the demo pipeline end to end (no server needed)
 demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml

@@ -66,7 +66,11 @@ def _entry(project: Project, group: str, name: str) -> SourceSpec | StoreSpec | 
     entries = getattr(project.connections, group)
     if name not in entries:
         raise ConfigError(f"{project.connections_path}: no {group[:-1]} named {name!r}")
-    return resolve_env(entries[name], where=f"{project.connections_path}: {group}.{name}")
+    return resolve_env(
+        entries[name],
+        where=f"{project.connections_path}: {group}.{name}",
+        deferred=project.references(group, name),
+    )
 
 
 def _tunnel_endpoint(
@@ -88,7 +92,9 @@ def _tunnel_endpoint(
     if bastion not in project.connections.ssh:
         raise ConfigError(f"{path}: {group}.{name}.ssh: no entry {bastion!r} under `ssh:`")
     ssh = resolve_env(
-        project.connections.ssh[bastion], where=f"{path}: ssh.{bastion} (used by {group}.{name})"
+        project.connections.ssh[bastion],
+        where=f"{path}: ssh.{bastion} (used by {group}.{name})",
+        deferred=project.references("ssh", bastion),
     )
     ssh = ssh.model_copy(
         update={

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from mysql_redshift_assets.cli.sync_partitions import (
     partitioned_runs,
 )
 from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.loader import default_dagster_home
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions
@@ -28,15 +28,11 @@ from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
 
-def _instance() -> dg.DagsterInstance:
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    print(
-        "warning: DAGSTER_HOME is not set; this run is not recorded (set it to the folder "
-        "`dagster dev` uses, e.g. .local/dagster_home)",
-        file=sys.stderr,
-    )
-    return dg.DagsterInstance.ephemeral()
+def _instance(ctx: Context) -> dg.DagsterInstance:
+    # `$DAGSTER_HOME`, else the project's `.local/dagster_home` (where `make dev` looks).
+    home = default_dagster_home(ctx.project.root)
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(home)))
 
 
 def _dry_run(ctx: Context, tables: list[TableConfig], layers: list[Layer]) -> list[dict[str, Any]]:
@@ -227,7 +223,7 @@ def run(ctx: Context, args: Any) -> int:
     if "parquet" in layers:
         _preflight(ctx, tables)
     runs = _runs(ctx, args, tables)
-    instance = _instance()
+    instance = _instance(ctx)
     add_id_ranges(instance, [r.partitioned for r in runs if r.partitioned is not None])
     results = [(r, _execute(ctx, args, defs, r, layers, instance)) for r in runs]
     summary = _summarise(results)
