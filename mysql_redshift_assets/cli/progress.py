@@ -9,6 +9,7 @@ down to the library, nothing calls back up.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from types import TracebackType
@@ -22,7 +23,6 @@ from rich.progress import (
     Task,
     TaskID,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
@@ -42,13 +42,13 @@ PACKAGE_LOGGER = "mysql_redshift_assets"
 class _Rate(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s", style="cyan")
+        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s", style="cyan", no_wrap=True)
 
 
 class _Rows(ProgressColumn):
     def render(self, task: Task) -> Text:
-        total = f" / ~{task.total:,.0f}" if task.total else ""
-        return Text(f"{task.completed:,.0f}{total} rows", style="green")
+        total = f"/~{task.total:,.0f}" if task.total else ""
+        return Text(f"{task.completed:,.0f}{total} rows", style="green", no_wrap=True)
 
 
 class SyncProgress(logging.Handler):
@@ -70,6 +70,7 @@ class SyncProgress(logging.Handler):
         self.started = time.monotonic()
         self._tasks: dict[str, TaskID] = {}
         self._bar: Progress | None = None
+        self._terminal: IO[str] | None = None
         self._saved: tuple[int, bool] = (logging.NOTSET, True)
 
     def __enter__(self) -> SyncProgress:
@@ -80,7 +81,10 @@ class SyncProgress(logging.Handler):
         logger.propagate = False
         logger.addHandler(self)
         if self.live:
-            self._bar = _bar(Console(file=self.stream))
+            # A copy of the terminal's descriptor: Dagster captures a step's stdout / stderr
+            # (its compute logs) by redirecting fds 1 and 2 while the step runs.
+            self._terminal = _copy(self.stream)
+            self._bar = _bar(Console(file=self._terminal or self.stream, force_terminal=True))
             self._bar.start()
             for table, total in self.expected.items():
                 self._task(table, total)
@@ -95,6 +99,8 @@ class SyncProgress(logging.Handler):
         logger.propagate = self._saved[1]
         if self._bar is not None:
             self._bar.stop()
+        if self._terminal is not None:
+            self._terminal.close()
 
     def _task(self, table: str, total: int | None = None) -> TaskID:
         if table not in self._tasks:
@@ -134,13 +140,21 @@ class SyncProgress(logging.Handler):
             print(text, file=self.stream, flush=True)
 
 
+def _copy(stream: IO[str]) -> IO[str] | None:
+    """A new file on the stream's descriptor; None for a stream with none (a test's buffer)."""
+    try:
+        return os.fdopen(os.dup(stream.fileno()), "w", buffering=1)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _bar(console: Console) -> Progress:
+    # Narrow enough for an 80-column terminal: the numbers matter more than the bar.
     return Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),
+        BarColumn(bar_width=12),
         _Rows(),
         _Rate(),
-        TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
@@ -152,19 +166,22 @@ def summary_table(summary: dict[str, Any]) -> str:
     """The run's assets, one line each: what `sync` did, as a table."""
     rows = []
     for key, md in summary["assets"].items():
-        if key.endswith("/parquet"):
-            seconds = float(md.get("seconds") or 0)
-            rows.append([key, "extracted", f"{md['rows']:,}", str(md["files"]),
-                         human_bytes(md["bytes"]), f"{seconds:,.1f}s",
-                         f"{md['rows'] / seconds:,.0f}" if seconds else "-"])  # fmt: skip
-        else:
-            rows.append([key, "loaded", f"{md['rows_loaded']:,}", str(md["files_loaded"]),
-                         "-", "-", f"table: {md['table_rows']:,} rows"])  # fmt: skip
-    headers = ["ASSET", "STEP", "ROWS", "FILES", "BYTES", "TIME", "ROWS/S"]
+        extracted = key.endswith("/parquet")
+        count = md["rows"] if extracted else md["rows_loaded"]
+        seconds = float(md.get("seconds") or 0)
+        rows.append([
+            key, "extracted" if extracted else "loaded", f"{count:,}",
+            str(md["files"] if extracted else md["files_loaded"]),
+            human_bytes(md["bytes"]) if extracted else "-",
+            f"{seconds:,.1f}s" if seconds else "-",
+            f"{count / seconds:,.0f}" if seconds else "-",
+            "-" if extracted else f"{md['table_rows']:,}",
+        ])  # fmt: skip
+    headers = ["ASSET", "STEP", "ROWS", "FILES", "BYTES", "TIME", "ROWS/S", "TABLE ROWS"]
     runs = [
         f"run {r['run_id']}: {'succeeded' if r['success'] else 'FAILED'}" for r in summary["runs"]
     ]
-    return "\n".join([text_table(headers, rows, right={2, 3, 4, 5, 6}), *runs])
+    return "\n".join([text_table(headers, rows, right={2, 3, 4, 5, 6, 7}), *runs])
 
 
 def print_summary(summary: dict[str, Any]) -> None:

@@ -35,6 +35,10 @@ def _position(pos: dict[str, Any] | None) -> str:
     return "; ".join(parts) or "(start)"
 
 
+def _whole(info: dict[str, Any]) -> str:
+    return f"- (mode {info['mode']}: each run reads the whole table or window)"
+
+
 def _known(value: int | None) -> str:
     return "unknown" if value is None else str(value)
 
@@ -44,7 +48,7 @@ def _text(info: dict[str, Any], files: list[str] | None) -> str:
     lines = [
         f"table:        {info['table']} ({info['mode']})",
         f"status:       {info['status']}",
-        f"resumes at:   {_position(pos)}",
+        f"resumes at:   {_position(pos) if info['mode'] == 'incremental' else _whole(info)}",
     ]
     if info["session"]:
         s = info["session"]
