@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mysql_redshift_assets.cli import main
 
@@ -160,3 +161,26 @@ def test_sync_without_a_terminal_prints_plain_progress_lines(
     assert code == 0, err
     assert "shop.products: 50 rows in 1 file(s) so far (" in err  # fed by sync.extract's record
     assert "demo/shop/products/parquet: 50 rows extracted, 1 file(s)" in out
+
+
+def test_after_the_demo_a_postgres_target_answers_status(demo: Path, pg_server: None) -> None:
+    """`kind: postgres` works with the main dependencies (psycopg is one, not a dev extra)."""
+    from mysql_redshift_assets_tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER
+
+    root = demo / "pipelines_pg"
+    shutil.copytree(demo / "pipelines", root)
+    connections = yaml.safe_load((root / "connections.yml").read_text())
+    connections["targets"]["pg"] = {"kind": "postgres", "host": PG_HOST, "port": "${MRA_PG_PORT:-"
+                                    f"{PG_PORT}}}", "database": PG_DB, "user": PG_USER}  # fmt: skip
+    (root / "connections.yml").write_text(yaml.safe_dump(connections))
+    pipeline = yaml.safe_load((root / "demo.yml").read_text()) | {"target": "pg"}
+    (root / "demo.yml").write_text(yaml.safe_dump(pipeline))
+    env = {**os.environ, "MYSQL_REDSHIFT_PIPELINES_DIR": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-m", "mysql_redshift_assets", "status", "-p", "demo"],
+        env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(
+        r"ok   target  pg +\d+\.\d\ds  connected: PostgresWarehouse\('pg'\)", done.stdout
+    )
