@@ -41,16 +41,16 @@ _STATES = ("loaded", "pending", "superseded", "orphan", "manifest")
 
 
 def _totals_line(sums: dict[str, dict[str, int]]) -> str:
-    """`12 file(s), 3.4 MB: 8 loaded (2.1 MB), 4 not loaded (1.3 MB: 3 pending, 1 superseded)`"""
+    """`12 file(s), 3.4 MB; loaded: 8 (2.1 MB); not loaded: 4 (1.3 MB; pending: 3, orphan: 1)`"""
     everything = sums["all"]
     loaded = sums.get("loaded", {"files": 0, "bytes": 0})
-    not_loaded = {"files": everything["files"] - loaded["files"],
-                  "bytes": everything["bytes"] - loaded["bytes"]}  # fmt: skip
-    parts = ", ".join(f"{sums[s]['files']} {s}" for s in _STATES if s != "loaded" and s in sums)
+    rest_files = everything["files"] - loaded["files"]
+    rest_bytes = everything["bytes"] - loaded["bytes"]
+    states = ", ".join(f"{s}: {sums[s]['files']}" for s in _STATES if s != "loaded" and s in sums)
     return (
-        f"{everything['files']} file(s), {_human(everything['bytes'])}: {loaded['files']} loaded "
-        f"({_human(loaded['bytes'])}), {not_loaded['files']} not loaded "
-        f"({_human(not_loaded['bytes'])}{': ' + parts if parts else ''})"
+        f"{everything['files']} file(s), {_human(everything['bytes'])}; loaded: {loaded['files']} "
+        f"({_human(loaded['bytes'])}); not loaded: {rest_files} ({_human(rest_bytes)}"
+        f"{'; ' + states if states else ''})"
     )
 
 

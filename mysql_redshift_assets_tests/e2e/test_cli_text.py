@@ -121,7 +121,7 @@ def test_watermark_get_and_s3clean_list_agree_on_superseded(
     code, out, _ = _cli(capsys, demo, "s3clean", "list", "-t", "shop.products")
     lines = out.splitlines()
     assert lines[0] == (
-        "shop.products: 3 file(s), <size>: 2 loaded (<size>), 1 not loaded (<size>: 1 superseded)"
+        "shop.products: 3 file(s), <size>; loaded: 2 (<size>); not loaded: 1 (<size>; superseded: 1)"
     )
     assert sorted(line.split()[0] for line in lines[1:]) == ["loaded", "loaded", "superseded"]
     report = json.loads(_cli(capsys, demo, "s3clean", "list", "-t", "shop.products", "--json")[1])
@@ -140,8 +140,8 @@ def test_s3clean_list_of_a_pipeline_ends_with_a_total(
     assert [line.split(":")[0] for line in summary] == [
         "shop.customers", "shop.orders", "shop.products", "shop.events", "total",
     ]  # fmt: skip
-    assert re.fullmatch(r"total: \d+ file\(s\), <size>: \d+ loaded \(<size>\), 1 not loaded "
-                        r"\(<size>: 1 superseded\)", summary[-1])  # fmt: skip
+    assert re.fullmatch(r"total: \d+ file\(s\), <size>; loaded: \d+ \(<size>\); not loaded: 1 "
+                        r"\(<size>; superseded: 1\)", summary[-1])  # fmt: skip
 
 
 def test_clean_and_clean_all_have_their_own_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -171,3 +171,16 @@ def test_a_silent_s3_endpoint_fails_within_the_timeouts(silent_port: int, tmp_pa
     assert "S3 store s3://b: no answer to HeadBucket within 1 s (connect) / 1 s (read)" in str(
         err.value
     )
+
+
+def test_status_fails_on_a_silent_postgres_target(silent_port: int, tmp_path: Path) -> None:
+    """The warehouse's connect is bounded too (10 s, the driver's own timeout)."""
+    root = _project(tmp_path / "pipelines", 3306)
+    connections = yaml.safe_load((root / "connections.yml").read_text())
+    connections["targets"]["wh"] = {"kind": "postgres", "host": "127.0.0.1",
+                                    "port": silent_port, "database": "d", "user": "u"}  # fmt: skip
+    (root / "connections.yml").write_text(yaml.safe_dump(connections))
+    status = _cli(root, tmp_path / "home", "status")
+    assert status.returncode == 1
+    target = next(line for line in status.stdout.splitlines() if " target " in line)
+    assert target.split()[:3] == ["FAIL", "target", "wh"] and "timeout" in target, status.stdout
