@@ -57,13 +57,13 @@ def _text(info: dict[str, Any], files: list[str] | None) -> str:
             + (f"\n              error: {s['error']}" if s["error"] else "")
         )
     c, all_ = info["current"], info["cumulative"]
-    lines.append(f"current:      {c['rows']:,} rows in {c['files']} files, {c['bytes']:,} bytes")
+    lines.append(f"current:      {c['rows']:,} rows in {c['files']} files")
     lines.append(
         f"cumulative:   {all_['rows']:,} rows, {all_['files']} files, {all_['bytes']:,} bytes "
         "(every session, superseded generations included)"
     )
     lines.append(
-        f"files:        {info['files_in_store']} in store: {_known(info['files_loaded'])} "
+        f"files:        {info['files_in_store']} in store, {_known(info['files_loaded'])} "
         f"loaded, {_known(info['files_pending'])} pending, "
         f"{_known(info['files_superseded'])} superseded"
     )
@@ -126,8 +126,8 @@ def _list_row(pipeline: str, table: TableConfig, watermark: Watermark | None) ->
         "table": table.qualified,
         "mode": table.mode,
         "status": watermark.status if watermark else "none",
-        "rows": current.rows if current else 0,
-        "files": current.files if current else 0,
+        "rows": current["rows"] if current else 0,
+        "files": current["files"] if current else 0,
         "cumulative_rows": watermark.cumulative.rows if watermark else 0,
         "position": watermark.position.model_dump() if watermark and watermark.position else None,
     }

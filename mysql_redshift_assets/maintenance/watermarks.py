@@ -10,8 +10,7 @@ from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.maintenance.s3clean import superseded_keys
 from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import (
-    Counts,
-    FileRecord,
+    Generation,
     Position,
     Session,
     Watermark,
@@ -79,28 +78,22 @@ def reset(watermarks: WatermarkStore, table: TableConfig) -> Watermark:
     return watermark
 
 
-def current_files(watermark: Watermark) -> list[FileRecord]:
-    """The files the table is made of now: every increment, and of each window (None: the
-    whole table) the newest complete generation's files. Older generations are superseded."""
-    newest: dict[str | None, str] = {}
-    partition_of: dict[str, str | None] = {}
+def current_counts(watermark: Watermark) -> dict[str, int]:
+    """Rows and files the table is made of now: every increment, and of each window (None: the
+    whole table) the newest complete generation. Unlike `cumulative`, a superseded generation
+    does not count; nor does s3clean deleting files (counted when recorded, not listed)."""
+    newest: dict[str | None, Generation] = {}
     for generation in watermark.generations:
-        partition_of[generation.id] = generation.partition
         if generation.complete:
-            newest[generation.partition] = generation.id
-    return [
-        f
-        for f in watermark.files
-        if f.generation is None
-        or newest.get(partition_of.get(f.generation), f.generation) == f.generation
-    ]
-
-
-def current_counts(watermark: Watermark) -> Counts:
-    counts = Counts()
-    for record in current_files(watermark):
-        counts.add(record)
-    return counts
+            newest[generation.partition] = generation
+    in_generations = sum(g.rows for g in watermark.generations)
+    files_in_generations = sum(g.files for g in watermark.generations)
+    return {
+        "rows": max(watermark.cumulative.rows - in_generations, 0)
+        + sum(g.rows for g in newest.values()),
+        "files": max(watermark.cumulative.files - files_in_generations, 0)
+        + sum(g.files for g in newest.values()),
+    }
 
 
 def describe(watermark: Watermark, loaded: set[str] | None) -> dict[str, Any]:
@@ -119,7 +112,7 @@ def describe(watermark: Watermark, loaded: set[str] | None) -> dict[str, Any]:
         "status": watermark.status,
         "position": watermark.position.model_dump() if watermark.position else None,
         "session": _session(watermark.session),
-        "current": current_counts(watermark).model_dump(),
+        "current": current_counts(watermark),
         "cumulative": watermark.cumulative.model_dump(),
         "files_in_store": len(watermark.files),
         "files_loaded": files_loaded,

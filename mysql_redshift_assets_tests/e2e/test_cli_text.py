@@ -113,10 +113,10 @@ def test_watermark_get_and_s3clean_list_agree_on_superseded(
         "status:       success\n"
         "resumes at:   - (mode full: each run reads the whole table or window)\n"
         "last session: success, 50 rows, 1 files, run <run>\n"
-        "current:      50 rows in 1 files, <n> bytes\n"
+        "current:      50 rows in 1 files\n"
         "cumulative:   150 rows, 3 files, <n> bytes (every session, superseded generations "
         "included)\n"
-        "files:        3 in store: 2 loaded, 0 pending, 1 superseded\n"
+        "files:        3 in store, 2 loaded, 0 pending, 1 superseded\n"
     )
     code, out, _ = _cli(capsys, demo, "s3clean", "list", "-t", "shop.products")
     lines = out.splitlines()
