@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
 
-.PHONY: demo test lint dev bench soak clean
+.PHONY: demo test lint dev bench soak clean home
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -26,12 +26,18 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(UV) pip install -q --python $(PY) --compile-bytecode -e '.[dev]'
 	@touch $@
 
+# The project's one Dagster home (.local/dagster_home): `make` targets export it, the CLI uses it
+# when DAGSTER_HOME is unset, and `.env` names it for plain `dagster` commands run here
+# (`dagster dev`, `dagster asset materialize` read ./.env), so every run shows up in the UI.
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	@cp dagster.yaml $@
 
+home: $(DAGSTER_HOME)/dagster.yaml
+	@grep -qs '^DAGSTER_HOME=' .env || echo "DAGSTER_HOME=$(DAGSTER_HOME)" >> .env
+
 ## demo: install, then run the demo pipeline end to end (no server needed)
-demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+demo: $(VENV)/.installed home
 	$(PY) -m mysql_redshift_assets.demo
 
 ## test: install the dev extra, run ruff and the whole test suite against the real servers
@@ -50,7 +56,7 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 
 ## dev: the Dagster UI on http://127.0.0.1:3000 (runs recorded in .local/dagster_home)
-dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+dev: $(VENV)/.installed home
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## bench: extraction benchmark on the local MariaDB (see bench/README.md): the project vs

@@ -72,7 +72,11 @@ def _entry(project: Project, group: str, name: str) -> SourceSpec | StoreSpec | 
     entries = getattr(project.connections, group)
     if name not in entries:
         raise ConfigError(f"{project.connections_path}: no {group[:-1]} named {name!r}")
-    return resolve_env(entries[name], where=f"{project.connections_path}: {group}.{name}")
+    return resolve_env(
+        entries[name],
+        where=f"{project.connections_path}: {group}.{name}",
+        deferred=project.references(group, name),
+    )
 
 
 def _tunnel_endpoint(
@@ -94,7 +98,9 @@ def _tunnel_endpoint(
     if bastion not in project.connections.ssh:
         raise ConfigError(f"{path}: {group}.{name}.ssh: no entry {bastion!r} under `ssh:`")
     ssh = resolve_env(
-        project.connections.ssh[bastion], where=f"{path}: ssh.{bastion} (used by {group}.{name})"
+        project.connections.ssh[bastion],
+        where=f"{path}: ssh.{bastion} (used by {group}.{name})",
+        deferred=project.references("ssh", bastion),
     )
     ssh = ssh.model_copy(
         update={
@@ -128,6 +134,7 @@ def open_source(project: Project, name: str, tunnels: TunnelPool | None = None) 
         password=spec.password.get_secret_value(),
         database=spec.database,
         connect_timeout=spec.connect_timeout_seconds,
+        read_timeout=spec.read_timeout_seconds,
         endpoint=_tunnel_endpoint(project, spec, "sources", name, tunnels),
         reader=spec.reader,
         time_zone=spec.time_zone,
@@ -150,6 +157,7 @@ def open_store(project: Project, name: str) -> ObjectStore:
         secret_access_key=(
             spec.aws_secret_access_key.get_secret_value() if spec.aws_secret_access_key else None
         ),
+        timeouts=(spec.connect_timeout_seconds, spec.read_timeout_seconds),
     )
 
 

@@ -9,17 +9,36 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from mysql_redshift_assets.config.errors import ConfigError
 
 
+def _global_flags(parser: argparse.ArgumentParser, *, on_subcommand: bool) -> None:
+    """Flags that work before or after the subcommand (`--json status`, `status --json`).
+
+    On a subcommand their default is SUPPRESS: a flag given before the subcommand is then not
+    reset by the subcommand's own default."""
+    keep = argparse.SUPPRESS if on_subcommand else None
+    parser.add_argument(
+        "--pipelines-dir",
+        default=keep,
+        help="default: $MYSQL_REDSHIFT_PIPELINES_DIR, else ./pipelines in the working directory",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=keep or False, help="machine-readable output"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mysql-redshift", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--pipelines-dir", help="default: $MYSQL_REDSHIFT_PIPELINES_DIR or ./pipelines"
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    _global_flags(parser, on_subcommand=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_flags(common, on_subcommand=True)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def leaf(group: Any, name: str, help: str, description: str | None = None) -> Any:
+        return group.add_parser(name, help=help, description=description or help, parents=[common])
 
     def table_args(p: argparse.ArgumentParser, required: bool = True, many: bool = False) -> None:
         p.add_argument("-p", "--pipeline", help="pipeline name (optional if the table is in one)")
@@ -28,30 +47,35 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("-t", "--table", required=required, help="<schema>.<table>")
 
-    wm = sub.add_parser("watermark", help="extraction state per table").add_subparsers(
+    wm = leaf(sub, "watermark", "extraction state per table").add_subparsers(
         dest="action", required=True
     )
-    get = wm.add_parser("get", help="position, counts, files written vs loaded")
+    get = leaf(wm, "get", "position, counts, files written vs loaded")
     table_args(get)
     get.add_argument("--show-files", action="store_true")
-    set_ = wm.add_parser("set", help="where the next extraction starts")
+    set_ = leaf(wm, "set", "where the next extraction starts")
     table_args(set_)
     set_.add_argument(
         "--timestamp", help="rows with cursor >= this (UTC), e.g. '2025-08-09 20:00:01'"
     )
     set_.add_argument("--id", help="rows with primary key > this")
-    table_args(wm.add_parser("reset", help="extract from the start again"))
-    lst = wm.add_parser("list", help="every table's state")
+    table_args(leaf(wm, "reset", "extract from the start again"))
+    lst = leaf(wm, "list", "every table's state: status, rows and files, position")
     lst.add_argument("-p", "--pipeline")
 
-    s3 = sub.add_parser("s3clean", help="files in the store").add_subparsers(
-        dest="action", required=True
+    s3 = leaf(sub, "s3clean", "files in the store").add_subparsers(dest="action", required=True)
+    s3list = leaf(
+        s3, "list", "files and their state (loaded, pending, superseded, orphan), with totals"
     )
-    s3list = s3.add_parser("list", help="files and their state (loaded, pending, orphan, ...)")
     table_args(s3list, required=False)
     s3list.add_argument("--show-timestamps", action="store_true")
-    for name in ("clean", "clean-all"):
-        p = s3.add_parser(name, help="delete loaded / superseded / orphan files")
+    cleans = {
+        "clean": "delete the safe files (loaded, superseded, orphan) of ONE table (-t)",
+        "clean-all": "delete the safe files (loaded, superseded, orphan) of EVERY table of a "
+        "pipeline (-p), one table after another",
+    }
+    for name, help in cleans.items():
+        p = leaf(s3, name, help)
         table_args(p, required=(name == "clean"))
         p.add_argument("--older-than", help="only files older than this: 30m, 12h, 7d, 2w")
         p.add_argument("--pattern", help="only file names (or keys) matching this glob")
@@ -60,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--force", action="store_true", help="no prompt; also delete files not yet loaded"
         )
 
-    st = sub.add_parser("status", help="check every connection of a pipeline")
+    st = leaf(sub, "status", "check every connection of a pipeline, and every pipeline file")
     st.add_argument("-p", "--pipeline")
-    val = sub.add_parser("validate", help="source vs Parquet vs warehouse: rows, keys, values")
+    val = leaf(sub, "validate", "source vs Parquet vs warehouse: rows, keys, values")
     table_args(val, required=False)
     val.add_argument(
         "--partition",
@@ -70,14 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="partitioned tables only, this window (a day '2026-11-30', an id range '0-1000'); "
         "default: every window extracted",
     )
-
-    table_args(sub.add_parser("resync", help="re-extract one table whole and swap it in"))
-    ddl = sub.add_parser("ddl", help="print the target DDL a load would run (runs nothing)")
+    leaf(sub, "validate-config", "read every pipeline file; list each broken file's errors")
+    table_args(leaf(sub, "resync", "re-extract one table whole and swap it in"))
+    ddl = leaf(sub, "ddl", "print the target DDL a load would run (runs nothing)")
     table_args(ddl, required=False)
-    ct = sub.add_parser("check-target", help="live self-test of the warehouse and the store")
+    ct = leaf(sub, "check-target", "live self-test of the warehouse and the store")
     ct.add_argument("-p", "--pipeline", required=True)
 
-    sync = sub.add_parser("sync", help="run the assets (recorded in Dagster)")
+    sync = leaf(sub, "sync", "run the assets (recorded in Dagster)")
     # The old tool's spelling `sync pipeline -p P -t T` works too.
     sync.add_argument("what", nargs="?", choices=["pipeline"], help=argparse.SUPPRESS)
     table_args(sync, many=True)
@@ -118,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         sync_cmd,
         watermark_cmd,
     )
-    from mysql_redshift_assets.cli.common import fail, open_context
+    from mysql_redshift_assets.cli.common import fail, open_context, warn_broken
     from mysql_redshift_assets.cli.resync_cmd import run as resync
     from mysql_redshift_assets.state.watermark import WatermarkError
 
@@ -132,11 +156,14 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"{name} must be a positive number", 2)
     try:
         ctx = open_context(args)
+        if args.command not in ("status", "validate-config"):  # those two list the errors
+            warn_broken(ctx.project)
         handler = {
             "watermark": watermark_cmd.run,
             "s3clean": s3clean_cmd.run,
             "status": check_cmd.status,
             "validate": check_cmd.validate,
+            "validate-config": check_cmd.validate_config,
             "sync": sync_cmd.run,
             "resync": resync,
             "ddl": ddl_cmd.run,

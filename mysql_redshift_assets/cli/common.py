@@ -16,6 +16,8 @@ from mysql_redshift_assets.config.resolve import TableConfig, table_config, tabl
 class Context:
     project: Project
     as_json: bool
+    # A live progress display owns the terminal (cli/progress.py): runs log warnings only.
+    live: bool = False
 
     def emit(self, data: Any, text: str | None = None) -> None:
         """JSON for automation (`--json`), readable text otherwise."""
@@ -29,7 +31,19 @@ def open_context(args: Any) -> Context:
     from pathlib import Path
 
     root = Path(args.pipelines_dir) if args.pipelines_dir else None
-    return Context(project=load_project(root), as_json=bool(args.json))
+    # A broken pipeline file leaves the others usable; `validate-config` lists its errors.
+    return Context(project=load_project(root, keep_going=True), as_json=bool(args.json))
+
+
+def warn_broken(project: Project) -> None:
+    """One line on stderr naming the pipeline files that did not load."""
+    if project.broken:
+        names = ", ".join(f"{n}.yml" for n in sorted(project.broken))
+        print(
+            f"warning: pipeline file(s) with errors, not loaded: {names} "
+            "(`mysql-redshift validate-config` lists the errors)",
+            file=sys.stderr,
+        )
 
 
 def find_pipeline(project: Project, pipeline: str | None, table: str | None) -> Pipeline:
@@ -43,8 +57,10 @@ def find_pipeline(project: Project, pipeline: str | None, table: str | None) -> 
     if len(having) == 1:
         return having[0]
     if not having:
+        unread = f" (not read, with errors: {', '.join(sorted(project.broken))})"
         raise ConfigError(
-            f"no pipeline in {project.root} has table {table!r}; tables are named <schema>.<table>"
+            f"no pipeline in {project.root} has table {table!r}; tables are named "
+            f"<schema>.<table>{unread if project.broken else ''}"
         )
     names = ", ".join(p.name for p in having)
     raise ConfigError(f"table {table!r} is in pipelines {names}: choose one with -p")
@@ -83,3 +99,26 @@ class Progress:
             sys.stderr.flush()
         elif self.done == self.total or self.done % max(self.total // 10, 1) == 0:
             print(f"{self.label}: {self.done}/{self.total}", file=sys.stderr)
+
+
+def text_table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+    """Columns padded to their widest cell, a header and a rule; `right`: numeric columns."""
+    right = right or set()
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            str(c).rjust(w) if i in right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return str(n)

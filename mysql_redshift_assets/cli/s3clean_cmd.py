@@ -6,7 +6,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from mysql_redshift_assets.cli.common import Context, Progress, find_tables
+from mysql_redshift_assets.cli.common import Context, Progress, find_tables, human_bytes
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_store, open_warehouse
 from mysql_redshift_assets.maintenance.s3clean import (
@@ -15,6 +15,7 @@ from mysql_redshift_assets.maintenance.s3clean import (
     execute_clean,
     parse_duration,
     plan_clean,
+    totals,
 )
 from mysql_redshift_assets.state.watermark import WatermarkStore
 
@@ -35,12 +36,22 @@ def _ledger(ctx: Context, table: TableConfig, force: bool) -> set[str]:
         return set()
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return str(n)
+_human = human_bytes
+_STATES = ("loaded", "pending", "superseded", "orphan", "manifest")
+
+
+def _totals_line(sums: dict[str, dict[str, int]]) -> str:
+    """`12 file(s), 3.4 MB; loaded: 8 (2.1 MB); not loaded: 4 (1.3 MB; pending: 3, orphan: 1)`"""
+    everything = sums["all"]
+    loaded = sums.get("loaded", {"files": 0, "bytes": 0})
+    rest_files = everything["files"] - loaded["files"]
+    rest_bytes = everything["bytes"] - loaded["bytes"]
+    states = ", ".join(f"{s}: {sums[s]['files']}" for s in _STATES if s != "loaded" and s in sums)
+    return (
+        f"{everything['files']} file(s), {_human(everything['bytes'])}; loaded: {loaded['files']} "
+        f"({_human(loaded['bytes'])}); not loaded: {rest_files} ({_human(rest_bytes)}"
+        f"{'; ' + states if states else ''})"
+    )
 
 
 def _row(f: StoredFile, timestamps: bool) -> str:
@@ -56,16 +67,20 @@ def run(ctx: Context, args: Any) -> int:
     older = parse_duration(args.older_than) if getattr(args, "older_than", None) else None
     force = bool(getattr(args, "force", False))
     report: list[dict[str, Any]] = []
+    everything: list[StoredFile] = []
     exit_code = 0
     for table in tables:
         store = open_store(ctx.project, table.store)
         watermarks = WatermarkStore(store)
         files = classify(store, table, watermarks.load(table), _ledger(ctx, table, force))
         if args.action == "list":
-            report.append({"table": table.qualified, "files": [f.__dict__ for f in files]})
+            everything += files
+            report.append(
+                {"table": table.qualified, "files": [f.__dict__ for f in files],
+                 "totals": totals(files)}
+            )  # fmt: skip
             if not ctx.as_json:
-                size = sum(f.size for f in files)
-                print(f"{table.qualified}: {len(files)} file(s), {_human(size)}")
+                print(f"{table.qualified}: {_totals_line(totals(files))}")
                 for f in files:
                     print("  " + _row(f, args.show_timestamps))
             continue
@@ -95,5 +110,7 @@ def run(ctx: Context, args: Any) -> int:
             progress.step(len(plan.delete))
             entry["deleted_count"] = deleted
         report.append(entry)
+    if args.action == "list" and len(tables) > 1 and not ctx.as_json:
+        print(f"total: {_totals_line(totals(everything))}")
     ctx.emit(report)
     return exit_code

@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from mysql_redshift_assets.cli import progress
 from mysql_redshift_assets.cli.common import Context, find_tables
 from mysql_redshift_assets.cli.sync_partitions import (
     PartitionedRun,
@@ -18,6 +19,7 @@ from mysql_redshift_assets.cli.sync_partitions import (
     partitioned_runs,
 )
 from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.loader import default_dagster_home
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions
@@ -28,15 +30,14 @@ from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
 
-def _instance() -> dg.DagsterInstance:
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    print(
-        "warning: DAGSTER_HOME is not set; this run is not recorded (set it to the folder "
-        "`dagster dev` uses, e.g. .local/dagster_home)",
-        file=sys.stderr,
-    )
-    return dg.DagsterInstance.ephemeral()
+def _instance(ctx: Context) -> dg.DagsterInstance:
+    # `$DAGSTER_HOME`, else the project's `.local/dagster_home` (where `make dev` looks).
+    home = default_dagster_home(ctx.project.root)
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():  # Dagster's defaults: storage in this folder
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)  # as `make dev` sets it, for Dagster's own lookups
+    return dg.DagsterInstance.get()
 
 
 def _dry_run(ctx: Context, tables: list[TableConfig], layers: list[Layer]) -> list[dict[str, Any]]:
@@ -124,9 +125,16 @@ def _check_partition_flags(args: Any, tables: list[TableConfig]) -> None:
         raise ConfigError(f"--partition / --partition-range: no partitioned table among {names}")
 
 
+def _console_level(ctx: Context) -> str:
+    return "ERROR" if ctx.live else "WARNING" if ctx.as_json else "INFO"
+
+
 def _run_config(ctx: Context, args: Any, tables: list[TableConfig], layers: list[Layer]) -> dict:
     run_config: dict[str, Any] = {
-        "loggers": {"console": {"config": {"log_level": "WARNING" if ctx.as_json else "INFO"}}}
+        "loggers": {
+            # A live display shows the library's warnings itself (cli/progress.py).
+            "console": {"config": {"log_level": _console_level(ctx)}}
+        }
     }
     config: dict[str, Any] = {}
     if args.limit:
@@ -227,13 +235,19 @@ def run(ctx: Context, args: Any) -> int:
     if "parquet" in layers:
         _preflight(ctx, tables)
     runs = _runs(ctx, args, tables)
-    instance = _instance()
+    instance = _instance(ctx)
     add_id_ranges(instance, [r.partitioned for r in runs if r.partitioned is not None])
-    results = [(r, _execute(ctx, args, defs, r, layers, instance)) for r in runs]
+    ctx.live = not ctx.as_json and sys.stderr.isatty()
+    limit = args.limit * (args.max_chunks or 1) if args.limit else None
+    expected = progress.expected_rows(ctx.project, tables, limit) if ctx.live else None
+    with progress.SyncProgress(expected, live=ctx.live):
+        results = [(r, _execute(ctx, args, defs, r, layers, instance)) for r in runs]
     summary = _summarise(results)
     _write_json(args.json_output, summary)
     if ctx.as_json:
         ctx.emit(summary)
+    elif ctx.live:
+        progress.print_summary(summary)
     else:
         _print_summary(summary)
     return 0 if summary["success"] else 1

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from mysql_redshift_assets.cli.common import Context, find_pipeline, find_tables
+from mysql_redshift_assets.cli.common import Context, find_pipeline, find_tables, text_table
 from mysql_redshift_assets.config.resolve import TableConfig, table_configs
 from mysql_redshift_assets.connect import open_store, open_warehouse
 from mysql_redshift_assets.maintenance import watermarks as ops
-from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.maintenance.s3clean import superseded_keys
+from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 
 
 def _loaded_keys(ctx: Context, table: TableConfig) -> set[str] | None:
@@ -34,12 +35,20 @@ def _position(pos: dict[str, Any] | None) -> str:
     return "; ".join(parts) or "(start)"
 
 
+def _whole(info: dict[str, Any]) -> str:
+    return f"- (mode {info['mode']}: each run reads the whole table or window)"
+
+
+def _known(value: int | None) -> str:
+    return "unknown" if value is None else str(value)
+
+
 def _text(info: dict[str, Any], files: list[str] | None) -> str:
     pos = info["position"]
     lines = [
         f"table:        {info['table']} ({info['mode']})",
         f"status:       {info['status']}",
-        f"resumes at:   {_position(pos)}",
+        f"resumes at:   {_position(pos) if info['mode'] == 'incremental' else _whole(info)}",
     ]
     if info["session"]:
         s = info["session"]
@@ -47,12 +56,16 @@ def _text(info: dict[str, Any], files: list[str] | None) -> str:
             f"last session: {s['status']}, {s['rows']:,} rows, {s['files']} files, run {s['run_id']}"
             + (f"\n              error: {s['error']}" if s["error"] else "")
         )
-    c = info["cumulative"]
-    lines.append(f"cumulative:   {c['rows']:,} rows, {c['files']} files, {c['bytes']:,} bytes")
-    loaded = "unknown" if info["files_loaded"] is None else info["files_loaded"]
-    pending = "unknown" if info["files_pending"] is None else info["files_pending"]
+    c, all_ = info["current"], info["cumulative"]
+    lines.append(f"current:      {c['rows']:,} rows in {c['files']} files")
     lines.append(
-        f"files:        {info['files_in_store']} in store, {loaded} loaded, {pending} pending"
+        f"cumulative:   {all_['rows']:,} rows, {all_['files']} files, {all_['bytes']:,} bytes "
+        "(every session, superseded generations included)"
+    )
+    lines.append(
+        f"files:        {info['files_in_store']} in store, {_known(info['files_loaded'])} "
+        f"loaded, {_known(info['files_pending'])} pending, "
+        f"{_known(info['files_superseded'])} superseded"
     )
     if files:
         lines += ["", *files]
@@ -76,13 +89,16 @@ def run(ctx: Context, args: Any) -> int:
         info = ops.describe(watermark, loaded)
         files = None
         if args.show_files:
+            superseded = superseded_keys(watermark, loaded) if loaded is not None else set()
 
             def state(key: str) -> str:
                 if loaded is None:
                     return "?"
+                if key in superseded:
+                    return "superseded"
                 return "loaded" if key in loaded else "pending"
 
-            files = [f"{state(f.key):8} {f.rows:>10,} rows  {f.key}" for f in watermark.files]
+            files = [f"{state(f.key):10} {f.rows:>10,} rows  {f.key}" for f in watermark.files]
             info["files"] = [
                 {"key": f.key, "rows": f.rows, "state": state(f.key)} for f in watermark.files
             ]
@@ -103,6 +119,20 @@ def run(ctx: Context, args: Any) -> int:
     return 0
 
 
+def _list_row(pipeline: str, table: TableConfig, watermark: Watermark | None) -> dict[str, Any]:
+    current = ops.current_counts(watermark) if watermark else None
+    return {
+        "pipeline": pipeline,
+        "table": table.qualified,
+        "mode": table.mode,
+        "status": watermark.status if watermark else "none",
+        "rows": current["rows"] if current else 0,
+        "files": current["files"] if current else 0,
+        "cumulative_rows": watermark.cumulative.rows if watermark else 0,
+        "position": watermark.position.model_dump() if watermark and watermark.position else None,
+    }
+
+
 def _list(ctx: Context, args: Any) -> int:
     pipelines = (
         [find_pipeline(ctx.project, args.pipeline, None)]
@@ -115,25 +145,22 @@ def _list(ctx: Context, args: Any) -> int:
             try:
                 watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
             except Exception as exc:  # one unreachable store must not hide the other tables
-                rows.append({"pipeline": pipeline.name, "table": table.qualified,
-                             "status": f"unreadable ({type(exc).__name__})", "rows": 0, "files": 0,
-                             "position": None})  # fmt: skip
+                row = _list_row(pipeline.name, table, None)
+                rows.append(row | {"status": f"unreadable ({type(exc).__name__})"})
                 continue
-            rows.append(
-                {
-                    "pipeline": pipeline.name,
-                    "table": table.qualified,
-                    "status": watermark.status if watermark else "none",
-                    "rows": watermark.cumulative.rows if watermark else 0,
-                    "files": len(watermark.files) if watermark else 0,
-                    "position": watermark.position.model_dump()
-                    if watermark and watermark.position
-                    else None,
-                }
-            )
-    text = "\n".join(
-        f"{r['pipeline']:<14} {r['table']:<40} {r['status']:<8} {r['rows']:>12,} rows {r['files']:>6} files"
-        for r in rows
-    )
-    ctx.emit(rows, text or "no tables")
+            rows.append(_list_row(pipeline.name, table, watermark))
+    ctx.emit(rows, _list_text(rows))
     return 0
+
+
+def _list_text(rows: list[dict[str, Any]]) -> str:
+    """Current rows and files (the newest generation, and increments), not the cumulative."""
+    if not rows:
+        return "no tables"
+    headers = ["PIPELINE", "TABLE", "MODE", "STATUS", "ROWS", "FILES", "RESUMES AT"]
+    cells = [
+        [r["pipeline"], r["table"], r["mode"], r["status"], f"{r['rows']:,}", str(r["files"]),
+         _position(r["position"]) if r["mode"] == "incremental" else "-"]
+        for r in rows
+    ]  # fmt: skip
+    return text_table(headers, cells, right={4, 5})

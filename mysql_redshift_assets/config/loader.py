@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mysql_redshift_assets.config.env import has_reference
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.models import ConnectionsFile, PipelineFile, TableSpec
 
@@ -19,15 +21,26 @@ CONNECTIONS_FILE = "connections.yml"
 M = TypeVar("M", bound=BaseModel)
 
 
-def default_pipelines_dir(environ: dict[str, str] | None = None) -> Path:
-    """`$MYSQL_REDSHIFT_PIPELINES_DIR`, else the repository's `pipelines/` folder.
+def default_pipelines_dir(environ: dict[str, str] | None = None, cwd: Path | None = None) -> Path:
+    """`$MYSQL_REDSHIFT_PIPELINES_DIR`, else `./pipelines` in the working directory.
 
-    Resolved against this file, not the working directory, so `dagster dev` and the CLI agree.
+    One rule for every entry point (the CLI, `dagster dev`, `dagster asset materialize`, the
+    demo): run them from the project folder (workspace.yaml's `working_directory: .` does), or
+    set the variable. Never the installed package's folder: an installed package has none.
     """
     env = os.environ if environ is None else environ
     if env.get(PIPELINES_DIR_ENV):
         return Path(env[PIPELINES_DIR_ENV]).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "pipelines"
+    return ((cwd or Path.cwd()) / "pipelines").resolve()
+
+
+def default_dagster_home(project_root: Path, environ: dict[str, str] | None = None) -> Path:
+    """`$DAGSTER_HOME`, else `.local/dagster_home` beside the pipelines folder: where `make dev`
+    and `make demo` keep the instance, so runs started anywhere show up in the UI."""
+    env = os.environ if environ is None else environ
+    if env.get("DAGSTER_HOME"):
+        return Path(env["DAGSTER_HOME"]).expanduser().resolve()
+    return (project_root.parent / ".local" / "dagster_home").resolve()
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:
@@ -76,13 +89,50 @@ def _read_yaml(path: Path) -> Any:
 
 
 def parse_file(path: Path, model: type[M]) -> M:
+    return _parse(path, model, _read_mapping(path))
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
     data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _parse(path: Path, model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_validation_message(path, exc, data)) from None
+
+
+# A number or flag written as `${VAR}` (`port: ${MYSQL_PORT:-3306}`) is checked when the
+# connection is opened, as strings are; until then it holds a value its field accepts.
+_STAND_INS: dict[str, object] = {"int_parsing": 1, "float_parsing": 1.0, "bool_parsing": True}
+Deferred = dict[tuple[str, str], dict[str, str]]
+
+
+def defer_references(data: dict[str, Any], model: type[M]) -> tuple[dict[str, Any], Deferred]:
+    """`data` with each `${...}` in a number or flag of a connection replaced by a stand-in,
+    and those references by (group, name) -> {key: reference}."""
+    data = copy.deepcopy(data)
+    deferred: Deferred = {}
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = _without_union_tag(error["loc"], data)
+            value = error.get("input")
+            if error["type"] in _STAND_INS and len(loc) == 3 and has_reference(value):
+                group, name, key = (str(part) for part in loc)
+                data[group][name][key] = _STAND_INS[error["type"]]
+                deferred.setdefault((group, name), {})[key] = str(value)
+    return data, deferred
+
+
+def parse_connections(path: Path) -> tuple[ConnectionsFile, Deferred]:
+    data, deferred = defer_references(_read_mapping(path), ConnectionsFile)
+    return _parse(path, ConnectionsFile, data), deferred
 
 
 @dataclass(frozen=True)
@@ -111,12 +161,23 @@ class Project:
     root: Path
     connections: ConnectionsFile
     pipelines: dict[str, Pipeline]
+    # Pipeline files that did not load (name -> every error of that file, one a line). The
+    # other pipelines load and run; `validate-config`, `status` and the Dagster UI show these.
+    broken: dict[str, str] = field(default_factory=dict)
+    # Numbers and flags of connections.yml written as `${VAR}`: resolved at use (`deferred`).
+    deferred: Deferred = field(default_factory=dict)
+
+    def references(self, group: str, name: str) -> dict[str, str]:
+        """The `${VAR}` numbers / flags of one connection (`resolve_env(deferred=...)`)."""
+        return self.deferred.get((group, name), {})
 
     @property
     def connections_path(self) -> Path:
         return self.root / CONNECTIONS_FILE
 
     def pipeline(self, name: str) -> Pipeline:
+        if name in self.broken:
+            raise ConfigError(f"pipeline {name!r} has errors:\n{self.broken[name]}")
         try:
             return self.pipelines[name]
         except KeyError:
@@ -132,32 +193,63 @@ class Project:
 
 
 def _check_references(pipeline: Pipeline, connections: ConnectionsFile, where: Path) -> None:
-    spec = pipeline.spec
+    spec, errors = pipeline.spec, []
     for key, group in (("source", "sources"), ("store", "stores"), ("target", "targets")):
         name = getattr(spec, key)
         entries = getattr(connections, group)
         if name not in entries:
             known = ", ".join(sorted(entries)) or "none"
-            raise ConfigError(
+            errors.append(
                 f"{pipeline.path}: key {key}: no {group[:-1]} {name!r} in {where} ({group}: {known})"
             )
+    if errors:
+        raise ConfigError("\n".join(errors))
 
 
-def load_project(root: Path | str | None = None) -> Project:
+def pipeline_files(root: Path) -> list[Path]:
+    """Every pipeline file of a folder (all but connections.yml), in name order."""
+    paths = sorted(root.glob("*.yml")) + sorted(root.glob("*.yaml"))
+    return [p for p in paths if p.name not in (CONNECTIONS_FILE, "connections.yaml")]
+
+
+def _load_pipeline(path: Path, connections: ConnectionsFile, root: Path) -> Pipeline:
+    spec = parse_file(path, PipelineFile)
+    pipeline = Pipeline(name=path.stem, path=path, spec=spec)
+    _check_references(pipeline, connections, root / CONNECTIONS_FILE)
+    kind = connections.targets[spec.target].kind
+    pipeline = Pipeline(path.stem, path, spec, target_kind=kind)
+    # Each table's effective settings (partitions, names): an error there is this file's too.
+    from mysql_redshift_assets.config.resolve import table_configs
+
+    table_configs(pipeline)
+    return pipeline
+
+
+def load_project(root: Path | str | None = None, *, keep_going: bool = False) -> Project:
+    """Read a pipelines folder.
+
+    A pipeline file with errors raises ConfigError naming every broken file and all of its
+    errors; with `keep_going` (the CLI, the Dagster code location) the healthy pipelines load
+    and the broken files are listed in `Project.broken`. connections.yml broken is always an
+    error: no pipeline can run without it.
+    """
     root = (Path(root) if root else default_pipelines_dir()).resolve()
     if not root.is_dir():
-        raise ConfigError(f"{root}: pipelines folder not found (set {PIPELINES_DIR_ENV})")
-    connections = parse_file(root / CONNECTIONS_FILE, ConnectionsFile)
+        raise ConfigError(
+            f"{root}: pipelines folder not found (run from the project folder, which holds "
+            f"pipelines/, or set {PIPELINES_DIR_ENV} or --pipelines-dir)"
+        )
+    connections, deferred = parse_connections(root / CONNECTIONS_FILE)
     pipelines: dict[str, Pipeline] = {}
-    for path in sorted(root.glob("*.yml")) + sorted(root.glob("*.yaml")):
-        if path.name in (CONNECTIONS_FILE, "connections.yaml"):
-            continue
-        spec = parse_file(path, PipelineFile)
-        pipeline = Pipeline(name=path.stem, path=path, spec=spec)
-        _check_references(pipeline, connections, root / CONNECTIONS_FILE)
-        kind = connections.targets[spec.target].kind
-        pipelines[pipeline.name] = Pipeline(path.stem, path, spec, target_kind=kind)
-    project = Project(root=root, connections=connections, pipelines=pipelines)
+    broken: dict[str, str] = {}
+    for path in pipeline_files(root):
+        try:
+            pipelines[path.stem] = _load_pipeline(path, connections, root)
+        except ConfigError as exc:
+            broken[path.stem] = str(exc)
+    if broken and not keep_going:
+        raise ConfigError("\n".join(broken.values()))
+    project = Project(root, connections, pipelines, broken=broken, deferred=deferred)
     # Here, not in a validator: names are derived by `naming`, which needs the loaded types.
     from mysql_redshift_assets.config.collisions import check_unique_names
 

@@ -73,7 +73,13 @@ class MySQLSourceSpec(Strict):
     password: SecretStr = SecretStr("")
     database: str | None = None
     ssh: str | None = Field(None, description="Name of an entry under `ssh:`.")
-    connect_timeout_seconds: int = 10
+    connect_timeout_seconds: float = Field(
+        10, gt=0, le=600, description="TCP connect and the handshake (greeting, login)."
+    )
+    read_timeout_seconds: float = Field(
+        1800, gt=0, le=86_400,
+        description="Longest silence of MySQL while answering one query (a page, a count).",
+    )  # fmt: skip
     reader: ReaderName = Field(
         "auto", description="How pages are read: auto, wire, connectorx, pymysql."
     )
@@ -112,6 +118,10 @@ class S3StoreSpec(Strict):
     endpoint_url: str | None = None
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
+    connect_timeout_seconds: float = Field(10, gt=0, le=600)
+    read_timeout_seconds: float = Field(
+        60, gt=0, le=3600, description="Longest silence of S3 on one call (then retried)."
+    )
 
 
 StoreSpec = Annotated[LocalStoreSpec | S3StoreSpec, Field(discriminator="kind")]

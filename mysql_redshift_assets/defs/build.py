@@ -10,6 +10,7 @@ from mysql_redshift_assets.defs.assets import build_parquet_asset, build_warehou
 from mysql_redshift_assets.defs.automation import automation_for
 from mysql_redshift_assets.defs.check_target import build_check_target_job
 from mysql_redshift_assets.defs.checks import build_checks
+from mysql_redshift_assets.defs.config_errors import config_error_definitions
 from mysql_redshift_assets.defs.maintenance import build_s3clean_job, build_s3clean_schedule
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.defs.resync import build_resync_job
@@ -35,7 +36,7 @@ def build_definitions(project: Project) -> dg.Definitions:
         if schedule := build_s3clean_schedule(pipeline, s3clean):
             schedules.append(schedule)
     connections = ConnectionsResource(pipelines_dir=str(project.root))
-    return dg.Definitions(
+    defs = dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=jobs,
@@ -46,3 +47,5 @@ def build_definitions(project: Project) -> dg.Definitions:
             "watermarks": WatermarkResource(connections=connections),
         },
     )
+    # Broken pipeline files: red in the UI beside the healthy pipelines (defs/config_errors.py).
+    return dg.Definitions.merge(defs, config_error_definitions(project))

@@ -43,7 +43,7 @@ class ConnectionsResource(dg.ConfigurableResource):
         return self._tunnels
 
     def project(self) -> Project:
-        return load_project(Path(self.pipelines_dir))
+        return load_project(Path(self.pipelines_dir), keep_going=True)  # a broken file: not ours
 
     def source(self, name: str) -> Source:
         return open_source(self.project(), name, tunnels=self._tunnels)

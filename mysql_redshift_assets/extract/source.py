@@ -9,10 +9,12 @@ binary-protocol readers (`readers/`) connect with the source's own settings.
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, cast
 from urllib.parse import quote
 
 import pymysql
@@ -27,7 +29,16 @@ from mysql_redshift_assets.extract.mysql_text import raw_conversions, raw_text
 from mysql_redshift_assets.extract.schema_types import SourceColumn
 from mysql_redshift_assets.identifiers import quote_mysql_ident
 
+log = logging.getLogger(__name__)
+
 Row = tuple[Any, ...]
+# A socket read of a query's answer waits at most this long for the next bytes (each page,
+# control query and bucket hash; `read_timeout_seconds` in connections.yml overrides it).
+DEFAULT_READ_TIMEOUT_SECONDS = 1800
+# A long stream logs its rows so far and rate this often (a slow run is visibly alive).
+PROGRESS_EVERY_SECONDS = 30.0
+# pymysql's error codes for a socket that timed out: connecting (TCP) and reading an answer.
+_CONNECT_FAILED, _LOST = 2003, 2013
 # Every MySQL session, whichever reader opens it: TIMESTAMPs compared and returned in UTC, long
 # result streams allowed.
 SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION net_write_timeout = 3600")
@@ -35,6 +46,12 @@ SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION net_write_timeout = 3600
 
 class Closeable(Protocol):
     def close(self) -> None: ...
+
+
+class _Timeouts(Protocol):
+    """The pymysql `Connection` attribute its stubs do not declare: the per-read timeout."""
+
+    _read_timeout: float | None
 
 
 class SourceError(RuntimeError):
@@ -66,6 +83,10 @@ class Source(ABC):
         if key not in self._kept:
             self._kept[key] = make()
         return self._kept[key]
+
+    def describe(self) -> str:
+        """What `status` shows of the connection: where it points, no secret."""
+        return f"{type(self).__name__} {self.name!r}"
 
     @abstractmethod
     def quote(self, ident: str) -> str: ...
@@ -122,9 +143,9 @@ class _ConnectParams(TypedDict):
     user: str
     password: str
     database: str | None
-    connect_timeout: int
-    read_timeout: int
-    write_timeout: int
+    connect_timeout: float
+    read_timeout: float
+    write_timeout: float
     charset: str
     conv: dict[Any, Any]  # `raw_conversions()`
     autocommit: bool
@@ -151,7 +172,8 @@ class MySQLSource(Source):
         user: str,
         password: str,
         database: str | None = None,
-        connect_timeout: int = 10,
+        connect_timeout: float = 10,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
         endpoint: Callable[[], tuple[str, int]] | None = None,
         reader: str = "auto",
         time_zone: str = "UTC",
@@ -167,12 +189,15 @@ class MySQLSource(Source):
             password=password,
             database=database,
             connect_timeout=connect_timeout,
-            read_timeout=3600,
-            write_timeout=3600,
+            # The handshake (greeting, login, SET NAMES) is read within connect_timeout: a
+            # host that accepts TCP and never answers fails fast. Queries then get read_timeout.
+            read_timeout=connect_timeout,
+            write_timeout=read_timeout,
             charset="utf8mb4",
             conv=raw_conversions(),
             autocommit=True,
         )
+        self._read_timeout = read_timeout
         self._conn: pymysql.connections.Connection | None = None
 
     def __repr__(self) -> str:
@@ -209,22 +234,58 @@ class MySQLSource(Source):
         """What a reader must scrub from any message it passes on."""
         return [self._params["password"]]
 
+    def describe(self) -> str:
+        """What `status` shows: the server, never the password."""
+        return f"MySQL {self._params['user']}@{self._params['host']}:{self._params['port']}"
+
+    def _where(self, address: tuple[str, int]) -> str:
+        via = f" (through the SSH tunnel at {address[0]}:{address[1]})" if self._endpoint else ""
+        return f"{self._params['host']}:{self._params['port']}{via}"
+
     def _open(self, address: tuple[str, int]) -> pymysql.connections.Connection:
         """A new session set up with `SESSION_SQL` (as every reader's sessions are)."""
-        via = f" (through the SSH tunnel at {address[0]}:{address[1]})" if self._endpoint else ""
+        params = self._params | {"host": address[0], "port": address[1]}
+        conn = pymysql.connect(**params, defer_connect=True)
+        timeout = self._params["connect_timeout"]
         try:
-            conn = pymysql.connect(**(self._params | {"host": address[0], "port": address[1]}))
+            conn.connect()
         except pymysql.err.OperationalError as exc:
             code, message = (exc.args + ("",))[:2]
+            step = "TCP connect" if code == _CONNECT_FAILED else "handshake (greeting, login)"
+            if "timed out" in str(message):
+                raise SourceError(
+                    f"source {self.name!r}: MySQL at {self._where(address)} did not answer the "
+                    f"{step} within {timeout:g} s (connect_timeout_seconds in connections.yml)"
+                ) from None
             raise SourceError(
-                f"source {self.name!r}: cannot connect to MySQL at "
-                f"{self._params['host']}:{self._params['port']}{via} as "
+                f"source {self.name!r}: cannot connect to MySQL at {self._where(address)} as "
                 f"{self._params['user']!r}: ({code}) {message}"
             ) from None
-        with conn.cursor() as cur:
+        # pymysql re-applies `_read_timeout` to the socket before each read: from here on a
+        # query's answer may be as slow as read_timeout (the wire reader reads the same socket).
+        cast(_Timeouts, conn)._read_timeout = self._read_timeout
+        with self._step("setting up the session"), conn.cursor() as cur:
             for statement in SESSION_SQL:
                 cur.execute(statement)
         return conn
+
+    @contextlib.contextmanager
+    def _step(self, what: str) -> Iterator[None]:
+        """Name the source and the step when MySQL stops answering a query."""
+        try:
+            yield
+        except pymysql.err.OperationalError as exc:
+            code, message = (exc.args + ("",))[:2]
+            if code == _LOST and "timed out" in str(message):
+                raise SourceError(
+                    f"source {self.name!r}: MySQL at {self._where(self._address_now())} sent "
+                    f"nothing for {self._read_timeout:g} s while {what} (read_timeout_seconds in "
+                    "connections.yml)"
+                ) from None
+            raise
+
+    def _address_now(self) -> tuple[str, int]:
+        return self._connected_to or (self._params["host"], self._params["port"])
 
     def open_session(self) -> pymysql.connections.Connection:
         """A new session of its own (the wire reader's): same account, settings and tunnel."""
@@ -237,29 +298,36 @@ class MySQLSource(Source):
         return f"{quote_mysql_ident(schema)}.{quote_mysql_ident(table)}"
 
     def columns(self, schema: str, table: str) -> list[SourceColumn]:
-        with self._connection().cursor() as cur:
+        with self._step("reading the columns"), self._connection().cursor() as cur:
             return read_source_columns(cur, schema, table)
 
     def primary_key(self, schema: str, table: str) -> list[str]:
-        with self._connection().cursor() as cur:
+        with self._step("reading the primary key"), self._connection().cursor() as cur:
             return read_primary_key(cur, schema, table)
 
     def key_prefixes(self, schema: str, table: str) -> dict[str, int]:
-        with self._connection().cursor() as cur:
+        with self._step("reading the primary key"), self._connection().cursor() as cur:
             parts = read_primary_key_parts(cur, schema, table)
         return {name: n for name, n in parts.items() if n is not None}
 
     def stream(self, sql: str, params: Sequence[Any], fetch_rows: int) -> Iterator[list[Row]]:
         cur = self._connection().cursor(pymysql.cursors.SSCursor)
+        rate = _RateLog(f"source {self.name!r}: query")
         try:
-            cur.execute(sql, tuple(params))
-            while rows := cur.fetchmany(fetch_rows):
+            with self._step("running a query"):
+                cur.execute(sql, tuple(params))
+            while True:
+                with self._step("reading a query's rows"):
+                    rows = cur.fetchmany(fetch_rows)
+                if not rows:
+                    break
+                rate.add(len(rows))
                 yield list(rows)
         finally:
             cur.close()
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        with self._connection().cursor() as cur:
+        with self._step("running a query"), self._connection().cursor() as cur:
             cur.execute(sql, tuple(params))
             return cur.fetchone()
 
@@ -293,7 +361,7 @@ class MySQLSource(Source):
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         conn = self._connection()
-        with conn.cursor() as cur:
+        with self._step("starting a snapshot"), conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         self._in_snapshot = True
@@ -313,3 +381,19 @@ class MySQLSource(Source):
                 pass  # already gone (e.g. its tunnel dropped)
         self._conn = None
         self._connected_to = None
+
+
+class _RateLog:
+    """Logs rows so far and the rate every `PROGRESS_EVERY_SECONDS` of one long stream."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.rows = what, 0
+        self.started = self.last = time.monotonic()
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_SECONDS:
+            self.last = now
+            rate = self.rows / max(now - self.started, 1e-9)
+            log.info("%s: %s rows so far (%s rows/s)", self.what, f"{self.rows:,}", f"{rate:,.0f}")

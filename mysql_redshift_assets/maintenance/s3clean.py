@@ -47,42 +47,66 @@ class StoredFile:
     state: FileState
 
 
+def superseded_keys(watermark: Watermark | None, loaded: set[str]) -> set[str]:
+    """Recorded files of a generation older than the newest loaded one of the same window.
+
+    Per partition (None: the whole table): a window's generation supersedes only its own
+    window's older ones, never another window's (one run extracts many windows). A loaded file
+    is `loaded`, never superseded. `watermark get` and `s3clean list` share this rule.
+    """
+    if watermark is None:
+        return set()
+    newest_loaded: dict[str | None, str] = {}
+    partition_of: dict[str, str | None] = {}
+    for snap in watermark.generations:
+        partition_of[snap.id] = snap.partition
+        if any(f.key in loaded for f in watermark.files_of(snap.id)):
+            newest_loaded[snap.partition] = snap.id
+    order = [s.id for s in watermark.generations]
+    return {
+        f.key
+        for f in watermark.files
+        if f.key not in loaded
+        and f.generation is not None
+        and (newest := newest_loaded.get(partition_of.get(f.generation))) is not None
+        and order.index(f.generation) < order.index(newest)
+    }
+
+
 def classify(
     store: ObjectStore, table: TableConfig, watermark: Watermark | None, loaded: set[str]
 ) -> list[StoredFile]:
     """Every object under the table's folder (paginated listing), but the watermark itself."""
-    recorded = {f.key: f for f in watermark.files} if watermark else {}
-    # Per partition (None: the whole table): a window's generation supersedes only its own
-    # window's older ones, never another window's (one run extracts many windows).
-    newest_loaded: dict[str | None, str] = {}
-    partition_of: dict[str, str | None] = {}
-    if watermark:
-        for snap in watermark.generations:
-            partition_of[snap.id] = snap.partition
-            if any(f.key in loaded for f in watermark.files_of(snap.id)):
-                newest_loaded[snap.partition] = snap.id
-    order = [s.id for s in watermark.generations] if watermark else []
+    recorded = {f.key for f in watermark.files} if watermark else set()
+    superseded = superseded_keys(watermark, loaded)
     files = []
     for obj in store.list(table_base(table) + "/"):
         if obj.key.endswith("/" + WATERMARK_FILE):
             continue
-        record = recorded.get(obj.key)
+        state: FileState
         if "/_manifests/" in obj.key:
-            state: FileState = "manifest"
+            state = "manifest"
         elif obj.key in loaded:
             state = "loaded"
-        elif record is None:
+        elif obj.key not in recorded:
             state = "orphan"
-        elif (
-            record.generation is not None
-            and (newest := newest_loaded.get(partition_of.get(record.generation))) is not None
-            and order.index(record.generation) < order.index(newest)
-        ):
+        elif obj.key in superseded:
             state = "superseded"
         else:
             state = "pending"
         files.append(StoredFile(obj.key, obj.size, obj.modified, state))
     return files
+
+
+def totals(files: Iterable[StoredFile]) -> dict[str, dict[str, int]]:
+    """Files and bytes per state, and `all`: what `s3clean list` sums up."""
+    sums: dict[str, dict[str, int]] = {"all": {"files": 0, "bytes": 0}}
+    for f in files:
+        for state in ("all", f.state):
+            entry = sums.setdefault(state, {"files": 0, "bytes": 0})
+            entry["files"] += 1
+            entry["bytes"] += f.size
+    return sums
 
 
 @dataclass

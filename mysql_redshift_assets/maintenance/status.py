@@ -37,20 +37,20 @@ def check_pipeline(project: Project, pipeline: Pipeline) -> list[Check]:
         src = open_source(project, spec.source)
         try:
             src.query_one("SELECT 1")
-            return f"connected ({src!r})"
+            return f"connected: {src.describe()}"
         finally:
             src.close()
 
     def store() -> str:
         st = open_store(project, spec.store)
         st.check()
-        return f"reachable ({st.uri('')})"
+        return f"reachable: {st.uri('')}"
 
     def warehouse() -> str:
         wh = open_warehouse(project, spec.target)
         try:
             wh.fetchall("SELECT 1")
-            return f"connected ({wh!r})"
+            return f"connected: {wh!r}"
         finally:
             wh.close()
 

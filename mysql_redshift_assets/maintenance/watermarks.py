@@ -7,8 +7,15 @@ from typing import Any
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.maintenance.s3clean import superseded_keys
 from mysql_redshift_assets.state.lease import table_lease
-from mysql_redshift_assets.state.watermark import Position, Watermark, WatermarkStore
+from mysql_redshift_assets.state.watermark import (
+    Generation,
+    Position,
+    Session,
+    Watermark,
+    WatermarkStore,
+)
 
 
 def set_position(
@@ -71,30 +78,58 @@ def reset(watermarks: WatermarkStore, table: TableConfig) -> Watermark:
     return watermark
 
 
+def current_counts(watermark: Watermark) -> dict[str, int]:
+    """Rows and files the table is made of now: every increment, and of each window (None: the
+    whole table) the newest complete generation. Unlike `cumulative`, a superseded generation
+    does not count; nor does s3clean deleting files (counted when recorded, not listed)."""
+    newest: dict[str | None, Generation] = {}
+    for generation in watermark.generations:
+        if generation.complete:
+            newest[generation.partition] = generation
+    in_generations = sum(g.rows for g in watermark.generations)
+    files_in_generations = sum(g.files for g in watermark.generations)
+    return {
+        "rows": max(watermark.cumulative.rows - in_generations, 0)
+        + sum(g.rows for g in newest.values()),
+        "files": max(watermark.cumulative.files - files_in_generations, 0)
+        + sum(g.files for g in newest.values()),
+    }
+
+
 def describe(watermark: Watermark, loaded: set[str] | None) -> dict[str, Any]:
-    """What `watermark get` shows: position, session and cumulative counts, files written vs loaded."""
+    """What `watermark get` shows: position, the current files' counts, the last session, the
+    cumulative counts, and files loaded / pending / superseded (`s3clean list`'s words)."""
     files_loaded = None if loaded is None else sum(1 for f in watermark.files if f.key in loaded)
-    session = watermark.session
+    superseded = None if loaded is None else len(superseded_keys(watermark, loaded))
+    pending = (
+        None
+        if files_loaded is None or superseded is None
+        else len(watermark.files) - files_loaded - superseded
+    )
     return {
         "table": watermark.table,
         "mode": watermark.mode,
         "status": watermark.status,
         "position": watermark.position.model_dump() if watermark.position else None,
-        "session": (
-            {
-                "run_id": session.run_id,
-                "status": session.status,
-                "started_at": session.started_at.isoformat(),
-                "finished_at": session.finished_at.isoformat() if session.finished_at else None,
-                **session.counts.model_dump(),
-                "error": session.error,
-            }
-            if session
-            else None
-        ),
+        "session": _session(watermark.session),
+        "current": current_counts(watermark),
         "cumulative": watermark.cumulative.model_dump(),
         "files_in_store": len(watermark.files),
         "files_loaded": files_loaded,
-        "files_pending": None if files_loaded is None else len(watermark.files) - files_loaded,
+        "files_pending": pending,
+        "files_superseded": superseded,
         "updated_at": watermark.updated_at.isoformat() if watermark.updated_at else None,
+    }
+
+
+def _session(session: Session | None) -> dict[str, Any] | None:
+    if session is None:
+        return None
+    return {
+        "run_id": session.run_id,
+        "status": session.status,
+        "started_at": session.started_at.isoformat(),
+        "finished_at": session.finished_at.isoformat() if session.finished_at else None,
+        **session.counts.model_dump(),
+        "error": session.error,
     }

@@ -131,8 +131,12 @@ class S3Store(ObjectStore):
         endpoint_url: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
+        timeouts: tuple[float, float] = (10, 60),
     ) -> None:
         self.bucket = bucket
+        # (connect, read) seconds of every call, boto3's and pyarrow's; a call that times out
+        # is retried (boto3 `standard` mode), so one stuck endpoint costs a bounded time.
+        self._timeouts = timeouts
         self.prefix = prefix.strip("/")
         self._region = region
         self._endpoint_url = endpoint_url
@@ -144,7 +148,11 @@ class S3Store(ObjectStore):
             endpoint_url=endpoint_url,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10),
+            config=Config(
+                retries={"max_attempts": 5, "mode": "standard"},
+                connect_timeout=timeouts[0],
+                read_timeout=timeouts[1],
+            ),
         )
 
     def __repr__(self) -> str:
@@ -234,7 +242,11 @@ class S3Store(ObjectStore):
         return f"s3://{self.bucket}/{self._full(key)}"
 
     def arrow_location(self, key: str) -> tuple[pafs.FileSystem, str]:
-        options: dict[str, object] = {"region": self._region or "us-east-1"}
+        options: dict[str, object] = {
+            "region": self._region or "us-east-1",
+            "connect_timeout": self._timeouts[0],
+            "request_timeout": self._timeouts[1],
+        }
         if self._endpoint_url:
             parsed = urlparse(self._endpoint_url)
             options["endpoint_override"] = parsed.netloc
@@ -245,4 +257,14 @@ class S3Store(ObjectStore):
         return pafs.S3FileSystem(**options), f"{self.bucket}/{self._full(key)}"
 
     def check(self) -> None:
-        self._client.head_bucket(Bucket=self.bucket)
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except (
+            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ReadTimeoutError,
+        ) as exc:
+            raise OSError(
+                f"S3 store s3://{self.bucket}: no answer to HeadBucket within "
+                f"{self._timeouts[0]:g} s (connect) / {self._timeouts[1]:g} s (read) "
+                f"(connect_timeout_seconds / read_timeout_seconds in connections.yml): {exc}"
+            ) from None

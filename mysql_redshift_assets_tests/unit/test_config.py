@@ -361,9 +361,11 @@ def test_pipelines_dir_env_points_loading_elsewhere(
     assert sorted(project.pipelines) == ["only_here"]
 
 
-def test_default_pipelines_dir_is_the_repository_folder() -> None:
-    assert default_pipelines_dir({}) == REPO_PIPELINES
-    assert default_pipelines_dir({PIPELINES_DIR_ENV: ""}) == REPO_PIPELINES
+def test_default_pipelines_dir_is_pipelines_in_the_working_directory(tmp_path: Path) -> None:
+    # One rule whatever the install (issue 18): ./pipelines, never the package's folder.
+    assert default_pipelines_dir({}, cwd=tmp_path) == tmp_path / "pipelines"
+    assert default_pipelines_dir({PIPELINES_DIR_ENV: ""}, cwd=tmp_path) == tmp_path / "pipelines"
+    assert default_pipelines_dir({}, cwd=REPO_PIPELINES.parent) == REPO_PIPELINES
 
 
 def test_missing_pipelines_folder_names_the_variable(tmp_path: Path) -> None:
