@@ -1,0 +1,224 @@
+"""One table's share of a pipeline op: its checks, extraction and load, as the events to yield.
+
+Runs in a worker thread of the op (`defs/assets.py`), so it touches no Dagster context: what it
+would log it returns with its events, and the op logs and yields them as the table finishes. A
+table that fails returns its error; the selected checks it could not evaluate fail with it.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import dagster as dg
+
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.defs.checks import (
+    check_specs,
+    freshness_result,
+    not_evaluated,
+    row_count_result,
+    schema_drift_result,
+)
+from mysql_redshift_assets.defs.metadata import Metadata, parquet_metadata, warehouse_metadata
+from mysql_redshift_assets.defs.resources import ConnectionsResource
+from mysql_redshift_assets.extract import TablePlan, plan_table
+from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.naming import FRESHNESS_CHECK, ROW_COUNT_CHECK, SCHEMA_DRIFT_CHECK
+from mysql_redshift_assets.partitions import Window
+from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
+from mysql_redshift_assets.sync.load import load_table
+
+Event = dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckResult
+Level = Literal["info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class TableAssets:
+    """A table and the keys its two assets have (from the pipeline's translator)."""
+
+    table: TableConfig
+    parquet: dg.AssetKey
+    warehouse: dg.AssetKey
+
+    @property
+    def checks(self) -> list[dg.AssetCheckSpec]:
+        return check_specs(self.table, self.parquet, self.warehouse)
+
+    def check_key(self, name: str) -> dg.AssetCheckKey:
+        asset = self.warehouse if name == ROW_COUNT_CHECK else self.parquet
+        return dg.AssetCheckKey(asset, name)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What every table of one op run shares."""
+
+    run_id: str
+    connections: ConnectionsResource
+    windows: Sequence[tuple[str, Window] | None]  # (partition key, window), or [None]
+    max_rows: int | None = None
+    chunk_rows: int | None = None
+
+
+@dataclass
+class TableOutcome:
+    assets: TableAssets
+    events: list[Event] = field(default_factory=list)
+    logs: list[tuple[Level, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def log(self, level: Level, message: str) -> None:
+        self.logs.append((level, f"{self.assets.table.qualified}: {message}"))
+
+
+@dataclass
+class _Work:
+    """The table's connections, opened as needed and closed at the end."""
+
+    spec: RunSpec
+    table: TableConfig
+    source: Source | None = None
+    warehouse: Warehouse | None = None
+
+    def mysql(self) -> Source:
+        if self.source is None:
+            self.source = self.spec.connections.source(self.table.source)
+        return self.source
+
+    def target(self) -> Warehouse:
+        if self.warehouse is None:
+            self.warehouse = self.spec.connections.warehouse(self.table.target)
+        return self.warehouse
+
+    def close(self) -> None:
+        for client in (self.source, self.warehouse):
+            if client is not None:
+                client.close()
+
+
+def run_table(
+    spec: RunSpec, assets: TableAssets, layers: set[str], checks: set[str]
+) -> TableOutcome:
+    """Evaluate `checks` (names) and materialize `layers` of one table."""
+    outcome = TableOutcome(assets)
+    work = _Work(spec, assets.table)
+    done: set[str] = set()
+    try:
+        _run(work, outcome, layers, checks, done)
+    except Exception as exc:  # one table's failure must not stop the others
+        outcome.error = f"{type(exc).__name__}: {exc}".strip()
+        outcome.log("error", f"failed: {outcome.error}\n{traceback.format_exc()}")
+        outcome.events += [
+            not_evaluated(assets.check_key(name), outcome.error) for name in checks - done
+        ]
+    finally:
+        work.close()
+    return outcome
+
+
+def _run(
+    work: _Work, outcome: TableOutcome, layers: set[str], checks: set[str], done: set[str]
+) -> None:
+    table, assets = work.table, outcome.assets
+    store = work.spec.connections.store(table.store)
+    watermarks = WatermarkStore(store)
+    watermark = watermarks.load(table)
+    plan: TablePlan | None = None
+    if SCHEMA_DRIFT_CHECK in checks or "parquet" in layers:
+        # The one planner: drift is judged against it, and it gives the Columns tab its schema
+        # (a load alone needs no MySQL, so it records none).
+        plan = plan_table(work.mysql(), table, watermark.columns if watermark else None)
+    if SCHEMA_DRIFT_CHECK in checks and plan is not None:
+        outcome.events.append(schema_drift_result(assets.parquet, plan, watermark, store))
+        done.add(SCHEMA_DRIFT_CHECK)
+    if "parquet" in layers:
+        _extract(work, outcome, watermarks)
+    if "redshift" in layers:
+        _load(work, outcome, watermarks, plan)
+    if FRESHNESS_CHECK in checks and table.freshness_hours:
+        outcome.events.append(
+            freshness_result(assets.parquet, watermarks.load(table), table.freshness_hours)
+        )
+        done.add(FRESHNESS_CHECK)
+    if ROW_COUNT_CHECK in checks:
+        outcome.events.append(
+            row_count_result(assets.warehouse, work.mysql(), watermarks, work.target(), table)
+        )
+        done.add(ROW_COUNT_CHECK)
+
+
+def _materializations(
+    work: _Work,
+    key: dg.AssetKey,
+    results: Sequence[object],
+    metadata: Callable[[Sequence], Metadata],
+) -> list[Event]:
+    """One materialization per table, or per partition with that window's own figures."""
+    windows = work.spec.windows
+    if windows[0] is None:
+        return [dg.MaterializeResult(asset_key=key, metadata=metadata(results))]
+    return [
+        dg.AssetMaterialization(asset_key=key, partition=w[0], metadata=metadata([r]))
+        for w, r in zip(windows, results, strict=True)
+        if w is not None
+    ]
+
+
+def _extract(work: _Work, outcome: TableOutcome, watermarks: WatermarkStore) -> None:
+    spec, table = work.spec, work.table
+    store = spec.connections.store(table.store)
+    run_table = replace(table, chunk_rows=spec.chunk_rows) if spec.chunk_rows else table
+    results: list[ExtractResult] = []
+    for window in spec.windows:
+        results.append(
+            extract_table(
+                work.mysql(),
+                store,
+                watermarks,
+                run_table,
+                run_id=spec.run_id,
+                max_rows=spec.max_rows,
+                window=window[1] if window else None,
+                on_file=lambda f: outcome.log("info", f"stored {f.key} ({f.rows:,} rows)"),
+            )
+        )
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        outcome.log("warning", warning)
+    outcome.events += _materializations(
+        work, outcome.assets.parquet, results, lambda rs: parquet_metadata(table, store, rs)
+    )
+
+
+def _load(
+    work: _Work, outcome: TableOutcome, watermarks: WatermarkStore, plan: TablePlan | None
+) -> None:
+    spec, table = work.spec, work.table
+    store = spec.connections.store(table.store)
+    # The delete pass after the load compares keys with MySQL (sync/deletes.py).
+    propagate = table.mode == "incremental" and table.deletes == "propagate"
+    results, warnings = [], []
+    for window in spec.windows:
+        result, warned = load_table(
+            work.target(),
+            store,
+            watermarks,
+            table,
+            run_id=spec.run_id,
+            window=window[1] if window else None,
+            source=work.mysql() if propagate else None,
+        )
+        results.append(result)
+        warnings += warned
+    for warning in dict.fromkeys(warnings):
+        outcome.log("warning", warning)
+    truncated = {c: n for r in results for c, n in r.truncated.items()}
+    if truncated:
+        outcome.log("warning", f"text values truncated to 65,535 bytes: {truncated}")
+    outcome.events += _materializations(
+        work, outcome.assets.warehouse, results, lambda rs: warehouse_metadata(table, rs, plan)
+    )
