@@ -217,12 +217,15 @@ def run(project: Project) -> int:
         entry = totals.setdefault("/".join(mat.asset_key.path), {"partitions": 0})
         entry["partitions"] += 1 if mat.partition else 0
         for name in ("rows", "files", "rows_loaded", "files_loaded"):
-            if isinstance(md.get(name), int):
-                entry[name] = entry.get(name, 0) + md[name]
+            value = md.get(name)
+            if isinstance(value, int):
+                entry[name] = entry.get(name, 0) + value
     for path, entry in totals.items():
         parts = f" over {entry['partitions']} daily partitions" if entry["partitions"] else ""
         if "rows" in entry:  # the Parquet asset
-            print(f"  {path}: {entry['rows']:,} rows extracted into {entry['files']} file(s){parts}")
+            print(
+                f"  {path}: {entry['rows']:,} rows extracted into {entry['files']} file(s){parts}"
+            )
         else:
             print(
                 f"  {path}: {entry['rows_loaded']:,} rows loaded from {entry['files_loaded']} "

@@ -48,10 +48,11 @@ def asset_path(table: TableConfig, layer: Layer) -> list[str]:
 
     `defs/translator.py` turns it into an AssetKey; a pipeline may override it there.
     """
-    if layer == "parquet":
-        parts = (table.pipeline, table.source_schema, table.source_table)
-    else:
-        parts = target_table(table)
+    parts: tuple[str, ...] = (
+        (table.pipeline, table.source_schema, table.source_table)
+        if layer == "parquet"
+        else target_table(table)
+    )
     return [_key_component(p) for p in parts]
 
 

@@ -33,7 +33,8 @@ DEFAULT_WIDTH = 2  # dagster.yaml's `pools.default_limit`
 
 class SyncConfig(dg.Config):
     max_rows: int | None = Field(
-        None, description="Stop each table after this many rows (the old `--limit` x `--max-chunks`)."
+        None,
+        description="Stop each table after this many rows (the old `--limit` x `--max-chunks`).",
     )
     chunk_rows: int | None = Field(None, description="Rows per MySQL query, for this run only.")
     max_parallel_tables: int | None = Field(

@@ -12,8 +12,8 @@ import dagster as dg
 from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.config.models import ScheduleSpec
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.defs.partitions import partitions_def
 from mysql_redshift_assets.defs.checks import CHEAP_CHECKS
+from mysql_redshift_assets.defs.partitions import partitions_def
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.defs.table_run import TableAssets
 from mysql_redshift_assets.naming import (
@@ -59,12 +59,7 @@ def sync_selection(tables: list[TableAssets]) -> dg.AssetSelection:
     """The assets and their cheap checks (drift, freshness), evaluated in the same op. The
     reconciliation check reads every row of MySQL and the warehouse, so it runs on its own
     (`reconcile_<pipeline>`, the UI's Materialize, `validate`)."""
-    checks = [
-        a.check_key(c.name)
-        for a in tables
-        for c in a.checks
-        if c.name in CHEAP_CHECKS
-    ]
+    checks = [a.check_key(c.name) for a in tables for c in a.checks if c.name in CHEAP_CHECKS]
     keys = [k for a in tables for k in _keys(a)]
     return dg.AssetSelection.assets(*keys).without_checks() | dg.AssetSelection.checks(*checks)
 

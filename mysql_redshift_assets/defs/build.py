@@ -32,7 +32,9 @@ def table_assets(
 ) -> TableAssets:
     del project  # keys depend on the table alone; kept for translators that look further
     return TableAssets(
-        table, translator.get_asset_key(table, "parquet"), translator.get_asset_key(table, "redshift")
+        table,
+        translator.get_asset_key(table, "parquet"),
+        translator.get_asset_key(table, "redshift"),
     )
 
 

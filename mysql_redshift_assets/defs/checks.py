@@ -59,7 +59,10 @@ def check_specs(
 
 def row_count_result(
     asset: dg.AssetKey,
-    source: Source, watermarks: WatermarkStore, warehouse: Warehouse, table: TableConfig
+    source: Source,
+    watermarks: WatermarkStore,
+    warehouse: Warehouse,
+    table: TableConfig,
 ) -> dg.AssetCheckResult:
     counts = validate_table(source, watermarks, warehouse, table)
     return dg.AssetCheckResult(
@@ -86,8 +89,7 @@ def row_count_result(
 
 
 def schema_drift_result(
-    asset: dg.AssetKey,
-    plan: TablePlan, watermark: Watermark | None, store: ObjectStore
+    asset: dg.AssetKey, plan: TablePlan, watermark: Watermark | None, store: ObjectStore
 ) -> dg.AssetCheckResult:
     """`plan` is the table planned from MySQL now (the op plans each table once)."""
     if watermark is None or not watermark.files:
@@ -141,4 +143,3 @@ def not_evaluated(check: dg.AssetCheckKey, error: str) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.ERROR,
         description=f"not evaluated: the table's sync failed: {error}",
     )
-

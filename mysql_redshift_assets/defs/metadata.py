@@ -119,7 +119,9 @@ def warehouse_metadata(
         "seconds": dg.MetadataValue.float(round(seconds, 3)),
         **_rate(rows, seconds),
     }
-    md["columns_added"] = dg.MetadataValue.json(sorted({c for r in results for c in r.columns_added}))
+    md["columns_added"] = dg.MetadataValue.json(
+        sorted({c for r in results for c in r.columns_added})
+    )
     truncated: dict[str, int] = {}
     for r in results:
         for column, n in r.truncated.items():

@@ -53,23 +53,21 @@ class MysqlRedshiftTranslator:
         return dg.AssetKey([*self.key_prefix, *asset_path(table, layer)])
 
     def get_asset_spec(self, project: Project, table: TableConfig, layer: Layer) -> dg.AssetSpec:
-        common = {
-            "key": self.get_asset_key(table, layer),
-            "group_name": group_name(table),
-            "tags": {"pipeline": table.pipeline, "mode": table.mode},
-            "partitions_def": partitions_def(table),
+        base = dg.AssetSpec(
+            key=self.get_asset_key(table, layer),
+            group_name=group_name(table),
+            tags={"pipeline": table.pipeline, "mode": table.mode},
+            partitions_def=partitions_def(table),
             # One op runs a pipeline's tables: any subset of them, and a table may be left out.
-            "skippable": True,
-        }
+            skippable=True,
+        )
         if layer == "parquet":
-            return dg.AssetSpec(
-                **common,
+            return base.replace_attributes(
                 kinds={_source_kind(project, table), "parquet", _store_kind(project, table)},
                 description=_parquet_description(table),
             )
         schema, name = target_table(table)
-        return dg.AssetSpec(
-            **common,
+        return base.replace_attributes(
             kinds={_kind(project, "targets", table.target)},
             deps=[self.get_asset_key(table, "parquet")],
             description=(

@@ -171,7 +171,8 @@ def test_odd_table_names_give_valid_definitions(tmp_path) -> None:
     defs = build_definitions(project)
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert "shop/shop/order.items/parquet" in keys and "shop/shop/a-b/redshift" in keys
+    assert "shop/shop/order.items" in keys and "shop/shop/a-b" in keys
+    assert "public/t0" in keys  # the warehouse asset: keyed like the table it fills
     assert len(keys) == 2 * len(ODD)
     paths = [
         naming.asset_path(table_config(project.pipeline("shop"), t), "parquet") for t in tables
@@ -184,8 +185,9 @@ def test_odd_table_names_give_valid_definitions(tmp_path) -> None:
 def test_plain_names_keep_the_keys_users_have_runs_under(tmp_path) -> None:
     project = load_project(_folder(tmp_path / "p", {"shop": {"shop.order-items": {}}}))
     table = table_config(project.pipeline("shop"), "shop.order-items")
-    assert naming.asset_path(table, "parquet") == ["shop", "shop", "order-items", "parquet"]
-    assert naming.op_name(table, "parquet") == "shop__shop__order_items__parquet"
+    assert naming.asset_path(table, "parquet") == ["shop", "shop", "order-items"]
+    assert naming.asset_path(table, "redshift") == ["public", "order_items"]
+    assert naming.assets_op_name("shop") == "shop_tables"
 
 
 def test_a_table_name_holding_a_dot_splits_at_the_first_dot(tmp_path) -> None:
