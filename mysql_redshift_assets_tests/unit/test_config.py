@@ -465,7 +465,8 @@ def test_missing_env_var_error_never_shows_other_secrets(
 
 
 def test_resolve_env_with_explicit_environ() -> None:
-    project_free = load_project(REPO_PIPELINES).connections.sources["us_dw_ro"]
+    examples = REPO_PIPELINES.parent / "examples"
+    project_free = load_project(examples).connections.sources["us_dw_ro"]
     resolved = resolve_env(
         project_free, where="c.yml: sources.x", environ={"DB_US_DW_RO_PASSWORD": "s"}
     )

@@ -143,13 +143,13 @@ def test_a_target_table_apart_resolves_the_collision(tmp_path) -> None:
 
 
 def test_tables_that_only_dagster_would_merge_are_refused_naming_both(tmp_path) -> None:
-    # Apart in the warehouse, but `a-b` and `a_b` make one op name.
+    # Apart in the warehouse, but `a-b` and `a_b` make one job name.
     tables = {"shop.a-b": {"target_table": "dashed"}, "shop.a_b": {}}
     root = _folder(tmp_path / "p", {"shop": tables})
     with pytest.raises(ConfigError) as err:
         load_project(root)
     assert "shop.a-b" in str(err.value) and "shop.a_b" in str(err.value)
-    assert "Dagster op name" in str(err.value)
+    assert "Dagster job name" in str(err.value)
 
 
 def test_the_cli_refuses_a_collision_before_anything_is_written(tmp_path, capsys) -> None:
