@@ -7,6 +7,7 @@ table that fails returns its error; the selected checks it could not evaluate fa
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -63,6 +64,15 @@ class RunSpec:
     windows: Sequence[tuple[str, Window] | None]  # (partition key, window), or [None]
     max_rows: int | None = None
     chunk_rows: int | None = None
+    # Loads into one warehouse run one at a time: tables extract side by side, but concurrent
+    # DDL on the shared ledger conflicts (DuckDB: "Catalog write-write conflict"; PostgreSQL's
+    # CREATE TABLE IF NOT EXISTS races the same way). A no-op load is one ledger query.
+    _load_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def load_lock(self, target: str) -> threading.Lock:
+        with self._guard:
+            return self._load_locks.setdefault(target, threading.Lock())
 
 
 @dataclass
@@ -203,15 +213,16 @@ def _load(
     propagate = table.mode == "incremental" and table.deletes == "propagate"
     results, warnings = [], []
     for window in spec.windows:
-        result, warned = load_table(
-            work.target(),
-            store,
-            watermarks,
-            table,
-            run_id=spec.run_id,
-            window=window[1] if window else None,
-            source=work.mysql() if propagate else None,
-        )
+        with spec.load_lock(table.target):
+            result, warned = load_table(
+                work.target(),
+                store,
+                watermarks,
+                table,
+                run_id=spec.run_id,
+                window=window[1] if window else None,
+                source=work.mysql() if propagate else None,
+            )
         results.append(result)
         warnings += warned
     for warning in dict.fromkeys(warnings):
