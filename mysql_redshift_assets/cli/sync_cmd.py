@@ -25,6 +25,7 @@ from mysql_redshift_assets.defs.checks import CHEAP_CHECKS
 from mysql_redshift_assets.defs.table_run import TableAssets
 from mysql_redshift_assets.defs.translator import MysqlRedshiftTranslator, asset_key
 from mysql_redshift_assets.extract import plan_table
+from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.naming import Layer
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
@@ -85,13 +86,17 @@ def _dry_run_partitions(
 
 def _preflight(ctx: Context, tables: list[TableConfig]) -> None:
     """Check every table against MySQL before any run starts: one bad table stops them all,
-    with nothing written (an unknown table or column, no primary key, an unreachable host)."""
-    for table in tables:
-        watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
-        source = open_source(ctx.project, table.source)
-        try:
-            plan_table(source, table, watermark.columns if watermark else None)
-        finally:
+    with nothing written (an unknown table or column, no primary key, an unreachable host).
+    One connection a source: opening one costs more than planning a table."""
+    sources: dict[str, Source] = {}
+    try:
+        for table in tables:
+            watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
+            if table.source not in sources:
+                sources[table.source] = open_source(ctx.project, table.source)
+            plan_table(sources[table.source], table, watermark.columns if watermark else None)
+    finally:
+        for source in sources.values():
             source.close()
 
 
