@@ -124,7 +124,7 @@ def measure(count: int, repeat: int, work: Path) -> dict[str, Any]:
     folder = write_folder(work / f"n{count}", count)
     home = folder / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
     env = {
         **child_env(),
         "MYSQL_REDSHIFT_PIPELINES_DIR": str(folder),

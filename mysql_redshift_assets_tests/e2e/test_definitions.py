@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
+import yaml
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.defs.build import build_definitions
+from mysql_redshift_assets.defs.component import MysqlRedshiftComponent
 
 REPO_PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -93,3 +98,34 @@ def test_broken_yaml_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_project(root)
     assert str(root / "demo.yml") in str(err.value) and "line" in str(err.value)
+
+
+def test_dg_check_defs_loads_the_repository_code_location():
+    """`dg check defs`, as CI runs it: the dg project (pyproject.toml) and its one component."""
+    repo = REPO_PIPELINES.parent
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dg"), "check", "defs"],
+        cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
+def test_the_component_reads_a_pipelines_folder_beside_its_defs_yaml(tmp_path):
+    """What a user's own dg project gets from `defs.yaml`: their folder, their key prefixes."""
+    shutil.copytree(REPO_PIPELINES, tmp_path / "pipelines")
+    shutil.copy(REPO_EXAMPLES / "settlement.yml", tmp_path / "pipelines")
+    example = yaml.safe_load((REPO_EXAMPLES / "connections.yml").read_text())
+    connections = yaml.safe_load((tmp_path / "pipelines" / "connections.yml").read_text())
+    for group in ("sources", "stores", "targets"):
+        connections[group] |= example[group]
+    (tmp_path / "pipelines" / "connections.yml").write_text(yaml.safe_dump(connections))
+    component = MysqlRedshiftComponent(
+        pipelines_dir="pipelines", key_prefix=["mysql"], pipeline_key_prefixes={"demo": ["shop"]}
+    )
+    defs = component.build_defs(SimpleNamespace(path=tmp_path))  # a ComponentLoadContext's path
+    keys = {"/".join(k.path) for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"shop/demo/shop/orders", "shop/demo/orders"} <= keys  # the pipeline's own prefix
+    assert "mysql/settlement/settle_orders" in keys  # the default prefix
+    dg.Definitions.validate_loadable(defs)
