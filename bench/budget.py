@@ -136,7 +136,7 @@ def measure(count: int, repeat: int, work: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {"tables": count}
     for name, cmd in cmds.items():
         runs = [timed(cmd, env) for _ in range(repeat)]
-        figures[name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        figures[name] = {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
         print(f"  {count:>4} tables, {name}: {figures[name]}", flush=True)
     return figures
 

@@ -162,6 +162,9 @@ def _execute(
     ctx: Context, args: Any, defs: dg.Definitions, run: _Run, layers: list[Layer], instance: Any
 ) -> dg.ExecuteInProcessResult:
     tags = {"mysql_redshift/started_by": "cli sync"}
+    pipelines = {t.pipeline for t in run.tables}
+    if len(pipelines) == 1:  # the tag the instance's one-run-a-pipeline limit reads
+        tags["mysql_redshift/pipeline"] = pipelines.pop()
     if run.partitioned is not None:
         tags.update(run.partitioned.tags)
     # The assets and their cheap checks, in the pipeline's op; the reconciliation reads every
