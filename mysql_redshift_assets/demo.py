@@ -262,7 +262,7 @@ def run(project: Project) -> int:
     print(f"\nParquet files: {project.resolve_path('../.local/demo/store')}")
     print(f"DuckDB warehouse: {getattr(warehouse, 'path', '')}")
     print(
-        "Next: `make dev` (dagster dev) and open http://127.0.0.1:3000 to see the assets and this run."
+        "Next: `make dev` (dg dev) and open http://127.0.0.1:3000 to see the assets and this run."
     )
     return 0 if ok else 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import dagster as dg
 
@@ -65,6 +66,12 @@ class MysqlRedshiftTranslator:
             return base.replace_attributes(
                 kinds={_source_kind(project, table), "parquet", _store_kind(project, table)},
                 description=_parquet_description(table),
+                # `freshness_hours`: the UI's freshness status (the `freshness` check as well).
+                freshness_policy=dg.FreshnessPolicy.time_window(
+                    fail_window=timedelta(hours=table.freshness_hours)
+                )
+                if table.freshness_hours
+                else None,
             )
         schema, name = target_table(table)
         return base.replace_attributes(

@@ -121,6 +121,13 @@ def test_standard_metadata_and_no_rate_when_nothing_moved(
     assert "decimal(10,2)" in (columns[2].description or "")
     assert done[f"testpipe/{mysql_db}/gamma"]["dagster/row_count"] == 40  # a full copy
 
+    # The reconciliation: the same op, its checks alone (no materialization).
+    job = build_definitions(project).resolve_job_def("reconcile_testpipe")
+    reconciled = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    assert reconciled.success and not _materialized(reconciled)
+    rows = {k: c for k, c in _checks(reconciled).items() if k.endswith(":row_count_reconciled")}
+    assert len(rows) == 3 and all(c.passed for c in rows.values()), rows
+
     again = _materialized(_run(project))  # nothing new for the incremental tables
     for key in (f"testpipe/{mysql_db}/alpha", f"{schema}/alpha", f"{schema}/broken"):
         assert "rows_per_second" not in again[key], key  # no 0 dragging every plot down
