@@ -190,8 +190,10 @@ def _run(
         # (a load alone needs no MySQL, so it records none).
         plan = plan_table(work.mysql(), table, watermark.columns if watermark else None)
     if SCHEMA_DRIFT_CHECK in checks and plan is not None:
-        outcome.events.append(schema_drift_result(assets.parquet, plan, watermark, store))
+        drift = schema_drift_result(assets.parquet, plan, watermark, store)
+        outcome.events.append(drift)
         done.add(SCHEMA_DRIFT_CHECK)
+        _stop_if_blocking(assets, drift)
     if "parquet" in layers:
         _extract(work, outcome, watermarks)
     if "redshift" in layers:
@@ -206,6 +208,19 @@ def _run(
             row_count_result(assets.warehouse, work.mysql(), watermarks, work.target(), table)
         )
         done.add(ROW_COUNT_CHECK)
+
+
+class BlockedByCheck(RuntimeError):
+    """A blocking check failed: the table goes no further in this run."""
+
+
+def _stop_if_blocking(assets: TableAssets, result: dg.AssetCheckResult) -> None:
+    """A failed blocking check (ERROR) stops its table before it writes anything, the way
+    Dagster stops what follows a blocking check; the other tables go on."""
+    blocking = {c.name for c in assets.checks if c.blocking}
+    failed = not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    if failed and result.check_name in blocking:
+        raise BlockedByCheck(f"blocking check {result.check_name} failed: {result.description}")
 
 
 def _materializations(
