@@ -18,8 +18,6 @@ This repository's own code location is such a component (`mysql_redshift_assets/
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 from pydantic import Field
 
@@ -54,8 +52,3 @@ class MysqlRedshiftComponent(dg.Component, dg.Model, dg.Resolvable):
             },
             default_translator=MysqlRedshiftTranslator(tuple(self.key_prefix)),
         )
-
-
-def folder_of(path: str) -> Path:
-    """The folder of a module file (for `dg.load_from_defs_folder`)."""
-    return Path(path).resolve().parent

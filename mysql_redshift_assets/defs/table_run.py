@@ -34,7 +34,7 @@ from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
 from mysql_redshift_assets.sync.load import load_table
 
-Event = dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckResult
+Event = dg.AssetMaterialization | dg.AssetCheckResult
 Level = Literal["info", "warning", "error"]
 
 
