@@ -11,6 +11,7 @@ import pytest
 
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.defs.build import build_definitions
+from mysql_redshift_assets.defs.checks import check_specs
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 
 pytestmark = [pytest.mark.mariadb]
@@ -30,7 +31,7 @@ def _tables(mysql, names: list[str]) -> None:
             )
 
 
-def _project(make_project, mysql_db, request, target: str):
+def _project(make_project, mysql_db, request, target: str):  # request: None for DuckDB
     pipeline = {"store": "local", "target": target, "file_rows": 25}
     if target == "postgres":
         pipeline["target_schema"] = request.getfixturevalue("pg_schema")
@@ -134,3 +135,38 @@ def test_standard_metadata_and_no_rate_when_nothing_moved(
     assert again[f"testpipe/{mysql_db}/alpha"]["rows"] == 0
     assert "keys" not in again[f"testpipe/{mysql_db}/alpha"]
     assert again[f"testpipe/{mysql_db}/gamma"]["rows_per_second"] > 0  # a full copy moves rows
+
+
+def test_a_failed_blocking_check_stops_its_table_only(mysql, mysql_db, make_project, monkeypatch):
+    """With schema drift as a blocking check, a breaking change stops that table before it
+    writes anything (no extraction, no load); the other tables complete."""
+    from mysql_redshift_assets.defs import table_run
+    from mysql_redshift_assets.naming import SCHEMA_DRIFT_CHECK
+
+    def blocking_specs(*args):
+        return [
+            spec._replace(blocking=True) if spec.name == SCHEMA_DRIFT_CHECK else spec
+            for spec in check_specs(*args)
+        ]
+
+    monkeypatch.setattr(table_run, "check_specs", blocking_specs)
+    _tables(mysql, ["alpha", "broken", "gamma"])
+    project = _project(make_project, mysql_db, None, "duckdb")
+    assert _run(project).success
+    with mysql.cursor() as cur:
+        cur.execute("ALTER TABLE broken MODIFY amount DECIMAL(12,3)")  # a changed type: breaking
+        cur.execute("INSERT INTO broken VALUES (99, 'new', 1.5, '2024-05-02 10:00:00')")
+        cur.execute("INSERT INTO alpha VALUES (99, 'new', 1.5, '2024-05-02 10:00:00')")
+
+    result = _run(project)
+
+    assert not result.success
+    checks = _checks(result)
+    drift = checks[f"testpipe/{mysql_db}/broken:schema_drift"]
+    assert not drift.passed and drift.blocking and "amount" in (drift.description or "")
+    done = _materialized(result)
+    assert f"testpipe/{mysql_db}/broken" not in done and "public/broken" not in done
+    assert done[f"testpipe/{mysql_db}/alpha"]["rows"] == 1 and done["public/alpha"]
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message if failure.step_failure_data.error else ""
+    assert f"{mysql_db}.broken: BlockedByCheck: blocking check schema_drift failed" in message
