@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
 
-.PHONY: demo test lint dev bench soak clean home
+.PHONY: demo test lint dev bench bench-budget soak clean home
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -29,9 +29,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 # The project's one Dagster home (.local/dagster_home): `make` targets export it, the CLI uses it
 # when DAGSTER_HOME is unset, and `.env` names it for plain `dagster` commands run here
 # (`dagster dev`, `dagster asset materialize` read ./.env), so every run shows up in the UI.
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: deploy/local/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
-	@cp dagster.yaml $@
+	@cp deploy/local/dagster.yaml $@
 
 home: $(DAGSTER_HOME)/dagster.yaml
 	@grep -qs '^DAGSTER_HOME=' .env || echo "DAGSTER_HOME=$(DAGSTER_HOME)" >> .env
@@ -55,17 +55,25 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-## dev: the Dagster UI on http://127.0.0.1:3000 (runs recorded in .local/dagster_home)
+## dev: the Dagster UI on http://127.0.0.1:3000 (runs recorded in .local/dagster_home), through
+## `dg dev` (Dagster's CLI now; the code location is the dg project in pyproject.toml)
 dev: $(VENV)/.installed home
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(VENV)/bin/dg dev --host 127.0.0.1 --port 3000
 
 ## bench: extraction benchmark on the local MariaDB (see bench/README.md): the project vs
 ## connectorx + pyarrow, ROWS rows (built once in mra_test_bench), REPEAT runs each
 ROWS       ?= 2000000
 REPEAT     ?= 5
 BENCH_ARGS ?=
+## and the budget case: no-op syncs of BUDGET_TABLES tiny tables, CLI and job (bench/budget.py)
+BUDGET_TABLES ?= 1,50,200
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.run --rows $(ROWS) --repeat $(REPEAT) $(BENCH_ARGS)
+	$(PY) -m bench.budget --tables $(BUDGET_TABLES)
+
+## bench-budget: the budget case alone
+bench-budget: $(VENV)/.installed-dev
+	$(PY) -m bench.budget --tables $(BUDGET_TABLES)
 
 clean:
 	rm -rf .local $(VENV)

@@ -1,18 +1,24 @@
-"""The code location: `dagster dev` and `dagster asset materialize -m mysql_redshift_assets.definitions`.
+"""The code location: `dg dev` / `dagster dev`, `dg launch`, `dagster asset materialize -m
+mysql_redshift_assets.definitions`.
 
-Definitions are built inside a function, so importing this module reads no environment and
-opens no connection; Dagster calls `defs()` when it loads the location.
+The definitions come from the defs folder `project_defs/`, whose one component
+(`MysqlRedshiftComponent`, defs/component.py) reads the pipelines folder. Built inside a
+function, so importing this module reads no environment and opens no connection; Dagster calls
+`defs()` when it loads the location.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import dagster as dg
 
 from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.defs.build import build_definitions
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dg.definitions
@@ -23,5 +29,8 @@ def defs() -> dg.Definitions:
             "`make demo` once: it writes DAGSTER_HOME=<project>/.local/dagster_home to .env, "
             "which `dagster` commands run in the project folder read)"
         )
-    # A broken pipeline file shows red in the UI; the other pipelines load (issue 18).
+    if (REPO / "pyproject.toml").is_file():  # a checkout, or an editable install
+        return dg.load_from_defs_folder(project_root=REPO)
+    # Installed from a wheel (no pyproject.toml beside it): what the component's defs.yaml,
+    # whose attributes are all defaults, builds.
     return build_definitions(load_project(keep_going=True))

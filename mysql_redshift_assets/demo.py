@@ -206,24 +206,30 @@ def run(project: Project) -> int:
     )
     for run in (result, events):
         print(f"dagster run {run.run_id}: {'succeeded' if run.success else 'FAILED'}")
-    seen: dict[str, int] = {}
+    # One materialization per asset, or per partition with that day's own figures: add them up.
+    totals: dict[str, dict[str, int]] = {}
     for event in [
         *result.get_asset_materialization_events(),
         *events.get_asset_materialization_events(),
     ]:
         mat = event.step_materialization_data.materialization
-        path = "/".join(mat.asset_key.path)
-        seen[path] = seen.get(path, 0) + 1
-        if seen[path] > 1:
-            continue  # one single-run backfill: one event per partition, the same metadata
         md = {k: v.value for k, v in mat.metadata.items()}
-        partitions = md.get("partitions")  # the JSON of one dict entry per partition
-        parts = f" over {len(partitions)} daily partitions" if isinstance(partitions, dict) else ""
-        if path.endswith("/parquet"):
-            print(f"  {path}: {md['rows']:,} rows extracted into {md['files']} file(s){parts}")
+        entry = totals.setdefault("/".join(mat.asset_key.path), {"partitions": 0})
+        entry["partitions"] += 1 if mat.partition else 0
+        for name in ("rows", "files", "rows_loaded", "files_loaded"):
+            value = md.get(name)
+            if isinstance(value, int):
+                entry[name] = entry.get(name, 0) + value
+    for path, entry in totals.items():
+        parts = f" over {entry['partitions']} daily partitions" if entry["partitions"] else ""
+        if "rows" in entry:  # the Parquet asset
+            print(
+                f"  {path}: {entry['rows']:,} rows extracted into {entry['files']} file(s){parts}"
+            )
         else:
             print(
-                f"  {path}: {md['rows_loaded']:,} rows loaded from {md['files_loaded']} new file(s){parts}"
+                f"  {path}: {entry['rows_loaded']:,} rows loaded from {entry['files_loaded']} "
+                f"new file(s){parts}"
             )
 
     warehouse = open_warehouse(project, pipeline.spec.target)
@@ -256,7 +262,7 @@ def run(project: Project) -> int:
     print(f"\nParquet files: {project.resolve_path('../.local/demo/store')}")
     print(f"DuckDB warehouse: {getattr(warehouse, 'path', '')}")
     print(
-        "Next: `make dev` (dagster dev) and open http://127.0.0.1:3000 to see the assets and this run."
+        "Next: `make dev` (dg dev) and open http://127.0.0.1:3000 to see the assets and this run."
     )
     return 0 if ok else 1
 

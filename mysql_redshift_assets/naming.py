@@ -39,10 +39,21 @@ def _key_component(raw: str) -> str:
 
 
 def asset_path(table: TableConfig, layer: Layer) -> list[str]:
-    """`<pipeline>/<schema>/<table>/<layer>`; the Dagster translator turns it into an AssetKey."""
-    return [
-        _key_component(p) for p in (table.pipeline, table.source_schema, table.source_table)
-    ] + [layer]
+    """The default key path of one of a table's assets, the table's name last in both (Dagster
+    labels a lineage node with the last component):
+
+    - `parquet`: `<pipeline>/<schema>/<table>`, the files in the store (kinds `parquet`, `s3`);
+    - `redshift`: `<target_schema>/<table>`, keyed like the warehouse table it fills, so a dbt
+      source over it lines up.
+
+    `defs/translator.py` turns it into an AssetKey; a pipeline may override it there.
+    """
+    parts: tuple[str, ...] = (
+        (table.pipeline, table.source_schema, table.source_table)
+        if layer == "parquet"
+        else target_table(table)
+    )
+    return [_key_component(p) for p in parts]
 
 
 # -- Dagster names: groups, ops, jobs, schedules, sensors, partitions -------------------------
@@ -72,9 +83,15 @@ def _table_stem(table: TableConfig) -> str:
     return f"{table.pipeline}__{table.source_schema}__{table.source_table}"
 
 
-def op_name(table: TableConfig, layer: Layer) -> str:
-    """The op of one of a table's assets: `<pipeline>__<schema>__<table>__<layer>`."""
-    return dagster_name(f"{_table_stem(table)}__{layer}")
+def assets_op_name(pipeline: str, *qualifiers: str) -> str:
+    """The one op running a pipeline's tables (both layers, their checks): `<pipeline>_tables`,
+    qualified by source and partitions definition when a pipeline has several."""
+    return dagster_name("__".join([pipeline, *qualifiers]) + "_tables")
+
+
+def automation_sensor_name(pipeline: str) -> str:
+    """The declarative-automation sensor of a pipeline's assets (its runs carry the pipeline tag)."""
+    return dagster_name(f"automation_{pipeline}")
 
 
 def pipeline_job_name(pipeline: str) -> str:

@@ -22,10 +22,13 @@ from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import default_dagster_home
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
-from mysql_redshift_assets.defs.build import build_definitions
-from mysql_redshift_assets.defs.translator import asset_key
+from mysql_redshift_assets.defs.build import build_definitions, table_assets
+from mysql_redshift_assets.defs.checks import CHEAP_CHECKS
+from mysql_redshift_assets.defs.table_run import TableAssets
+from mysql_redshift_assets.defs.translator import MysqlRedshiftTranslator, asset_key
 from mysql_redshift_assets.extract import plan_table
-from mysql_redshift_assets.naming import Layer, op_name
+from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.naming import Layer
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
@@ -84,13 +87,17 @@ def _dry_run_partitions(
 
 def _preflight(ctx: Context, tables: list[TableConfig]) -> None:
     """Check every table against MySQL before any run starts: one bad table stops them all,
-    with nothing written (an unknown table or column, no primary key, an unreachable host)."""
-    for table in tables:
-        watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
-        source = open_source(ctx.project, table.source)
-        try:
-            plan_table(source, table, watermark.columns if watermark else None)
-        finally:
+    with nothing written (an unknown table or column, no primary key, an unreachable host).
+    One connection a source: opening one costs more than planning a table."""
+    sources: dict[str, Source] = {}
+    try:
+        for table in tables:
+            watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
+            if table.source not in sources:
+                sources[table.source] = open_source(ctx.project, table.source)
+            plan_table(sources[table.source], table, watermark.columns if watermark else None)
+    finally:
+        for source in sources.values():
             source.close()
 
 
@@ -129,7 +136,7 @@ def _console_level(ctx: Context) -> str:
     return "ERROR" if ctx.live else "WARNING" if ctx.as_json else "INFO"
 
 
-def _run_config(ctx: Context, args: Any, tables: list[TableConfig], layers: list[Layer]) -> dict:
+def _run_config(ctx: Context, args: Any, ops: set[str], layers: list[Layer]) -> dict[str, Any]:
     run_config: dict[str, Any] = {
         "loggers": {
             # A live display shows the library's warnings itself (cli/progress.py).
@@ -142,25 +149,43 @@ def _run_config(ctx: Context, args: Any, tables: list[TableConfig], layers: list
         if args.max_chunks:
             config["chunk_rows"] = args.limit
     if config and "parquet" in layers:
-        run_config["ops"] = {op_name(t, "parquet"): {"config": config} for t in tables}
+        run_config["ops"] = {op: {"config": config} for op in sorted(ops)}
     return run_config
+
+
+def _selection(
+    ctx: Context, tables: list[TableConfig], layers: list[Layer]
+) -> tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]:
+    """The layers' assets, and (with an extraction) the checks a sync runs: drift, freshness."""
+    assets = [table_assets(ctx.project, t, MysqlRedshiftTranslator()) for t in tables]
+    keys = {a.parquet if layer == "parquet" else a.warehouse for a in assets for layer in layers}
+    return keys, _cheap_checks(assets) if "parquet" in layers else set()
+
+
+def _cheap_checks(assets: list[TableAssets]) -> set[dg.AssetCheckKey]:
+    return {a.check_key(c.name) for a in assets for c in a.checks if c.name in CHEAP_CHECKS}
 
 
 def _execute(
     ctx: Context, args: Any, defs: dg.Definitions, run: _Run, layers: list[Layer], instance: Any
 ) -> dg.ExecuteInProcessResult:
     tags = {"mysql_redshift/started_by": "cli sync"}
+    pipelines = {t.pipeline for t in run.tables}
+    if len(pipelines) == 1:  # the tag the instance's one-run-a-pipeline limit reads
+        tags["mysql_redshift/pipeline"] = pipelines.pop()
     if run.partitioned is not None:
         tags.update(run.partitioned.tags)
-    # The assets without their checks: the reconciliation check reads every row of MySQL and
-    # the warehouse (`mysql-redshift validate` runs it; so do the UI and `reconcile_<pipeline>`).
-    keys = {asset_key(t, layer) for t in run.tables for layer in layers}
+    # The assets and their cheap checks, in the pipeline's op; the reconciliation reads every
+    # row of MySQL and the warehouse (`mysql-redshift validate` runs it, as does
+    # `reconcile_<pipeline>`).
+    keys, checks = _selection(ctx, run.tables, layers)
     job = defs.resolve_implicit_global_asset_job_def().get_subset(
-        asset_selection=keys, asset_check_selection=set()
+        asset_selection=keys, asset_check_selection=checks
     )
+    ops = {defs.resolve_assets_def(k).node_def.name for k in keys}
     return job.execute_in_process(
         instance=instance,
-        run_config=_run_config(ctx, args, run.tables, layers),
+        run_config=_run_config(ctx, args, ops, layers),
         raise_on_error=False,
         tags=tags,
     )
@@ -179,14 +204,28 @@ def _summarise(results: list[tuple[_Run, dg.ExecuteInProcessResult]]) -> dict[st
             for run, r in results
         ],
         "assets": {},
+        "checks": {},
         "errors": [],
     }
     for _, result in results:
         for event in result.get_asset_materialization_events():
             mat = event.step_materialization_data.materialization
-            summary["assets"]["/".join(mat.asset_key.path)] = {
-                k: v.value for k, v in mat.metadata.items()
-            }
+            md = {k: v.value for k, v in mat.metadata.items() if not k.startswith("dagster/")}
+            path = "/".join(mat.asset_key.path)
+            if mat.partition is None:
+                summary["assets"][path] = md
+            else:  # one materialization per partition, with that window's own figures
+                summary["assets"].setdefault(path, {"partitions": {}})["partitions"][
+                    mat.partition
+                ] = md
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_CHECK_EVALUATION":
+                check = event.asset_check_evaluation_data
+                name = f"{'/'.join(check.asset_key.path)}:{check.check_name}"
+                summary["checks"][name] = {
+                    "passed": check.passed,
+                    "description": check.description,
+                }
         summary["errors"] += [
             e.step_failure_data.error.message.strip()
             for e in result.all_events
@@ -195,10 +234,25 @@ def _summarise(results: list[tuple[_Run, dg.ExecuteInProcessResult]]) -> dict[st
     return summary
 
 
+def _totals(md: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """An asset's figures (summed over its partitions) and the words saying which."""
+    parts = md.get("partitions")
+    if not isinstance(parts, dict):
+        return md, ""
+    total: dict[str, Any] = {}
+    for figures in parts.values():
+        for name, value in figures.items():
+            if isinstance(value, int):
+                total[name] = total.get(name, 0) + value
+    last = list(parts.values())[-1]
+    total["table_rows"] = last.get("table_rows", 0)
+    return total, f" over partitions {', '.join(parts)}"
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
-    for key, md in summary["assets"].items():
-        over = f" over partitions {', '.join(md['partitions'])}" if md.get("partitions") else ""
-        if key.endswith("/parquet"):
+    for key, raw in summary["assets"].items():
+        md, over = _totals(raw)
+        if "rows" in md:  # the Parquet asset
             print(
                 f"{key}: {md['rows']:,} rows extracted, {md['files']} file(s), "
                 f"{md['bytes']:,} bytes{over}"
@@ -208,6 +262,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 f"{key}: {md['rows_loaded']:,} rows loaded from {md['files_loaded']} file(s); "
                 f"table has {md['table_rows']:,} rows{over}"
             )
+    for name, check in summary["checks"].items():
+        if not check["passed"]:
+            print(f"check {name} FAILED: {check['description']}", file=sys.stderr)
     for error in summary["errors"]:
         print(f"error: {error}", file=sys.stderr)
     for run in summary["runs"]:

@@ -15,12 +15,12 @@ from mysql_redshift_assets.identifiers import IdentifierError
 from mysql_redshift_assets.naming import (
     asset_path,
     dynamic_partitions_name,
-    op_name,
     table_job_name,
     target_table,
 )
 
 _WAREHOUSE = "warehouse table"
+_WAREHOUSE_KEY = "warehouse asset key"  # `<target_schema>/<table>`, in whichever target
 # Why a shared name is refused, and how a user makes the two names differ.
 _SHARED_WAREHOUSE_TABLE = (
     "their rows would overwrite or wipe each other; give one of them `target_table:` "
@@ -41,7 +41,7 @@ def _names(table: TableConfig) -> list[tuple[str, str]]:
         # The target connection, not its database: two connections to one warehouse are not seen.
         (_WAREHOUSE, f"target {table.target!r}: {schema}.{name}"),
         ("asset key", "/".join(asset_path(table, "parquet"))),
-        ("Dagster op name", op_name(table, "parquet")),
+        (_WAREHOUSE_KEY, "/".join(asset_path(table, "redshift"))),
         ("Dagster job name", table_job_name(table)),
     ]
     if table.mode == "id_range":
@@ -62,7 +62,11 @@ def check_unique_names(project: Project) -> None:
                 first = owner.setdefault((kind, name), table)
                 if first is table:
                     continue
-                why = _SHARED_WAREHOUSE_TABLE if kind == _WAREHOUSE else _SHARED_DAGSTER_NAME
+                why = {
+                    _WAREHOUSE: _SHARED_WAREHOUSE_TABLE,
+                    _WAREHOUSE_KEY: "Dagster cannot load two assets under one key; give one of "
+                    "them `target_table:` (or `target_schema:`)",
+                }.get(kind, _SHARED_DAGSTER_NAME)
                 raise ConfigError(
                     f"{_describe(first)} and {_describe(table)} both become {kind} {name}: {why}"
                 )

@@ -1,202 +1,186 @@
-"""Asset factories: per table, `<...>/parquet` (MySQL -> store) and `<...>/redshift` (store -> warehouse)."""
+"""One multi-asset op per pipeline (and source, and partitions definition), like `@sling_assets`.
 
-from dataclasses import replace
+The op holds both assets of every table (`<pipeline>/<schema>/<table>` Parquet and
+`<target_schema>/<table>` in the warehouse) and their checks; it runs any subset of them. Its
+tables run in worker threads, at most as many at once as the pool `mysql-<source>` allows (the
+op takes one slot of it). Each table yields one materialization per asset (per partition in a
+single-run backfill, each window with its own rows and files); a table that fails is logged with
+its error and fails its checks, the others complete, and the op fails at the end naming it.
+
+Why the two layers share one op: Dagster skips a whole downstream step when any one upstream
+output it depends on is missing (`_should_skip_step` in dagster/_core/execution/plan/active.py),
+so with one op per layer a single failed extraction would stop every table's load.
+"""
+
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import dagster as dg
 from pydantic import Field
 
-from mysql_redshift_assets.config.loader import Project
-from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.partitions import window_for
-from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
-from mysql_redshift_assets.defs.translator import change_capture, get_asset_spec
-from mysql_redshift_assets.naming import op_name
-from mysql_redshift_assets.partitions import Window
-from mysql_redshift_assets.state.watermark import Position
-from mysql_redshift_assets.sync.extract import extract_table
-from mysql_redshift_assets.sync.load import load_table
+from mysql_redshift_assets.defs.resources import ConnectionsResource
+from mysql_redshift_assets.defs.table_run import (
+    Clients,
+    Event,
+    RunSpec,
+    TableAssets,
+    TableOutcome,
+    run_table,
+)
 
-KEYS_SHOWN = 5
+DEFAULT_WIDTH = 2  # dagster.yaml's `pools.default_limit`
 
 
-class ExtractConfig(dg.Config):
+class SyncConfig(dg.Config):
     max_rows: int | None = Field(
-        None, description="Stop after this many rows (the old `--limit` x `--max-chunks`)."
+        None,
+        description="Stop each table after this many rows (the old `--limit` x `--max-chunks`).",
     )
     chunk_rows: int | None = Field(None, description="Rows per MySQL query, for this run only.")
+    max_parallel_tables: int | None = Field(
+        None,
+        description="Tables run at once in this op; default: the limit of the pool "
+        "`mysql-<source>` (dagster.yaml `concurrency.pools`), else 2.",
+    )
 
 
-def _position_text(position: Position | None) -> str:
-    if position is None:
-        return "(start)"
-    parts = ([f"cursor={position.cursor}"] if position.cursor is not None else []) + [
-        f"pk={','.join(position.pk)}"
-    ]
-    return " ".join(parts)
+def pool_width(instance: dg.DagsterInstance, pool: str) -> int:
+    """The pool's slot count, so the op's own parallelism stays within what the pool allows."""
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        info = storage.get_concurrency_info(pool)
+        if info.slot_count:
+            return info.slot_count
+    return instance.get_concurrency_config().pool_config.default_pool_limit or DEFAULT_WIDTH
 
 
-def _windows(context: dg.AssetExecutionContext, table: TableConfig) -> list[Window | None]:
-    """The partition windows of this run (a single-run backfill covers many), or [None]."""
-    if not table.partitioned:
-        return [None]
+def build_tables_op(
+    name: str,
+    tables: Sequence[TableAssets],
+    specs: Sequence[dg.AssetSpec],
+    pool: str,
+) -> dg.AssetsDefinition:
+    partitioned = tables[0].table.partitioned
+    by_key = {a.parquet: a for a in tables} | {a.warehouse: a for a in tables}
+
+    @dg.multi_asset(
+        name=name,
+        specs=list(specs),
+        check_specs=[c for a in tables for c in a.checks],
+        can_subset=True,
+        pool=pool,
+        # One run for a whole range (`dagster asset materialize --partition-range`, the UI's
+        # single-run backfill); inside it every window is its own query plan, files and replace.
+        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        op_tags={"mysql_redshift/pipeline": tables[0].table.pipeline},
+    )
+    def _tables(
+        context: dg.AssetExecutionContext, config: SyncConfig, connections: ConnectionsResource
+    ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+        work = _selected(context, tables, by_key)
+        keys = list(context.partition_keys) if partitioned else []
+        spec = RunSpec(
+            run_id=context.run.run_id,
+            connections=connections,
+            clients=Clients(connections),
+            windows=[(k, window_for(tables[0].table, _pdef(context), k)) for k in keys]
+            if partitioned
+            else [None],
+            max_rows=config.max_rows,
+            chunk_rows=config.chunk_rows,
+        )
+        width = config.max_parallel_tables or pool_width(context.instance, pool)
+        try:
+            failed = yield from _run_all(context, spec, work, width)
+        finally:
+            spec.clients.close_all()
+        if failed:
+            raise dg.Failure(
+                description=f"{len(failed)} of {len(work)} table(s) failed: "
+                + "; ".join(f"{o.assets.table.qualified}: {o.error}" for o in failed),
+                metadata={"failed_tables": [o.assets.table.qualified for o in failed]},
+            )
+
+    return _tables
+
+
+def _pdef(context: dg.AssetExecutionContext) -> dg.PartitionsDefinition:
     pdef = context.assets_def.partitions_def
     assert pdef is not None
-    return [window_for(table, pdef, key) for key in context.partition_keys]
+    return pdef
 
 
-def _backfill_policy(table: TableConfig) -> dg.BackfillPolicy | None:
-    # One run for a whole range (what `dagster asset materialize --partition-range` needs);
-    # inside it every window is its own query plan, files and replace.
-    return dg.BackfillPolicy.single_run() if table.partitioned else None
+Work = list[tuple[TableAssets, set[str], set[str]]]
 
 
-def build_parquet_asset(project: Project, table: TableConfig) -> dg.AssetsDefinition:
-    @dg.multi_asset(
-        name=op_name(table, "parquet"),
-        specs=[get_asset_spec(project, table, "parquet")],
-        op_tags={"mysql_redshift/table": f"{table.pipeline}.{table.qualified}"},
-        # One pool per MySQL source: dagster.yaml limits concurrent queries against it.
-        pool=f"mysql-{table.source}",
-        backfill_policy=_backfill_policy(table),
+def _selected(
+    context: dg.AssetExecutionContext,
+    tables: Sequence[TableAssets],
+    by_key: dict[dg.AssetKey, TableAssets],
+) -> Work:
+    """(table, layers, check names) for each table this run touches, in the op's order."""
+    layers: dict[str, set[str]] = {}
+    checks: dict[str, set[str]] = {}
+    for key in context.selected_asset_keys:
+        assets = by_key[key]
+        layer = "parquet" if key == assets.parquet else "redshift"
+        layers.setdefault(assets.table.qualified, set()).add(layer)
+    for check in context.selected_asset_check_keys:
+        assets = by_key[check.asset_key]
+        checks.setdefault(assets.table.qualified, set()).add(check.name)
+    return [
+        (a, layers.get(a.table.qualified, set()), checks.get(a.table.qualified, set()))
+        for a in tables
+        if a.table.qualified in layers or a.table.qualified in checks
+    ]
+
+
+def _recorded(
+    event: Event, blocking: set[dg.AssetCheckKey]
+) -> dg.AssetMaterialization | dg.AssetCheckEvaluation:
+    """A check's result as the evaluation Dagster records: yielded as a check output instead,
+    Dagster adds an output event and looks up the asset's latest materialization (~30 ms of
+    CPU a check on a no-op run)."""
+    if not isinstance(event, dg.AssetCheckResult):
+        assert isinstance(event, dg.AssetMaterialization)
+        return event
+    assert event.asset_key is not None and event.check_name is not None
+    key = dg.AssetCheckKey(event.asset_key, event.check_name)
+    return dg.AssetCheckEvaluation(
+        asset_key=event.asset_key,
+        check_name=event.check_name,
+        passed=event.passed,
+        metadata=event.metadata,
+        severity=event.severity,
+        description=event.description,
+        blocking=key in blocking,
     )
-    def _parquet(
-        context: dg.AssetExecutionContext,
-        config: ExtractConfig,
-        connections: ConnectionsResource,
-        watermarks: WatermarkResource,
-    ) -> dg.MaterializeResult:
-        source = connections.source(table.source)
-        store = connections.store(table.store)
-        run_table = replace(table, chunk_rows=config.chunk_rows) if config.chunk_rows else table
-        results = []
-        try:
-            for window in _windows(context, table):
-                results.append(
-                    extract_table(
-                        source,
-                        store,
-                        watermarks.store_for(table),
-                        run_table,
-                        run_id=context.run.run_id,
-                        max_rows=config.max_rows,
-                        window=window,
-                        on_file=lambda f: context.log.info(
-                            f"stored {store.uri(f.key)} ({f.rows:,} rows)"
-                        ),
-                    )
-                )
-        finally:
-            source.close()
-        files = [f for r in results for f in r.files]
-        rows, seconds = sum(r.rows for r in results), sum(r.seconds for r in results)
-        keys = [store.uri(f.key) for f in files]
-        metadata: dict[str, dg.MetadataValue | str] = {
-            "rows": dg.MetadataValue.int(rows),
-            "files": dg.MetadataValue.int(len(files)),
-            "bytes": dg.MetadataValue.int(sum(r.bytes for r in results)),
-            "seconds": dg.MetadataValue.float(round(seconds, 3)),
-            "rows_per_second": dg.MetadataValue.float(round(rows / seconds, 1) if seconds else 0.0),
-            "keys": dg.MetadataValue.json({"count": len(keys), "first": keys[:KEYS_SHOWN]}),
-        }
-        first, last = results[0], results[-1]
-        if table.mode == "incremental":
-            metadata["change_capture"] = change_capture(table)
-            metadata["watermark_before"] = _position_text(first.position_before)
-            metadata["watermark_after"] = _position_text(last.position_after)
-            metadata["reread_rows"] = dg.MetadataValue.int(last.reread_rows)
-            if last.reread_from is not None:
-                metadata["reread_from"] = _position_text(last.reread_from)
-            if last.upper_bound is not None:
-                metadata["upper_bound"] = last.upper_bound
-        for warning in dict.fromkeys(w for r in results for w in r.warnings):
-            context.log.warning(warning)
-        if table.partitioned:
-            # A single-run backfill records this one set of metadata on every partition it
-            # covers: the totals are the run's, the breakdown is per window.
-            metadata["partitions"] = dg.MetadataValue.json(
-                {
-                    key: {"rows": r.rows, "files": len(r.files)}
-                    for key, r in zip(context.partition_keys, results, strict=True)
-                }
-            )
-        if last.generation is not None:
-            metadata["generation"] = last.generation
-        if last.null_cursor_rows:  # the warning is among the result's warnings
-            metadata["rows_with_null_cursor"] = dg.MetadataValue.int(last.null_cursor_rows)
-        return dg.MaterializeResult(metadata=metadata)
-
-    return _parquet
 
 
-def build_warehouse_asset(project: Project, table: TableConfig) -> dg.AssetsDefinition:
-    @dg.multi_asset(
-        name=op_name(table, "redshift"),
-        specs=[get_asset_spec(project, table, "redshift")],
-        op_tags={"mysql_redshift/table": f"{table.pipeline}.{table.qualified}"},
-        backfill_policy=_backfill_policy(table),
-    )
-    def _warehouse(
-        context: dg.AssetExecutionContext,
-        connections: ConnectionsResource,
-        watermarks: WatermarkResource,
-    ) -> dg.MaterializeResult:
-        warehouse = connections.warehouse(table.target)
-        store = connections.store(table.store)
-        # The delete pass after the load compares keys with MySQL (sync/deletes.py).
-        propagate = table.mode == "incremental" and table.deletes == "propagate"
-        source = connections.source(table.source) if propagate else None
-        results, warnings = [], []
-        try:
-            for window in _windows(context, table):
-                result, warned = load_table(
-                    warehouse,
-                    store,
-                    watermarks.store_for(table),
-                    table,
-                    run_id=context.run.run_id,
-                    window=window,
-                    source=source,
-                )
-                results.append(result)
-                warnings += warned
-        finally:
-            warehouse.close()
-            if source is not None:
-                source.close()
-        for warning in dict.fromkeys(warnings):
-            context.log.warning(warning)
-        rows = sum(r.rows_loaded for r in results)
-        seconds = sum(r.seconds for r in results)
-        metadata: dict[str, dg.MetadataValue] = {
-            "rows_loaded": dg.MetadataValue.int(rows),
-            "files_loaded": dg.MetadataValue.int(sum(len(r.files_loaded) for r in results)),
-            "files_already_loaded": dg.MetadataValue.int(sum(r.already_loaded for r in results)),
-            "table_rows": dg.MetadataValue.int(results[-1].table_rows),
-            "rows_deleted": dg.MetadataValue.int(sum(r.rows_deleted for r in results)),
-            "seconds": dg.MetadataValue.float(round(seconds, 3)),
-            "rows_per_second": dg.MetadataValue.float(round(rows / seconds, 1) if seconds else 0.0),
-            "lock_seconds": dg.MetadataValue.float(round(sum(r.lock_seconds for r in results), 3)),
-            "columns_added": dg.MetadataValue.json(
-                sorted({c for r in results for c in r.columns_added})
-            ),
-        }
-        truncated: dict[str, int] = {}
-        for r in results:
-            for column, n in r.truncated.items():
-                truncated[column] = truncated.get(column, 0) + n
-        if truncated:
-            # `text_overflow: truncate`: values cut to Redshift's 65,535-byte VARCHAR.
-            metadata["truncated_values"] = dg.MetadataValue.json(truncated)
-            context.log.warning(
-                f"{table.qualified}: text values truncated to 65,535 bytes: {truncated}"
-            )
-        if table.partitioned:
-            metadata["partitions"] = dg.MetadataValue.json(
-                {
-                    key: {"rows_loaded": r.rows_loaded, "files": len(r.files_loaded)}
-                    for key, r in zip(context.partition_keys, results, strict=True)
-                }
-            )
-        return dg.MaterializeResult(metadata=metadata)
-
-    return _warehouse
+def _run_all(
+    context: dg.AssetExecutionContext, spec: RunSpec, work: Work, width: int
+) -> Generator[dg.AssetMaterialization | dg.AssetCheckEvaluation, None, list[TableOutcome]]:
+    """Run the tables `width` at a time; yield each one's events as it finishes."""
+    failed: list[TableOutcome] = []
+    blocking = {c.key for a, _, _ in work for c in a.checks if c.blocking}
+    warned: dict[str, list[str]] = {}  # a warning many tables share (e.g. the source's) once
+    with ThreadPoolExecutor(max_workers=max(1, min(width, len(work)))) as pool:
+        futures = [pool.submit(run_table, spec, a, layers, checks) for a, layers, checks in work]
+        for future in as_completed(futures):
+            outcome = future.result()
+            name = outcome.assets.table.qualified
+            for level, message in outcome.logs:
+                if level == "warning":
+                    if message in warned:
+                        warned[message].append(name)
+                        continue
+                    warned[message] = [name]
+                getattr(context.log, level)(f"{name}: {message}")
+            yield from (_recorded(e, blocking) for e in outcome.events)
+            if outcome.error is not None:
+                failed.append(outcome)
+    for message, names in warned.items():
+        if len(names) > 1:
+            context.log.warning(f"{len(names)} tables warned: {message} ({', '.join(names)})")
+    return failed

@@ -1,4 +1,9 @@
-"""Jobs, schedules and sensors from YAML: off or on by `default_status`."""
+"""Jobs, schedules and sensors from YAML: off or on by `default_status`.
+
+Every run they start carries `mysql_redshift/pipeline`, the tag dagster.yaml limits to one run
+a pipeline: jobs carry it, and so do the runs of sensors, schedules and the pipeline's
+declarative-automation sensor (`automation_<pipeline>`, stopped until turned on).
+"""
 
 from typing import TYPE_CHECKING
 
@@ -7,10 +12,12 @@ import dagster as dg
 from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.config.models import ScheduleSpec
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.defs.checks import CHEAP_CHECKS
 from mysql_redshift_assets.defs.partitions import partitions_def
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
-from mysql_redshift_assets.defs.translator import asset_key
+from mysql_redshift_assets.defs.table_run import TableAssets
 from mysql_redshift_assets.naming import (
+    automation_sensor_name,
     id_range_sensor_name,
     new_data_sensor_name,
     pipeline_job_name,
@@ -27,6 +34,7 @@ if TYPE_CHECKING:  # what `define_asset_job` returns; dagster does not export th
     )
 
 TABLE_TAG = "mysql_redshift/table"
+PIPELINE_TAG = "mysql_redshift/pipeline"
 
 
 def _status(value: str) -> dg.DefaultScheduleStatus:
@@ -39,55 +47,85 @@ def _sensor_status(value: str) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if value == "running" else dg.DefaultSensorStatus.STOPPED
 
 
-def _keys(table: TableConfig) -> list[dg.AssetKey]:
-    return [asset_key(table, "parquet"), asset_key(table, "redshift")]
+def _keys(assets: TableAssets) -> list[dg.AssetKey]:
+    return [assets.parquet, assets.warehouse]
 
 
 def _table_tags(table: TableConfig) -> dict[str, str]:
-    return {
-        TABLE_TAG: f"{table.pipeline}.{table.qualified}",
-        "mysql_redshift/pipeline": table.pipeline,
-    }
+    return {TABLE_TAG: f"{table.pipeline}.{table.qualified}", PIPELINE_TAG: table.pipeline}
 
 
-def _without_checks(keys: list[dg.AssetKey]) -> dg.AssetSelection:
-    """Scheduled and sensed syncs move rows only: the reconciliation check reads every row of
-    MySQL and the warehouse, so it runs on its own (`reconcile_job`, the UI, `validate`)."""
-    return dg.AssetSelection.assets(*keys).without_checks()
+def sync_selection(tables: list[TableAssets]) -> dg.AssetSelection:
+    """The assets and their cheap checks (drift, freshness), evaluated in the same op. The
+    reconciliation check reads every row of MySQL and the warehouse, so it runs on its own
+    (`reconcile_<pipeline>`, the UI's Materialize, `validate`)."""
+    checks = [a.check_key(c.name) for a in tables for c in a.checks if c.name in CHEAP_CHECKS]
+    keys = [k for a in tables for k in _keys(a)]
+    return dg.AssetSelection.assets(*keys).without_checks() | dg.AssetSelection.checks(*checks)
 
 
-def table_job(table: TableConfig) -> "UnresolvedAssetJobDefinition":
+def table_job(assets: TableAssets) -> "UnresolvedAssetJobDefinition":
     """Both assets of one table; partitioned tables need a job of their own."""
+    table = assets.table
     return dg.define_asset_job(
         table_job_name(table),
-        selection=_without_checks(_keys(table)),  # partitions follow from the selected assets
+        selection=sync_selection([assets]),  # partitions follow from the selected assets
         tags=_table_tags(table),
-        description=f"{table.qualified}: MySQL -> store -> warehouse.",
+        description=f"{table.qualified}: MySQL -> store -> warehouse, schema drift and freshness "
+        "checked in the same step.",
     )
 
 
 def pipeline_job(
-    pipeline: Pipeline, tables: list[TableConfig]
+    pipeline: Pipeline, tables: list[TableAssets]
 ) -> "UnresolvedAssetJobDefinition | None":
-    unpartitioned = [k for t in tables if not t.partitioned for k in _keys(t)]
+    unpartitioned = [a for a in tables if not a.table.partitioned]
     if not unpartitioned:
         return None
     return dg.define_asset_job(
         pipeline_job_name(pipeline.name),
-        selection=_without_checks(unpartitioned),
-        tags={"mysql_redshift/pipeline": pipeline.name},
-        description=f"Every unpartitioned table of pipeline {pipeline.name}.",
+        selection=sync_selection(unpartitioned),
+        tags={PIPELINE_TAG: pipeline.name},
+        description=f"Every unpartitioned table of pipeline {pipeline.name}: one step, the "
+        "tables side by side, schema drift and freshness checked in it.",
+    )
+
+
+def reconcile_job(pipeline: Pipeline, tables: list[TableAssets]) -> "UnresolvedAssetJobDefinition":
+    keys = [k for a in tables if not a.table.partitioned for k in _keys(a)]
+    return dg.define_asset_job(
+        reconcile_job_name(pipeline.name),
+        selection=dg.AssetSelection.checks_for_assets(*keys),
+        tags={PIPELINE_TAG: pipeline.name},
+        description=(
+            f"The checks of pipeline {pipeline.name}'s tables: rows, keys and every "
+            "row's values compared between MySQL and the warehouse (reads every row; "
+            "scheduled syncs leave it out)."
+        ),
+    )
+
+
+def automation_sensor(pipeline: Pipeline, tables: list[TableAssets]) -> dg.SensorDefinition:
+    return dg.AutomationConditionSensorDefinition(
+        automation_sensor_name(pipeline.name),
+        target=dg.AssetSelection.assets(*[k for a in tables for k in _keys(a)]),
+        run_tags={PIPELINE_TAG: pipeline.name},
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=f"Declarative automation for pipeline {pipeline.name}: a warehouse table is "
+        "loaded when its Parquet files change. Its runs carry the pipeline's tag.",
     )
 
 
 def schedule_for(
     job: "UnresolvedAssetJobDefinition", spec: ScheduleSpec, table: TableConfig | None = None
 ) -> dg.ScheduleDefinition:
+    what = f"`{job.name}` ({job.description or ''})"
     if table is None or table.mode != "time":
         return dg.ScheduleDefinition(
             name=schedule_name(job.name), job=job, cron_schedule=spec.cron,
             execution_timezone=spec.timezone,
             default_status=_status(spec.default_status),
+            description=f"Runs {what} at `{spec.cron}` ({spec.timezone}).",
         )  # fmt: skip
     pdef = partitions_def(table)
     assert isinstance(pdef, dg.TimeWindowPartitionsDefinition)
@@ -95,6 +133,8 @@ def schedule_for(
     @dg.schedule(
         job=job, cron_schedule=spec.cron, execution_timezone=spec.timezone,
         default_status=_status(spec.default_status), name=schedule_name(job.name),
+        description=f"At `{spec.cron}` ({spec.timezone}): the latest complete window of "
+        f"{table.qualified} ({what}).",
     )  # fmt: skip
     def _latest_window(context: dg.ScheduleEvaluationContext) -> dg.SkipReason | dg.RunRequest:
         # Dagster 1.13 takes "now" from a loading context (no `current_time=` argument any more).
@@ -107,13 +147,14 @@ def schedule_for(
     return _latest_window
 
 
-def new_data_sensor(table: TableConfig) -> dg.SensorDefinition:
+def new_data_sensor(assets: TableAssets) -> dg.SensorDefinition:
+    table = assets.table
     spec = table.new_data_sensor
     assert spec is not None
 
     @dg.sensor(
         name=new_data_sensor_name(table),
-        asset_selection=_without_checks(_keys(table)),
+        asset_selection=sync_selection([assets]),
         minimum_interval_seconds=spec.interval_seconds,
         default_status=_sensor_status(spec.default_status),
         description=f"Starts a run when {table.qualified} has rows past the watermark.",
@@ -142,7 +183,8 @@ def new_data_sensor(table: TableConfig) -> dg.SensorDefinition:
     return _sensor
 
 
-def id_range_sensor(table: TableConfig) -> dg.SensorDefinition:
+def id_range_sensor(assets: TableAssets) -> dg.SensorDefinition:
+    table = assets.table
     spec = table.id_range
     assert spec is not None
     pdef = partitions_def(table)
@@ -150,7 +192,7 @@ def id_range_sensor(table: TableConfig) -> dg.SensorDefinition:
 
     @dg.sensor(
         name=id_range_sensor_name(table),
-        asset_selection=_without_checks(_keys(table)),
+        asset_selection=sync_selection([assets]),
         minimum_interval_seconds=spec.sensor_interval_seconds,
         default_status=_sensor_status(spec.sensor_default_status),
         description=f"Adds id-range partitions of {spec.size:,} ids as {table.qualified} grows.",
@@ -187,34 +229,24 @@ def id_range_sensor(table: TableConfig) -> dg.SensorDefinition:
     return _sensor
 
 
-def automation_for(pipeline: Pipeline, tables: list[TableConfig]) -> tuple[list, list, list]:
+def automation_for(pipeline: Pipeline, tables: list[TableAssets]) -> tuple[list, list, list]:
     """(jobs, schedules, sensors) for one pipeline."""
-    jobs, schedules, sensors = [], [], []
+    jobs: list = []
+    schedules: list = []
+    sensors: list = [automation_sensor(pipeline, tables)]
     if job := pipeline_job(pipeline, tables):
-        jobs.append(job)
+        jobs += [job, reconcile_job(pipeline, tables)]
         if pipeline.spec.schedule:
             schedules.append(schedule_for(job, pipeline.spec.schedule))
-        unpartitioned = [k for t in tables if not t.partitioned for k in _keys(t)]
-        jobs.append(
-            dg.define_asset_job(
-                reconcile_job_name(pipeline.name),
-                selection=dg.AssetSelection.checks_for_assets(*unpartitioned),
-                tags={"mysql_redshift/pipeline": pipeline.name},
-                description=(
-                    f"The checks of pipeline {pipeline.name}'s tables: rows, keys and every "
-                    "row's values compared between MySQL and the warehouse (reads every row; "
-                    "scheduled syncs leave it out)."
-                ),
-            )
-        )
-    for table in tables:
+    for assets in tables:
+        table = assets.table
         if table.partitioned or table.schedule:
-            job = table_job(table)
+            job = table_job(assets)
             jobs.append(job)
             if table.schedule:
                 schedules.append(schedule_for(job, table.schedule, table))
         if table.new_data_sensor:
-            sensors.append(new_data_sensor(table))
+            sensors.append(new_data_sensor(assets))
         if table.mode == "id_range":
-            sensors.append(id_range_sensor(table))
+            sensors.append(id_range_sensor(assets))
     return jobs, schedules, sensors

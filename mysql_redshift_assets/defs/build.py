@@ -2,35 +2,92 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
-from mysql_redshift_assets.config.loader import Project
-from mysql_redshift_assets.config.resolve import table_configs
-from mysql_redshift_assets.defs.assets import build_parquet_asset, build_warehouse_asset
+from mysql_redshift_assets.config.loader import Pipeline, Project
+from mysql_redshift_assets.config.resolve import TableConfig, table_configs
+from mysql_redshift_assets.defs.assets import build_tables_op
 from mysql_redshift_assets.defs.automation import automation_for
 from mysql_redshift_assets.defs.check_target import build_check_target_job
-from mysql_redshift_assets.defs.checks import build_checks
 from mysql_redshift_assets.defs.config_errors import config_error_definitions
 from mysql_redshift_assets.defs.maintenance import build_s3clean_job, build_s3clean_schedule
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.defs.resync import build_resync_job
+from mysql_redshift_assets.defs.table_run import TableAssets
+from mysql_redshift_assets.defs.translator import MysqlRedshiftTranslator, translator_for
+from mysql_redshift_assets.naming import assets_op_name
 
 
-def build_definitions(project: Project) -> dg.Definitions:
+def _partitions_group(table: TableConfig) -> tuple[str, ...]:
+    """Tables whose assets share a partitions definition (and so can share an op)."""
+    if table.mode == "id_range":  # a dynamic partitions definition of its own
+        return (f"{table.source_schema}__{table.source_table}__id_range",)
+    if table.partitioned and table.partitions is not None:
+        spec = table.partitions
+        return (f"{spec.granularity}_{spec.start}_{spec.timezone or 'UTC'}",)
+    return ()
+
+
+def table_assets(
+    project: Project, table: TableConfig, translator: MysqlRedshiftTranslator
+) -> TableAssets:
+    del project  # keys depend on the table alone; kept for translators that look further
+    return TableAssets(
+        table,
+        translator.get_asset_key(table, "parquet"),
+        translator.get_asset_key(table, "redshift"),
+    )
+
+
+def pipeline_ops(
+    project: Project, pipeline: Pipeline, translator: MysqlRedshiftTranslator
+) -> list[dg.AssetsDefinition]:
+    """One op per source and partitions definition of the pipeline (usually one, or a few)."""
+    groups: dict[tuple[str, ...], list[TableConfig]] = {}
+    tables = table_configs(pipeline)
+    several_sources = len({t.source for t in tables}) > 1
+    for table in tables:
+        key = ((table.source,) if several_sources else ()) + _partitions_group(table)
+        groups.setdefault(key, []).append(table)
+    ops = []
+    for qualifiers, members in groups.items():
+        specs = [
+            translator.get_asset_spec(project, t, layer)
+            for t in members
+            for layer in ("parquet", "redshift")
+        ]
+        ops.append(
+            build_tables_op(
+                assets_op_name(pipeline.name, *qualifiers),
+                [table_assets(project, t, translator) for t in members],
+                specs,
+                pool=f"mysql-{members[0].source}",  # queries at once against one MySQL source
+            )
+        )
+    return ops
+
+
+def build_definitions(
+    project: Project,
+    translators: Mapping[str, MysqlRedshiftTranslator] | None = None,
+    default_translator: MysqlRedshiftTranslator | None = None,
+) -> dg.Definitions:
+    """`translators`: a translator per pipeline name (keys, specs); the others use the default."""
     assets: list[dg.AssetsDefinition] = []
-    checks: list[dg.AssetChecksDefinition] = []
     jobs: list = []
     schedules: list = []
     sensors: list[dg.SensorDefinition] = []
     for pipeline in project.pipelines.values():
-        tables = table_configs(pipeline)
-        for table in tables:
-            assets += [build_parquet_asset(project, table), build_warehouse_asset(project, table)]
-            checks += build_checks(table)
+        translator = translator_for(pipeline.name, translators, default_translator)
+        assets += pipeline_ops(project, pipeline, translator)
+        tables = [table_assets(project, t, translator) for t in table_configs(pipeline)]
         more_jobs, more_schedules, more_sensors = automation_for(pipeline, tables)
         jobs += more_jobs
         schedules += more_schedules
         sensors += more_sensors
+        # Every job of a pipeline is collected here (one line each).
         s3clean = build_s3clean_job(pipeline)
         jobs += [s3clean, build_resync_job(pipeline), build_check_target_job(pipeline)]
         if schedule := build_s3clean_schedule(pipeline, s3clean):
@@ -38,7 +95,6 @@ def build_definitions(project: Project) -> dg.Definitions:
     connections = ConnectionsResource(pipelines_dir=str(project.root))
     defs = dg.Definitions(
         assets=assets,
-        asset_checks=checks,
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,

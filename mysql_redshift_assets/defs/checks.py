@@ -1,86 +1,100 @@
-"""Asset checks: counts reconciled, schema drift before it breaks a load, freshness."""
+"""Asset checks, evaluated inside the pipeline's op: counts reconciled, schema drift, freshness.
 
+Each check is a spec (declared on the op) and an evaluator (a call into the library). The op
+runs the selected ones per table: schema drift before the table's extraction, freshness after
+it, the reconciliation last. Sync jobs select the cheap ones (drift, freshness); the
+reconciliation reads every row of MySQL and the warehouse, so `reconcile_<pipeline>`, the UI's
+"Materialize" (all checks) and `mysql-redshift validate` run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
-from mysql_redshift_assets.defs.translator import asset_key
+from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.maintenance.drift import check_schema
 from mysql_redshift_assets.maintenance.validate import row_count_check, validate_table
 from mysql_redshift_assets.naming import FRESHNESS_CHECK, ROW_COUNT_CHECK, SCHEMA_DRIFT_CHECK
+from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
+from mysql_redshift_assets.store.objectstore import ObjectStore
+
+# The checks a sync runs by default: neither reads the table's rows.
+CHEAP_CHECKS = (SCHEMA_DRIFT_CHECK, FRESHNESS_CHECK)
 
 
-def _row_count_check(table: TableConfig) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=asset_key(table, "redshift"),
-        name=ROW_COUNT_CHECK,
-        description="Source rows (up to the watermark) == warehouse rows, and every key and row "
-        "value hashed on both sides (incremental tables; partitioned ones per window, the run's "
-        "or every window extracted); Parquet rows shown.",
-    )
-    def _check(
-        context: dg.AssetCheckExecutionContext,
-        connections: ConnectionsResource,
-        watermarks: WatermarkResource,
-    ) -> dg.AssetCheckResult:
-        source = connections.source(table.source)
-        warehouse = connections.warehouse(table.target)
-        try:
-            counts = validate_table(
-                source, watermarks.store_for(table), warehouse, table, _run_partitions(context)
+def check_specs(
+    table: TableConfig, parquet: dg.AssetKey, warehouse: dg.AssetKey
+) -> list[dg.AssetCheckSpec]:
+    specs = [
+        dg.AssetCheckSpec(
+            ROW_COUNT_CHECK,
+            asset=warehouse,
+            description="Source rows (up to the watermark) == warehouse rows, and every key and "
+            "row value hashed on both sides (incremental tables; partitioned ones per window, the "
+            "run's or every window extracted); Parquet rows shown. Reads every row: run by "
+            "`reconcile_<pipeline>`, not by scheduled syncs.",
+        ),
+        dg.AssetCheckSpec(
+            SCHEMA_DRIFT_CHECK,
+            asset=parquet,
+            description="MySQL now, the files not yet loaded and the warehouse table compared "
+            "(before the table's extraction); blocks the warehouse asset on a change the loader "
+            "would refuse (docs/schema-changes.md).",
+            blocking=True,
+        ),
+    ]
+    if table.freshness_hours:
+        specs.append(
+            dg.AssetCheckSpec(
+                FRESHNESS_CHECK,
+                asset=parquet,
+                description=f"An extraction succeeded in the last {table.freshness_hours:g} hours.",
             )
-        finally:
-            source.close()
-            warehouse.close()
-        outcome = row_count_check(counts)
-        return dg.AssetCheckResult(
-            passed=outcome.passed,
-            severity=dg.AssetCheckSeverity.ERROR if outcome.error else dg.AssetCheckSeverity.WARN,
-            description=outcome.description,
-            metadata={
-                k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
-                for k, v in outcome.metadata.items()
-            },
         )
-
-    return _check
-
-
-def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str] | None:
-    """The run's partition keys (a partitioned run); None: every window extracted."""
-    if context.has_partition_key or context.has_partition_key_range:
-        return list(context.partition_keys)
-    return None
+    return specs
 
 
-def _schema_drift_check(table: TableConfig) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=asset_key(table, "parquet"),
-        name=SCHEMA_DRIFT_CHECK,
-        description="MySQL now, the files not yet loaded and the warehouse table compared; "
-        "blocks the warehouse asset on a change the loader would refuse.",
-        blocking=True,
+def row_count_result(
+    asset: dg.AssetKey,
+    source: Source,
+    watermarks: WatermarkStore,
+    warehouse: Warehouse,
+    table: TableConfig,
+    partitions: Sequence[str] | None = None,
+) -> dg.AssetCheckResult:
+    """`partitions`: the run's windows of a partitioned table (None: every window extracted)."""
+    outcome = row_count_check(validate_table(source, watermarks, warehouse, table, partitions))
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=ROW_COUNT_CHECK,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.error else dg.AssetCheckSeverity.WARN,
+        description=outcome.description,
+        metadata={
+            k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
+            for k, v in outcome.metadata.items()
+        },
     )
-    def _check(connections: ConnectionsResource) -> dg.AssetCheckResult:
-        return schema_drift_result(connections, table)
-
-    return _check
 
 
 def schema_drift_result(
-    connections: ConnectionsResource, table: TableConfig
+    asset: dg.AssetKey,
+    source: Source,
+    store: ObjectStore,
+    warehouse: Warehouse,
+    table: TableConfig,
 ) -> dg.AssetCheckResult:
-    """The `schema_drift` check's body: `maintenance.drift.check_schema`, as a check result."""
-    source = connections.source(table.source)
-    warehouse = connections.warehouse(table.target)
-    try:
-        found = check_schema(source, connections.store(table.store), warehouse, table)
-    finally:
-        source.close()
-        warehouse.close()
+    """`maintenance.drift.check_schema` (MySQL now, the files not yet loaded, the warehouse
+    table) as a check result: failed, with ERROR, on a change the loader would refuse."""
+    found = check_schema(source, store, warehouse, table)
     return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=SCHEMA_DRIFT_CHECK,
         passed=found.passed,
         severity=dg.AssetCheckSeverity.ERROR if not found.passed else dg.AssetCheckSeverity.WARN,
         description=found.describe(),
@@ -94,32 +108,34 @@ def schema_drift_result(
     )
 
 
-def _freshness_check(table: TableConfig, hours: float) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=asset_key(table, "parquet"),
-        name=FRESHNESS_CHECK,
-        description=f"An extraction succeeded in the last {hours:g} hours.",
-    )
-    def _check(watermarks: WatermarkResource) -> dg.AssetCheckResult:
-        watermark = watermarks.get(table)
-        session = watermark.session if watermark else None
-        finished = session.finished_at if session and session.status == "success" else None
-        if finished is None:
-            return dg.AssetCheckResult(
-                passed=False, description="no successful extraction recorded"
-            )
-        age = (datetime.now(UTC) - finished).total_seconds() / 3600
+def freshness_result(
+    asset: dg.AssetKey, watermark: Watermark | None, hours: float
+) -> dg.AssetCheckResult:
+    session = watermark.session if watermark else None
+    finished = session.finished_at if session and session.status == "success" else None
+    if finished is None:
         return dg.AssetCheckResult(
-            passed=age <= hours,
-            description=f"last successful extraction {age:.1f} h ago (limit {hours:g} h)",
-            metadata={"hours_since": round(age, 2), "limit_hours": hours},
+            asset_key=asset,
+            check_name=FRESHNESS_CHECK,
+            passed=False,
+            description="no successful extraction recorded",
         )
+    age = (datetime.now(UTC) - finished).total_seconds() / 3600
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=FRESHNESS_CHECK,
+        passed=age <= hours,
+        description=f"last successful extraction {age:.1f} h ago (limit {hours:g} h)",
+        metadata={"hours_since": round(age, 2), "limit_hours": hours},
+    )
 
-    return _check
 
-
-def build_checks(table: TableConfig) -> list[dg.AssetChecksDefinition]:
-    checks = [_row_count_check(table), _schema_drift_check(table)]
-    if table.freshness_hours:
-        checks.append(_freshness_check(table, table.freshness_hours))
-    return checks
+def not_evaluated(check: dg.AssetCheckKey, error: str) -> dg.AssetCheckResult:
+    """The result of a check whose table failed before the check could run."""
+    return dg.AssetCheckResult(
+        asset_key=check.asset_key,
+        check_name=check.name,
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"not evaluated: the table's sync failed: {error}",
+    )

@@ -23,14 +23,20 @@ class ConnectionsResource(dg.ConfigurableResource):
     asset that connects through a bastion, closed in `teardown_after_execution`. A tunnel opens
     at the first connection that needs it. Used outside a run (no setup), connect.py's default
     pool is used.
+
+    The pipelines folder is read once per run too (at setup), and each store client is built
+    once: a run of 200 tables used to re-read and re-parse the YAML ~190 times.
     """
 
     pipelines_dir: str = Field(description="Folder holding connections.yml and the pipelines.")
 
     _tunnels: TunnelPool | None = PrivateAttr(default=None)
+    _project: Project | None = PrivateAttr(default=None)
+    _stores: dict[str, ObjectStore] = PrivateAttr(default_factory=dict)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._tunnels = TunnelPool(logger=context.log) if context.log else TunnelPool()
+        self._project = load_project(Path(self.pipelines_dir), keep_going=True)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         tunnels, self._tunnels = self._tunnels, None
@@ -43,13 +49,19 @@ class ConnectionsResource(dg.ConfigurableResource):
         return self._tunnels
 
     def project(self) -> Project:
-        return load_project(Path(self.pipelines_dir), keep_going=True)  # a broken file: not ours
+        """This run's project (read at setup); outside a run, read now."""
+        return self._project or load_project(Path(self.pipelines_dir), keep_going=True)
 
     def source(self, name: str) -> Source:
         return open_source(self.project(), name, tunnels=self._tunnels)
 
     def store(self, name: str) -> ObjectStore:
-        return open_store(self.project(), name)
+        """One client per store and run (outside a run, a new one)."""
+        if self._project is None:
+            return open_store(self.project(), name)
+        if name not in self._stores:
+            self._stores[name] = open_store(self._project, name)
+        return self._stores[name]
 
     def warehouse(self, name: str) -> Warehouse:
         return open_warehouse(self.project(), name, tunnels=self._tunnels)

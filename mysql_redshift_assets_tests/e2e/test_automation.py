@@ -21,7 +21,10 @@ from mysql_redshift_assets.config.loader import Project, load_project
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.demo import create_or_grow
 
+AutomationSensor = dg.AutomationConditionSensorDefinition
+
 REPO_PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
+REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOW = datetime.now(UTC)
 SETTLEMENT_TABLES = {
     "settle_orders": """CREATE TABLE settle_orders (
@@ -32,6 +35,8 @@ SETTLEMENT_TABLES = {
 }
 # Today's names: users have schedules, cursors and runs stored under them.
 EXPECTED_SCHEDULES = {
+    "sync_demo_schedule",
+    "sync_demo__shop__events_schedule",
     "sync_settlement_schedule",
     "sync_settlement__settlement__parcel_events_schedule",
     "s3clean_demo_schedule",
@@ -60,15 +65,20 @@ def _settlement_source(folder: Path) -> None:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    """The shipped pipelines with s3clean scheduled and settlement's servers standing in locally."""
+    """The shipped pipelines and the production example with s3clean scheduled and
+    settlement's servers standing in locally."""
     root = tmp_path / "pipelines"
     shutil.copytree(REPO_PIPELINES, root)
+    shutil.copy(REPO_EXAMPLES / "settlement.yml", root)
     for name in ("demo.yml", "settlement.yml"):  # the shipped files schedule no s3clean
         with (root / name).open("a") as f:
             f.write('\ns3clean:\n  cron: "0 3 * * *"\n  older_than: 7d\n')
     # Settlement's MySQL and S3 become a demo source and a local folder, so the sensors read a
     # real source and nothing leaves this machine. Pipelines, tables and names are unchanged.
     connections = yaml.safe_load((root / "connections.yml").read_text())
+    example = yaml.safe_load((REPO_EXAMPLES / "connections.yml").read_text())
+    for group in ("sources", "stores", "targets"):
+        connections[group] |= example[group]
     connections["sources"]["us_dw_ro"] = {"kind": "demo", "path": "../.local/demo/source"}
     connections["stores"]["s3_backup"] = {"kind": "local", "path": "../.local/settlement/store"}
     (root / "connections.yml").write_text(yaml.safe_dump(connections))
@@ -105,7 +115,13 @@ def test_every_schedule_and_sensor_requests_runs_whose_config_fits_the_job(proje
     defs = build_definitions(project)
     repo = defs.get_repository_def()
     schedules = list(defs.schedules or [])
-    sensors = list(defs.sensors or [])
+    automation = [s for s in defs.sensors or [] if isinstance(s, AutomationSensor)]
+    sensors = [s for s in defs.sensors or [] if not isinstance(s, AutomationSensor)]
+    # Declarative automation runs in the daemon; its runs carry the pipeline's tag.
+    assert {s.name: s.run_tags for s in automation} == {
+        "automation_demo": {"mysql_redshift/pipeline": "demo"},
+        "automation_settlement": {"mysql_redshift/pipeline": "settlement"},
+    }
     assert {s.name for s in schedules} == EXPECTED_SCHEDULES
     assert {s.name for s in sensors} == EXPECTED_SENSORS
     evaluated: dict[str, int] = {}

@@ -87,8 +87,7 @@ def test_everyday_workflow(setup, mysql):
     out = cli("sync", "-t", table, "--json-output", str(wh.parent / "sync.json"))
     summary = json.loads((wh.parent / "sync.json").read_text())
     assert (
-        summary["success"]
-        and summary["assets"][f"testpipe/{table.replace('.', '/')}/parquet"]["rows"] == 1
+        summary["success"] and summary["assets"][f"testpipe/{table.replace('.', '/')}"]["rows"] == 1
     )
 
     # Loaded files go; the watermark forgets them; a second clean finds nothing.

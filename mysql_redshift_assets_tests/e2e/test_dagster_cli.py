@@ -39,9 +39,9 @@ def test_materialize_parquet_then_warehouse_from_the_cli(mysql, mysql_db, make_p
     }
     (tmp_path / "dagster_home").mkdir()
     base = f"testpipe/{mysql_db}/orders"
-    first = _materialize(f"{base}/parquet", env)
+    first = _materialize(base, env)
     assert first.returncode == 0, first.stderr[-3000:]
-    second = _materialize(f"{base}/redshift", env)
+    second = _materialize("public/orders", env)
     assert second.returncode == 0, second.stderr[-3000:]
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
         count, total = con.execute(

@@ -28,9 +28,11 @@ import yaml
 from mysql_redshift_assets.config.env import resolve_env
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import Project, load_project
+from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.resources import ConnectionsResource
+from mysql_redshift_assets.defs.translator import asset_key
 from mysql_redshift_assets.extract.source import SourceError
 from mysql_redshift_assets.ssh import TunnelError, TunnelPool
 from mysql_redshift_assets_tests.conftest import (
@@ -200,8 +202,9 @@ def test_full_pipeline_leaks_no_secret(setup: Setup, caplog):
         for e in result.get_asset_materialization_events()
     }
     base = f"{PIPELINE}/{setup.table.replace('.', '/')}"
-    assert metadata[f"{base}/parquet"]["rows"].value == 200
-    assert metadata[f"{base}/redshift"]["table_rows"].value == 200
+    assert metadata[base]["rows"].value == 200
+    target = asset_key(table_config(setup.project.pipeline(PIPELINE), setup.table), "redshift")
+    assert metadata["/".join(target.path)]["table_rows"].value == 200
 
     events = _event_log_text(instance, result.run_id)
     assert "tunnel to 127.0.0.1:3306 open on" in events  # it did go through the bastions

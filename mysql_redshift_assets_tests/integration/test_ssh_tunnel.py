@@ -174,8 +174,8 @@ def test_dagster_run_opens_one_tunnel_per_bastion_and_closes_it(
         "/".join(e.materialization.asset_key.path): e.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
-    assert counts[f"testpipe/{mysql_db}/orders/redshift"]["table_rows"].value == 120
-    assert counts[f"testpipe/{mysql_db}/refunds/redshift"]["table_rows"].value == 30
+    assert counts[f"{pg_schema}/orders"]["table_rows"].value == 120
+    assert counts[f"{pg_schema}/refunds"]["table_rows"].value == 30
     # Four assets, two tables: one SSH login per bastion for the whole run ...
     assert bastion.accepted_logins() == 1 and bastion_dw.accepted_logins() == 1
     # ... and the resource's teardown closed both at the end of the run.

@@ -87,6 +87,13 @@ def test_a_single_run_backfill_replaces_every_day_it_covers(
     first = _sync(sync.project, "--partition-range", f"{DAYS[0]}...{DAYS[-1]}")
     assert [r["partitions"] for r in first["runs"]] == [DAYS]  # one run over the three days
     assert_same_rows(mysql, sync, EVENT_COLUMNS, ["id"])
+    # One materialization a day, with that day's own rows and files (not the run's totals).
+    parquet = first["assets"][f"testpipe/{mysql_db}/events"]["partitions"]
+    assert {day: parquet[day]["rows"] for day in DAYS} == dict.fromkeys(DAYS, 30)
+    assert {day: parquet[day]["files"] for day in DAYS} == dict.fromkeys(DAYS, 2)
+    schema = "public" if target == "duckdb" else request.getfixturevalue("pg_schema")
+    loaded = first["assets"][f"{schema}/events"]["partitions"]
+    assert {day: loaded[day]["rows_loaded"] for day in DAYS} == dict.fromkeys(DAYS, 30)
 
     _change_every_day(mysql)
     _sync(sync.project, "--partition-range", f"{DAYS[0]}...{DAYS[-1]}")

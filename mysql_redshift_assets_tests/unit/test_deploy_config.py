@@ -16,7 +16,7 @@ from dagster_aws.ecs import EcsRunLauncher
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("path", ["dagster.yaml", "deploy/ecs/dagster.yaml"])
+@pytest.mark.parametrize("path", ["deploy/local/dagster.yaml", "deploy/ecs/dagster.yaml"])
 def test_instance_yaml_matches_dagsters_schema(path, monkeypatch, tmp_path):
     # The env-sourced values a deployment sets (placeholders here: only the shape is checked).
     for var in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
@@ -30,7 +30,7 @@ def test_instance_yaml_matches_dagsters_schema(path, monkeypatch, tmp_path):
 
 
 def test_the_local_instance_starts_from_the_shipped_dagster_yaml(tmp_path):
-    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    shutil.copy(REPO / "deploy/local/dagster.yaml", tmp_path / "dagster.yaml")
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path))) as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 2
 

@@ -149,13 +149,13 @@ def test_a_target_table_apart_resolves_the_collision(tmp_path) -> None:
 
 
 def test_tables_that_only_dagster_would_merge_are_refused_naming_both(tmp_path) -> None:
-    # Apart in the warehouse, but `a-b` and `a_b` make one op name.
+    # Apart in the warehouse, but `a-b` and `a_b` make one job name.
     tables = {"shop.a-b": {"target_table": "dashed"}, "shop.a_b": {}}
     root = _folder(tmp_path / "p", {"shop": tables})
     with pytest.raises(ConfigError) as err:
         load_project(root)
     assert "shop.a-b" in str(err.value) and "shop.a_b" in str(err.value)
-    assert "Dagster op name" in str(err.value)
+    assert "Dagster job name" in str(err.value)
 
 
 def test_the_cli_refuses_a_collision_before_anything_is_written(tmp_path, capsys) -> None:
@@ -177,7 +177,8 @@ def test_odd_table_names_give_valid_definitions(tmp_path) -> None:
     defs = build_definitions(project)
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert "shop/shop/order.items/parquet" in keys and "shop/shop/a-b/redshift" in keys
+    assert "shop/shop/order.items" in keys and "shop/shop/a-b" in keys
+    assert "public/t0" in keys  # the warehouse asset: keyed like the table it fills
     assert len(keys) == 2 * len(ODD)
     paths = [
         naming.asset_path(table_config(project.pipeline("shop"), t), "parquet") for t in tables
@@ -190,8 +191,9 @@ def test_odd_table_names_give_valid_definitions(tmp_path) -> None:
 def test_plain_names_keep_the_keys_users_have_runs_under(tmp_path) -> None:
     project = load_project(_folder(tmp_path / "p", {"shop": {"shop.order-items": {}}}))
     table = table_config(project.pipeline("shop"), "shop.order-items")
-    assert naming.asset_path(table, "parquet") == ["shop", "shop", "order-items", "parquet"]
-    assert naming.op_name(table, "parquet") == "shop__shop__order_items__parquet"
+    assert naming.asset_path(table, "parquet") == ["shop", "shop", "order-items"]
+    assert naming.asset_path(table, "redshift") == ["public", "order_items"]
+    assert naming.assets_op_name("shop") == "shop_tables"
 
 
 def test_a_table_name_holding_a_dot_splits_at_the_first_dot(tmp_path) -> None:

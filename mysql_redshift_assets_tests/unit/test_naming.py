@@ -25,9 +25,10 @@ def events() -> TableConfig:
 
 
 def test_names_are_the_ones_users_have_runs_and_cursors_under(events):
-    assert naming.asset_path(events, "parquet") == ["demo", "shop", "events", "parquet"]
+    assert naming.asset_path(events, "parquet") == ["demo", "shop", "events"]
+    assert naming.asset_path(events, "redshift") == ["demo", "events"]
     assert naming.group_name(events) == "demo"
-    assert naming.op_name(events, "redshift") == "demo__shop__events__redshift"
+    assert naming.assets_op_name("demo", "daily") == "demo__daily_tables"
     assert naming.pipeline_job_name("demo") == "sync_demo"
     assert naming.table_job_name(events) == "sync_demo__shop__events"
     assert naming.schedule_name("sync_demo__shop__events") == "sync_demo__shop__events_schedule"
@@ -43,7 +44,7 @@ def test_odd_pipeline_and_table_names_give_valid_dagster_names(events):
     odd = replace(events, pipeline="eu-west.v2", source_table="order-items")
     names = [
         naming.group_name(odd),
-        naming.op_name(odd, "parquet"),
+        naming.assets_op_name(odd.pipeline, odd.source),
         naming.pipeline_job_name(odd.pipeline),
         naming.table_job_name(odd),
         naming.schedule_name(naming.table_job_name(odd)),

@@ -1,0 +1,1 @@
+"""This repository's `dg` defs folder: one `MysqlRedshiftComponent` (see `pipelines/defs.yaml`)."""
