@@ -160,7 +160,7 @@ def test_sync_without_a_terminal_prints_plain_progress_lines(
     code, out, err = _cli(capsys, demo, "sync", "-t", "shop.products", "--extract-only")
     assert code == 0, err
     assert "shop.products: 50 rows in 1 file(s) so far (" in err  # fed by sync.extract's record
-    assert "demo/shop/products/parquet: 50 rows extracted, 1 file(s)" in out
+    assert "demo/shop/products: 50 rows extracted, 1 file(s)" in out
 
 
 def test_after_the_demo_a_postgres_target_answers_status(demo: Path, pg_server: None) -> None:
