@@ -403,7 +403,9 @@ def test_the_resync_job_resyncs_a_partitioned_table(mysql, id_ranges: Sync) -> N
     defs = build_definitions(id_ranges.project)
     config = {"ops": {resync_op_name("testpipe"): {"config": {"table": id_ranges.table.qualified}}}}
     job = defs.resolve_job_def(resync_job_name("testpipe"))
-    assert job.execute_in_process(run_config=config, instance=dg.DagsterInstance.ephemeral()).success
+    assert job.execute_in_process(
+        run_config=config, instance=dg.DagsterInstance.ephemeral()
+    ).success
     assert_same_rows(mysql, id_ranges, LEDGER_COLUMNS, ["id"])
 
 
