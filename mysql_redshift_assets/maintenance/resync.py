@@ -36,18 +36,24 @@ from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import Batch, Scan, TablePlan, plan_table, read_table
 from mysql_redshift_assets.extract.bounds import run_bounds, window_bounds
 from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.request import LoadRequest, LoadResult
 from mysql_redshift_assets.load.swap import swap_in
 from mysql_redshift_assets.maintenance.windows import known_partitions, window_of
-from mysql_redshift_assets.naming import generation_id
+from mysql_redshift_assets.naming import generation_id, target_table
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets.sync.files import FileSet, FileSink
-from mysql_redshift_assets.sync.load import candidate_files, load_table, physical_keys
+from mysql_redshift_assets.sync.load import (
+    candidate_files,
+    load_table,
+    physical_keys,
+    replace_window,
+)
 
 
 class ResyncError(ValueError):
@@ -75,6 +81,8 @@ def resync_table(
 ) -> ResyncResult:
     """Re-extract `table` into a new generation, switch the watermark to it, swap it in."""
     watermarks = WatermarkStore(store)
+    if table.partitioned:
+        refuse_rows_outside_windows(warehouse, table, watermarks.load(table))
     result = extract_generation(source, store, watermarks, table, run_id=run_id)
     if table.partitioned:
         result.load, result.warnings = swap_windows(warehouse, store, watermarks, table, run_id)
@@ -130,6 +138,32 @@ def _windows(table: TableConfig, old: Watermark | None) -> list[Window | None]:
             f"`mysql-redshift sync -p {table.pipeline} -t {table.qualified} --partition <key>`"
         )
     return [window_of(table, key) for key in keys]
+
+
+def refuse_rows_outside_windows(
+    warehouse: Warehouse, table: TableConfig, old: Watermark | None
+) -> None:
+    """The swap keeps the extracted windows only: warehouse rows in none of them (loaded under a
+    watermark since removed, or written by something else) refuse the resync before it writes."""
+    schema, name = target_table(table)
+    windows = [w for w in _windows(table, old) if w is not None]
+    scopes = [s for s in (replace_window(w, old) for w in windows) if s] if old else []
+    if not scopes or not warehouse.table_columns(schema, name):
+        return
+    col, ph = quote_ident(scopes[0][0]), warehouse.ph
+    inside = " OR ".join(f"({col} >= {ph} AND {col} < {ph})" for _ in scopes)
+    sql = (
+        f"SELECT COUNT(*) FROM {warehouse.ref(schema, name)} WHERE NOT ({inside}) OR {col} IS NULL"
+    )
+    outside = int(warehouse.fetchall(sql, [v for _, lo, hi in scopes for v in (lo, hi)])[0][0])
+    warehouse.commit()
+    if outside:
+        raise ResyncError(
+            f"{table.qualified}: {outside:,} row(s) of {warehouse.name}:{schema}.{name} lie in no "
+            f"extracted window, and a resync keeps the extracted windows only. Sync their windows "
+            f"first (`mysql-redshift sync -p {table.pipeline} -t {table.qualified} --partition "
+            "<key>`), or delete those rows; nothing was written"
+        )
 
 
 def _scan(source: Source, plan: TablePlan, watermark: Watermark, window: Window | None) -> Scan:

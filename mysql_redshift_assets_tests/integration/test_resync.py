@@ -486,3 +486,25 @@ def warehouse_columns_of(sync: Sync, name: str) -> list[str]:
         return warehouse.table_columns(sync.table.target_schema, name)
     finally:
         warehouse.close()
+
+
+def test_warehouse_rows_outside_every_extracted_window_refuse_the_resync(
+    mysql, id_ranges: Sync
+) -> None:
+    """The swap keeps the extracted windows only: a row in no window (loaded under a watermark
+    since removed, or written by hand) is never dropped silently."""
+    warehouse = open_warehouse(id_ranges.project, id_ranges.table.target)
+    try:
+        ref = warehouse.ref(id_ranges.table.target_schema, "ledger")
+        warehouse.execute(f"INSERT INTO {ref} VALUES (1000, 'by hand', 1)")
+        warehouse.commit()
+    finally:
+        warehouse.close()
+    before = (watermark_bytes(id_ranges), id_ranges.warehouse_rows(["id", "v", "n"], ["id"]))
+    with pytest.raises(ResyncError, match="1 row.* in no extracted window") as refused:
+        _resync(id_ranges)
+    assert "--partition" in str(refused.value)
+    assert (
+        watermark_bytes(id_ranges),
+        id_ranges.warehouse_rows(["id", "v", "n"], ["id"]),
+    ) == before
