@@ -1,4 +1,5 @@
-"""`resync`: re-extract one table into a new generation and swap it into the warehouse."""
+"""`resync`: re-extract one table into a new generation and swap it into the warehouse; a
+partitioned table is resynced whole (every window it has extracted), in one swap."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from uuid import uuid4
 
 from mysql_redshift_assets.cli.common import Context, find_tables
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
-from mysql_redshift_assets.maintenance.resync import resync_table
+from mysql_redshift_assets.maintenance.resync import ResyncResult, resync_table
 
 
 def run(ctx: Context, args: Any) -> int:
@@ -28,17 +29,24 @@ def run(ctx: Context, args: Any) -> int:
     ctx.emit(
         {
             "table": result.table,
-            "generation": result.generation,
+            "generations": result.generations,
+            "windows": result.windows,
             "rows_extracted": result.rows_extracted,
             "files": [f.key for f in result.files],
             "rows_swapped_in": result.load.rows_loaded,
             "warehouse_rows": result.load.table_rows,
             "warnings": result.warnings,
         },
-        f"{result.table}: generation {result.generation}: {result.rows_extracted:,} rows in "
+        f"{result.table}: {_generations(result)}: {result.rows_extracted:,} rows in "
         f"{len(result.files)} file(s); swapped into {table.target} "
         f"({result.load.table_rows:,} rows)",
     )
     for warning in result.warnings:
         print(f"warning: {warning}")
     return 0
+
+
+def _generations(result: ResyncResult) -> str:
+    if result.windows:
+        return f"{len(result.windows)} window(s), {result.windows[0]} ... {result.windows[-1]}"
+    return f"generation {result.generations[0]}"

@@ -1,4 +1,5 @@
-"""The resync job (one per pipeline): `maintenance.resync.resync_table` for one table.
+"""The resync job (one per pipeline): `maintenance.resync.resync_table` for one table (a
+partitioned one whole: every window it has extracted, swapped in together).
 
 Launched with run config `{"ops": {"resync_<pipeline>_table": {"config": {"table": "db.t"}}}}`,
 the same work as `mysql-redshift resync -p <pipeline> -t <table>`.
@@ -43,8 +44,10 @@ def build_resync_job(pipeline: Pipeline) -> dg.JobDefinition:
             warehouse.close()
         for warning in result.warnings:
             context.log.warning(warning)
+        what = f"{len(result.windows)} window(s)" if result.windows else "the table"
         context.log.info(
-            f"{table.qualified}: generation {result.generation}, {result.rows_extracted:,} rows "
+            f"{table.qualified}: {what} in generation(s) {', '.join(result.generations)}, "
+            f"{result.rows_extracted:,} rows "
             f"extracted, {result.load.rows_loaded:,} swapped in; warehouse holds "
             f"{result.load.table_rows:,} rows"
         )

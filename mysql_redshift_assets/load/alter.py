@@ -48,12 +48,10 @@ Columns = dict[str, tuple[SqlType, str]]
 
 
 def resolve_fix(table: TableConfig) -> str:
-    """What resolves a refused change: a resync; for a partitioned table, its windows reloaded
-    into a fresh target."""
+    """What resolves a refused change: a resync (of every window, for a partitioned table)."""
     if table.partitioned:
         return (
-            "Drop the warehouse table, then reload every window: `mysql-redshift sync "
-            f"-p {table.pipeline} -t {table.qualified} --partition-range <first>...<last>`."
+            f"Run `{resync_command(table)}` to re-extract every window and swap them in together."
         )
     return f"Run `{resync_command(table)}` to re-extract the table and swap it in."
 

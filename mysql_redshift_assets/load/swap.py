@@ -1,5 +1,6 @@
 """Swap a generation into the warehouse in one step: the table a resync (or a full table whose
-shape changed) is replaced by.
+shape changed) is replaced by. A partitioned table's resync swaps in the new generation of every
+window at once: the side table gets every window's rows, the ledger every file.
 
     BEGIN
       LOCK target                           -- readers keep reading the old table
@@ -38,14 +39,15 @@ if TYPE_CHECKING:
 
 
 def swap_in(warehouse: Warehouse, store: ObjectStore, request: LoadRequest) -> LoadResult:
-    """Replace the target by exactly `request.candidates` (one generation, one schema)."""
+    """Replace the target by exactly `request.candidates` (one generation, or one of each window
+    of a partitioned table; one schema)."""
     started = time.monotonic()
     result = LoadResult()
     schema, name = request.target_schema, request.target_table
     files = request.candidates
     groups = group_columns(store, files)
     if len(groups) != 1:
-        raise LoadError(f"a generation to swap in holds one schema; these files hold {len(groups)}")
+        raise LoadError(f"the files to swap in hold one schema; these hold {len(groups)}")
     warehouse.check_text_fits(request, files, read_footers(store, files))
     warehouse.ensure_ledger(schema)
     try:

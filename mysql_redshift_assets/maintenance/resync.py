@@ -5,19 +5,23 @@ What an operator runs after a schema change the loader refuses, or to start a ta
 
 1. Under the table's lease, read the whole table in one MySQL snapshot (rows up to what is
    provably committed, as an increment would) into a new generation of files, in MySQL's
-   current shape. The live watermark is not touched: a crash here leaves the old state
-   (the new files are orphans for `s3clean`).
-2. One watermark write switches the table to its new life: a new lineage, the generation as its
-   only files, and (incremental) the position of the generation's last row, from which later
+   current shape. A partitioned table (time, id_range) is read window by window, in the same
+   snapshot: every window the watermark has extracted becomes a new generation of its window.
+   The live watermark is not touched: a crash here leaves the old state (the new files are
+   orphans for `s3clean`).
+2. One watermark write switches the table to its new life: a new lineage, the generation(s) as
+   its only files, and (incremental) the position of the generation's last row, from which later
    increments continue. Increments of the old life not yet loaded are dropped with it: the
    generation holds every row they held, newer.
 3. The load swaps the generation in (`load/swap.py`: side table, then DROP + RENAME and the
    ledger rows in one transaction; the old table stays readable until then), then merges any
-   increment after it. A crash before the swap commits leaves the old table, and the next
-   load (sync or resync) swaps the recorded generation in.
+   increment after it. A partitioned table's windows are swapped in together, in that one
+   transaction; each window's next run then replaces its window as before. A crash before the
+   swap commits leaves the old table: the next load of an unpartitioned table (sync or resync)
+   swaps the recorded generation in; a partitioned table is resynced again.
 
-Partitioned tables are not resynced here: their windows are Dagster partitions; reload them
-into a fresh target instead (see docs/schema-changes.md).
+A partitioned table is resynced whole, never one window: a changed shape is a property of the
+table, and one swap keeps every window in the same shape at every moment.
 """
 
 from __future__ import annotations
@@ -30,17 +34,26 @@ from pathlib import Path
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import Batch, Scan, TablePlan, plan_table, read_table
-from mysql_redshift_assets.extract.bounds import run_bounds
+from mysql_redshift_assets.extract.bounds import run_bounds, window_bounds
 from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load.base import Warehouse
-from mysql_redshift_assets.load.request import LoadResult
-from mysql_redshift_assets.naming import generation_id
+from mysql_redshift_assets.load.request import LoadRequest, LoadResult
+from mysql_redshift_assets.load.swap import swap_in
+from mysql_redshift_assets.maintenance.windows import known_partitions, window_of
+from mysql_redshift_assets.naming import generation_id, target_table
+from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets.sync.files import FileSet, FileSink
-from mysql_redshift_assets.sync.load import load_table
+from mysql_redshift_assets.sync.load import (
+    candidate_files,
+    load_table,
+    physical_keys,
+    replace_window,
+)
 
 
 class ResyncError(ValueError):
@@ -50,7 +63,8 @@ class ResyncError(ValueError):
 @dataclass
 class ResyncResult:
     table: str
-    generation: str
+    generations: list[str] = field(default_factory=list)  # the table's, or one a window
+    windows: list[str] = field(default_factory=list)  # a partitioned table's, in that order
     rows_extracted: int = 0
     files: list[FileRecord] = field(default_factory=list)
     load: LoadResult = field(default_factory=LoadResult)
@@ -66,17 +80,16 @@ def resync_table(
     run_id: str,
 ) -> ResyncResult:
     """Re-extract `table` into a new generation, switch the watermark to it, swap it in."""
-    if table.partitioned:
-        raise ResyncError(
-            f"{table.qualified} is partitioned ({table.mode}): its windows are reloaded one by "
-            f"one. Drop the warehouse table, then run `mysql-redshift sync -p {table.pipeline} "
-            f"-t {table.qualified} --partition-range <first>...<last>` over every window"
-        )
     watermarks = WatermarkStore(store)
+    if table.partitioned:
+        refuse_rows_outside_windows(warehouse, table, watermarks.load(table))
     result = extract_generation(source, store, watermarks, table, run_id=run_id)
-    result.load, result.warnings = load_table(
-        warehouse, store, watermarks, table, run_id=run_id, source=source
-    )
+    if table.partitioned:
+        result.load, result.warnings = swap_windows(warehouse, store, watermarks, table, run_id)
+    else:
+        result.load, result.warnings = load_table(
+            warehouse, store, watermarks, table, run_id=run_id, source=source
+        )
     return result
 
 
@@ -88,56 +101,159 @@ def extract_generation(
     *,
     run_id: str,
 ) -> ResyncResult:
-    """Steps 1 and 2: the new generation in the store, then the one watermark write."""
+    """Steps 1 and 2: the new generation(s) in the store, then the one watermark write."""
     with table_lease(watermarks.store, table, run_id):
         old = watermarks.load(table)
+        windows = _windows(table, old)
         plan = plan_table(source, table, old.columns if old else None)
         watermark = Watermark(table=table.qualified, mode=table.mode)  # a new lineage
         watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)
-        generation = generation_id(run_id)
-        watermark.begin_generation(generation, None)
-        result = ResyncResult(table=table.qualified, generation=generation)
-        scan = Scan(plan)
-        if table.mode == "incremental":
-            bounds = run_bounds(source, plan, None, [])
-            watermark.samples = bounds.samples
-            scan = Scan(plan, upper=bounds.upper)
+        result = ResyncResult(table=table.qualified, windows=[w.key for w in windows if w])
+        scans = [_scan(source, plan, watermark, window) for window in windows]  # bounds first
         tmp = Path(tempfile.mkdtemp(prefix="mra-resync-"))
+        reader = _Reader(source, store, plan, watermark, run_id, tmp, result)
         try:
-            sink = FileSink(_file_set(table, plan, run_id, generation), store, tmp)
             with source.snapshot():
-                _write(read_table(source, scan), sink, result)
-            if not result.files:
-                result.files += list(sink.write_empty())
+                for window, scan in zip(windows, scans, strict=True):
+                    reader.extract(scan, window)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        for record in result.files:
-            watermark.record_file(record, None)
         if table.mode == "incremental" and result.files:
             watermark.position = result.files[-1].last or watermark.position
-        watermark.end_generation(generation, complete=True)
         watermark.succeed()
         watermarks.save(table, watermark)  # the switch: one write
     result.rows_extracted = sum(f.rows for f in result.files)
     return result
 
 
-def _file_set(table: TableConfig, plan: TablePlan, run_id: str, generation: str) -> FileSet:
-    truncate = table.text_overflow == "truncate"
-    return FileSet(
-        table=table,
-        schema=plan.arrow_schema,
-        columns=[FileColumn.from_planned(c, truncate_text=truncate) for c in plan.columns],
-        run_id=run_id,
-        generation=generation,
+def _windows(table: TableConfig, old: Watermark | None) -> list[Window | None]:
+    """What to read: the whole table (None), or every window the watermark has extracted."""
+    if not table.partitioned:
+        return [None]
+    keys = known_partitions(old)
+    if not keys:
+        raise ResyncError(
+            f"{table.qualified} is partitioned ({table.mode}): no window extracted yet, nothing "
+            "to resync. Sync its windows: "
+            f"`mysql-redshift sync -p {table.pipeline} -t {table.qualified} --partition <key>`"
+        )
+    return [window_of(table, key) for key in keys]
+
+
+def refuse_rows_outside_windows(
+    warehouse: Warehouse, table: TableConfig, old: Watermark | None
+) -> None:
+    """The swap keeps the extracted windows only: warehouse rows in none of them (loaded under a
+    watermark since removed, or written by something else) refuse the resync before it writes."""
+    schema, name = target_table(table)
+    windows = [w for w in _windows(table, old) if w is not None]
+    scopes = [s for s in (replace_window(w, old) for w in windows) if s] if old else []
+    if not scopes or not warehouse.table_columns(schema, name):
+        return
+    col, ph = quote_ident(scopes[0][0]), warehouse.ph
+    inside = " OR ".join(f"({col} >= {ph} AND {col} < {ph})" for _ in scopes)
+    sql = (
+        f"SELECT COUNT(*) FROM {warehouse.ref(schema, name)} WHERE NOT ({inside}) OR {col} IS NULL"
     )
+    outside = int(warehouse.fetchall(sql, [v for _, lo, hi in scopes for v in (lo, hi)])[0][0])
+    warehouse.commit()
+    if outside:
+        raise ResyncError(
+            f"{table.qualified}: {outside:,} row(s) of {warehouse.name}:{schema}.{name} lie in no "
+            f"extracted window, and a resync keeps the extracted windows only. Sync their windows "
+            f"first (`mysql-redshift sync -p {table.pipeline} -t {table.qualified} --partition "
+            "<key>`), or delete those rows; nothing was written"
+        )
 
 
-def _write(batches: Iterable[Batch], sink: FileSink, result: ResyncResult) -> None:
+def _scan(source: Source, plan: TablePlan, watermark: Watermark, window: Window | None) -> Scan:
+    """What one generation reads: a window (up to its late-commit bound, as its sync would),
+    or the whole table (an incremental one up to what is provably committed)."""
+    if window is not None:
+        bounds, upper = window_bounds(source, plan, window)
+        return Scan(plan, upper=upper, bounds=tuple(bounds))
+    if plan.table.mode == "incremental":
+        committed = run_bounds(source, plan, None, [])
+        watermark.samples = committed.samples
+        return Scan(plan, upper=committed.upper)
+    return Scan(plan)
+
+
+@dataclass
+class _Reader:
+    """One resync's reading: each generation into the store, then into the new watermark."""
+
+    source: Source
+    store: ObjectStore
+    plan: TablePlan
+    watermark: Watermark
+    run_id: str
+    tmp: Path
+    result: ResyncResult
+
+    def extract(self, scan: Scan, window: Window | None) -> None:
+        """One generation, of the table or of one window."""
+        generation = generation_id(self.run_id)
+        self.watermark.begin_generation(generation, window.key if window else None)
+        local = self.tmp / (window.safe_key if window else "table")
+        local.mkdir()
+        sink = FileSink(self._file_set(generation, window), self.store, local)
+        files = _write(read_table(self.source, scan), sink) or list(sink.write_empty())
+        for record in files:
+            self.watermark.record_file(record, None)
+        self.watermark.end_generation(generation, complete=True)
+        self.result.generations.append(generation)
+        self.result.files += files
+
+    def _file_set(self, generation: str, window: Window | None) -> FileSet:
+        table = self.plan.table
+        truncate = table.text_overflow == "truncate"
+        return FileSet(
+            table=table,
+            schema=self.plan.arrow_schema,
+            columns=[FileColumn.from_planned(c, truncate_text=truncate) for c in self.plan.columns],
+            run_id=self.run_id,
+            generation=generation,
+            partition=window.key if window else None,
+            partition_path=window.safe_key if window else None,
+        )
+
+
+def _write(batches: Iterable[Batch], sink: FileSink) -> list[FileRecord]:
+    files: list[FileRecord] = []
     try:
         for batch in batches:
-            result.files += list(sink.write(batch))
-        result.files += list(sink.finish())
+            files += sink.write(batch)
+        files += sink.finish()
     except BaseException:
         list(sink.abort())
         raise
+    return files
+
+
+def swap_windows(
+    warehouse: Warehouse,
+    store: ObjectStore,
+    watermarks: WatermarkStore,
+    table: TableConfig,
+    run_id: str,
+) -> tuple[LoadResult, list[str]]:
+    """Step 3 of a partitioned table: the newest generation of every window, swapped in as one
+    table in one transaction (the ledger records every file)."""
+    watermark = watermarks.load(table)
+    if watermark is None:
+        raise ResyncError(f"{table.qualified}: the watermark the resync wrote is gone")
+    distkey, sortkey, warnings = physical_keys(table, watermark)
+    files = [
+        f for key in known_partitions(watermark) for f in candidate_files(table, watermark, key)
+    ]
+    request = LoadRequest(
+        table=table,
+        primary_key=[watermark.columns[k] for k in watermark.primary_key],
+        cursor=watermark.columns.get(watermark.cursor) if watermark.cursor else None,
+        candidates=files,
+        run_id=run_id,
+        distkey=distkey,
+        sortkey=sortkey,
+    )
+    return swap_in(warehouse, store, request), warnings

@@ -6,6 +6,7 @@ at any step leaves the old table readable and the next resync or sync correct.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import dagster as dg
@@ -14,17 +15,27 @@ import pytest
 from mysql_redshift_assets.cli import main
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions
+from mysql_redshift_assets.load.evolve import SchemaChangeRefused
 from mysql_redshift_assets.load.request import LoadError
 from mysql_redshift_assets.maintenance import resync as resync_module
 from mysql_redshift_assets.maintenance.drift import check_schema
-from mysql_redshift_assets.maintenance.resync import extract_generation, resync_table
+from mysql_redshift_assets.maintenance.resync import (
+    ResyncError,
+    ResyncResult,
+    extract_generation,
+    resync_table,
+)
+from mysql_redshift_assets.maintenance.windows import window_of
 from mysql_redshift_assets.naming import (
+    ledger_entry_name,
     pipeline_job_name,
     resync_job_name,
     resync_op_name,
     watermark_key,
 )
 from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.sync.extract import extract_table
+from mysql_redshift_assets.sync.load import load_table
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 
 pytestmark = [pytest.mark.mariadb]
@@ -238,3 +249,262 @@ def test_dagster_blocks_the_load_on_a_refused_change_and_the_resync_job_resolves
     assert resync_job.execute_in_process(run_config=config, instance=instance).success
     assert_same_rows(mysql, sync, RENAMED, ["id"])
     assert job.execute_in_process(instance=instance).success
+
+
+# -- partitioned tables: every window re-extracted, all swapped in at once ---------------------
+
+DAYS = ["2024-03-01", "2024-03-02", "2024-03-03"]
+EVENT_COLUMNS = ["id", "kind", "n", "created_at"]
+LEDGER_COLUMNS = ["id", "label", "n"]
+
+
+def _partitioned(make_project, mysql_db, target, name: str, spec: dict[str, Any]) -> Sync:
+    return Sync.of(make_project, mysql_db, name, spec, chunk_rows=7, file_rows=15, **target)
+
+
+def sync_window(sync: Sync, key: str, run_id: str | None = None) -> None:
+    """The partition's asset work: a new generation of the window, then its load."""
+    window = window_of(sync.table, key)
+    store = open_store(sync.project, sync.table.store)
+    source = open_source(sync.project, sync.table.source)
+    warehouse = open_warehouse(sync.project, sync.table.target)
+    run_id = run_id or f"r-{key}"
+    try:
+        watermarks = WatermarkStore(store)
+        extract_table(source, store, watermarks, sync.table, run_id=run_id, window=window)
+        load_table(
+            warehouse, store, watermarks, sync.table, run_id=run_id, window=window, source=source
+        )
+    finally:
+        source.close()
+        warehouse.close()
+
+
+def loaded_keys(sync: Sync) -> set[str]:
+    warehouse = open_warehouse(sync.project, sync.table.target)
+    try:
+        return warehouse.loaded_keys(sync.table.target_schema, ledger_entry_name(sync.table))
+    finally:
+        warehouse.close()
+
+
+@pytest.fixture
+def events(mysql, mysql_db, make_project, target) -> Sync:
+    """A daily time-partitioned table, its three days synced window by window."""
+    with mysql.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE events (id INT PRIMARY KEY, kind VARCHAR(10), n INT, "
+            "created_at DATETIME(6) NOT NULL, KEY (created_at, id))"
+        )
+        cur.executemany(
+            "INSERT INTO events VALUES (%s, 'click', %s, %s)",
+            [
+                (d * 100 + i, i, f"{day} {i:02d}:59:59.999999")
+                for d, day in enumerate(DAYS)
+                for i in range(20)
+            ],
+        )
+    spec = {
+        "mode": "time", "cursor": "created_at",
+        "partitions": {"granularity": "daily", "start": "2024-03-01"},
+    }  # fmt: skip
+    sync = _partitioned(make_project, mysql_db, target, "events", spec)
+    for day in DAYS:
+        sync_window(sync, day)
+    assert_same_rows(mysql, sync, EVENT_COLUMNS, ["id"])
+    return sync
+
+
+@pytest.fixture
+def id_ranges(mysql, mysql_db, make_project, target) -> Sync:
+    """An id-range-partitioned table, its three ranges synced window by window."""
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE ledger (id BIGINT PRIMARY KEY, v VARCHAR(20), n INT)")
+        cur.executemany(
+            "INSERT INTO ledger VALUES (%s, %s, %s)", [(i, f"zoë {i}", i) for i in range(1, 251)]
+        )
+    spec = {"mode": "id_range", "id_range": {"size": 100}}
+    sync = _partitioned(make_project, mysql_db, target, "ledger", spec)
+    for key in ("0-100", "100-200", "200-300"):
+        sync_window(sync, key)
+    assert_same_rows(mysql, sync, ["id", "v", "n"], ["id"])
+    return sync
+
+
+def _assert_one_new_generation_per_window(sync: Sync, before: bytes | None, keys: list[str]):
+    """The watermark: a new lineage holding one complete generation of each window, all of
+    whose files the ledger holds."""
+    store = open_store(sync.project, sync.table.store)
+    assert before is not None
+    watermark = WatermarkStore(store).load(sync.table)
+    assert watermark is not None
+    assert watermark.lineage != json.loads(before)["lineage"]
+    assert [(g.partition, g.complete) for g in watermark.generations] == [(k, True) for k in keys]
+    assert {f.key for f in watermark.files} <= loaded_keys(sync)
+
+
+def test_a_time_partitioned_table_with_a_refused_change_is_resynced_whole(
+    mysql, events: Sync
+) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("ALTER TABLE events MODIFY n VARCHAR(20)")  # INT -> VARCHAR: refused
+        cur.execute("UPDATE events SET n = CONCAT('#', n), kind = 'view' WHERE id IN (3, 104)")
+        cur.execute("DELETE FROM events WHERE id = 210")
+    with pytest.raises(SchemaChangeRefused) as refused:
+        sync_window(events, "2024-03-02", "r-refused")
+    message = str(refused.value)
+    assert f"`mysql-redshift resync -p testpipe -t {events.table.qualified}`" in message
+    assert "--partition-range" not in message
+    before = watermark_bytes(events)
+
+    result = _resync(events, "resync-1")
+
+    assert result.windows == DAYS
+    assert result.rows_extracted == 59 and result.load.rows_loaded == 59
+    assert result.load.files_loaded == [f.key for f in result.files]
+    assert_same_rows(mysql, events, EVENT_COLUMNS, ["id"])
+    _assert_one_new_generation_per_window(events, before, DAYS)
+    # The windows go on as before: each window's next run replaces its window.
+    with mysql.cursor() as cur:
+        cur.execute("UPDATE events SET n = 'later' WHERE id = 111")
+        cur.execute("DELETE FROM events WHERE id = 112")
+        cur.execute("INSERT INTO events VALUES (150, 'new', 'x', '2024-03-02 23:30:00')")
+    sync_window(events, "2024-03-02", "r-after")
+    assert_same_rows(mysql, events, EVENT_COLUMNS, ["id"])
+
+
+def test_an_id_range_table_with_a_renamed_column_is_resynced_by_the_cli(
+    mysql, id_ranges: Sync
+) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("ALTER TABLE ledger RENAME COLUMN v TO label")
+        cur.execute("UPDATE ledger SET label = 'changed' WHERE id IN (5, 150, 250)")
+    with pytest.raises(SchemaChangeRefused, match="mysql-redshift resync -p testpipe"):
+        sync_window(id_ranges, "100-200", "r-refused")
+    before = watermark_bytes(id_ranges)
+    argv = ["--pipelines-dir", str(id_ranges.project.root), "resync", "-p", "testpipe"]
+
+    assert main([*argv, "-t", id_ranges.table.qualified]) == 0
+
+    assert_same_rows(mysql, id_ranges, LEDGER_COLUMNS, ["id"])
+    assert warehouse_columns_of(id_ranges, "ledger") == LEDGER_COLUMNS
+    _assert_one_new_generation_per_window(id_ranges, before, ["0-100", "100-200", "200-300"])
+    with mysql.cursor() as cur:
+        cur.execute("UPDATE ledger SET label = 'again', n = -1 WHERE id = 220")
+        cur.execute("DELETE FROM ledger WHERE id = 221")
+        cur.execute("INSERT INTO ledger VALUES (299, 'last', 299)")
+    sync_window(id_ranges, "200-300", "r-after")
+    assert_same_rows(mysql, id_ranges, LEDGER_COLUMNS, ["id"])
+
+
+def test_the_resync_job_resyncs_a_partitioned_table(mysql, id_ranges: Sync) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("ALTER TABLE ledger RENAME COLUMN v TO label")
+    defs = build_definitions(id_ranges.project)
+    config = {"ops": {resync_op_name("testpipe"): {"config": {"table": id_ranges.table.qualified}}}}
+    job = defs.resolve_job_def(resync_job_name("testpipe"))
+    assert job.execute_in_process(
+        run_config=config, instance=dg.DagsterInstance.ephemeral()
+    ).success
+    assert_same_rows(mysql, id_ranges, LEDGER_COLUMNS, ["id"])
+
+
+def test_a_crash_while_extracting_a_window_leaves_the_old_table_and_watermark(
+    mysql, events: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("ALTER TABLE events MODIFY n VARCHAR(20)")
+        cur.execute("UPDATE events SET n = 'changed' WHERE id = 5")
+    before = (watermark_bytes(events), events.warehouse_rows(EVENT_COLUMNS, ["id"]))
+    real = resync_module.read_table
+    scans: list[object] = []
+
+    def dies_in_the_second_window(source, scan):
+        scans.append(scan)
+        batches = iter(real(source, scan))
+        if len(scans) == 2:  # the first window is in the store already
+            yield next(batches)
+            raise ConnectionError("MySQL went away")
+        yield from batches
+
+    with monkeypatch.context() as patched, pytest.raises(ConnectionError):
+        patched.setattr(resync_module, "read_table", dies_in_the_second_window)
+        _resync(events, "resync-1")
+    assert len(scans) == 2
+    assert (watermark_bytes(events), events.warehouse_rows(EVENT_COLUMNS, ["id"])) == before
+
+    _resync(events, "resync-2")
+    assert_same_rows(mysql, events, EVENT_COLUMNS, ["id"])
+
+
+def test_a_crash_in_the_swap_of_the_windows_keeps_the_old_table(
+    mysql, id_ranges: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("ALTER TABLE ledger RENAME COLUMN v TO label")
+    old_rows = id_ranges.warehouse_rows(["id", "v", "n"], ["id"])
+
+    def crash(*args: Any) -> list[str]:
+        raise RuntimeError("killed before the rename")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("mysql_redshift_assets.load.swap.swap_statements", crash)
+        with pytest.raises(LoadError, match="old table and the ledger are unchanged"):
+            _resync(id_ranges, "resync-1")
+    assert warehouse_columns_of(id_ranges, "ledger") == ["id", "v", "n"]
+    assert id_ranges.warehouse_rows(["id", "v", "n"], ["id"]) == old_rows
+    _resync(id_ranges, "resync-2")  # run again: re-extracted and swapped in
+    assert_same_rows(mysql, id_ranges, LEDGER_COLUMNS, ["id"])
+
+
+def test_a_partitioned_table_with_no_window_extracted_is_refused(
+    mysql, mysql_db, make_project, target
+) -> None:
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE ledger (id BIGINT PRIMARY KEY, v VARCHAR(20), n INT)")
+    spec = {"mode": "id_range", "id_range": {"size": 100}}
+    sync = _partitioned(make_project, mysql_db, target, "ledger", spec)
+    with pytest.raises(ResyncError, match="no window extracted yet"):
+        _resync(sync)
+    assert watermark_bytes(sync) is None
+
+
+def _resync(sync: Sync, run_id: str = "resync-1") -> ResyncResult:
+    store = open_store(sync.project, sync.table.store)
+    source = open_source(sync.project, sync.table.source)
+    warehouse = open_warehouse(sync.project, sync.table.target)
+    try:
+        return resync_table(source, store, warehouse, sync.table, run_id=run_id)
+    finally:
+        warehouse.close()
+        source.close()
+
+
+def warehouse_columns_of(sync: Sync, name: str) -> list[str]:
+    warehouse = open_warehouse(sync.project, sync.table.target)
+    try:
+        return warehouse.table_columns(sync.table.target_schema, name)
+    finally:
+        warehouse.close()
+
+
+def test_warehouse_rows_outside_every_extracted_window_refuse_the_resync(
+    mysql, id_ranges: Sync
+) -> None:
+    """The swap keeps the extracted windows only: a row in no window (loaded under a watermark
+    since removed, or written by hand) is never dropped silently."""
+    warehouse = open_warehouse(id_ranges.project, id_ranges.table.target)
+    try:
+        ref = warehouse.ref(id_ranges.table.target_schema, "ledger")
+        warehouse.execute(f"INSERT INTO {ref} VALUES (1000, 'by hand', 1)")
+        warehouse.commit()
+    finally:
+        warehouse.close()
+    before = (watermark_bytes(id_ranges), id_ranges.warehouse_rows(["id", "v", "n"], ["id"]))
+    with pytest.raises(ResyncError, match="1 row.* in no extracted window") as refused:
+        _resync(id_ranges)
+    assert "--partition" in str(refused.value)
+    assert (
+        watermark_bytes(id_ranges),
+        id_ranges.warehouse_rows(["id", "v", "n"], ["id"]),
+    ) == before
