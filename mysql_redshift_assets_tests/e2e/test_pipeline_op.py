@@ -40,9 +40,11 @@ def _project(make_project, mysql_db, request, target: str):  # request: None for
     return make_project(tables, **pipeline)
 
 
-def _run(project) -> dg.ExecuteInProcessResult:
+def _run(project, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     job = build_definitions(project).resolve_job_def("sync_testpipe")
-    return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    return job.execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
@@ -107,8 +109,14 @@ def test_standard_metadata_and_no_rate_when_nothing_moved(
     _tables(mysql, ["alpha", "broken", "gamma"])
     project = _project(make_project, mysql_db, request, target)
     schema = "public" if target == "duckdb" else request.getfixturevalue("pg_schema")
-    first = _run(project)
+    instance = dg.DagsterInstance.ephemeral()
+    first = _run(project, instance)
     assert first.success
+    # Every selected check reports; the blocking drift check as the op output Dagster expects.
+    messages = [e.user_message for e in instance.all_logs(first.run_id)]
+    assert not [m for m in messages if "did not yield or return expected outputs" in m]
+    drift = {k: c for k, c in _checks(first).items() if k.endswith(":schema_drift")}
+    assert len(drift) == 3 and all(c.passed for c in drift.values()), drift
     done = _materialized(first)
     parquet, loaded = done[f"testpipe/{mysql_db}/alpha"], done[f"{schema}/alpha"]
     assert parquet["rows"] == 40 and parquet["rows_per_second"] > 0
