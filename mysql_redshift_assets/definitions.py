@@ -30,7 +30,7 @@ def defs() -> dg.Definitions:
             "which `dagster` commands run in the project folder read)"
         )
     if (REPO / "pyproject.toml").is_file():  # a checkout, or an editable install
-        return dg.load_from_defs_folder(project_root=REPO)
+        return dg.load_from_defs_folder(path_within_project=REPO)
     # Installed from a wheel (no pyproject.toml beside it): what the component's defs.yaml,
     # whose attributes are all defaults, builds.
     return build_definitions(load_project(keep_going=True))
