@@ -58,7 +58,7 @@ lint: $(VENV)/.installed-dev
 ## dev: the Dagster UI on http://127.0.0.1:3000 (runs recorded in .local/dagster_home), through
 ## `dg dev` (Dagster's CLI now; the code location is the dg project in pyproject.toml)
 dev: $(VENV)/.installed home
-	$(VENV)/bin/dg dev --host 127.0.0.1 --port 3000
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/dg dev --host 127.0.0.1 --port 3000
 
 ## bench: extraction benchmark on the local MariaDB (see bench/README.md): the project vs
 ## connectorx + pyarrow, ROWS rows (built once in mra_test_bench), REPEAT runs each
