@@ -10,6 +10,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,37 @@ def free_port() -> int:
 
 
 # -- MariaDB ----------------------------------------------------------------------------------
-def _ensure_test_user() -> None:
+@dataclass(frozen=True)
+class MysqlServer:
+    """A MariaDB the tests reach over TCP as the test account (root through `socket`)."""
+
+    host: str
+    port: int
+    socket: str
+
+    def connect(self, database: str | None = None, **kwargs: Any) -> pymysql.connections.Connection:
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=TEST_USER,
+            password=TEST_PASSWORD,
+            database=database,
+            autocommit=True,
+            charset="utf8mb4",
+            **kwargs,
+        )
+
+    def root(self) -> pymysql.connections.Connection:
+        return pymysql.connect(unix_socket=self.socket, user="root", autocommit=True)
+
+
+SHARED_MARIADB = MysqlServer(MYSQL_HOST, MYSQL_PORT, MARIADB_SOCKET)
+
+
+def _ensure_test_user(server: MysqlServer = SHARED_MARIADB) -> None:
     """Create the test account through the root socket when we can (CI does it in .ci/run)."""
     try:
-        root = pymysql.connect(unix_socket=MARIADB_SOCKET, user="root", autocommit=True)
+        root = server.root()
     except pymysql.err.MySQLError:
         return  # no root socket here: the account must already exist
     with root, root.cursor() as cur:
@@ -60,16 +88,8 @@ def _ensure_test_user() -> None:
 
 
 def mysql_connect(database: str | None = None, **kwargs: Any) -> pymysql.connections.Connection:
-    return pymysql.connect(
-        host=MYSQL_HOST,
-        port=MYSQL_PORT,
-        user=TEST_USER,
-        password=TEST_PASSWORD,
-        database=database,
-        autocommit=True,
-        charset="utf8mb4",
-        **kwargs,
-    )
+    """A connection to the shared server (tests on a private one use `mysql_server.connect`)."""
+    return SHARED_MARIADB.connect(database, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -82,22 +102,48 @@ def mariadb_server() -> None:
 
 
 @pytest.fixture
-def mysql_db(mariadb_server: None) -> Iterator[str]:
+def mysql_server(mariadb_server: None) -> MysqlServer:
+    """The MariaDB a test's fixtures use: the shared server. A module whose tests hold write
+    transactions open (INNODB_TRX is server-wide: they would hold every other test's late-commit
+    bound, and others' would hold theirs) overrides it with `private_mariadb`:
+
+        @pytest.fixture
+        def mysql_server(private_mariadb): return private_mariadb
+    """
+    return SHARED_MARIADB
+
+
+@pytest.fixture(scope="session")
+def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MysqlServer]:
+    """A MariaDB of this test session's own: a fresh datadir on a free port, with the binlog on
+    (row-based, full metadata), stopped by its pid at the end."""
+    from mysql_redshift_assets_tests.private_mariadb import start_private_mariadb
+
+    try:
+        with start_private_mariadb(tmp_path_factory.mktemp("mariadb")) as server:
+            _ensure_test_user(server)
+            yield server
+    except (OSError, RuntimeError) as exc:
+        unavailable("a private MariaDB (mariadb-install-db, mariadbd)", exc)
+
+
+@pytest.fixture
+def mysql_db(mysql_server: MysqlServer) -> Iterator[str]:
     """A fresh MySQL database (schema) for one test; always dropped."""
     name = f"{TEST_DB_PREFIX}{uuid.uuid4().hex[:10]}"
-    with mysql_connect() as conn, conn.cursor() as cur:
+    with mysql_server.connect() as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     try:
         yield name
     finally:
-        with mysql_connect() as conn, conn.cursor() as cur:
+        with mysql_server.connect() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture
-def mysql(mysql_db: str) -> Iterator[pymysql.connections.Connection]:
+def mysql(mysql_server: MysqlServer, mysql_db: str) -> Iterator[pymysql.connections.Connection]:
     """A connection to `mysql_db` for arranging test data (session time zone UTC)."""
-    conn = mysql_connect(mysql_db)
+    conn = mysql_server.connect(mysql_db)
     with conn.cursor() as cur:
         cur.execute("SET time_zone = '+00:00'")
     try:
@@ -107,13 +153,15 @@ def mysql(mysql_db: str) -> Iterator[pymysql.connections.Connection]:
 
 
 @pytest.fixture
-def mysql_sessions(mysql_db: str) -> Iterator[Callable[..., pymysql.connections.Connection]]:
+def mysql_sessions(
+    mysql_server: MysqlServer, mysql_db: str
+) -> Iterator[Callable[..., pymysql.connections.Connection]]:
     """More MySQL sessions, as applications open them: `open(time_zone="+08:00")`; a session
     left holding a transaction is rolled back and closed at the end of the test."""
     opened: list[pymysql.connections.Connection] = []
 
     def open_session(time_zone: str = "+00:00", **kwargs: Any) -> pymysql.connections.Connection:
-        conn = mysql_connect(mysql_db, **kwargs)
+        conn = mysql_server.connect(mysql_db, **kwargs)
         with conn.cursor() as cur:
             cur.execute("SET time_zone = %s", (time_zone,))
         opened.append(conn)
@@ -138,14 +186,14 @@ def mysql_reader() -> str:
 
 
 @pytest.fixture
-def source(mysql_reader: str) -> Iterator[Any]:
+def source(mysql_reader: str, mysql_server: MysqlServer) -> Iterator[Any]:
     """A MySQLSource on the test account (the fast-reader tests read through it)."""
     from mysql_redshift_assets.extract.source import MySQLSource
 
     src = MySQLSource(
         "test",
-        host=MYSQL_HOST,
-        port=MYSQL_PORT,
+        host=mysql_server.host,
+        port=mysql_server.port,
         user=TEST_USER,
         password=TEST_PASSWORD,
         reader=mysql_reader,
@@ -239,6 +287,7 @@ def make_project(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
     mysql_reader: str,
+    mysql_server: MysqlServer,
 ) -> ProjectFactory:
     """Write connections.yml + one pipeline YAML into a temp folder and load it.
 
@@ -272,8 +321,8 @@ def make_project(
             "sources": {
                 "mysql": {
                     "kind": "mysql",
-                    "host": MYSQL_HOST,
-                    "port": MYSQL_PORT,
+                    "host": mysql_server.host,
+                    "port": mysql_server.port,
                     "user": TEST_USER,
                     "password": "${MRA_TEST_MYSQL_PASSWORD}",
                     "reader": mysql_reader,
