@@ -3,8 +3,11 @@ the warehouse, row by row.
 
 Writers run in threads, each on its own MySQL session: inserts under an AUTO_INCREMENT key,
 updates, deletes, rows stamped with an explicitly older time, in transactions of random length,
-some held open across several syncs, some rolled back. Meanwhile one sync after another runs in a
-child process (`_sync_child.py`: extract, then load), and some are SIGKILLed at a random moment.
+some held open across several syncs, some rolled back; a reporting session holds long READ ONLY
+transactions. Meanwhile one sync after another runs in a child process (`_sync_child.py`:
+extract, then load), some of them resyncs (the whole table re-read and swapped in), some a sync
+and a resync started together (one may refuse on the lease; a load may race the other's swap),
+and some are SIGKILLed at a random moment.
 When the time is up the writers commit and stop, one ordinary sync runs (twice: the second must
 change nothing), and the warehouse must equal MySQL. Everything random comes from one seed,
 printed first, so a failure can be replayed: `MRA_SOAK_SEED=<seed> make soak`.
@@ -26,6 +29,8 @@ from typing import Any
 
 import pymysql
 
+from mysql_redshift_assets_tests.integration._sync_child import LEASE_HELD
+
 CHILD = Path(__file__).with_name("integration") / "_sync_child.py"
 SOAK_DDL = (
     "CREATE TABLE soak (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL, "
@@ -45,14 +50,18 @@ class SoakStats:
     updates: int = 0
     deletes: int = 0
     syncs: int = 0
+    resyncs: int = 0
+    overlaps: int = 0
     killed: int = 0
+    reports: int = 0
     errors: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
-            f"seed {self.seed}: {self.syncs} syncs ({self.killed} SIGKILLed), {self.commits} "
-            f"commits, {self.rollbacks} rollbacks, {self.inserts} inserts, {self.updates} "
-            f"updates, {self.deletes} deletes"
+            f"seed {self.seed}: {self.syncs} syncs ({self.resyncs} resyncs, {self.overlaps} "
+            f"sync+resync overlaps, {self.killed} SIGKILLed), {self.commits} commits, "
+            f"{self.rollbacks} rollbacks, {self.inserts} inserts, {self.updates} updates, "
+            f"{self.deletes} deletes, {self.reports} read-only reports"
         )
 
 
@@ -126,25 +135,107 @@ def _one_transaction(
             setattr(stats, key, getattr(stats, key) + n)
 
 
-def sync_once(env: dict[str, str], run_id: str, *, kill_after: float | None) -> bool:
-    """One sync in a child process; SIGKILLed after `kill_after` seconds if it is still running.
-    True when it was killed."""
-    child = subprocess.Popen(
+def _reporter(
+    connect: Callable[[], pymysql.connections.Connection],
+    rng: random.Random,
+    stop: threading.Event,
+    stats: SoakStats,
+    lock: threading.Lock,
+) -> None:
+    """A reporting session: long READ ONLY transactions, reading now and then (it must never
+    hold a sync back, nor make one lose a row)."""
+    conn = connect()
+    try:
+        with conn.cursor() as cur:
+            while not stop.is_set():
+                cur.execute("START TRANSACTION READ ONLY")
+                until = time.monotonic() + rng.uniform(1.0, 8.0)
+                while time.monotonic() < until and not stop.is_set():
+                    cur.execute(
+                        "SELECT COUNT(*), SUM(v) FROM soak WHERE id > %s", (rng.randint(0, 500),)
+                    )
+                    cur.fetchall()
+                    time.sleep(rng.uniform(0.05, 0.5))
+                cur.execute("COMMIT")
+                with lock:
+                    stats.reports += 1
+    except Exception as exc:  # noqa: BLE001 - reported by the soak, not swallowed
+        with lock:
+            stats.errors.append(f"reporter: {type(exc).__name__}: {exc}")
+    finally:
+        conn.close()
+
+
+def _start(env: dict[str, str], run_id: str, mode: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, str(CHILD)],
-        env={**env, "MRA_SYNC_RUN_ID": run_id},
+        env={**env, "MRA_SYNC_RUN_ID": run_id, "MRA_SYNC_MODE": mode},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _finish(
+    child: subprocess.Popen[str], run_id: str, kill_after: float | None, *, may_refuse: bool
+) -> bool:
+    """Wait for `child`; SIGKILL it after `kill_after` seconds. True when it was killed. A child
+    that failed is an error, except a refusal on the lease when it was started beside another."""
     try:
         _, err = child.communicate(timeout=kill_after if kill_after is not None else 300)
     except subprocess.TimeoutExpired:
         child.send_signal(signal.SIGKILL)
         child.communicate()
         return True
-    if child.returncode != 0:
-        raise AssertionError(f"sync {run_id} failed ({child.returncode}):\n{err[-3000:]}")
+    if child.returncode != 0 and not (may_refuse and LEASE_HELD in err):
+        raise AssertionError(f"{run_id} failed ({child.returncode}):\n{err[-3000:]}")
     return False
+
+
+def sync_once(
+    env: dict[str, str], run_id: str, *, kill_after: float | None, mode: str = "sync"
+) -> bool:
+    """One sync (or resync) in a child process; SIGKILLed after `kill_after` seconds if it is
+    still running. True when it was killed."""
+    return _finish(_start(env, run_id, mode), run_id, kill_after, may_refuse=False)
+
+
+def _mysql_keys(connect: Callable[[], pymysql.connections.Connection]) -> set[int]:
+    conn = connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT id FROM soak")
+            return {int(r[0]) for r in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def _checked_resync(
+    env: dict[str, str],
+    run_id: str,
+    kill_after: float | None,
+    connect: Callable[[], pymysql.connections.Connection],
+    warehouse_keys: Callable[[], set[int]] | None,
+) -> bool:
+    """A resync; one that finished must leave in the warehouse every row committed before it
+    started and still in MySQL after it (a replace never shrinks what it should hold: open
+    transactions elsewhere must not cut it). True when it was killed."""
+    before = _mysql_keys(connect) if warehouse_keys else set()
+    killed = sync_once(env, run_id, kill_after=kill_after, mode="resync")
+    if warehouse_keys is None or killed:
+        return killed
+    missing = sorted((before & _mysql_keys(connect)) - warehouse_keys())
+    if missing:
+        raise AssertionError(
+            f"{run_id}: the resync left out {len(missing)} committed row(s), e.g. {missing[:10]}"
+        )
+    return False
+
+
+def sync_and_resync(env: dict[str, str], run_id: str, *, kill_after: float | None) -> int:
+    """A sync and a resync of the table started together; how many were killed."""
+    children = [_start(env, f"{run_id}-{mode}", mode) for mode in ("sync", "resync")]
+    return sum(_finish(child, run_id, kill_after, may_refuse=True) for child in children)
 
 
 def run_soak(
@@ -155,6 +246,9 @@ def run_soak(
     env: dict[str, str],
     writers: int = 3,
     kill_rate: float = 0.35,
+    resync_rate: float = 0.12,
+    overlap_rate: float = 0.08,
+    warehouse_keys: Callable[[], set[int]] | None = None,
     log: Callable[[str], Any] = print,
 ) -> SoakStats:
     """Writers and syncs for `seconds`, then the final syncs. The caller compares the tables."""
@@ -170,15 +264,29 @@ def run_soak(
         )
         for i in range(writers)
     ]
+    threads.append(
+        threading.Thread(
+            target=_reporter,
+            args=(connect, random.Random(rng.getrandbits(64)), stop, stats, lock),
+            name="soak-reporter",
+        )
+    )
     for t in threads:
         t.start()
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline and not stats.errors:
             kill_after = rng.uniform(0.05, 2.0) if rng.random() < kill_rate else None
-            killed = sync_once(env, f"soak-{stats.syncs:04d}", kill_after=kill_after)
+            run_id, draw = f"soak-{stats.syncs:04d}", rng.random()
+            if draw < overlap_rate:
+                stats.killed += sync_and_resync(env, run_id, kill_after=kill_after)
+                stats.overlaps += 1
+            elif draw < overlap_rate + resync_rate:
+                stats.killed += _checked_resync(env, run_id, kill_after, connect, warehouse_keys)
+                stats.resyncs += 1
+            else:
+                stats.killed += sync_once(env, run_id, kill_after=kill_after)
             stats.syncs += 1
-            stats.killed += killed
             time.sleep(rng.uniform(0.0, 0.5))
     finally:
         stop.set()

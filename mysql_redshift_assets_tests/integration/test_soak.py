@@ -20,6 +20,12 @@ pytestmark = [pytest.mark.mariadb, pytest.mark.soak]
 SECONDS = float(os.environ.get("MRA_SOAK_SECONDS", "30"))
 
 
+@pytest.fixture
+def mysql_server(private_mariadb):  # type: ignore[no-untyped-def]
+    """Its writers hold transactions open: a server of its own (INNODB_TRX is server-wide)."""
+    return private_mariadb
+
+
 @pytest.mark.parametrize("target", ["duckdb", "postgres"])
 def test_writers_syncs_and_sigkills_end_with_mysql_equal_to_the_warehouse(
     mysql, mysql_db, make_project, mysql_sessions, request, target
@@ -48,8 +54,18 @@ def test_writers_syncs_and_sigkills_end_with_mysql_equal_to_the_warehouse(
         "MRA_TEST_MYSQL_PASSWORD": TEST_PASSWORD,
         "MRA_SYNC_TABLE": f"{mysql_db}.soak",
     }
-    stats = run_soak(seed=soak_seed(), seconds=SECONDS, connect=mysql_sessions, env=env)
-    assert stats.syncs >= 3 and stats.commits > 0 and stats.inserts and stats.deletes
-
     sync = Sync(project, table_config(project.pipeline("testpipe"), f"{mysql_db}.soak"))
+
+    def warehouse_keys() -> set[int]:
+        return {int(row[0]) for row in sync.warehouse_rows(["id"], ["id"])}
+
+    stats = run_soak(
+        seed=soak_seed(),
+        seconds=SECONDS,
+        connect=mysql_sessions,
+        env=env,
+        warehouse_keys=warehouse_keys,
+    )
+    assert stats.syncs >= 3 and stats.commits > 0 and stats.inserts and stats.deletes
+    assert stats.resyncs and stats.reports
     assert_same_rows(mysql, sync, COLUMNS, ["id"])
