@@ -16,7 +16,7 @@ import yaml
 
 from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
-from mysql_redshift_assets_tests.conftest import MARIADB_SOCKET, TEST_PASSWORD, mysql_connect
+from mysql_redshift_assets_tests.conftest import TEST_PASSWORD, MysqlServer
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 
 TARGETS = ["duckdb", "postgres"]
@@ -43,11 +43,13 @@ def server_now(conn: pymysql.Connection) -> str:
         return str(cur.fetchone()[0])
 
 
-def wait_for_older_transactions(since: str, timeout: float = 60.0) -> None:
-    """Until no transaction that started before `since` (UTC) is open on the server: the run
-    after that may read past `since` (other tests' transactions count too)."""
+def wait_for_older_transactions(
+    conn: pymysql.Connection, since: str, timeout: float = 60.0
+) -> None:
+    """Until no transaction that started before `since` (UTC) is open on `conn`'s server: the
+    run after that may read past `since` (other tests' transactions count too)."""
     deadline = time.monotonic() + timeout
-    with mysql_connect() as conn, conn.cursor() as cur:
+    with conn.cursor() as cur:
         while True:
             cur.execute(
                 "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
@@ -61,10 +63,10 @@ def wait_for_older_transactions(since: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def account_without_process(mysql_db: str) -> Iterator[str]:
+def account_without_process(server: MysqlServer, mysql_db: str) -> Iterator[str]:
     """A MySQL account with every right on `mysql_db` and no PROCESS; dropped at the end."""
     user = f"mra_noproc_{uuid.uuid4().hex[:8]}"
-    root = pymysql.connect(unix_socket=MARIADB_SOCKET, user="root", autocommit=True)
+    root = server.root()
     hosts = ("localhost", "127.0.0.1")
     try:
         with root.cursor() as cur:
@@ -97,7 +99,7 @@ def settle_and_compare(
     never comes back, so waiting out a stranger's transaction cannot hide one."""
     since = server_now(mysql)
     for attempt in range(3):
-        wait_for_older_transactions(since)
+        wait_for_older_transactions(mysql, since)
         sync.run(f"settle-{attempt}")
         try:
             assert_same_rows(mysql, sync, columns, key)

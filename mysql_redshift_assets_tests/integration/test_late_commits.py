@@ -22,6 +22,15 @@ from mysql_redshift_assets_tests.integration.late_sessions import (
 )
 
 pytestmark = pytest.mark.mariadb
+
+
+@pytest.fixture
+def mysql_server(private_mariadb):
+    """These tests hold write transactions open: a server of their own (INNODB_TRX is
+    server-wide, so on the shared server they would hold every other test's bound)."""
+    return private_mariadb
+
+
 COLUMNS, KEY = ["id", "v", "at"], ["id"]
 
 
@@ -94,12 +103,12 @@ def test_an_auto_increment_id_committed_late_is_read(
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_without_process_the_window_rereads_late_commits(
-    mysql, mysql_db, mysql_sessions, make_project, request, target, caplog
+    mysql, mysql_db, mysql_sessions, make_project, request, target, caplog, mysql_server
 ):
     _table(mysql, "DATETIME")
     spec = {"cursor": "at", "late_commit_window_seconds": 60}
     base = sync_on(request, make_project, mysql_db, "t", spec, target)
-    with account_without_process(mysql_db) as user:
+    with account_without_process(mysql_server, mysql_db) as user:
         sync = as_user(base, user)
         sync.run("r1")
         app = mysql_sessions()
