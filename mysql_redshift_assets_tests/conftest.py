@@ -10,7 +10,6 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,18 @@ import pytest
 import yaml
 
 from mysql_redshift_assets.config.loader import Project, load_project
+from mysql_redshift_assets_tests.private_mariadb import (
+    TEST_PASSWORD,
+    TEST_USER,
+    MysqlServer,
+    start_private_mariadb,
+)
 
 CI = os.environ.get("CI", "").lower() == "true"
 MARIADB_SOCKET = os.environ.get("MARIADB_SOCKET", "/run/mysqld/mysqld.sock")
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
-# A throwaway account for the local test server only, created by the fixtures / .ci/run.
-TEST_USER = "mra_test"
-TEST_PASSWORD = "mra-test-only-not-a-secret"
+# A throwaway account for the local test server only, created by the fixtures / .ci/run
+# (TEST_USER, TEST_PASSWORD: private_mariadb.py).
 TEST_DB_PREFIX = "mra_test_"
 PG_HOST, PG_PORT, PG_USER, PG_DB = "127.0.0.1", 5432, "postgres", "mra_test"
 
@@ -44,30 +48,6 @@ def free_port() -> int:
 
 
 # -- MariaDB ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MysqlServer:
-    """A MariaDB the tests reach over TCP as the test account (root through `socket`)."""
-
-    host: str
-    port: int
-    socket: str
-
-    def connect(self, database: str | None = None, **kwargs: Any) -> pymysql.connections.Connection:
-        return pymysql.connect(
-            host=self.host,
-            port=self.port,
-            user=TEST_USER,
-            password=TEST_PASSWORD,
-            database=database,
-            autocommit=True,
-            charset="utf8mb4",
-            **kwargs,
-        )
-
-    def root(self) -> pymysql.connections.Connection:
-        return pymysql.connect(unix_socket=self.socket, user="root", autocommit=True)
-
-
 SHARED_MARIADB = MysqlServer(MYSQL_HOST, MYSQL_PORT, MARIADB_SOCKET)
 
 
@@ -117,8 +97,6 @@ def mysql_server(mariadb_server: None) -> MysqlServer:
 def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MysqlServer]:
     """A MariaDB of this test session's own: a fresh datadir on a free port, with the binlog on
     (row-based, full metadata), stopped by its pid at the end."""
-    from mysql_redshift_assets_tests.private_mariadb import start_private_mariadb
-
     try:
         with start_private_mariadb(tmp_path_factory.mktemp("mariadb")) as server:
             _ensure_test_user(server)

@@ -14,19 +14,45 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pymysql
 
-if TYPE_CHECKING:
-    from mysql_redshift_assets_tests.conftest import MysqlServer
-
 START_SECONDS = 60
+# A throwaway account for the local test servers only (conftest creates it on each).
+TEST_USER = "mra_test"
+TEST_PASSWORD = "mra-test-only-not-a-secret"
+
+
+@dataclass(frozen=True)
+class MysqlServer:
+    """A MariaDB the tests reach over TCP as the test account (root through `socket`)."""
+
+    host: str
+    port: int
+    socket: str
+
+    def connect(self, database: str | None = None, **kwargs: Any) -> pymysql.connections.Connection:
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=TEST_USER,
+            password=TEST_PASSWORD,
+            database=database,
+            autocommit=True,
+            charset="utf8mb4",
+            **kwargs,
+        )
+
+    def root(self) -> pymysql.connections.Connection:
+        return pymysql.connect(unix_socket=self.socket, user="root", autocommit=True)
 
 
 def _binary(*names: str) -> str:
@@ -43,8 +69,6 @@ def _binary(*names: str) -> str:
 
 @contextmanager
 def start_private_mariadb(folder: Path, *, binlog: bool = True) -> Iterator[MysqlServer]:
-    from mysql_redshift_assets_tests.conftest import MysqlServer, free_port
-
     datadir = folder / "data"
     datadir.mkdir(parents=True, exist_ok=True)
     install = _binary("mariadb-install-db", "mysql_install_db")
@@ -53,7 +77,9 @@ def start_private_mariadb(folder: Path, *, binlog: bool = True) -> Iterator[Mysq
          "--user=root", "--skip-test-db"],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    port = free_port()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     sock = str(folder / "sock")
     args = [
         _binary("mariadbd", "mysqld"),
