@@ -16,7 +16,12 @@ import yaml
 
 from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
-from mysql_redshift_assets_tests.conftest import MARIADB_SOCKET, TEST_PASSWORD, mysql_connect
+from mysql_redshift_assets_tests.conftest import (
+    SHARED_MARIADB,
+    TEST_PASSWORD,
+    MysqlServer,
+    mysql_connect,
+)
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 
 TARGETS = ["duckdb", "postgres"]
@@ -61,10 +66,11 @@ def wait_for_older_transactions(since: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def account_without_process(mysql_db: str) -> Iterator[str]:
-    """A MySQL account with every right on `mysql_db` and no PROCESS; dropped at the end."""
+def account_without_process(mysql_db: str, server: MysqlServer | None = None) -> Iterator[str]:
+    """A MySQL account with every right on `mysql_db` and no PROCESS, on `server` (default:
+    the shared one); dropped at the end."""
     user = f"mra_noproc_{uuid.uuid4().hex[:8]}"
-    root = pymysql.connect(unix_socket=MARIADB_SOCKET, user="root", autocommit=True)
+    root = (server or SHARED_MARIADB).root()
     hosts = ("localhost", "127.0.0.1")
     try:
         with root.cursor() as cur:
