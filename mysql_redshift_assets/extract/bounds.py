@@ -4,10 +4,25 @@ An incremental run reads `(start, upper)` in keyset order:
 - `upper`: what is provably committed. A temporal cursor: the earlier of `now - lag` and the
   start of the oldest open InnoDB transaction (`committed.py`), as a wall clock in the table's
   zone for a DATETIME. An integer cursor (an AUTO_INCREMENT key): see `samples.py`.
-- `start`: the stored position moved back by `late_commit_window_seconds` (widened by the
-  replica delay, and down to the repeated hour when a daylight-saving fall-back lies between):
-  rows committed late, or written with an explicit older value, are read again. A DATE cursor
-  re-reads whole days, the position's day at least (an update later that day keeps the date).
+- `start`: where the re-read window begins, the earlier (in keyset order) of the stored
+  position and `late_commit_window_seconds` (widened by the replica delay) before the server
+  clock at which the last successful incremental run began reading (`Watermark.last_read_at`),
+  down to the repeated hour when a daylight-saving fall-back lies between: rows committed late,
+  or written with an explicit older value, are read again.
+
+  Why that suffices. The last successful run read, at or after its clock R, every row in its
+  range up to the position; a row committed before R is visible to all its reads. A row it
+  missed therefore committed after R, and a row whose cursor is at most the window older than
+  its commit (the window's one assumption, as before) has a cursor after R - window. Anchored
+  on R and not on the position, a quiet table (a position that stays on an old bulk stamp)
+  re-reads only the rows changed inside the window, never the whole table. A watermark without
+  R (written before it was recorded) moves the position back by the window, as before; an
+  older R only reads more, so a failed run (it may have stored only part of its reads) keeps
+  the R of the last successful one.
+
+  A DATE cursor re-reads whole days: from the day the window reaches back to (an update later
+  that day keeps the date); without R, the position's day at least. An integer cursor: from
+  the newest sample taken at least the window before R (`samples.py`).
 """
 
 from __future__ import annotations
@@ -44,6 +59,9 @@ class RunBounds:
     window_seconds: int = 0  # the window this run used (widened by replica delay)
     samples: list[Sample] = field(default_factory=list)  # what the watermark keeps
     warnings: list[str] = field(default_factory=list)
+    # The server's UTC clock before the run's first read: the next run's window reaches back
+    # from it once this run has succeeded (`Watermark.last_read_at`).
+    read_at: datetime | None = None
 
 
 def _once(source: Source, warning: str | None, into: list[str]) -> None:
@@ -94,18 +112,28 @@ def _parse(text: str | None) -> datetime | None:
 
 
 def run_bounds(
-    source: Source, plan: TablePlan, position: Position | None, samples: list[Sample]
+    source: Source,
+    plan: TablePlan,
+    position: Position | None,
+    samples: list[Sample],
+    last_read_at: datetime | None = None,
 ) -> RunBounds:
-    """The bounds of one incremental run from `position` (see the module)."""
+    """The bounds of one incremental run from `position`; `last_read_at`: the last successful
+    run's `read_at` (None: the window is measured back from the position; see the module)."""
     warnings: list[str] = []
     window, primary = _window(source, plan, warnings)
     kind = plan.cursor_type
     if kind in _TEMPORAL:
+        # The clock first, then the open transactions: a statement that starts after this
+        # read of INNODB_TRX stamps a later NOW() than the bound (committed.py's rule).
+        now = source.utc_now()
         oldest, warning = committed.oldest_open_transaction(source)
         _once(source, warning, warnings)
-        return _temporal(source, plan, position, window, oldest, warnings)
+        return _temporal(
+            source, plan, position, window, oldest, warnings, now=now, last_read_at=last_read_at
+        )
     if kind in _INTEGER:
-        return _integer(source, plan, position, samples, window, primary, warnings)
+        return _integer(source, plan, position, samples, window, primary, warnings, last_read_at)
     return RunBounds(upper_bound(source, plan), position, 0, [], warnings)
 
 
@@ -116,10 +144,15 @@ def _temporal(
     window: int,
     oldest: datetime | None,
     warnings: list[str],
+    *,
+    now: datetime | None = None,
+    last_read_at: datetime | None = None,
 ) -> RunBounds:
+    """The upper bound of a temporal cursor at `now` (the server's UTC clock, read before the
+    open transactions), and where its re-read window begins (`_temporal_start`)."""
     kind = plan.cursor_type
-    zone = plan.zone if kind in ("datetime", "date") else "UTC"
-    now = source.utc_now()
+    zone = _zone(plan)
+    now = source.utc_now() if now is None else now
     upper_utc = now - timedelta(seconds=plan.table.upper_bound_lag_seconds)
     if oldest is not None:
         upper_utc = min(upper_utc, oldest - TRX_MARGIN)
@@ -128,19 +161,43 @@ def _temporal(
         upper = Bound(plan.cursor_expr, "<=", upper_wall.date().isoformat())
     else:
         upper = Bound(plan.cursor_expr, "<", _text(upper_wall))
+    start = _temporal_start(plan, position, window, now, last_read_at)
+    return RunBounds(upper, start, window, [], warnings, read_at=now)
+
+
+def _zone(plan: TablePlan) -> str:
+    return plan.zone if plan.cursor_type in ("datetime", "date") else "UTC"
+
+
+def _temporal_start(
+    plan: TablePlan,
+    position: Position | None,
+    window: int,
+    now: datetime,
+    last_read_at: datetime | None,
+) -> Position | None:
+    """Where a temporal cursor's re-read window begins: the earlier of the position and
+    `window` before `last_read_at` (None: before the position), see the module."""
     cursor = position.cursor if position is not None and not plan.cursor_is_pk else None
     at = _parse(cursor)
     if at is None:
-        return RunBounds(upper, position, window, [], warnings)
-    if kind == "date":
-        first_day = (
-            datetime.combine(at.date(), datetime.min.time()) - timedelta(seconds=window)
-        ).date()
-        return RunBounds(upper, Position(cursor=first_day.isoformat()), window, [], warnings)
-    lowest = lowest_wall_clock(zone, instant_of(at, zone) - timedelta(seconds=window), now)
+        return position
+    zone = _zone(plan)
+    if last_read_at is None:
+        if plan.cursor_type == "date":
+            midnight = datetime.combine(at.date(), datetime.min.time())
+            return Position(cursor=(midnight - timedelta(seconds=window)).date().isoformat())
+        reach = instant_of(at, zone) - timedelta(seconds=window)
+    else:
+        reach = min(last_read_at, now) - timedelta(seconds=window)
+    lowest = lowest_wall_clock(zone, reach, now)
+    if plan.cursor_type == "date":
+        if lowest.date() > at.date():  # no row of the position's day can still change
+            return position
+        return Position(cursor=lowest.date().isoformat())
     if lowest >= at:
-        return RunBounds(upper, position, window, [], warnings)
-    return RunBounds(upper, Position(cursor=_text(lowest)), window, [], warnings)
+        return position
+    return Position(cursor=_text(lowest))
 
 
 def _integer(
@@ -151,6 +208,7 @@ def _integer(
     window: int,
     primary: bool,
     warnings: list[str],
+    last_read_at: datetime | None = None,
 ) -> RunBounds:
     # The sample first, then the open transactions: the order the proof needs.
     now = source.utc_now()
@@ -168,8 +226,10 @@ def _integer(
             )
     else:
         bound = Sample(at=now, value=top) if top is not None else None
-    ref = window_sample(taken, now, window)
-    kept = kept_samples(taken, ref, bound)
+    # The window reaches back from the last successful run's clock (see the module); the
+    # sample the next run will reach back to (from this run's clock) is kept too.
+    ref = window_sample(taken, now if last_read_at is None else min(last_read_at, now), window)
+    kept = kept_samples(taken, ref, bound, window_sample(taken, now, window))
     if bound is None:  # nothing provably committed past the position: read nothing new
         limit = _position_value(plan, position) or "-9223372036854775808"
     else:
@@ -178,9 +238,9 @@ def _integer(
     upper = Bound(plan.cursor_expr, "<=", plan.keyset.bound(0, limit))
     stored = _position_value(plan, position)
     if ref is None or stored is None or int(ref.value) >= int(stored):
-        return RunBounds(upper, position, window, kept, warnings)
+        return RunBounds(upper, position, window, kept, warnings, read_at=now)
     start = Position(pk=[ref.value]) if plan.cursor_is_pk else Position(cursor=ref.value)
-    return RunBounds(upper, start, window, kept, warnings)
+    return RunBounds(upper, start, window, kept, warnings, read_at=now)
 
 
 def _position_value(plan: TablePlan, position: Position | None) -> str | None:
@@ -215,8 +275,9 @@ def upper_bound(source: Source, plan: TablePlan) -> Bound | None:
     """Rows at or past this bound wait for a later run (the sensor's probe asks it)."""
     kind = plan.cursor_type
     if kind in _TEMPORAL:
+        now = source.utc_now()  # before the open transactions, as in run_bounds
         oldest = committed.oldest_open_transaction(source)[0]
-        return _temporal(source, plan, None, 0, oldest, []).upper
+        return _temporal(source, plan, None, 0, oldest, [], now=now).upper
     if kind is None:
         return None
     # ORDER BY, not MAX: MAX compares ENUM labels as strings; the value is bound with its type.

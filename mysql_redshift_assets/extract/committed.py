@@ -4,7 +4,29 @@ whether this server is a replica (and how far behind).
 A row written by a transaction that is still open is invisible; its cursor value (`NOW()` at
 statement time, an AUTO_INCREMENT id allocated at insert) is not younger than the transaction's
 start. So on a primary, no row can still appear with a cursor before the start of the oldest
-open transaction: that start bounds what a run may treat as complete.
+open transaction that can still write: that start bounds what a run may treat as complete.
+
+Which open transactions hold the bound (`_OLDEST_WRITER`; the run reads the server's clock
+first, then INNODB_TRX, so every statement that starts after the read stamps a later NOW()):
+- READ ONLY ones never (`trx_is_read_only = 1`): `START TRANSACTION READ ONLY`, a session in
+  `SET SESSION TRANSACTION READ ONLY`, an autocommit non-locking SELECT. The server refuses
+  them every change to a table other sessions can see ("ERROR 1792 (25006): Cannot execute
+  statement in a READ ONLY transaction", MySQL manual, "Optimizing InnoDB Read-Only
+  Transactions"; on MariaDB 10.11 even CREATE TEMPORARY TABLE is refused), so they can commit
+  no row at all. The project's own reads are such: autocommit SELECTs (pages, the sensor's
+  probe, bucket hashes) and `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`
+  (generations, the delete pass, this module's freshness check), so a sibling table's run
+  never holds this one's bound.
+- A read-write transaction that has modified rows (`trx_rows_modified > 0`): always.
+- A read-write transaction that has modified nothing and is running a statement: always, even
+  a SELECT. A SELECT may write (`SELECT f()` where the stored function inserts), and what it
+  writes is stamped with the calling statement's start (NOW() in a function), which may lie
+  before the bound; INNODB_TRX's `trx_query` then shows the function's inner statement, not
+  the SELECT, so no reading of the text could tell. Only the server's READ ONLY flag proves
+  a statement cannot write.
+- A read-write transaction that has modified nothing and is idle (`trx_query` NULL): never.
+  Whatever it writes comes from a later statement, whose NOW() is later than this read of
+  INNODB_TRX and so than the run's clock and bound.
 
 - `information_schema.INNODB_TRX` needs the PROCESS privilege. Without it MariaDB refuses and
   MySQL 8 shows only the account's own transactions: the run warns once, naming the grant, and
@@ -49,16 +71,16 @@ REPLICA_FIX = (
     "so a run can tell whether it reads a replica and widen its re-read window by the delay"
 )
 _DENIED = {1227, 1142, 1044, 1045}  # access denied, in its several forms
-# Only a transaction that has written (or is running a statement that may be writing) can
-# still commit a row whose cursor is in the past: one that has not written yet will stamp its
-# rows with NOW() of a later statement, and an idle reporting transaction must not hold every
-# run back for hours.
+# The transactions that can still commit a row whose cursor is in the past (the module's
+# rule): read-write ones that have written, or are running a statement that may write. This
+# session's own (READ ONLY) transaction is read too, only to prove the snapshot fresh.
 _OLDEST_WRITER = """SELECT CONVERT_TZ(MIN(IF(mine, NULL, trx_started)), 'SYSTEM', '+00:00'),
   MIN(IF(mine, NULL, trx_started)), MAX(mine)
 FROM (SELECT trx_started, trx_mysql_thread_id = CONNECTION_ID() AS mine
   FROM information_schema.INNODB_TRX
-  WHERE trx_mysql_thread_id = CONNECTION_ID() OR trx_rows_modified > 0
-     OR (trx_query IS NOT NULL AND trx_autocommit_non_locking = 0)) AS open_writers"""
+  WHERE trx_mysql_thread_id = CONNECTION_ID()
+     OR (trx_is_read_only = 0 AND (trx_rows_modified > 0
+         OR (trx_query IS NOT NULL AND trx_autocommit_non_locking = 0)))) AS open_writers"""
 FRESH_TRIES = 5  # reads of INNODB_TRX, 0.1 s apart, before a run gives up on a fresh one
 
 

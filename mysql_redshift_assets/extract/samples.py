@@ -11,10 +11,14 @@ Reading up to today's MAX(id) would move the position past 7 for good. What is p
 
 So a run reads up to the newest sample older than the oldest open transaction (all of them
 when none is open), and the watermark keeps a few samples. The re-read window starts from the
-newest sample taken at least `late_commit_window_seconds` ago: rows committed that late, or
-inserted with an explicit id, are read again (the merge makes that harmless). Without the
-PROCESS privilege (or on a replica) open transactions are unknown: the bound is today's MAX and
-only the window protects late commits.
+newest sample taken at least `late_commit_window_seconds` before the last successful run began
+reading (R, `Watermark.last_read_at`; without it, before now): that run read every id committed
+before R, and an id committed after R by a transaction open at most the window was allocated
+after R - window, so above that sample. (Measured back from now instead, an id allocated just
+before R and committed just after it was lost once R lay more than the window behind.) Rows
+inserted with an explicit id are read again the same way (the merge makes that harmless).
+Without the PROCESS privilege (or on a replica) open transactions are unknown: the bound is
+today's MAX and only the window protects late commits.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ def safe_sample(samples: Sequence[Sample], oldest_open: datetime | None) -> Samp
 
 
 def window_sample(samples: Sequence[Sample], now: datetime, window: int) -> Sample | None:
-    """The newest sample taken at least `window` seconds before `now` (else the oldest one)."""
+    """The newest sample taken at least `window` seconds before `now` (the clock the window
+    reaches back from; else the oldest one)."""
     if not samples:
         return None
     old = [s for s in samples if s.at <= now - timedelta(seconds=window)]

@@ -105,6 +105,10 @@ class Watermark(_Model):
         [], validation_alias=AliasChoices("generations", "snapshots")
     )
     samples: list[Sample] = []
+    # The server's UTC clock before the last successful increment's first read: the next
+    # run's re-read window reaches back from it (extract/bounds.py). None: not recorded yet
+    # (the window is then measured back from the position).
+    last_read_at: datetime | None = None
     updated_at: datetime | None = None
 
     def begin_session(
@@ -124,6 +128,13 @@ class Watermark(_Model):
     def end_generation(self, generation_id: str, *, complete: bool) -> None:
         """A generation cut short (`max_rows`) is not the table: a load never replaces with it."""
         self.generation(generation_id).complete = complete
+
+    def read_through(self, read_at: datetime | None) -> None:
+        """An increment has stored every row of its range, read after the server's clock
+        showed `read_at`: the next run's re-read window may reach back from it. Never called
+        for a run that failed (it may have stored only part of what it read)."""
+        if read_at is not None:
+            self.last_read_at = read_at
 
     def succeed(self) -> None:
         assert self.session is not None

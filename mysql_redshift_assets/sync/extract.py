@@ -196,7 +196,9 @@ def _extract_increment(
     """The rows past the watermark's position moved back by the re-read window, below what is
     provably committed (`extract/bounds.py`)."""
     position = run.watermark.position
-    bounds = run_bounds(source, run.plan, position, run.watermark.samples)
+    bounds = run_bounds(
+        source, run.plan, position, run.watermark.samples, run.watermark.last_read_at
+    )
     run.watermark.samples = bounds.samples
     result = run.result
     result.upper_bound = None if bounds.upper is None else str(bounds.upper.value)
@@ -217,6 +219,7 @@ def _extract_increment(
     cap = None if max_rows is None else max_rows + rereads
     scan = Scan(run.plan, after=bounds.start, upper=bounds.upper, max_rows=cap)
     run.write(read_table(source, scan), FileSink(run.files(), store, tmp, reread_rows=rereads))
+    run.watermark.read_through(bounds.read_at)  # saved with the run's success
 
 
 def _extract_generation(

@@ -4,12 +4,14 @@ widens, AUTO_INCREMENT samples, and DATETIME wall clocks in a zone (daylight sav
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
 
-from mysql_redshift_assets.extract.bounds import widened_window
+from mysql_redshift_assets.extract.bounds import _temporal_start, widened_window
 from mysql_redshift_assets.extract.committed import ReplicaStatus, parse_replica_status
+from mysql_redshift_assets.extract.position import Position
 from mysql_redshift_assets.extract.samples import Sample, kept_samples, safe_sample, window_sample
 from mysql_redshift_assets.extract.zones import datetimes_to_utc, lowest_wall_clock
 
@@ -116,3 +118,42 @@ def test_datetime_wall_clocks_become_utc_instants_by_the_stated_rule() -> None:
 )
 def test_the_window_reaches_down_to_the_repeated_hour(start, end, lowest) -> None:
     assert lowest_wall_clock("America/New_York", start, end) == lowest
+
+
+def _plan(kind: str, zone: str = "UTC") -> SimpleNamespace:
+    """What `_temporal_start` reads of a TablePlan: the cursor's type and zone."""
+    return SimpleNamespace(cursor_type=kind, cursor_is_pk=False, zone=zone)
+
+
+def test_the_window_reaches_back_from_the_last_run_not_from_the_position() -> None:
+    """Issue 22: a position that stays on an old stamp is not re-read once the last run began
+    reading more than the window after it; without that clock, the rule before it."""
+    bulk = Position(cursor="2024-06-01 11:00:00.000000", pk=["50000"])
+    now, read = T0 + timedelta(seconds=60), T0  # the last run began reading at T0 (12:00)
+    assert _temporal_start(_plan("datetime"), bulk, 900, now, read) == bulk
+    moved = Position(cursor="2024-06-01 11:59:00.000000", pk=["7"])
+    assert _temporal_start(_plan("datetime"), moved, 900, now, read) == Position(
+        cursor="2024-06-01 11:45:00.000000"
+    )
+    assert _temporal_start(_plan("datetime"), bulk, 900, now, None) == Position(
+        cursor="2024-06-01 10:45:00.000000"
+    )
+    # A recorded clock ahead of the server's (a clock set back) counts as now.
+    ahead = T0 + timedelta(days=1)
+    assert _temporal_start(_plan("timestamp"), moved, 900, now, ahead) == Position(
+        cursor="2024-06-01 11:46:00.000000"
+    )
+
+
+def test_a_date_cursor_rereads_from_the_day_the_window_reaches_back_to() -> None:
+    day = Position(cursor="2024-06-01", pk=["3"])
+    now = T0 + timedelta(seconds=60)
+    # Read on that day: the whole day again (a later update that day keeps the date).
+    assert _temporal_start(_plan("date"), day, 0, now, T0) == Position(cursor="2024-06-01")
+    # The window reaches back over midnight: the day before too.
+    assert _temporal_start(_plan("date"), day, 13 * 3600, now, T0) == Position(cursor="2024-05-31")
+    # Read the next day, past the window: no row of 2024-06-01 can change any more.
+    later = datetime(2024, 6, 2, 12, 0)
+    assert _temporal_start(_plan("date"), day, 900, later, later) == day
+    # Without the last run's clock: the position's day moved back by the window.
+    assert _temporal_start(_plan("date"), day, 900, later, None) == Position(cursor="2024-05-31")
