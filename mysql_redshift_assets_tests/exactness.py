@@ -6,17 +6,22 @@
 
 Values are compared after one normalisation that loses nothing: datetimes as naive UTC (MySQL
 DATETIME read in the zone the test says the application wrote, TIMESTAMP read by a UTC session),
-decimals as `Decimal`, binary as `bytes`, everything else as the driver returns it.
+decimals as `Decimal`, binary as `bytes`, everything else as the driver returns it. A date or
+timestamp Python cannot hold (year 0, which the warehouses hold as 1 BC) is its ISO text with the
+astronomical year on both sides: `0000-01-01`, `0000-12-31 23:59:59.999999`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
+import psycopg.types.datetime as pg_datetime
 import pymysql
 
 from mysql_redshift_assets.config.loader import Project
@@ -112,8 +117,16 @@ def read_warehouse(
     names = names or {}
     cols = ", ".join(quote_ident(names.get(c, c.lower())) for c in columns)
     order = ", ".join(quote_ident(names.get(c, c.lower())) for c in key)
-    rows = warehouse.fetchall(f"SELECT {cols} FROM {warehouse.ref(schema, name)} ORDER BY {order}")
-    return [tuple(_normal(v, None) for v in row) for row in rows]
+    cur = warehouse.cursor()
+    if warehouse.dialect == "postgres":  # psycopg raises on a date before year 1: read its text
+        for pg_type, loader in _PG_TEMPORAL.items():
+            cur.adapters.register_loader(pg_type, loader)
+    cur.execute(f"SELECT {cols} FROM {warehouse.ref(schema, name)} ORDER BY {order}")
+    temporal = [str(d[1]) in _TEMPORAL_TYPES for d in cur.description]
+    return [
+        tuple(_normal(v, None, t) for v, t in zip(row, temporal, strict=True))
+        for row in cur.fetchall()
+    ]
 
 
 def read_mysql(
@@ -137,13 +150,58 @@ def read_mysql(
     datetime_type = pymysql.constants.FIELD_TYPE.DATETIME
     return [
         tuple(
-            _normal(v, zone if t == datetime_type else None) for v, t in zip(r, types, strict=True)
+            _normal(v, zone if t == datetime_type else None, t in _MYSQL_TEMPORAL)
+            for v, t in zip(r, types, strict=True)
         )
         for r in rows
     ]
 
 
-def _normal(value: Any, zone: ZoneInfo | None) -> Any:
+def _text_when_out_of_range(base: type[psycopg.adapt.Loader]) -> type[psycopg.adapt.Loader]:
+    class Loader(base):  # type: ignore[valid-type, misc]
+        def load(self, data: Any) -> Any:
+            try:
+                return super().load(data)
+            except psycopg.DataError:  # "date too small (before year 1)"
+                return bytes(data).decode()
+
+    return Loader
+
+
+_PG_TEMPORAL = {
+    "date": _text_when_out_of_range(pg_datetime.DateLoader),
+    "timestamp": _text_when_out_of_range(pg_datetime.TimestampLoader),
+    "timestamptz": _text_when_out_of_range(pg_datetime.TimestamptzLoader),
+}
+# cursor.description's type codes: DuckDB's type names, PostgreSQL's type OIDs.
+_TEMPORAL_TYPES = {"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "1082", "1114", "1184"}
+_MYSQL_TEMPORAL = {pymysql.constants.FIELD_TYPE.DATE, pymysql.constants.FIELD_TYPE.DATETIME,
+                   pymysql.constants.FIELD_TYPE.TIMESTAMP, pymysql.constants.FIELD_TYPE.NEWDATE}  # fmt: skip
+# MySQL's '0000-01-01 00:00:00', PostgreSQL's '0001-01-01 00:00:00.5+00 BC', DuckDB's
+# '0001-01-01 (BC) 00:00:00.5+00': year, month, day, clock, fraction (UTC sessions only).
+_TEMPORAL_TEXT = re.compile(
+    r"(\d{4,})-(\d\d)-(\d\d)(?: \(BC\))?(?: (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?)?(?:\+00)?( BC)?"
+)
+
+
+def _astronomical(text: str) -> str:
+    """A date / timestamp the driver gave as text (Python cannot hold it) as ISO text with the
+    astronomical year (1 BC = 0000); a zero date ('0000-00-00') stays as MySQL wrote it."""
+    match = _TEMPORAL_TEXT.fullmatch(text)
+    if not match or match[2] == "00" or match[3] == "00":
+        return text
+    year = int(match[1])
+    if "BC" in text:
+        year = 1 - year
+    day = (
+        f"{year:04d}-{match[2]}-{match[3]}" if year >= 0 else f"-{-year:04d}-{match[2]}-{match[3]}"
+    )
+    return day if match[4] is None else f"{day} {match[4]}.{(match[5] or '').ljust(6, '0')}"
+
+
+def _normal(value: Any, zone: ZoneInfo | None, temporal: bool = False) -> Any:
+    if temporal and isinstance(value, str):
+        return _astronomical(value)
     if isinstance(value, datetime):
         if value.tzinfo is None and zone is not None:
             value = value.replace(tzinfo=zone)

@@ -1,7 +1,9 @@
 """`mysql-redshift` (also `python -m mysql_redshift_assets`): the everyday work of the old CLI.
 
 It runs the same library code as the assets; `sync` runs the assets themselves through Dagster.
-Exit codes: 0 success, 1 a failure or a finding (status/validate), 2 bad input.
+Exit codes: 0 success, 1 a failure or a finding (status/validate), 2 bad input. A failure is one
+line on stderr (`error: ...`; a failed table: `error: <pipeline> <table>: <cause>`); `-v` adds
+its traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from typing import Any
 
 from mysql_redshift_assets.config.errors import ConfigError
@@ -27,6 +30,13 @@ def _global_flags(parser: argparse.ArgumentParser, *, on_subcommand: bool) -> No
     )
     parser.add_argument(
         "--json", action="store_true", default=keep or False, help="machine-readable output"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=keep or False,
+        help="on a failure, print its traceback too (and Dagster's own log of a failed sync)",
     )
 
 
@@ -175,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except Exception as exc:  # one line, not a traceback, for what a user can act on
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
         return fail(f"{type(exc).__name__}: {exc}", 1)
 
 

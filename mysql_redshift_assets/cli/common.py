@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from mysql_redshift_assets.causes import cause_of, table_line
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import Pipeline, Project, load_project
 from mysql_redshift_assets.config.resolve import TableConfig, table_config, table_configs
@@ -16,6 +18,7 @@ from mysql_redshift_assets.config.resolve import TableConfig, table_config, tabl
 class Context:
     project: Project
     as_json: bool
+    verbose: bool = False  # `-v`: a failure's traceback too
     # A live progress display owns the terminal (cli/progress.py): runs log warnings only.
     live: bool = False
 
@@ -32,7 +35,11 @@ def open_context(args: Any) -> Context:
 
     root = Path(args.pipelines_dir) if args.pipelines_dir else None
     # A broken pipeline file leaves the others usable; `validate-config` lists its errors.
-    return Context(project=load_project(root, keep_going=True), as_json=bool(args.json))
+    return Context(
+        project=load_project(root, keep_going=True),
+        as_json=bool(args.json),
+        verbose=bool(getattr(args, "verbose", False)),
+    )
 
 
 def warn_broken(project: Project) -> None:
@@ -79,6 +86,13 @@ def find_tables(
 def fail(message: str, code: int = 1) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def table_failed(ctx: Context, table: TableConfig, exc: BaseException) -> int:
+    """`error: <pipeline> <table>: <cause>`; with `-v` the traceback before it."""
+    if ctx.verbose:
+        traceback.print_exception(exc)
+    return fail(table_line(table.pipeline, table.qualified, cause_of(exc)))
 
 
 class Progress:

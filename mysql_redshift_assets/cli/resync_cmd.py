@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import uuid4
 
-from mysql_redshift_assets.cli.common import Context, find_tables
+from mysql_redshift_assets.cli.common import Context, find_tables, table_failed
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.maintenance.resync import ResyncResult, resync_table
 
@@ -23,6 +23,8 @@ def run(ctx: Context, args: Any) -> int:
             table,
             run_id=f"resync-{uuid4().hex[:12]}",
         )
+    except Exception as exc:  # a refused value, a database error: one line naming the table
+        return table_failed(ctx, table, exc)
     finally:
         source.close()
         warehouse.close()

@@ -13,6 +13,7 @@ import dagster as dg
 
 from mysql_redshift_assets.cli import progress
 from mysql_redshift_assets.cli.common import Context, find_tables
+from mysql_redshift_assets.cli.failures import failures, for_console
 from mysql_redshift_assets.cli.sync_partitions import (
     PartitionedRun,
     add_id_ranges,
@@ -182,6 +183,7 @@ def _execute(
     job = defs.resolve_implicit_global_asset_job_def().get_subset(
         asset_selection=keys, asset_check_selection=checks
     )
+    job = for_console(job, ctx.verbose)  # a failure: one line, not Dagster's stack traces
     ops = {defs.resolve_assets_def(k).node_def.name for k in keys}
     return job.execute_in_process(
         instance=instance,
@@ -191,7 +193,10 @@ def _execute(
     )
 
 
-def _summarise(results: list[tuple[_Run, dg.ExecuteInProcessResult]]) -> dict[str, Any]:
+def _summarise(
+    results: list[tuple[_Run, dg.ExecuteInProcessResult]], owners: dict[str, str]
+) -> dict[str, Any]:
+    """`owners`: asset key path -> the table it belongs to."""
     summary: dict[str, Any] = {
         "run_id": results[0][1].run_id if results else None,
         "success": all(r.success for _, r in results),
@@ -205,7 +210,8 @@ def _summarise(results: list[tuple[_Run, dg.ExecuteInProcessResult]]) -> dict[st
         ],
         "assets": {},
         "checks": {},
-        "errors": [],
+        "errors": [],  # one line a failure: "<pipeline> <table>: <cause>"
+        "failed_tables": [],
     }
     for _, result in results:
         for event in result.get_asset_materialization_events():
@@ -225,12 +231,11 @@ def _summarise(results: list[tuple[_Run, dg.ExecuteInProcessResult]]) -> dict[st
                 summary["checks"][name] = {
                     "passed": check.passed,
                     "description": check.description,
+                    "table": owners.get("/".join(check.asset_key.path)),
                 }
-        summary["errors"] += [
-            e.step_failure_data.error.message.strip()
-            for e in result.all_events
-            if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.error
-        ]
+        lines, failed = failures(result)
+        summary["errors"] += lines
+        summary["failed_tables"] += failed
     return summary
 
 
@@ -263,7 +268,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 f"table has {md['table_rows']:,} rows{over}"
             )
     for name, check in summary["checks"].items():
-        if not check["passed"]:
+        # A failed table's checks failed with it: its one error line below says why.
+        if not check["passed"] and check["table"] not in summary["failed_tables"]:
             print(f"check {name} FAILED: {check['description']}", file=sys.stderr)
     for error in summary["errors"]:
         print(f"error: {error}", file=sys.stderr)
@@ -299,7 +305,9 @@ def run(ctx: Context, args: Any) -> int:
     expected = progress.expected_rows(ctx.project, tables, limit) if ctx.live else None
     with progress.SyncProgress(expected, live=ctx.live):
         results = [(r, _execute(ctx, args, defs, r, layers, instance)) for r in runs]
-    summary = _summarise(results)
+    assets = [table_assets(ctx.project, t, MysqlRedshiftTranslator()) for t in tables]
+    owners = {"/".join(k.path): a.table.qualified for a in assets for k in (a.parquet, a.warehouse)}
+    summary = _summarise(results, owners)
     _write_json(args.json_output, summary)
     if ctx.as_json:
         ctx.emit(summary)

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 import dagster as dg
 from pydantic import Field
 
+from mysql_redshift_assets.causes import table_line
 from mysql_redshift_assets.defs.partitions import window_for
 from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.defs.table_run import (
@@ -104,7 +105,14 @@ def build_tables_op(
             raise dg.Failure(
                 description=f"{len(failed)} of {len(work)} table(s) failed: "
                 + "; ".join(f"{o.assets.table.qualified}: {o.error}" for o in failed),
-                metadata={"failed_tables": [o.assets.table.qualified for o in failed]},
+                metadata={
+                    "failed_tables": [o.assets.table.qualified for o in failed],
+                    # One line a table, as `mysql-redshift sync` prints them.
+                    "errors": [
+                        table_line(o.assets.table.pipeline, o.assets.table.qualified, o.cause or "")
+                        for o in failed
+                    ],
+                },
             )
 
     return _tables

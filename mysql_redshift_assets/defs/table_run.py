@@ -15,6 +15,7 @@ from typing import Literal
 
 import dagster as dg
 
+from mysql_redshift_assets.causes import cause_of
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.checks import (
     check_specs,
@@ -82,6 +83,7 @@ class TableOutcome:
     events: list[Event] = field(default_factory=list)
     logs: list[tuple[Level, str]] = field(default_factory=list)  # (level, message)
     error: str | None = None
+    cause: str | None = None  # the error as one line for a user (causes.cause_of)
 
     def log(self, level: Level, message: str) -> None:
         self.logs.append((level, message))
@@ -170,6 +172,7 @@ def run_table(
     except Exception as exc:  # one table's failure must not stop the others
         spec.clients.discard_mine()
         outcome.error = f"{type(exc).__name__}: {exc}".strip()
+        outcome.cause = cause_of(exc)
         outcome.log("error", f"failed: {outcome.error}\n{traceback.format_exc()}")
         outcome.events += [
             not_evaluated(assets.check_key(name), outcome.error) for name in checks - done

@@ -15,6 +15,14 @@ HUGEINT, never a wrapping BIGINT, so the sums are compared as plain integers in 
 | DATE                         | `YYYY-MM-DD`                            | zero / impossible: NULL     |
 | DATETIME, TIMESTAMP          | `YYYY-MM-DD HH:MM:SS.ffffff`, UTC       | zero: NULL                  |
 
+Year 0 (MariaDB stores `0000-01-01`; the warehouses hold it as 1 BC) is `0000-...` everywhere:
+MariaDB's `+ INTERVAL 0 DAY` is NULL for year 0, so MySQL checks the month and day on year 2000
+(leap like year 0 in the proleptic Gregorian calendar the extraction uses); PostgreSQL's and
+Redshift's `YYYY` print 1 BC as `0001`, so they print year 0 shifted by 400 years (146,097 days,
+the Gregorian cycle: the same month, day and clock) and write `0000` before it. DuckDB's
+STRFTIME prints year 0 as `0000` itself. An earlier year (only a DATETIME read in a zone can
+have one, and those are not compared) keeps PostgreSQL's ` BC` text, never equal to MySQL's.
+
 Excluded from the value hash (named in every result, never silently skipped):
 FLOAT / DOUBLE / REAL (MySQL, DuckDB and PostgreSQL print binary floats with different digit
 rules, so no exact common text exists), and binary columns over 32,767 bytes (BLOB and larger,
@@ -30,6 +38,9 @@ Redshift functions used, as AWS documents them:
 - TO_CHAR(timestamp, 'YYYY-MM-DD HH24:MI:SS.US') (US: microseconds):
   https://docs.aws.amazon.com/redshift/latest/dg/r_TO_CHAR.html and r_FORMAT_strings.html
 - TO_HEX(varbyte) -> VARCHAR: https://docs.aws.amazon.com/redshift/latest/dg/r_TO_HEX.html
+- TO_CHAR's `BC` era indicator: https://docs.aws.amazon.com/redshift/latest/dg/r_FORMAT_strings.html
+- date / timestamp + INTERVAL '146097 days' (a timestamp):
+  https://docs.aws.amazon.com/redshift/latest/dg/r_interval_literals.html
 - SUBSTRING(string, start, length), `||`, CASE, COALESCE, CAST(... AS VARCHAR).
 """
 
@@ -53,12 +64,9 @@ MAX_HASHED_BINARY = 32_767  # bytes: TO_HEX's result must fit Redshift's 65,535-
 PIECE_START, PIECE_DIGITS = 17, 15  # hex digits 17..31 of an MD5: 60 bits, a positive BIGINT
 NULL_PART = "'n'"  # not a hex digit: a NULL never reads as a hashed value
 # pymysql formats every query with its parameters: a literal % in MySQL's text is written %%.
-_DATETIME_FORMAT = {
-    "mysql": "'%%Y-%%m-%%d %%H:%%i:%%s.%%f'",
-    "duckdb": "'%Y-%m-%d %H:%M:%S.%f'",
-    "postgres": "'YYYY-MM-DD HH24:MI:SS.US'",
-    "redshift": "'YYYY-MM-DD HH24:MI:SS.US'",
-}
+_MYSQL_DATE, _MYSQL_CLOCK = "%%m-%%d", "%%m-%%d %%H:%%i:%%s.%%f"  # after the year
+_DUCKDB_DATETIME = "'%Y-%m-%d %H:%M:%S.%f'"
+_CYCLE = "INTERVAL '146097 days'"  # 400 Gregorian years
 
 
 @dataclass(frozen=True)
@@ -117,10 +125,11 @@ def mysql_text(c: Canonical) -> str:
         case "binary":
             return f"LOWER(HEX({ref}))"
         case "date":
-            # `+ INTERVAL 0 DAY` is NULL for zero and impossible dates, as the extraction makes them.
-            return f"DATE_FORMAT({ref} + INTERVAL 0 DAY, '%%Y-%%m-%%d')"
+            # `+ INTERVAL 0 DAY` is NULL for zero and impossible dates, as the extraction makes
+            # them, and for every date in year 0: those are checked on year 2000 (see above).
+            return _mysql_year_zero(ref, _MYSQL_DATE, "DATE", "DAY")
         case "ts":
-            return f"DATE_FORMAT({ref} + INTERVAL 0 SECOND, {_DATETIME_FORMAT['mysql']})"
+            return _mysql_year_zero(ref, _MYSQL_CLOCK, "DATETIME(6)", "SECOND")
     raise ValueError(f"column {c.source_name!r} is excluded: {c.excluded}")
 
 
@@ -142,13 +151,34 @@ def warehouse_text(dialect: Dialect, c: Canonical) -> str:
         case "date":
             if dialect == "duckdb":
                 return f"STRFTIME({ref}, '%Y-%m-%d')"
-            return f"TO_CHAR({ref}, 'YYYY-MM-DD')"
+            return _bc_year_zero(ref, "DATE", "-MM-DD")
         case "ts":
             value = f"CAST({ref} AS TIMESTAMP)" if c.column.source.data_type == "timestamp" else ref
             if dialect == "duckdb":
-                return f"STRFTIME({value}, {_DATETIME_FORMAT['duckdb']})"
-            return f"TO_CHAR({value}, {_DATETIME_FORMAT[dialect]})"
+                return f"STRFTIME({value}, {_DUCKDB_DATETIME})"
+            return _bc_year_zero(value, "TIMESTAMP", "-MM-DD HH24:MI:SS.US")
     raise ValueError(f"column {c.column.name!r} is excluded: {c.excluded}")
+
+
+def _mysql_year_zero(ref: str, month_on: str, cast: str, unit: str) -> str:
+    """`YYYY-<month_on>` of a MySQL DATE / DATETIME, NULL where zero or impossible; year 0's
+    month and day are checked on year 2000 (MariaDB's date arithmetic refuses year 0)."""
+    on_2000 = f"CAST(CONCAT('2000-', DATE_FORMAT({ref}, '{month_on}')) AS {cast})"
+    return (
+        f"CASE WHEN YEAR({ref}) = 0 "
+        f"THEN DATE_FORMAT({on_2000} + INTERVAL 0 {unit}, '0000-{month_on}') "
+        f"ELSE DATE_FORMAT({ref} + INTERVAL 0 {unit}, '%%Y-{month_on}') END"
+    )
+
+
+def _bc_year_zero(value: str, kind: str, month_on: str) -> str:
+    """PostgreSQL / Redshift TO_CHAR with year 0 (1 BC) printed `0000`, as MySQL prints it."""
+    return (
+        f"CASE WHEN {value} >= {kind} '0001-01-01' THEN TO_CHAR({value}, 'YYYY{month_on}') "
+        f"WHEN {value} + {_CYCLE} >= {kind} '0400-01-01' "
+        f"THEN '0000' || TO_CHAR({value} + {_CYCLE}, '{month_on}') "
+        f"ELSE TO_CHAR({value}, 'YYYY{month_on} BC') END"
+    )
 
 
 def text_of(dialect: Dialect, c: Canonical) -> str:
