@@ -14,10 +14,18 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.identifiers import identifier_limit, normalize_identifier, short_hash
+from mysql_redshift_assets.identifiers import (
+    ascii_identifier,
+    identifier_limit,
+    normalize_identifier,
+    short_hash,
+)
+
+if TYPE_CHECKING:  # state/watermark.py imports this module
+    from mysql_redshift_assets.state.watermark import Watermark
 
 Layer = Literal["parquet", "redshift"]
 
@@ -243,24 +251,54 @@ def seq_of(key: str) -> int | None:
 # -- Warehouse --------------------------------------------------------------------------------
 
 
-def target_table(table: TableConfig) -> tuple[str, str]:
-    """(schema, table) in the warehouse, both normalised like every other identifier and
-    shortened (deterministically) to what the target keeps."""
-    name = table.target_table or table.source_table
+def _target_raw(table: TableConfig) -> tuple[str, str]:
+    """The target schema and table as the YAML gives them (not normalised)."""
+    return table.target_schema, table.target_table or table.source_table
+
+
+def target_table(table: TableConfig, watermark: Watermark | None = None) -> tuple[str, str]:
+    """(schema, table) in the warehouse: the names `watermark` recorded for the table's target
+    schema and table (`Watermark.warehouse_names`: a name in use never changes), else both
+    normalised like every other identifier and shortened (deterministically) to what the target
+    keeps. Without a watermark (the definitions, the collision check): the configured names,
+    which are the recorded ones for every table but one extracted before non-ASCII characters
+    were kept (`identifiers.ascii_identifier`)."""
     limit = identifier_limit(table.target_kind)
-    return normalize_identifier(table.target_schema, limit), normalize_identifier(name, limit)
+    recorded = watermark.warehouse_names if watermark is not None else {}
+
+    def name(raw: str) -> str:
+        kept = recorded.get(raw)
+        # A name recorded for a target with a longer limit (the pipeline moved) would be cut.
+        if kept and len(kept.encode()) <= limit:
+            return kept
+        return normalize_identifier(raw, limit)
+
+    schema, table_name = _target_raw(table)
+    return name(schema), name(table_name)
+
+
+def warehouse_names(
+    table: TableConfig, watermark: Watermark | None = None, *, legacy: bool = False
+) -> dict[str, str]:
+    """{YAML name: warehouse name} of the target schema and table, as a watermark records them:
+    those `target_table` gives; `legacy`: those a watermark written before the record existed
+    was loaded under (non-ASCII characters were `_` then)."""
+    if legacy:
+        limit = identifier_limit(table.target_kind)
+        return {raw: ascii_identifier(raw, limit) for raw in _target_raw(table)}
+    return dict(zip(_target_raw(table), target_table(table, watermark), strict=True))
 
 
 # The load ledger: one table a warehouse schema, one row a loaded file.
 LEDGER_TABLE = "mysql_redshift_loads"
 
 
-def ledger_table(table: TableConfig) -> tuple[str, str]:
+def ledger_table(table: TableConfig, watermark: Watermark | None = None) -> tuple[str, str]:
     """(schema, table) of the load ledger that records this table's files."""
-    return target_table(table)[0], LEDGER_TABLE
+    return target_table(table, watermark)[0], LEDGER_TABLE
 
 
-def ledger_entry_name(table: TableConfig) -> str:
+def ledger_entry_name(table: TableConfig, watermark: Watermark | None = None) -> str:
     """The value of the ledger's `table_name` column for this table's files."""
-    schema, name = target_table(table)
+    schema, name = target_table(table, watermark)
     return f"{schema}.{name}"

@@ -32,7 +32,7 @@ from mysql_redshift_assets.identifiers import quote_ident, quote_mysql_ident
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.request import LoadResult
 from mysql_redshift_assets.naming import target_table
-from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
 from mysql_redshift_assets.sync.load import load_table
 
@@ -97,7 +97,7 @@ class Sync:
         warehouse = open_warehouse(self.project, self.table.target)
         try:
             names = watermark.columns if watermark else None
-            return read_warehouse(warehouse, self.table, columns, key, names)
+            return read_warehouse(warehouse, self.table, columns, key, names, watermark)
         finally:
             warehouse.close()
 
@@ -108,10 +108,11 @@ def read_warehouse(
     columns: Sequence[str],
     key: Sequence[str],
     names: Mapping[str, str] | None = None,
+    watermark: Watermark | None = None,
 ) -> list[Row]:
     """`names`: MySQL name -> warehouse name as recorded (the watermark's `columns`); a column
-    not in it is read under its lowercased name."""
-    schema, name = target_table(table)
+    not in it is read under its lowercased name. The table: the one `watermark` recorded."""
+    schema, name = target_table(table, watermark)
     if not warehouse.table_columns(schema, name):
         return []
     names = names or {}

@@ -17,14 +17,14 @@ from mysql_redshift_assets.maintenance.s3clean import (
     plan_clean,
     totals,
 )
-from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 
 
-def _ledger(ctx: Context, table: TableConfig, force: bool) -> set[str]:
+def _ledger(ctx: Context, table: TableConfig, watermark: Watermark | None, force: bool) -> set[str]:
     try:
         warehouse = open_warehouse(ctx.project, table.target)
         try:
-            return warehouse.loaded_files(table)
+            return warehouse.loaded_files(table, watermark)
         finally:
             warehouse.close()
     except Exception as exc:
@@ -72,7 +72,8 @@ def run(ctx: Context, args: Any) -> int:
     for table in tables:
         store = open_store(ctx.project, table.store)
         watermarks = WatermarkStore(store)
-        files = classify(store, table, watermarks.load(table), _ledger(ctx, table, force))
+        watermark = watermarks.load(table)
+        files = classify(store, table, watermark, _ledger(ctx, table, watermark, force))
         if args.action == "list":
             everything += files
             report.append(

@@ -58,7 +58,7 @@ def _dry_run(ctx: Context, tables: list[TableConfig], layers: list[Layer]) -> li
         if "redshift" in layers and watermark is not None:
             warehouse = open_warehouse(ctx.project, table.target)
             try:
-                loaded = warehouse.loaded_files(table)
+                loaded = warehouse.loaded_files(table, watermark)
             finally:
                 warehouse.close()
             entry["files_to_load"] = [

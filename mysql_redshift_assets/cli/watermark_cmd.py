@@ -13,12 +13,12 @@ from mysql_redshift_assets.maintenance.s3clean import superseded_keys
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 
 
-def _loaded_keys(ctx: Context, table: TableConfig) -> set[str] | None:
+def _loaded_keys(ctx: Context, table: TableConfig, watermark: Watermark) -> set[str] | None:
     """The ledger's view; None (shown as unknown) when the warehouse cannot be reached."""
     try:
         warehouse = open_warehouse(ctx.project, table.target)
         try:
-            return warehouse.loaded_files(table)
+            return warehouse.loaded_files(table, watermark)
         finally:
             warehouse.close()
     except Exception as exc:
@@ -85,7 +85,7 @@ def run(ctx: Context, args: Any) -> int:
                 f"{table.qualified}: no watermark yet",
             )
             return 0
-        loaded = _loaded_keys(ctx, table)
+        loaded = _loaded_keys(ctx, table, watermark)
         info = ops.describe(watermark, loaded)
         files = None
         if args.show_files:

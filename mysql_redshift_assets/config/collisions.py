@@ -2,14 +2,17 @@
 
 Two source tables that end as one warehouse table (`Orders` and `orders`, `a-b` and `a_b`, one
 table in two pipelines with one target and schema) would overwrite or wipe each other's rows;
-two that end as one asset key or op name would stop Dagster from loading any pipeline. Checked
-when the pipelines folder is read, so the CLI and Dagster refuse alike, before anything runs.
+two that end as one asset key or op name would stop Dagster from loading. Checked when the
+pipelines folder is read, so the CLI and Dagster refuse alike, before anything runs. Like any
+other error in a pipeline file, a collision breaks the pipelines it involves (both, when the two
+tables are in two files) and no other: `load_project` lists them in `Project.broken`.
 """
 
 from __future__ import annotations
 
-from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import Project
+from collections.abc import Iterable
+
+from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.config.resolve import TableConfig, table_configs
 from mysql_redshift_assets.identifiers import IdentifierError
 from mysql_redshift_assets.naming import (
@@ -33,10 +36,7 @@ _SHARED_DAGSTER_NAME = (
 
 def _names(table: TableConfig) -> list[tuple[str, str]]:
     """(kind, name) of every name a table's data or runs are stored under."""
-    try:
-        schema, name = target_table(table)
-    except IdentifierError as exc:
-        raise ConfigError(table.error("target_table", str(exc))) from None
+    schema, name = target_table(table)
     names = [
         # The target connection, not its database: two connections to one warehouse are not seen.
         (_WAREHOUSE, f"target {table.target!r}: {schema}.{name}"),
@@ -53,20 +53,41 @@ def _describe(table: TableConfig) -> str:
     return f"table {table.qualified} ({table.config_file})"
 
 
-def check_unique_names(project: Project) -> None:
-    """Raise ConfigError naming both tables and both files when two share a derived name."""
+def _why(kind: str) -> str:
+    """Why a shared name is refused, and how a user makes the two names differ."""
+    return {
+        _WAREHOUSE: _SHARED_WAREHOUSE_TABLE,
+        _WAREHOUSE_KEY: "Dagster cannot load two assets under one key; give one of "
+        "them `target_table:` (or `target_schema:`)",
+    }.get(kind, _SHARED_DAGSTER_NAME)
+
+
+def name_collisions(pipelines: Iterable[Pipeline]) -> dict[str, list[str]]:
+    """Pipeline -> the errors of its tables' names: each pair of tables that share a derived
+    name (naming both tables, both files and the fix, given to the pipeline of each), and a
+    name that cannot be an identifier. Empty when every name is unique."""
     owner: dict[tuple[str, str], TableConfig] = {}
-    for pipeline in project.pipelines.values():
+    errors: dict[str, list[str]] = {}
+
+    def add(pipeline: str, message: str) -> None:
+        if message not in errors.setdefault(pipeline, []):
+            errors[pipeline].append(message)
+
+    for pipeline in pipelines:
         for table in table_configs(pipeline):
-            for kind, name in _names(table):
+            try:
+                names = _names(table)
+            except IdentifierError as exc:
+                add(table.pipeline, table.error("target_table", str(exc)))
+                continue
+            for kind, name in names:
                 first = owner.setdefault((kind, name), table)
                 if first is table:
                     continue
-                why = {
-                    _WAREHOUSE: _SHARED_WAREHOUSE_TABLE,
-                    _WAREHOUSE_KEY: "Dagster cannot load two assets under one key; give one of "
-                    "them `target_table:` (or `target_schema:`)",
-                }.get(kind, _SHARED_DAGSTER_NAME)
-                raise ConfigError(
-                    f"{_describe(first)} and {_describe(table)} both become {kind} {name}: {why}"
+                message = (
+                    f"{_describe(first)} and {_describe(table)} both become {kind} {name}: "
+                    f"{_why(kind)}"
                 )
+                for involved in dict.fromkeys([first.pipeline, table.pipeline]):
+                    add(involved, message)
+    return errors

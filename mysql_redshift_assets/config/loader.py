@@ -230,8 +230,10 @@ def load_project(root: Path | str | None = None, *, keep_going: bool = False) ->
 
     A pipeline file with errors raises ConfigError naming every broken file and all of its
     errors; with `keep_going` (the CLI, the Dagster code location) the healthy pipelines load
-    and the broken files are listed in `Project.broken`. connections.yml broken is always an
-    error: no pipeline can run without it.
+    and the broken files are listed in `Project.broken`. Two tables that would share a
+    warehouse table, asset key or Dagster name (`config/collisions.py`) are errors of the
+    pipelines holding them, and of no other. connections.yml broken is always an error: no
+    pipeline can run without it.
     """
     root = (Path(root) if root else default_pipelines_dir()).resolve()
     if not root.is_dir():
@@ -247,11 +249,14 @@ def load_project(root: Path | str | None = None, *, keep_going: bool = False) ->
             pipelines[path.stem] = _load_pipeline(path, connections, root)
         except ConfigError as exc:
             broken[path.stem] = str(exc)
-    if broken and not keep_going:
-        raise ConfigError("\n".join(broken.values()))
-    project = Project(root, connections, pipelines, broken=broken, deferred=deferred)
     # Here, not in a validator: names are derived by `naming`, which needs the loaded types.
-    from mysql_redshift_assets.config.collisions import check_unique_names
+    from mysql_redshift_assets.config.collisions import name_collisions
 
-    check_unique_names(project)
-    return project
+    for name, errors in name_collisions(pipelines.values()).items():
+        del pipelines[name]
+        broken[name] = "\n".join(errors)
+    if broken and not keep_going:
+        raise ConfigError("\n".join(broken[name] for name in sorted(broken)))
+    return Project(
+        root, connections, pipelines, broken=dict(sorted(broken.items())), deferred=deferred
+    )

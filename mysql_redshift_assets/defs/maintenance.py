@@ -46,12 +46,13 @@ def build_s3clean_job(pipeline: Pipeline) -> dg.JobDefinition:
             table = tables[name]
             store = connections.store(table.store)
             warehouse = connections.warehouse(table.target)
+            wm_store = watermarks.store_for(table)
+            watermark = wm_store.load(table)
             try:
-                loaded = warehouse.loaded_files(table)
+                loaded = warehouse.loaded_files(table, watermark)
             finally:
                 warehouse.close()
-            wm_store = watermarks.store_for(table)
-            files = classify(store, table, wm_store.load(table), loaded)
+            files = classify(store, table, watermark, loaded)
             plan = plan_clean(
                 files,
                 now=datetime.now(UTC),

@@ -20,7 +20,7 @@ from mysql_redshift_assets.defs.translator import change_capture
 from mysql_redshift_assets.extract import TablePlan
 from mysql_redshift_assets.load.request import LoadResult
 from mysql_redshift_assets.naming import table_base, target_table
-from mysql_redshift_assets.state.watermark import Position
+from mysql_redshift_assets.state.watermark import Position, Watermark
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.sync.extract import ExtractResult
 
@@ -103,11 +103,14 @@ def parquet_metadata(
 
 
 def warehouse_metadata(
-    table: TableConfig, results: Sequence[LoadResult], plan: TablePlan | None
+    table: TableConfig,
+    results: Sequence[LoadResult],
+    plan: TablePlan | None,
+    watermark: Watermark | None = None,
 ) -> Metadata:
     rows = sum(r.rows_loaded for r in results)
     seconds = sum(r.seconds for r in results)
-    schema, name = target_table(table)
+    schema, name = target_table(table, watermark)
     md: Metadata = {
         "dagster/table_name": dg.MetadataValue.text(f"{schema}.{name}"),
         "dagster/row_count": dg.MetadataValue.int(results[-1].table_rows),

@@ -304,6 +304,10 @@ def _load(
     truncated = {c: n for r in results for c, n in r.truncated.items()}
     if truncated:
         outcome.log("warning", f"text values truncated to 65,535 bytes: {truncated}")
+    watermark = watermarks.load(table)  # the warehouse names it recorded
     outcome.events += _materializations(
-        work, outcome.assets.warehouse, results, lambda rs: warehouse_metadata(table, rs, plan)
+        work,
+        outcome.assets.warehouse,
+        results,
+        lambda rs: warehouse_metadata(table, rs, plan, watermark),
     )

@@ -43,7 +43,7 @@ from mysql_redshift_assets.load.alter import create_or_widen
 from mysql_redshift_assets.load.files import group_columns, read_footers, schema_groups
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult
 from mysql_redshift_assets.naming import LEDGER_TABLE, ledger_entry_name, target_table
-from mysql_redshift_assets.state.watermark import FileRecord
+from mysql_redshift_assets.state.watermark import FileRecord, Watermark
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import ORDER_COLUMN, FileColumn, Footer
 
@@ -192,9 +192,10 @@ class Warehouse(ABC):
             self.execute(ledger.create_ledger_sql(self.ledger(schema)))
         self.commit()
 
-    def loaded_files(self, table: TableConfig) -> set[str]:
-        """The keys of `table`'s files that the ledger records as loaded."""
-        return self.loaded_keys(target_table(table)[0], ledger_entry_name(table))
+    def loaded_files(self, table: TableConfig, watermark: Watermark | None) -> set[str]:
+        """The keys of `table`'s files the ledger records as loaded (`watermark`: its names)."""
+        entry = ledger_entry_name(table, watermark)
+        return self.loaded_keys(target_table(table, watermark)[0], entry)
 
     def loaded_keys(self, schema: str, ledger_name: str) -> set[str]:
         if not self.table_columns(schema, LEDGER_TABLE):

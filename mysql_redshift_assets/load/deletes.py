@@ -23,21 +23,24 @@ from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.request import LoadError
 from mysql_redshift_assets.naming import LEDGER_TABLE, ledger_entry_name, target_table
+from mysql_redshift_assets.state.watermark import Watermark
 
 DELETE_BATCH = 500  # keys per DELETE statement
 
 
-def deletes_ledger_name(table: TableConfig) -> str:
+def deletes_ledger_name(table: TableConfig, watermark: Watermark | None = None) -> str:
     """The ledger's `table_name` of a table's delete passes (kept apart from its files)."""
-    return ledger_entry_name(table) + "#deletes"
+    return ledger_entry_name(table, watermark) + "#deletes"
 
 
-def minutes_since_last_pass(warehouse: Warehouse, table: TableConfig) -> float | None:
-    schema = target_table(table)[0]
+def minutes_since_last_pass(
+    warehouse: Warehouse, table: TableConfig, watermark: Watermark
+) -> float | None:
+    schema = target_table(table, watermark)[0]
     if not warehouse.table_columns(schema, LEDGER_TABLE):
         return None
     sql = f'SELECT MAX("loaded_at") FROM {warehouse.ledger(schema)} WHERE "table_name" = {warehouse.ph}'
-    last = warehouse.fetchall(sql, (deletes_ledger_name(table),))[0][0]
+    last = warehouse.fetchall(sql, (deletes_ledger_name(table, watermark),))[0][0]
     warehouse.commit()
     if last is None:
         return None
@@ -48,6 +51,7 @@ def minutes_since_last_pass(warehouse: Warehouse, table: TableConfig) -> float |
 def delete_keys(
     warehouse: Warehouse,
     table: TableConfig,
+    watermark: Watermark,
     key_columns: Sequence[str],
     keys: Sequence[tuple[Any, ...]],
     *,
@@ -57,12 +61,13 @@ def delete_keys(
     """Delete `keys` (values of `key_columns`, warehouse names) in one transaction and record
     the pass in the ledger. None, with nothing changed, if a load committed since the
     comparison read the warehouse (its files differ from `files_seen`)."""
-    schema, name = target_table(table)
+    schema, name = target_table(table, watermark)
+    entry_name = deletes_ledger_name(table, watermark)
     target = warehouse.ref(schema, name)
     try:
         with warehouse.transaction():
             warehouse.lock(target)
-            if warehouse.loaded_files(table) != files_seen:
+            if warehouse.loaded_files(table, watermark) != files_seen:
                 return None
             before = _count(warehouse, target)
             for i in range(0, len(keys), DELETE_BATCH):
@@ -73,10 +78,10 @@ def delete_keys(
                     f"DELETE FROM {target} WHERE {where}", [v for k in batch for v in k]
                 )
             deleted = before - _count(warehouse, target)
-            entry = f"{deletes_ledger_name(table)}/{run_id}/{uuid.uuid4().hex[:8]}"
+            entry = f"{entry_name}/{run_id}/{uuid.uuid4().hex[:8]}"
             warehouse.execute(
                 ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph, warehouse.now_sql),
-                (entry, deletes_ledger_name(table), deleted, run_id),
+                (entry, entry_name, deleted, run_id),
             )
     except Exception as exc:
         raise LoadError(

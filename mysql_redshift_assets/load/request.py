@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.naming import ledger_entry_name, target_table
-from mysql_redshift_assets.state.watermark import FileRecord
+from mysql_redshift_assets.state.watermark import FileRecord, Watermark
 
 
 class LoadError(RuntimeError):
@@ -24,6 +24,8 @@ class LoadRequest:
     sortkey: tuple[str, list[str]] | None = None
     # A partition's window (normalised column, lo, hi): deleted, then re-inserted, in one txn.
     window: tuple[str, object, object] | None = None
+    # The table's watermark: the warehouse names it recorded are the target's (naming.py).
+    watermark: Watermark | None = None
 
     @property
     def mode(self) -> str:
@@ -31,15 +33,15 @@ class LoadRequest:
 
     @property
     def target_schema(self) -> str:
-        return target_table(self.table)[0]
+        return target_table(self.table, self.watermark)[0]
 
     @property
     def target_table(self) -> str:
-        return target_table(self.table)[1]
+        return target_table(self.table, self.watermark)[1]
 
     @property
     def ledger_name(self) -> str:
-        return ledger_entry_name(self.table)
+        return ledger_entry_name(self.table, self.watermark)
 
 
 @dataclass

@@ -58,6 +58,7 @@ def table_ddl(
         run_id="ddl",
         distkey=distkey,
         sortkey=sortkey,
+        watermark=watermark,
     )
     schema, name = request.target_schema, request.target_table
     target = warehouse.ref(schema, name)

@@ -92,10 +92,11 @@ def check_schema(
     if watermark and watermark.files:
         fs, path = store.arrow_location(watermark.files[-1].key)
         drift = schema_drift(read_footer(path, fs).columns, now)
-    schema, name = target_table(table)
+    schema, name = target_table(table, watermark)
     try:
         existing = warehouse_columns(warehouse, schema, name)
-        loaded = warehouse.loaded_keys(schema, ledger_entry_name(table)) if existing else set()
+        ledger_name = ledger_entry_name(table, watermark)
+        loaded = warehouse.loaded_keys(schema, ledger_name) if existing else set()
     finally:
         warehouse.commit()
     if not existing:

@@ -107,6 +107,7 @@ def extract_generation(
         windows = _windows(table, old)
         plan = plan_table(source, table, old.columns if old else None)
         watermark = Watermark(table=table.qualified, mode=table.mode)  # a new lineage
+        watermark.warehouse_names = old.warehouse_names if old else {}  # the same table
         watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)
         result = ResyncResult(table=table.qualified, windows=[w.key for w in windows if w])
         scans = [_scan(source, plan, watermark, window) for window in windows]  # bounds first
@@ -145,7 +146,7 @@ def refuse_rows_outside_windows(
 ) -> None:
     """The swap keeps the extracted windows only: warehouse rows in none of them (loaded under a
     watermark since removed, or written by something else) refuse the resync before it writes."""
-    schema, name = target_table(table)
+    schema, name = target_table(table, old)
     windows = [w for w in _windows(table, old) if w is not None]
     scopes = [s for s in (replace_window(w, old) for w in windows) if s] if old else []
     if not scopes or not warehouse.table_columns(schema, name):
@@ -255,5 +256,6 @@ def swap_windows(
         run_id=run_id,
         distkey=distkey,
         sortkey=sortkey,
+        watermark=watermark,
     )
     return swap_in(warehouse, store, request), warnings

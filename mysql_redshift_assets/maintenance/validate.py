@@ -33,7 +33,7 @@ from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.reconcile.buckets import Shape
 from mysql_redshift_assets.reconcile.canonical import canonical
 from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSide, compare
-from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
 Verdict = TableVerdict
@@ -82,14 +82,14 @@ def validate_table(
     watermark = watermarks.load(table)
     plan = plan_table(source, table, watermark.columns if watermark else None)
     total = _count(source, f"SELECT COUNT(*) FROM {plan.table_ref}", [])
-    schema, name = target_table(table)
+    schema, name = target_table(table, watermark)
     warehouse_rows = warehouse.row_count(schema, name)
     if watermark is None:
         verdict: Verdict = "empty" if warehouse_rows == 0 else "mismatch"
         return TableCounts(
             table.qualified, 0, 0, warehouse_rows, 0, total, verdict, "nothing extracted yet"
         )
-    loaded = warehouse.loaded_files(table)
+    loaded = warehouse.loaded_files(table, watermark)
     files = candidate_files(table, watermark)
     pending = [f for f in files if f.key not in loaded]
     parquet_rows = sum(f.rows for f in files)
@@ -118,7 +118,7 @@ def validate_table(
         and warehouse_rows
         and all(canonical(plan.column(k)).kind is not None for k in plan.primary_key)
     ):
-        diff = _reconcile(source, warehouse, table, plan, values)
+        diff = _reconcile(source, warehouse, table, watermark, plan, values)
         verdict, note = _verdict(table, diff, warehouse_rows - source_rows)
     elif warehouse_rows == source_rows:
         verdict = "ok"
@@ -164,7 +164,7 @@ def validate_windows(
     watermark = watermarks.load(table)
     plan = plan_table(source, table, watermark.columns if watermark else None)
     keys = known_partitions(watermark) if partitions is None else list(partitions)
-    loaded = warehouse.loaded_files(table)
+    loaded = warehouse.loaded_files(table, watermark)
     windows = [
         validate_window(source, warehouse, table, plan, watermark, loaded, key) for key in keys
     ]
@@ -187,13 +187,15 @@ def validate_windows(
         windows=windows,
     )
     if partitions is None:
-        _count_outside(counts, warehouse, table)
+        _count_outside(counts, warehouse, table, watermark)
     return counts
 
 
-def _count_outside(counts: TableCounts, warehouse: Warehouse, table: TableConfig) -> None:
+def _count_outside(
+    counts: TableCounts, warehouse: Warehouse, table: TableConfig, watermark: Watermark | None
+) -> None:
     """Warehouse rows in no window validated: none should be (each window replaces its own)."""
-    total = warehouse.row_count(*target_table(table))
+    total = warehouse.row_count(*target_table(table, watermark))
     warehouse.commit()
     outside = total - sum(w.warehouse_rows for w in counts.windows)
     if outside:
@@ -206,10 +208,15 @@ def _zoned(plan: Any, column: Any) -> bool:
 
 
 def _reconcile(
-    source: Source, warehouse: Warehouse, table: TableConfig, plan: Any, position: Any
+    source: Source,
+    warehouse: Warehouse,
+    table: TableConfig,
+    watermark: Watermark,
+    plan: Any,
+    position: Any,
 ) -> Diff:
     """Keys and values of MySQL vs the warehouse; MySQL rows past `position` are pending."""
-    schema, name = target_table(table)
+    schema, name = target_table(table, watermark)
     present = set(warehouse.table_columns(schema, name))
     # A column not loaded yet: drift. A DATETIME read in a zone: UTC in the warehouse, a wall
     # clock in MySQL, with no portable conversion in SQL for a named zone: not compared.

@@ -70,6 +70,7 @@ def reset(watermarks: WatermarkStore, table: TableConfig) -> Watermark:
             watermark.next_seq = old.next_seq
             watermark.lineage = old.lineage
             watermark.columns = old.columns
+            watermark.warehouse_names = old.warehouse_names
             watermark.primary_key = old.primary_key
             watermark.cursor = old.cursor
             watermark.files = old.files

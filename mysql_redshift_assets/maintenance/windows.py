@@ -121,13 +121,13 @@ def validate_window(
     mysql_scope = _mysql_window(source, plan, window)
     warehouse_scope = _warehouse_window(warehouse, window, watermark)
     counts.source_rows = _count(source, plan.table_ref, mysql_scope)
-    counts.warehouse_rows = _warehouse_count(warehouse, table, warehouse_scope)
+    counts.warehouse_rows = _warehouse_count(warehouse, table, watermark, warehouse_scope)
     if state.loaded is not state.newest:
         counts.verdict = "behind"
         counts.note = f"a newer generation waits: {state.files_pending} file(s) not loaded yet"
         return counts
     if _values_comparable(source, plan):
-        diff = _reconcile(source, warehouse, table, plan, mysql_scope, warehouse_scope)
+        diff = _reconcile(source, warehouse, table, watermark, plan, mysql_scope, warehouse_scope)
         _take_diff(counts, diff)
     elif counts.source_rows == counts.warehouse_rows:
         counts.verdict, counts.note = "ok", "counts match (this source compares counts only)"
@@ -163,8 +163,10 @@ def _count(source: Source, table_ref: str, scope: Scope) -> int:
     return int(raw_text(row[0])) if row else 0
 
 
-def _warehouse_count(warehouse: Warehouse, table: TableConfig, scope: Scope) -> int:
-    schema, name = target_table(table)
+def _warehouse_count(
+    warehouse: Warehouse, table: TableConfig, watermark: Watermark, scope: Scope
+) -> int:
+    schema, name = target_table(table, watermark)
     if not warehouse.table_columns(schema, name):
         return 0
     sql = f"SELECT COUNT(*) FROM {warehouse.ref(schema, name)} WHERE {scope[0]}"
@@ -183,11 +185,12 @@ def _reconcile(
     source: Source,
     warehouse: Warehouse,
     table: TableConfig,
+    watermark: Watermark,
     plan: TablePlan,
     mysql_scope: Scope,
     warehouse_scope: Scope,
 ) -> Diff:
-    schema, name = target_table(table)
+    schema, name = target_table(table, watermark)
     present = set(warehouse.table_columns(schema, name))
     columns = [c for c in plan.columns if c.name in present and not _zoned(plan, c)]
     key = [plan.column(k) for k in plan.primary_key]

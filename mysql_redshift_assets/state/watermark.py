@@ -21,7 +21,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.position import Position
 from mysql_redshift_assets.extract.samples import Sample
-from mysql_redshift_assets.naming import new_lineage, watermark_key
+from mysql_redshift_assets.naming import new_lineage, warehouse_names, watermark_key
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
 Status = Literal["new", "running", "success", "failed"]
@@ -96,6 +96,11 @@ class Watermark(_Model):
     # in a watermark written before lineages (`WatermarkStore.load`), whose keys stay the same.
     lineage: str | None = Field(default_factory=new_lineage)
     columns: dict[str, str] = {}
+    # The warehouse name of each target schema / table name (as the YAML gives it) the table was
+    # extracted for, like `columns`: recorded on every save, kept from then on, so a table never
+    # moves away from its rows and ledger (`naming.target_table`). A watermark written before
+    # the field gets the names of its time (`WatermarkStore.load`).
+    warehouse_names: dict[str, str] = {}
     primary_key: list[str] = []
     cursor: str | None = None
     session: Session | None = None
@@ -207,6 +212,8 @@ class WatermarkStore:
             raise WatermarkError(f"{self.store.uri(key)}: not valid JSON ({exc}); {fix}") from None
         if isinstance(data, dict):
             data.setdefault("lineage", None)  # stored before lineages: not a new life
+            # Stored before the names were recorded: loaded under the ASCII-only names.
+            data.setdefault("warehouse_names", warehouse_names(table, legacy=True))
         try:
             watermark = Watermark.model_validate(data)
         except ValidationError as exc:
@@ -223,6 +230,9 @@ class WatermarkStore:
         return watermark
 
     def save(self, table: TableConfig, watermark: Watermark) -> None:
+        """Write `watermark`, recording the warehouse names the table has from now on."""
+        names = warehouse_names(table, watermark)
+        watermark.warehouse_names = {**watermark.warehouse_names, **names}
         watermark.updated_at = utcnow()
         self.store.put_bytes(watermark.model_dump_json(indent=1).encode(), watermark_key(table))
 

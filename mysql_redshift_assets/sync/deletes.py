@@ -70,11 +70,11 @@ def propagate_deletes(
     if not source.reconciles:
         return _skip(f"source {source.name!r} cannot compute key hashes; no delete pass")
     watermark = watermarks.load(table)
-    schema, name = target_table(table)
+    schema, name = target_table(table, watermark)
     if watermark is None or not warehouse.table_columns(schema, name):
         return _skip("nothing loaded yet")
     if table.deletes_every_minutes:
-        age = minutes_since_last_pass(warehouse, table)
+        age = minutes_since_last_pass(warehouse, table, watermark)
         if age is not None and age < table.deletes_every_minutes:
             return _skip(f"last delete pass {age:.0f} min ago (deletes_every_minutes)")
     started = time.monotonic()
@@ -94,7 +94,7 @@ def propagate_deletes(
             "keys cannot be compared across zones, so deletes are not carried (validate "
             "reports them); declare `deletes: ignore` to silence this"
         )
-    files_seen = warehouse.loaded_files(table)
+    files_seen = warehouse.loaded_files(table, watermark)
     warehouse.commit()  # end the read: an idle session holds no locks
     mysql = MySQLSide(source, Shape.of("mysql", plan.table_ref, source.placeholder, key))
     ref = warehouse.ref(schema, name)
@@ -111,7 +111,13 @@ def propagate_deletes(
         diff = compare(mysql, theirs, deletes_only=True)
     warehouse.commit()
     deleted = delete_keys(
-        warehouse, table, [c.name for c in key], diff.extra, files_seen=files_seen, run_id=run_id
+        warehouse,
+        table,
+        watermark,
+        [c.name for c in key],
+        diff.extra,
+        files_seen=files_seen,
+        run_id=run_id,
     )
     if deleted is None:
         return _skip("a load committed during the pass; the next pass carries the deletes")

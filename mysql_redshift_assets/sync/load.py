@@ -159,6 +159,7 @@ def load_table(
         distkey=distkey,
         sortkey=sortkey,
         window=replace_window(window, watermark),
+        watermark=watermark,
     )
     result = _load_with_schema_changes(warehouse, store, request, watermark, source)
     if source is not None and table.mode == "incremental" and table.deletes == "propagate":

@@ -7,6 +7,7 @@ from mysql_redshift_assets.identifiers import (
     qualified,
     quote_ident,
     quote_mysql_ident,
+    short_hash,
 )
 
 
@@ -21,11 +22,15 @@ from mysql_redshift_assets.identifiers import (
         ("first name", "first_name"),
         ("a-b", "a_b"),
         ("price.eur", "price_eur"),
-        ("Prix €", "prix__"),
-        ("café", "caf_"),
-        ("日付", "__"),
-        ("😀x", "_x"),
-        ("\u212a", "_"),  # the Kelvin sign lowercases to ASCII "k"; it must not
+        # Printable non-ASCII characters are kept as they are: Redshift takes UTF-8 multibyte
+        # characters in identifiers and folds ASCII letters only (issue 22, defect 4; these
+        # were `prix__`, `caf_`, `__`, `_x`, `_` before).
+        ("Prix €", "prix_€"),
+        ("café", "café"),
+        ("日付", "日付"),
+        ("😀x", "😀x"),
+        ("\u212a", "\u212a"),  # the Kelvin sign lowercases to ASCII "k"; it must not
+        ("ÄÖÜ", "ÄÖÜ"),  # non-ASCII letters are not folded: Redshift does not fold them
         ("_private", "_private"),
         ("-", "_"),
         ('we"ird`', "we_ird_"),
@@ -82,7 +87,7 @@ def test_normalize_columns_keeps_order(names: list[str], expected: dict[str, str
         ("a-b", "a_b"),
         ("a b", "a-b"),
         ("190_x", "col_190_x"),
-        ("é", "ü"),
+        ("Ä-x", "Ä x"),  # were ("é", "ü"), both `_` then; apart now
     ],
 )
 def test_normalize_columns_collision_names_both_and_table(first: str, second: str) -> None:
@@ -180,3 +185,56 @@ def test_a_recorded_system_column_mapping_is_kept() -> None:
 def test_system_column_rename_collides_like_any_other() -> None:
     with pytest.raises(IdentifierError, match="'oid' and 'col_oid' both become 'col_oid'"):
         normalize_columns(["oid", "col_oid"], table="t")
+
+
+# -- non-ASCII names (issue 22, defect 4) -------------------------------------------------------
+
+
+def test_non_latin_names_stay_apart() -> None:
+    assert normalize_identifier("订单") == "订单" and normalize_identifier("客户") == "客户"
+    assert normalize_identifier("Заказы") == "Заказы"  # Cyrillic upper case is not folded
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a\u200bb", "a\u200cb", "a\u3000b", "a\u00a0b", "a\x85b", "a\ue000b", "a\u2028b"],
+)
+def test_a_character_no_target_takes_becomes_a_stem_and_the_hash(name: str) -> None:
+    # Zero-width and format characters, non-ASCII spaces, controls, private use, separators:
+    # not "UTF-8 printable" (Redshift) -> `_`, and the hash of the whole name keeps them apart.
+    assert normalize_identifier(name) == f"a_b_{short_hash(name)}"
+
+
+def test_names_that_lose_a_character_differ_by_their_hash() -> None:
+    names = {normalize_identifier(n) for n in ["订单\u200b", "订单\u200c", "订单\u3000", "订单_"]}
+    assert len(names) == 4
+
+
+@pytest.mark.parametrize("limit", [63, 127])
+def test_a_long_non_ascii_name_is_cut_at_a_character_boundary(limit: int) -> None:
+    name = "订" * 50  # 150 bytes
+    short = normalize_identifier(name, limit)
+    assert len(short.encode()) <= limit and short.encode().decode() == short
+    assert short.startswith("订" * ((limit - 9) // 3)) and short.endswith("_" + short_hash(name))
+    assert normalize_identifier("订" * 49 + "单", limit) != short
+    lossy = "订" * 50 + "\u200b"
+    assert normalize_identifier(lossy, limit).endswith("_" + short_hash(lossy))
+    assert len(normalize_identifier(lossy, limit).encode()) <= limit
+
+
+def test_ascii_names_are_what_they_always_were() -> None:
+    from mysql_redshift_assets.identifiers import ascii_identifier  # (collects on old code)
+
+    for name in ["Orders", "order-items", "190_time", "a b.c", "x" * 200, "Customer ID"]:
+        assert normalize_identifier(name, 63) == ascii_identifier(name, 63)
+        assert normalize_identifier(name, 127) == ascii_identifier(name, 127)
+
+
+@pytest.mark.parametrize(
+    ("name", "old"),
+    [("订单", "__"), ("Prix €", "prix__"), ("café", "caf_"), ("\u212a", "_"), ("1订", "col_1_")],
+)
+def test_the_ascii_only_normalisation_of_old_watermarks(name: str, old: str) -> None:
+    from mysql_redshift_assets.identifiers import ascii_identifier
+
+    assert ascii_identifier(name) == old
