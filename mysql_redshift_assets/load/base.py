@@ -12,6 +12,9 @@
       LOCK target                       -- two loads of one table never interleave
       re-read candidates - ledger       -- under the lock: another load may have taken files
                                         -- meanwhile; then roll back and start again
+      the request's fence               -- its files still the table's (not superseded by a
+                                        -- resync's lineage or a newer generation), else
+                                        -- roll back: StaleLoad, for the caller to rebuild
       merge: delete + insert on the primary key, the latest version of a key (cursor,
              then file, then row: `latest_first`) (incremental) | replace everything (full)
       INSERT one ledger row per file
@@ -41,7 +44,7 @@ from mysql_redshift_assets.identifiers import KEY_IDENTITY, qualified, quote_ide
 from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.alter import create_or_widen
 from mysql_redshift_assets.load.files import group_columns, read_footers, schema_groups
-from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult
+from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult, check_fence
 from mysql_redshift_assets.naming import LEDGER_TABLE, ledger_entry_name, target_table
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -243,7 +246,7 @@ class Warehouse(ABC):
                 result = self._attempt(request, store)
                 result.attempts = attempt
                 return result
-            except LoadError:
+            except LoadError:  # a StaleLoad too: the same request would be stale again
                 raise
             except Exception as exc:
                 retry = isinstance(exc, RetryLoad) or self.is_serialization_failure(exc)
@@ -296,13 +299,17 @@ class Warehouse(ABC):
         staged: list[Staged],
         result: LoadResult,
     ) -> None:
-        """Under the lock: the files staged must still be exactly the ones the ledger lacks."""
+        """Under the lock: the files staged must still be exactly the ones the ledger lacks,
+        and the table's (the fence)."""
         now_pending = self._pending_files(request, LoadResult())
         if [f.key for f in now_pending] != [f.key for f in pending]:
             raise RetryLoad(
                 f"{len(pending) - len(now_pending)} staged file(s) were loaded by another run "
                 "meanwhile"
             )
+        check_fence(
+            request, f"load into {self.name}:{request.target_schema}.{request.target_table}"
+        )
         self._delete_replaced_rows(request)
         for item in staged:
             if item is not None:

@@ -1,11 +1,17 @@
 """DuckDB: the embedded warehouse (demo and local work), same semantics as Redshift.
 
-DuckDB's own words: its column types, no LOCK (one process writes a database file at a time),
-a catalog-qualified schema, and files moved into staging by reading them through Arrow.
+DuckDB's own words: its column types, a catalog-qualified schema, files moved into staging by
+reading them through Arrow, and its lock. One process at a time opens a database file to write
+(another is refused: see `con`); inside that process, though, every connection to the file
+shares one database, and their transactions interleave (multi-version, optimistic: a load's
+merge can land in a table another connection's swap committed meanwhile). DuckDB has no LOCK
+statement, so `lock` holds a per-process mutex for the table until the transaction ends; it is
+each transaction's first step, as DuckDB's snapshot begins at a transaction's first statement.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,10 @@ from mysql_redshift_assets.state.watermark import FileRecord
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn, Footer
 
+# (database file, table) -> the mutex `lock` holds; one per table, for the whole process.
+_TABLE_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_TABLE_LOCKS_GUARD = threading.Lock()
+
 
 class DuckDBWarehouse(Warehouse):
     ph = "?"
@@ -31,6 +41,8 @@ class DuckDBWarehouse(Warehouse):
         self.path = Path(path)
         self.memory_limit = memory_limit  # validated by the config (DuckDBTargetSpec)
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._catalog = ""
+        self._held: list[threading.Lock] = []  # released when the transaction ends
 
     def __repr__(self) -> str:
         return f"DuckDBWarehouse({self.name!r}, path={str(self.path)!r})"
@@ -51,11 +63,15 @@ class DuckDBWarehouse(Warehouse):
             if self.memory_limit:
                 # Past it DuckDB spills to <path>.tmp instead of growing with the table.
                 self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            # Read once: a statement inside a transaction would begin its snapshot before `lock`.
+            row = self._con.execute("SELECT current_database()").fetchone()
+            self._catalog = quote_ident(row[0]) + "." if row else ""
         return self._con
 
     def catalog_prefix(self) -> str:
         # A schema named like the database file would otherwise be ambiguous.
-        return quote_ident(self.fetchall("SELECT current_database()")[0][0]) + "."
+        _ = self.con  # opening the connection reads the catalog's name
+        return self._catalog
 
     def cursor(self) -> Any:
         return self.con
@@ -69,15 +85,34 @@ class DuckDBWarehouse(Warehouse):
             self.con.commit()
         except duckdb.TransactionException:
             pass
+        finally:
+            self._release()
 
     def rollback(self) -> None:
-        self.con.rollback()
+        try:
+            self.con.rollback()
+        finally:
+            self._release()
 
     def column_type(self, col: FileColumn) -> str:
         return col.duckdb_type
 
     def lock(self, table: str) -> None:
-        pass  # the database file takes one writing process at a time (see `con`)
+        """Hold `table` against this process's other connections until the transaction ends
+        (other processes cannot open the file). Call it before the transaction's first
+        statement: the snapshot then shows what the previous holder committed."""
+        mutex = self._table_mutex(table)
+        if mutex not in self._held:
+            mutex.acquire()
+            self._held.append(mutex)
+
+    def _table_mutex(self, table: str) -> threading.Lock:
+        with _TABLE_LOCKS_GUARD:
+            return _TABLE_LOCKS.setdefault((str(self.path.resolve()), table), threading.Lock())
+
+    def _release(self) -> None:
+        while self._held:
+            self._held.pop().release()
 
     def check_text_fits(
         self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
@@ -112,6 +147,7 @@ class DuckDBWarehouse(Warehouse):
         return int(self.fetchall(f"SELECT COUNT(*) FROM {staging}")[0][0])
 
     def close(self) -> None:
+        self._release()
         if self._con is not None:
             self._con.close()
             self._con = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mysql_redshift_assets.config.resolve import TableConfig
@@ -11,6 +12,18 @@ from mysql_redshift_assets.state.watermark import FileRecord, Watermark
 
 class LoadError(RuntimeError):
     """A load that was rolled back; target and ledger are as they were."""
+
+
+class StaleLoad(LoadError):
+    """Under the target's lock, the request's fence found that the table's state moved on since
+    the request was built (a resync switched it to a new lineage, a newer generation replaced
+    the one staged): rolled back, never retried with the same request; build it again from a
+    freshly read watermark (`sync/load.py`)."""
+
+
+# Evaluated under the target's lock: None while the request's files are still what the table's
+# state says to load; else why not.
+Fence = Callable[[], str | None]
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,9 @@ class LoadRequest:
     window: tuple[str, object, object] | None = None
     # The table's watermark: the warehouse names it recorded are the target's (naming.py).
     watermark: Watermark | None = None
+    # Checked under the lock before anything is written (`check_fence`); built by the caller,
+    # which knows where the table's state lives (`sync/load.py`).
+    fence: Fence | None = None
 
     @property
     def mode(self) -> str:
@@ -42,6 +58,14 @@ class LoadRequest:
     @property
     def ledger_name(self) -> str:
         return ledger_entry_name(self.table, self.watermark)
+
+
+def check_fence(request: LoadRequest, where: str) -> None:
+    """Raise StaleLoad if the request's fence says its files are no longer the table's; called
+    with the target locked, after the ledger re-check, before the first write."""
+    reason = request.fence() if request.fence is not None else None
+    if reason is not None:
+        raise StaleLoad(f"{where}: {reason}; rolled back, target and ledger are unchanged")
 
 
 @dataclass

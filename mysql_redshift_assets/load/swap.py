@@ -4,6 +4,8 @@ window at once: the side table gets every window's rows, the ledger every file.
 
     BEGIN
       LOCK target                           -- readers keep reading the old table
+      ledger re-check; the request's fence  -- already swapped in: nothing to do; superseded
+                                            -- (a newer lineage or generation): StaleLoad
       DROP TABLE IF EXISTS side; CREATE TABLE side (the files' columns)
       COPY staging <- exactly these files; check: rows copied == rows in the footers
       INSERT INTO side SELECT the recorded columns FROM staging
@@ -31,7 +33,7 @@ from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.alter import side_table_name, target_column_ddl
 from mysql_redshift_assets.load.files import group_columns, read_footers
-from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult
+from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult, check_fence
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
 if TYPE_CHECKING:
@@ -50,9 +52,13 @@ def swap_in(warehouse: Warehouse, store: ObjectStore, request: LoadRequest) -> L
         raise LoadError(f"the files to swap in hold one schema; these hold {len(groups)}")
     warehouse.check_text_fits(request, files, read_footers(store, files))
     warehouse.ensure_ledger(schema)
+    # Read before the transaction: its first statement is the LOCK (DuckDB's snapshot begins
+    # at a transaction's first statement, and must see what the lock's last holder committed).
+    exists = bool(warehouse.table_columns(schema, name))
+    warehouse.commit()
     try:
         with warehouse.transaction():
-            _swap(warehouse, store, request, groups[0], result)
+            _swap(warehouse, store, request, groups[0], result, exists)
     except LoadError:
         raise
     except Exception as exc:
@@ -72,10 +78,10 @@ def _swap(
     request: LoadRequest,
     columns: list,
     result: LoadResult,
+    exists: bool,
 ) -> None:
     schema, name = request.target_schema, request.target_table
     target, side = warehouse.ref(schema, name), warehouse.ref(schema, side_table_name(name))
-    exists = bool(warehouse.table_columns(schema, name))
     if exists:
         warehouse.lock(target)
     loaded = warehouse.loaded_keys(schema, request.ledger_name)
@@ -85,6 +91,7 @@ def _swap(
         if len(done) < len(request.candidates):
             raise LoadError("a generation is partly in the ledger; refusing to guess")
         return
+    check_fence(request, f"swap into {warehouse.name}:{schema}.{name}")
     ddl = ", ".join(target_column_ddl(warehouse, c, request) for c in columns)
     warehouse.execute(f"DROP TABLE IF EXISTS {side}")
     warehouse.execute(f"CREATE TABLE {side} ({ddl}){warehouse.target_table_options(request)}")

@@ -38,7 +38,7 @@ from mysql_redshift_assets.extract.bounds import run_bounds, window_bounds
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load.base import Warehouse
-from mysql_redshift_assets.load.request import LoadRequest, LoadResult
+from mysql_redshift_assets.load.request import LoadResult
 from mysql_redshift_assets.load.swap import swap_in
 from mysql_redshift_assets.maintenance.windows import known_partitions, window_of
 from mysql_redshift_assets.naming import generation_id, target_table
@@ -50,9 +50,12 @@ from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets.sync.files import FileSet, FileSink
 from mysql_redshift_assets.sync.load import (
     candidate_files,
+    load_request,
     load_table,
     physical_keys,
     replace_window,
+    watermark_fence,
+    with_fresh_watermark,
 )
 
 
@@ -240,22 +243,18 @@ def swap_windows(
     run_id: str,
 ) -> tuple[LoadResult, list[str]]:
     """Step 3 of a partitioned table: the newest generation of every window, swapped in as one
-    table in one transaction (the ledger records every file)."""
-    watermark = watermarks.load(table)
-    if watermark is None:
+    table in one transaction (the ledger records every file); fenced as a load is
+    (`sync/load.py`): a window's newer generation or a later resync met under the lock sends
+    it back to the watermark as it is then."""
+
+    def swap(watermark: Watermark) -> tuple[LoadResult, list[str]]:
+        keys = known_partitions(watermark)
+        files = [f for key in keys for f in candidate_files(table, watermark, key)]
+        fence = watermark_fence(watermarks, table, watermark, keys)
+        request = load_request(table, watermark, None, run_id=run_id, fence=fence, candidates=files)
+        return swap_in(warehouse, store, request), physical_keys(table, watermark)[2]
+
+    swapped = with_fresh_watermark(watermarks, table, swap)
+    if swapped is None:
         raise ResyncError(f"{table.qualified}: the watermark the resync wrote is gone")
-    distkey, sortkey, warnings = physical_keys(table, watermark)
-    files = [
-        f for key in known_partitions(watermark) for f in candidate_files(table, watermark, key)
-    ]
-    request = LoadRequest(
-        table=table,
-        primary_key=[watermark.columns[k] for k in watermark.primary_key],
-        cursor=watermark.columns.get(watermark.cursor) if watermark.cursor else None,
-        candidates=files,
-        run_id=run_id,
-        distkey=distkey,
-        sortkey=sortkey,
-        watermark=watermark,
-    )
-    return swap_in(warehouse, store, request), warnings
+    return swapped

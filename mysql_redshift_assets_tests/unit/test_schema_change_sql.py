@@ -261,7 +261,10 @@ def test_redshift_swaps_a_generation_in_within_one_transaction(tmp_path: Path) -
     result = swap_in(warehouse, store, request)
     assert result.rows_loaded == 5 and result.files_loaded == [f.key for f in files]
     statements = conn.statements
-    begin = statements.index(LEDGER_DDL) + 2  # ensure_ledger commits; the swap starts after
+    # ensure_ledger commits; the swap reads whether the target exists and commits, so that its
+    # transaction starts with the LOCK
+    begin = statements.index(LEDGER_DDL) + 4
+    assert "information_schema" in statements[begin - 2] and statements[begin - 1] == "COMMIT"
     end = begin + statements[begin:].index("COMMIT")
     swap = [s for s in statements[begin:end] if "information_schema" not in s]
     assert swap[0] == f"LOCK {TARGET}"
