@@ -25,9 +25,11 @@ from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.maintenance.windows import (
     TableVerdict,
     WindowCounts,
+    compared_columns,
     known_partitions,
     summarise,
     validate_window,
+    values_comparable,
 )
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.reconcile.buckets import Shape
@@ -114,9 +116,9 @@ def validate_table(
         note = f"{len(pending)} file(s) extracted but not loaded yet; " + note
     elif (
         table.mode == "incremental"
-        and source.reconciles
+        and plan.primary_key  # a keyless table is never incremental (`plan_table` refuses)
         and warehouse_rows
-        and all(canonical(plan.column(k)).kind is not None for k in plan.primary_key)
+        and values_comparable(source, plan)
     ):
         diff = _reconcile(source, warehouse, table, plan, values)
         verdict, note = _verdict(table, diff, warehouse_rows - source_rows)
@@ -150,6 +152,12 @@ def validate_table(
             if _zoned(plan, c)
         }
     return counts
+
+
+def table_error(table: TableConfig, exc: Exception) -> TableCounts:
+    """A table that could not be validated: reported for itself, the other tables still are."""
+    note = f"could not validate: {type(exc).__name__}: {exc}".strip()
+    return TableCounts(table.qualified, 0, 0, 0, 0, 0, "error", note)
 
 
 def validate_windows(
@@ -210,10 +218,7 @@ def _reconcile(
 ) -> Diff:
     """Keys and values of MySQL vs the warehouse; MySQL rows past `position` are pending."""
     schema, name = target_table(table)
-    present = set(warehouse.table_columns(schema, name))
-    # A column not loaded yet: drift. A DATETIME read in a zone: UTC in the warehouse, a wall
-    # clock in MySQL, with no portable conversion in SQL for a named zone: not compared.
-    columns = [c for c in plan.columns if c.name in present and not _zoned(plan, c)]
+    columns = compared_columns(warehouse, table, plan)
     key = [plan.column(k) for k in plan.primary_key]
     if position is None:
         after: tuple[str, list[Any]] = ("1 = 1", [])
@@ -288,7 +293,7 @@ def row_count_check(counts: TableCounts) -> CheckOutcome:
         ]
     return CheckOutcome(
         passed=counts.verdict in ("ok", "empty", "behind"),
-        error=counts.verdict == "mismatch",
+        error=counts.verdict in ("mismatch", "error"),
         description=f"{counts.verdict}: {counts.note}",
         metadata=metadata,
     )
