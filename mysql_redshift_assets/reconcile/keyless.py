@@ -8,6 +8,9 @@ the sums differ, the rows are bucketed by the first hex digits of their hash, an
 buckets are read as (row hash, occurrences) on both sides: a hash MySQL holds more often is
 missing from the warehouse, one the warehouse holds more often is extra. A few of those rows
 are read back as text to name them.
+
+The SQL is the keyed comparison's (`buckets.py`): MD5, SUBSTRING, the 60-bit piece summed as
+DECIMAL(38,0) on Redshift, GROUP BY 1; the Redshift functions are cited in `canonical.py`.
 """
 
 from __future__ import annotations
