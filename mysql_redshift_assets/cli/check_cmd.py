@@ -6,9 +6,10 @@ from typing import Any
 
 from mysql_redshift_assets.cli.common import Context, fail, find_pipeline, find_tables
 from mysql_redshift_assets.config.loader import Pipeline
+from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.maintenance.status import check_pipeline
-from mysql_redshift_assets.maintenance.validate import TableCounts, validate_table
+from mysql_redshift_assets.maintenance.validate import TableCounts, table_error, validate_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 
 
@@ -81,25 +82,29 @@ def validate(ctx: Context, args: Any) -> int:
     if not ctx.as_json:
         print(f"{'table':<40} {'source':>10} {'parquet':>10} {'warehouse':>10}  verdict")
     for table in tables:
-        source = open_source(ctx.project, table.source)
-        warehouse = open_warehouse(ctx.project, table.target)
         try:
-            counts = validate_table(
-                source,
-                WatermarkStore(open_store(ctx.project, table.store)),
-                warehouse,
-                table,
-                partitions=[partition] if partition else None,
-            )
-        finally:
-            source.close()
-            warehouse.close()
+            counts = _validate_one(ctx, table, [partition] if partition else None)
+        except Exception as exc:  # one table's error is that table's verdict: the others go on
+            counts = table_error(table, exc)
         ok &= counts.verdict in ("ok", "empty")
         results.append(counts.as_dict())
         if not ctx.as_json:
             _print_counts(counts)
     ctx.emit(results)
     return 0 if ok else 1
+
+
+def _validate_one(ctx: Context, table: TableConfig, partitions: list[str] | None) -> TableCounts:
+    source = open_source(ctx.project, table.source)
+    try:
+        warehouse = open_warehouse(ctx.project, table.target)
+        try:
+            store = WatermarkStore(open_store(ctx.project, table.store))
+            return validate_table(source, store, warehouse, table, partitions=partitions)
+        finally:
+            warehouse.close()
+    finally:
+        source.close()
 
 
 def _print_counts(counts: TableCounts) -> None:

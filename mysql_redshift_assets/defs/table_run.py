@@ -21,6 +21,7 @@ from mysql_redshift_assets.defs.checks import (
     check_specs,
     freshness_result,
     not_evaluated,
+    row_count_event,
     row_count_result,
     schema_drift_result,
 )
@@ -29,6 +30,7 @@ from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.extract import TablePlan, plan_table
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.maintenance.validate import table_error
 from mysql_redshift_assets.naming import FRESHNESS_CHECK, ROW_COUNT_CHECK, SCHEMA_DRIFT_CHECK
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import WatermarkStore
@@ -206,12 +208,20 @@ def _run(
         )
         done.add(FRESHNESS_CHECK)
     if ROW_COUNT_CHECK in checks:
-        outcome.events.append(
-            row_count_result(
-                assets.warehouse, work.mysql(), watermarks, work.target(), table, _keys(work)
-            )
-        )
+        outcome.events.append(_row_count(work, outcome, watermarks))
         done.add(ROW_COUNT_CHECK)
+
+
+def _row_count(work: _Work, outcome: TableOutcome, watermarks: WatermarkStore) -> Event:
+    """The reconciliation. An error in it fails the check (ERROR), not the table: the table's
+    rows are extracted and loaded by now, and its materializations stand."""
+    asset, table = outcome.assets.warehouse, work.table
+    try:
+        return row_count_result(asset, work.mysql(), watermarks, work.target(), table, _keys(work))
+    except Exception as exc:
+        work.spec.clients.discard_mine()  # a connection the error left broken is not reused
+        outcome.log("error", f"row count check: {exc!r}\n{traceback.format_exc()}")
+        return row_count_event(asset, table_error(table, exc))
 
 
 def _keys(work: _Work) -> list[str] | None:

@@ -202,11 +202,18 @@ def _primary_key(source: Source, table: TableConfig, names: set[str]) -> list[st
             table.error(
                 "primary_key",
                 "the table has no primary key; incremental mode merges on one. "
-                "Name unique column(s) with `primary_key:` or use `mode: full`",
+                "Name unique column(s) with `primary_key:` or use `mode: full` (or `mode: "
+                "time` on a timestamp column: each window is replaced whole)",
             )
         )
     if table.mode == "id_range" and len(primary_key) != 1:
+        why = "the table has no primary key" if not primary_key else "its key has several columns"
         raise ConfigError(
-            table.error("primary_key", "mode id_range needs a single-column primary key")
+            table.error(
+                "primary_key",
+                f"{why}; mode id_range windows on a single integer primary-key column. Name "
+                "one with `primary_key:` or use `mode: time` (windows on a timestamp column) "
+                "or `mode: full`",
+            )
         )
     return primary_key

@@ -60,8 +60,11 @@ def read_table(source: Source, scan: Scan) -> Iterator[Batch]:
     """The scan's rows in keyset order, as batches of the planner's Arrow schema."""
     plan = scan.plan
     if not plan.primary_key:
-        text = Normalized(TextPages(source, plan), plan)
-        yield from map(text.batch, TextPages(source, plan).read_all(scan.max_rows))
+        # One streaming query (no keyset can page identical rows), inside the scan's window
+        # and late-commit bound like every other read.
+        text = TextPages(source, plan)
+        bounds = (*scan.bounds, *([scan.upper] if scan.upper is not None else []))
+        yield from map(Normalized(text, plan).batch, text.read_all(bounds, scan.max_rows))
         return
     reader: TableReader = Normalized(open_reader(source, plan), plan)
     after = keyset_values(scan.after, cursor_is_pk=plan.cursor_is_pk)

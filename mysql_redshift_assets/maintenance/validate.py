@@ -1,12 +1,16 @@
 """Source vs Parquet vs warehouse, per table: counts, and for incremental tables every key and
 every row's values.
 
-For incremental tables the source side counts the rows at or before the watermark (the rows
-that should be in the warehouse by now); rows past it are reported as `not_yet_extracted`.
+For incremental tables the source side counts the rows that should be in the warehouse by now:
+those at or before the watermark, and those past it that the last complete run proves settled
+(older than its bound minus its re-read window, `maintenance/settled.py`: a table whose sync is
+stuck is a mismatch); the other rows past it are reported as `not_yet_extracted`.
 When no file waits to be loaded, MySQL and the warehouse are then compared bucket by bucket on
 a hash of each key and each row's values (`reconcile/`): a row missing, extra, duplicated, or
 changed on either side (updated in MySQL behind the cursor's back, edited in the warehouse) is
-a mismatch, named by key. Rows past the watermark are pending, not wrong.
+a mismatch, named by key. Rows not yet extracted are pending, not wrong. Tables without a
+primary key are full or partitioned: counted (full), or compared window by window as a
+multiset of rows (`maintenance/windows.py`, `reconcile/keyless.py`).
 """
 
 from __future__ import annotations
@@ -16,18 +20,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.extract import keyset_values, plan_table
-from mysql_redshift_assets.extract.keyset import after_predicate
+from mysql_redshift_assets.extract import plan_table
 from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.extract.zones import is_utc
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.maintenance.settled import Pending, not_yet_extracted, settled_note
 from mysql_redshift_assets.maintenance.windows import (
     TableVerdict,
     WindowCounts,
+    compared_columns,
     known_partitions,
     summarise,
     validate_window,
+    values_comparable,
 )
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.reconcile.buckets import Shape
@@ -93,20 +99,13 @@ def validate_table(
     files = candidate_files(table, watermark)
     pending = [f for f in files if f.key not in loaded]
     parquet_rows = sum(f.rows for f in files)
-    values = None  # the watermark's keyset values (incremental)
+    later = Pending(None, ("1 = 1", []), 0)  # incremental: the rows not yet extracted
     if table.mode == "full":
-        source_rows, later = parquet_rows, 0
+        source_rows = parquet_rows
         note = f"source has {total:,} rows now; the newest generation holds {parquet_rows:,}"
     else:
-        values = keyset_values(watermark.position, cursor_is_pk=plan.cursor_is_pk)
-        if values is None:
-            source_rows, later = 0, total
-        else:
-            predicate, params = after_predicate(plan.order_quoted, values, source.placeholder)
-            later = _count(
-                source, f"SELECT COUNT(*) FROM {plan.table_ref} WHERE {predicate}", params
-            )
-            source_rows = total - later
+        later = not_yet_extracted(source, plan, watermark, total)
+        source_rows = total - later.rows
         note = "Parquet rows include every extracted version of an updated row"
     diff = None
     if pending:
@@ -114,11 +113,11 @@ def validate_table(
         note = f"{len(pending)} file(s) extracted but not loaded yet; " + note
     elif (
         table.mode == "incremental"
-        and source.reconciles
+        and plan.primary_key  # a keyless table is never incremental (`plan_table` refuses)
         and warehouse_rows
-        and all(canonical(plan.column(k)).kind is not None for k in plan.primary_key)
+        and values_comparable(source, plan)
     ):
-        diff = _reconcile(source, warehouse, table, watermark, plan, values)
+        diff = _reconcile(source, warehouse, table, watermark, plan, later.where)
         verdict, note = _verdict(table, diff, warehouse_rows - source_rows)
     elif warehouse_rows == source_rows:
         verdict = "ok"
@@ -128,28 +127,40 @@ def validate_table(
             f"warehouse has {warehouse_rows - source_rows:+,} rows against the source "
             "(a row deleted or added behind the tool's back, or a MySQL delete not carried)"
         )
+    if verdict == "mismatch":
+        note += settled_note(plan, watermark, later.settled)
     counts = TableCounts(
         table.qualified,
         source_rows,
         parquet_rows,
         warehouse_rows,
         len(pending),
-        later,
+        later.rows,
         verdict,
         note,
     )
     if diff is not None:
-        counts.values_compared = True
-        counts.missing, counts.extra, counts.changed = diff.missing, len(diff.extra), diff.changed
-        counts.duplicated, counts.examples = diff.duplicates, diff.examples
-        counts.columns_not_compared = {
-            c.source_name: c.excluded or "" for c in map(canonical, plan.columns) if c.excluded
-        } | {
-            c.source.name: f"DATETIME read in zone {plan.zone} (UTC in the warehouse)"
-            for c in plan.columns
-            if _zoned(plan, c)
-        }
+        _take_diff(counts, diff, plan)
     return counts
+
+
+def _take_diff(counts: TableCounts, diff: Diff, plan: Any) -> None:
+    counts.values_compared = True
+    counts.missing, counts.extra, counts.changed = diff.missing, len(diff.extra), diff.changed
+    counts.duplicated, counts.examples = diff.duplicates, diff.examples
+    counts.columns_not_compared = {
+        c.source_name: c.excluded or "" for c in map(canonical, plan.columns) if c.excluded
+    } | {
+        c.source.name: f"DATETIME read in zone {plan.zone} (UTC in the warehouse)"
+        for c in plan.columns
+        if _zoned(plan, c)
+    }
+
+
+def table_error(table: TableConfig, exc: Exception) -> TableCounts:
+    """A table that could not be validated: reported for itself, the other tables still are."""
+    note = f"could not validate: {type(exc).__name__}: {exc}".strip()
+    return TableCounts(table.qualified, 0, 0, 0, 0, 0, "error", note)
 
 
 def validate_windows(
@@ -213,19 +224,13 @@ def _reconcile(
     table: TableConfig,
     watermark: Watermark,
     plan: Any,
-    position: Any,
+    after: tuple[str, list[Any]],
 ) -> Diff:
-    """Keys and values of MySQL vs the warehouse; MySQL rows past `position` are pending."""
+    """Keys and values of MySQL vs the warehouse; MySQL rows where `after` holds (past the
+    position, not settled) are pending."""
     schema, name = target_table(table, watermark)
-    present = set(warehouse.table_columns(schema, name))
-    # A column not loaded yet: drift. A DATETIME read in a zone: UTC in the warehouse, a wall
-    # clock in MySQL, with no portable conversion in SQL for a named zone: not compared.
-    columns = [c for c in plan.columns if c.name in present and not _zoned(plan, c)]
+    columns = compared_columns(warehouse, table, watermark, plan)
     key = [plan.column(k) for k in plan.primary_key]
-    if position is None:
-        after: tuple[str, list[Any]] = ("1 = 1", [])
-    else:
-        after = after_predicate(plan.order_quoted, position, source.placeholder)
     mysql = MySQLSide(source, Shape.of("mysql", plan.table_ref, source.placeholder, key, columns))
     ref = warehouse.ref(schema, name)
     theirs = Shape.of(warehouse.dialect, ref, warehouse.ph, key, columns)
@@ -295,7 +300,7 @@ def row_count_check(counts: TableCounts) -> CheckOutcome:
         ]
     return CheckOutcome(
         passed=counts.verdict in ("ok", "empty", "behind"),
-        error=counts.verdict == "mismatch",
+        error=counts.verdict in ("mismatch", "error"),
         description=f"{counts.verdict}: {counts.note}",
         metadata=metadata,
     )

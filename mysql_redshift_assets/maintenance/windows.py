@@ -3,7 +3,9 @@
 A window is what a partition's load replaces: `[lo, hi)` on the cursor (time) or the primary
 key (id_range). Each side is restricted to it by the predicate its own path uses (MySQL: the
 extraction's `window_bounds`; the warehouse: the load's replace predicate), then counted and,
-where the source can, compared key by key and value by value (`reconcile/`, scoped).
+where the source can, compared key by key and value by value (`reconcile/`, scoped); a window
+of a table without a primary key is compared by its count and a multiset hash of its rows
+(`reconcile/keyless.py`): nothing pairs its rows, but a row lost, doubled or changed shows.
 
 A window is *loaded* when the ledger holds every file of one of its complete generations:
 - the newest one: compared (`ok` / `mismatch`);
@@ -30,11 +32,13 @@ from mysql_redshift_assets.partitions import Window, id_window, time_key_window
 from mysql_redshift_assets.reconcile.buckets import Shape
 from mysql_redshift_assets.reconcile.canonical import canonical
 from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSide, compare
+from mysql_redshift_assets.reconcile.keyless import Rows, RowsDiff, compare_rows, rows_note
 from mysql_redshift_assets.state.watermark import Generation, Watermark
 from mysql_redshift_assets.sync.load import replace_window
 
 WindowVerdict = Literal["ok", "mismatch", "behind", "not_loaded"]
-TableVerdict = Literal["ok", "behind", "mismatch", "empty"]
+# "error": the table could not be validated (`validate.table_error`); the others still are.
+TableVerdict = Literal["ok", "behind", "mismatch", "empty", "error"]
 
 
 @dataclass
@@ -126,7 +130,12 @@ def validate_window(
         counts.verdict = "behind"
         counts.note = f"a newer generation waits: {state.files_pending} file(s) not loaded yet"
         return counts
-    if _values_comparable(source, plan):
+    if values_comparable(source, plan) and not plan.primary_key:
+        _take_rows(
+            counts,
+            keyless_diff(source, warehouse, table, watermark, plan, mysql_scope, warehouse_scope),
+        )
+    elif values_comparable(source, plan):
         diff = _reconcile(source, warehouse, table, watermark, plan, mysql_scope, warehouse_scope)
         _take_diff(counts, diff)
     elif counts.source_rows == counts.warehouse_rows:
@@ -175,10 +184,43 @@ def _warehouse_count(
     return count
 
 
-def _values_comparable(source: Source, plan: TablePlan) -> bool:
+def values_comparable(source: Source, plan: TablePlan) -> bool:
+    """Whether MySQL and the warehouse can be compared value by value: the source computes the
+    hashes, and every key column has a canonical text (a keyless table: compared as a multiset
+    of rows, `reconcile/keyless.py`)."""
     return source.reconciles and all(
         canonical(plan.column(k)).kind is not None for k in plan.primary_key
     )
+
+
+def compared_columns(
+    warehouse: Warehouse, table: TableConfig, watermark: Watermark | None, plan: TablePlan
+) -> list[Any]:
+    """The columns both sides can compare: loaded already (else: drift), and not a DATETIME
+    read in a zone (UTC in the warehouse, a wall clock in MySQL, no portable conversion in SQL)."""
+    present = set(warehouse.table_columns(*target_table(table, watermark)))
+    return [c for c in plan.columns if c.name in present and not _zoned(plan, c)]
+
+
+def keyless_diff(
+    source: Source,
+    warehouse: Warehouse,
+    table: TableConfig,
+    watermark: Watermark | None,
+    plan: TablePlan,
+    mysql_scope: Scope | None = None,
+    warehouse_scope: Scope | None = None,
+) -> RowsDiff:
+    """A table without a primary key (in a scope): its rows as multisets on both sides."""
+    columns = compared_columns(warehouse, table, watermark, plan)
+    mine = Rows.of("mysql", plan.table_ref, source.placeholder, columns)
+    ref = warehouse.ref(*target_table(table, watermark))
+    theirs = Rows.of(warehouse.dialect, ref, warehouse.ph, columns)
+    if mysql_scope is not None and warehouse_scope is not None:
+        mine, theirs = mine.within(*mysql_scope), theirs.within(*warehouse_scope)
+    diff = compare_rows(source, mine, warehouse, theirs)
+    warehouse.commit()
+    return diff
 
 
 def _reconcile(
@@ -191,8 +233,7 @@ def _reconcile(
     warehouse_scope: Scope,
 ) -> Diff:
     schema, name = target_table(table, watermark)
-    present = set(warehouse.table_columns(schema, name))
-    columns = [c for c in plan.columns if c.name in present and not _zoned(plan, c)]
+    columns = compared_columns(warehouse, table, watermark, plan)
     key = [plan.column(k) for k in plan.primary_key]
     mine = Shape.of("mysql", plan.table_ref, source.placeholder, key, columns)
     theirs = Shape.of(warehouse.dialect, warehouse.ref(schema, name), warehouse.ph, key, columns)
@@ -230,6 +271,13 @@ def _take_diff(counts: WindowCounts, diff: Diff) -> None:
     shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.examples.items())
     counts.verdict = "mismatch"
     counts.note = "rows " + ", ".join(problems) + (f" (keys {shown})" if shown else "")
+
+
+def _take_rows(counts: WindowCounts, diff: RowsDiff) -> None:
+    counts.values_compared = diff.values_compared
+    counts.missing, counts.extra, counts.examples = diff.missing, diff.extra, diff.examples
+    counts.verdict = "ok" if diff.same else "mismatch"
+    counts.note = rows_note(diff, "the window's rows")
 
 
 def summarise(windows: Sequence[WindowCounts]) -> tuple[TableVerdict, str]:

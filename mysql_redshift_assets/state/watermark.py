@@ -75,6 +75,19 @@ class Session(_Model):
     counts: Counts = Counts()
 
 
+class ReadTo(_Model):
+    """The last incremental run that read everything up to its bound (not cut short by
+    `max_rows`): every row committed before it with `cursor op value` is in its files. A row
+    that is older still by more than the run's re-read window and that the warehouse lacks is
+    missing, not pending (`maintenance/settled.py`)."""
+
+    op: Literal["<", "<="]
+    value: str  # the bound as the run compared it (a wall clock in the table's zone, an id)
+    window_seconds: int = Field(ge=0)
+    at: datetime | None = None  # an integer cursor: the source's clock when it took its sample
+    run_id: str
+
+
 class Generation(_Model):
     """A set of files that replaces a full table (partition None) or one partition's window."""
 
@@ -114,6 +127,7 @@ class Watermark(_Model):
     # run's re-read window reaches back from it (extract/bounds.py). None: not recorded yet
     # (the window is then measured back from the position).
     last_read_at: datetime | None = None
+    read_to: ReadTo | None = None
     updated_at: datetime | None = None
 
     def begin_session(
@@ -125,6 +139,10 @@ class Watermark(_Model):
         self.status = "running"
         before = self.position.model_copy() if self.position else None
         self.session = Session(run_id=run_id, started_at=utcnow(), position_before=before)
+
+    def read_up_to(self, read_to: ReadTo) -> None:
+        """This run read every committed row up to its bound (see `ReadTo`)."""
+        self.read_to = read_to
 
     def begin_generation(self, generation_id: str, partition: str | None) -> None:
         """A new generation of files that will replace the table (or one partition's window)."""

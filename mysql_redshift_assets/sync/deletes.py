@@ -65,11 +65,22 @@ def propagate_deletes(
     run_id: str,
 ) -> DeletePass:
     """Compare MySQL's keys with the warehouse's and delete those MySQL no longer has."""
-    if table.mode != "incremental" or table.deletes != "propagate":
+    if table.mode == "incremental" and table.deletes != "propagate":
         return _skip("deletes: ignore")
+    watermark = watermarks.load(table)
+    if watermark is not None and not watermark.primary_key:
+        return _skip(
+            f"{table.qualified}: no primary key, so no delete pass: a keyless table is loaded "
+            f"in generations (mode {table.mode}), each of which replaces the whole table or "
+            "window it covers, deletes included"
+        )
+    if table.mode != "incremental":
+        return _skip(
+            f"mode {table.mode}: each load replaces the whole table or window it covers, "
+            "deletes included; no delete pass"
+        )
     if not source.reconciles:
         return _skip(f"source {source.name!r} cannot compute key hashes; no delete pass")
-    watermark = watermarks.load(table)
     schema, name = target_table(table, watermark)
     if watermark is None or not warehouse.table_columns(schema, name):
         return _skip("nothing loaded yet")

@@ -42,7 +42,7 @@ from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.naming import generation_id
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.lease import table_lease
-from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
+from mysql_redshift_assets.state.watermark import FileRecord, ReadTo, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets.sync.files import FileSet, FileSink
@@ -220,6 +220,16 @@ def _extract_increment(
     scan = Scan(run.plan, after=bounds.start, upper=bounds.upper, max_rows=cap)
     run.write(read_table(source, scan), FileSink(run.files(), store, tmp, reread_rows=rereads))
     run.watermark.read_through(bounds.read_at)  # saved with the run's success
+    if bounds.upper is not None and (cap is None or result.rows < cap):  # not cut short
+        run.watermark.read_up_to(
+            ReadTo(
+                op="<=" if bounds.upper.op == "<=" else "<",
+                value=str(bounds.upper.value),
+                window_seconds=bounds.window_seconds,
+                at=max((s.at for s in bounds.samples), default=None),
+                run_id=result.run_id,
+            )
+        )
 
 
 def _extract_generation(

@@ -285,6 +285,7 @@ def load_table(
     table with `deletes: propagate` then has its delete pass (`sync/deletes.py`), counted in
     `rows_deleted`."""
     done: list[LoadResult] = []
+    seen: list[Watermark] = []  # the watermark of each attempt: its names are the target's
     warnings: list[str] = []
     attempts = 0
 
@@ -294,6 +295,7 @@ def load_table(
         warnings = physical_keys(table, watermark)[2]
         fence = watermark_fence(watermarks, table, watermark, fence_partitions(table, window))
         request = load_request(table, watermark, window, run_id=run_id, fence=fence)
+        seen.append(watermark)
         _load_with_schema_changes(warehouse, store, request, watermark, source, done)
 
     with_fresh_watermark(watermarks, table, attempt)
@@ -309,6 +311,6 @@ def load_table(
         result.rows_deleted = deletes.deleted
         if not deletes.ran and deletes.note.endswith("carries the deletes"):
             warnings.append(table.error("deletes", f"no delete pass this run: {deletes.note}"))
-        result.table_rows = warehouse.row_count(*target_table(table))
+        result.table_rows = warehouse.row_count(*target_table(table, seen[-1]))
         warehouse.commit()
     return result, warnings

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from mysql_redshift_assets.extract.batch import Batch
-from mysql_redshift_assets.extract.keyset import page_query
+from mysql_redshift_assets.extract.keyset import Bound, page_query
 from mysql_redshift_assets.extract.mysql_text import raw_to_arrow
 from mysql_redshift_assets.extract.plan import TablePlan
 from mysql_redshift_assets.extract.readers.base import PageRequest, TableReader
@@ -47,13 +47,19 @@ class TextPages(TableReader):
         for rows in self.source.stream(page.sql, page.params, FETCH_ROWS):
             yield self._batch(rows)
 
-    def read_all(self, max_rows: int | None) -> Iterator[Batch]:
+    def read_all(self, bounds: Sequence[Bound], max_rows: int | None) -> Iterator[Batch]:
         """A keyless table, by one streaming query: identical rows and NULLs make a keyset
-        position ambiguous (rows would be skipped), so such a copy is never paged."""
+        position ambiguous (rows would be skipped), so such a copy is never paged. `bounds`
+        (a partition's window, the late-commit bound) restrict it as they do every page."""
         sql = f"SELECT {', '.join(self.plan.select_list)} FROM {self.plan.table_ref}"
+        ph = self.source.placeholder
+        if bounds:
+            sql += " WHERE " + " AND ".join(f"{b.column} {b.op} {ph}" for b in bounds)
+        params: list[Any] = [b.value for b in bounds]
         if max_rows is not None:
-            sql += f" LIMIT {int(max_rows)}"
-        for rows in self.source.stream(sql, [], FETCH_ROWS):
+            sql += f" LIMIT {ph}"
+            params.append(int(max_rows))
+        for rows in self.source.stream(sql, params, FETCH_ROWS):
             yield self._batch(rows)
 
     def _batch(self, rows: list[tuple[Any, ...]]) -> Batch:
