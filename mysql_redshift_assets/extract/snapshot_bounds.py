@@ -35,8 +35,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from mysql_redshift_assets.extract.bounds import run_bounds
+from mysql_redshift_assets.extract import committed
+from mysql_redshift_assets.extract.bounds import TRX_MARGIN, run_bounds
 from mysql_redshift_assets.extract.keyset import Bound
 from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.extract.plan import TablePlan
@@ -44,6 +46,8 @@ from mysql_redshift_assets.extract.position import Position, keyset_values
 from mysql_redshift_assets.extract.samples import Sample
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.extract.table import Scan
+from mysql_redshift_assets.extract.zones import wall_clock
+from mysql_redshift_assets.partitions import Window
 
 # `bounds._integer` bounds a run that has nothing provably committed at the lowest BIGINT.
 _NOTHING_SAFE = -9223372036854775808
@@ -121,6 +125,60 @@ def last_row_within(source: Source, plan: TablePlan, upper: Bound | None) -> Pos
         [upper.value],
     )
     return None if row is None else plan.keyset.position(list(row))
+
+
+@dataclass
+class WindowProof:
+    """Computed before a window's snapshot opens: `safe_bound` (a time window: a UTC instant,
+    every row stamped before it had committed; an id window: every id at or below it had), and
+    whether the whole window lies below it (`complete`): else the window is provisional, and
+    rows may still commit into it after the read."""
+
+    safe_bound: str | None
+    complete: bool
+    samples: list[Sample] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def window_proof(
+    source: Source, plan: TablePlan, window: Window, samples: Sequence[Sample]
+) -> WindowProof:
+    """Whether a row can still commit into `window` after a snapshot opened now (the module's
+    argument, on the window's own column)."""
+    if window.kind == "id":  # the AUTO_INCREMENT argument, on the primary key
+        bounds = run_bounds(source, plan, None, list(samples))
+        upper = bounds.upper
+        if upper is None or upper.value == _NOTHING_SAFE:
+            return WindowProof(None, False, bounds.samples, bounds.warnings)
+        top = int(upper.value)
+        return WindowProof(str(top), top >= int(window.hi) - 1, bounds.samples, bounds.warnings)
+    oldest, warning = committed.oldest_open_transaction(source)
+    status, replica_warning = committed.replica_status(source)
+    warnings = _once(source, warning, replica_warning)
+    now = source.utc_now()
+    safe = now - timedelta(seconds=plan.table.upper_bound_lag_seconds)
+    if oldest is not None:
+        safe = min(safe, oldest - TRX_MARGIN)
+    if status is not None and status.is_replica:  # rows arrive as late as the delay
+        if status.delay_seconds is None:
+            return WindowProof(None, False, list(samples), warnings)
+        safe -= timedelta(seconds=status.delay_seconds)
+    kind = plan.column(plan.cursor or "").source.data_type
+    zone = plan.zone if kind == "datetime" else "UTC"
+    safe_wall = wall_clock(safe, zone)
+    if kind == "date":  # CURDATE(): a row still to come is dated the safe bound's day at least
+        safe_wall = datetime.combine(safe_wall.date(), datetime.min.time())
+    hi = wall_clock(datetime.fromisoformat(window.hi), zone)
+    text = safe.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return WindowProof(text, safe_wall >= hi, list(samples), warnings)
+
+
+def _once(source: Source, *warnings: str | None) -> list[str]:
+    """A warning about the source is given once a run (as `bounds` gives its own)."""
+    warned: set[str] = source.facts.setdefault("warned", set())
+    new = [w for w in dict.fromkeys(warnings) if w and w not in warned]
+    warned.update(new)
+    return new
 
 
 def snapshot_rows(source: Source, scan: Scan) -> int:

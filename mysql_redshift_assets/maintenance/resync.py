@@ -42,11 +42,13 @@ from mysql_redshift_assets.extract.bounds import window_bounds
 from mysql_redshift_assets.extract.keyset import Bound
 from mysql_redshift_assets.extract.position import Position
 from mysql_redshift_assets.extract.snapshot_bounds import (
+    WindowProof,
     carried_proofs,
     check_written,
     generation_bound,
     last_row_within,
     snapshot_rows,
+    window_proof,
 )
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.identifiers import quote_ident
@@ -126,13 +128,13 @@ def extract_generation(
         result = ResyncResult(table=table.qualified, windows=[w.key for w in windows if w])
         # Every bound before the snapshot opens: what it cannot see is later than them.
         safe = _safe_bound(source, plan, old, watermark, result)
-        scans = [_scan(source, plan, window) for window in windows]
+        scans = [_scan(source, plan, window, watermark, old) for window in windows]
         tmp = Path(tempfile.mkdtemp(prefix="mra-resync-"))
         reader = _Reader(source, store, plan, watermark, run_id, tmp, result)
         try:
             with source.snapshot():
-                for window, scan in zip(windows, scans, strict=True):
-                    reader.extract(scan, window)
+                for window, (scan, proof) in zip(windows, scans, strict=True):
+                    reader.extract(scan, window, proof)
                 if table.mode == "incremental":
                     watermark.position = last_row_within(source, plan, safe)
         finally:
@@ -204,13 +206,23 @@ def _safe_bound(
     return bound.upper
 
 
-def _scan(source: Source, plan: TablePlan, window: Window | None) -> Scan:
+def _scan(
+    source: Source,
+    plan: TablePlan,
+    window: Window | None,
+    watermark: Watermark,
+    old: Watermark | None,
+) -> tuple[Scan, WindowProof | None]:
     """What one generation reads: a window (inside `[lo, hi)`, and for a window still open in
-    time below its `now - lag` bound, as its sync would), or every row of the table."""
-    if window is not None:
-        bounds, upper = window_bounds(source, plan, window)
-        return Scan(plan, upper=upper, bounds=tuple(bounds))
-    return Scan(plan)
+    time below its `now - lag` bound, as its sync would) with what its read can prove, or
+    every row of the table."""
+    if window is None:
+        return Scan(plan), None
+    bounds, upper = window_bounds(source, plan, window)
+    samples = watermark.samples or (old.samples if old is not None else [])
+    proof = window_proof(source, plan, window, samples)
+    watermark.samples = proof.samples
+    return Scan(plan, upper=upper, bounds=tuple(bounds)), proof
 
 
 @dataclass
@@ -225,10 +237,15 @@ class _Reader:
     tmp: Path
     result: ResyncResult
 
-    def extract(self, scan: Scan, window: Window | None) -> None:
+    def extract(self, scan: Scan, window: Window | None, proof: WindowProof | None) -> None:
         """One generation, of the table or of one window."""
         generation = generation_id(self.run_id)
         self.watermark.begin_generation(generation, window.key if window else None)
+        if proof is not None:
+            self.watermark.prove_generation(
+                generation, proof.safe_bound, provisional=not proof.complete
+            )
+            self.result.warnings += proof.warnings
         local = self.tmp / (window.safe_key if window else "table")
         local.mkdir()
         sink = FileSink(self._file_set(generation, window), self.store, local)
