@@ -80,6 +80,10 @@ def generation_bound(
     bounds = run_bounds(source, plan, position if integer else None, list(samples))
     upper = bounds.upper
     warnings = list(bounds.warnings)
+    if plan.cursor_type == "date" and upper is not None and upper.op == "<=":
+        # CURDATE(): a row still to come may be dated the bound's day; the rows before it are
+        # the ones provably there (the increment re-reads whole days from its position's).
+        upper = Bound(upper.column, "<", upper.value)
     if integer and upper is not None and upper.value == _NOTHING_SAFE:
         upper = None
         warnings.append(
@@ -140,6 +144,26 @@ class WindowProof:
     warnings: list[str] = field(default_factory=list)
 
 
+def _safe_instant(source: Source, plan: TablePlan) -> tuple[datetime | None, list[str]]:
+    """The UTC instant every row stamped before had committed (None: unknown, a replica whose
+    delay is unknown), computed once a source: a bound computed earlier in the run is still
+    computed before every later snapshot opens, only more cautious."""
+    key = f"safe_instant:{plan.table.upper_bound_lag_seconds}"
+    if key not in source.facts:
+        oldest, warning = committed.oldest_open_transaction(source)
+        status, replica_warning = committed.replica_status(source)
+        bound = source.utc_now() - timedelta(seconds=plan.table.upper_bound_lag_seconds)
+        if oldest is not None:
+            bound = min(bound, oldest - TRX_MARGIN)
+        safe: datetime | None = bound
+        if status is not None and status.is_replica:  # rows arrive as late as the delay
+            delay = status.delay_seconds
+            safe = None if delay is None else bound - timedelta(seconds=delay)
+        source.facts[key] = (safe, [w for w in (warning, replica_warning) if w])
+    safe, warnings = source.facts[key]
+    return safe, _once(source, *warnings)
+
+
 def window_proof(
     source: Source, plan: TablePlan, window: Window, samples: Sequence[Sample]
 ) -> WindowProof:
@@ -152,17 +176,9 @@ def window_proof(
             return WindowProof(None, False, bounds.samples, bounds.warnings)
         top = int(upper.value)
         return WindowProof(str(top), top >= int(window.hi) - 1, bounds.samples, bounds.warnings)
-    oldest, warning = committed.oldest_open_transaction(source)
-    status, replica_warning = committed.replica_status(source)
-    warnings = _once(source, warning, replica_warning)
-    now = source.utc_now()
-    safe = now - timedelta(seconds=plan.table.upper_bound_lag_seconds)
-    if oldest is not None:
-        safe = min(safe, oldest - TRX_MARGIN)
-    if status is not None and status.is_replica:  # rows arrive as late as the delay
-        if status.delay_seconds is None:
-            return WindowProof(None, False, list(samples), warnings)
-        safe -= timedelta(seconds=status.delay_seconds)
+    safe, warnings = _safe_instant(source, plan)
+    if safe is None:
+        return WindowProof(None, False, list(samples), warnings)
     kind = plan.column(plan.cursor or "").source.data_type
     zone = plan.zone if kind == "datetime" else "UTC"
     safe_wall = wall_clock(safe, zone)
