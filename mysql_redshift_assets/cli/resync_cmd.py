@@ -38,6 +38,8 @@ def run(ctx: Context, args: Any) -> int:
             "rows_swapped_in": result.load.rows_loaded,
             "warehouse_rows": result.load.table_rows,
             "warnings": result.warnings,
+            # Where the increments after it start (at or before the safe bound; None: the start).
+            "position": result.position.model_dump() if result.position else None,
         },
         f"{result.table}: {_generations(result)}: {result.rows_extracted:,} rows in "
         f"{len(result.files)} file(s); swapped into {table.target} "

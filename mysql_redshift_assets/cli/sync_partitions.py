@@ -4,7 +4,10 @@ One Dagster run has one partitions definition, so each partitioned table gets ru
 a time-partitioned table one single-run backfill over its windows (`--partition-range`), an
 id-range table one run per range (its partitions live in the instance, in the order they were
 added, so a range of them is not a range of ids). Without a flag: the latest complete window
-of a time-partitioned table, the range holding the newest id of an id-range table.
+of a time-partitioned table, the range holding the newest id of an id-range table, and before
+it every window whose newest generation is provisional (read while rows could still commit
+into it: `Generation.provisional`), one run each: a row committed into a window after its read
+is read by the table's next sync.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import dagster as dg
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.connect import open_source
+from mysql_redshift_assets.connect import open_source, open_store
 from mysql_redshift_assets.defs.partitions import partitions_def
 from mysql_redshift_assets.naming import dynamic_partitions_name
 from mysql_redshift_assets.partitions import id_range_key, id_window
+from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.probe import max_primary_key
 
 RANGE_SEPARATOR = "..."
@@ -53,13 +57,30 @@ def parse_range(text: str) -> tuple[str, str]:
 def partitioned_runs(
     project: Project, table: TableConfig, partition: str | None, partition_range: str | None
 ) -> list[PartitionedRun]:
-    """The runs `sync` makes for `table`: the flags' windows, or the default one (none: [])."""
+    """The runs `sync` makes for `table`: the flags' windows, or the default ones (none: [])."""
     if table.mode == "time":
         keys = _time_keys(table, partition, partition_range)
-        return [PartitionedRun(table, keys)] if keys else []
-    return [
-        PartitionedRun(table, [k]) for k in _id_keys(project, table, partition, partition_range)
-    ]
+        runs = [PartitionedRun(table, keys)] if keys else []
+    else:
+        keys = _id_keys(project, table, partition, partition_range)
+        runs = [PartitionedRun(table, [k]) for k in keys]
+    if partition is not None or partition_range is not None:
+        return runs
+    again = [k for k in provisional_windows(project, table) if k not in keys]
+    return [PartitionedRun(table, [k]) for k in again] + runs
+
+
+def provisional_windows(project: Project, table: TableConfig) -> list[str]:
+    """The windows whose newest generation is provisional, in the order first extracted."""
+    watermark = WatermarkStore(open_store(project, table.store)).load(table)
+    if watermark is None:
+        return []
+    keys = [g.partition for g in watermark.provisional_partitions() if g.partition]
+    if table.mode == "time":
+        pdef = partitions_def(table)
+        assert isinstance(pdef, dg.TimeWindowPartitionsDefinition)
+        keys = [k for k in keys if pdef.has_partition_key(k)]  # today's: not a partition yet
+    return keys
 
 
 def _time_keys(table: TableConfig, partition: str | None, partition_range: str | None) -> list[str]:

@@ -26,6 +26,7 @@ from mysql_redshift_assets.naming import (
     table_job_name,
 )
 from mysql_redshift_assets.partitions import id_range_key, id_range_keys
+from mysql_redshift_assets.state.watermark import Generation
 from mysql_redshift_assets.sync.probe import first_row_past_watermark, max_primary_key
 
 if TYPE_CHECKING:  # what `define_asset_job` returns; dagster does not export the name
@@ -134,17 +135,31 @@ def schedule_for(
         job=job, cron_schedule=spec.cron, execution_timezone=spec.timezone,
         default_status=_status(spec.default_status), name=schedule_name(job.name),
         description=f"At `{spec.cron}` ({spec.timezone}): the latest complete window of "
-        f"{table.qualified} ({what}).",
+        f"{table.qualified} ({what}), and every window read while rows could still commit "
+        "into it (provisional) again.",
     )  # fmt: skip
-    def _latest_window(context: dg.ScheduleEvaluationContext) -> dg.SkipReason | dg.RunRequest:
+    def _latest_window(
+        context: dg.ScheduleEvaluationContext, watermarks: WatermarkResource
+    ) -> dg.SkipReason | list[dg.RunRequest]:
         # Dagster 1.13 takes "now" from a loading context (no `current_time=` argument any more).
         with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
             key = pdef.get_last_partition_key()
-        if key is None:
+            again = [
+                dg.RunRequest(partition_key=g.partition, run_key=f"{g.partition}@{g.id}")
+                for g in _provisional(watermarks, table)
+                if g.partition != key and pdef.has_partition_key(g.partition or "")
+            ]
+        if key is None and not again:
             return dg.SkipReason("no complete partition yet")
-        return dg.RunRequest(partition_key=key, run_key=key)
+        return again + ([dg.RunRequest(partition_key=key, run_key=key)] if key else [])
 
     return _latest_window
+
+
+def _provisional(watermarks: WatermarkResource, table: TableConfig) -> list[Generation]:
+    """The windows whose newest generation is provisional: read again (`Generation`)."""
+    watermark = watermarks.get(table)
+    return watermark.provisional_partitions() if watermark else []
 
 
 def new_data_sensor(assets: TableAssets) -> dg.SensorDefinition:
@@ -198,7 +213,9 @@ def id_range_sensor(assets: TableAssets) -> dg.SensorDefinition:
         description=f"Adds id-range partitions of {spec.size:,} ids as {table.qualified} grows.",
     )
     def _sensor(
-        context: dg.SensorEvaluationContext, connections: ConnectionsResource
+        context: dg.SensorEvaluationContext,
+        connections: ConnectionsResource,
+        watermarks: WatermarkResource,
     ) -> dg.SkipReason | dg.SensorResult:
         source = connections.source(table.source)
         try:
@@ -206,8 +223,17 @@ def id_range_sensor(assets: TableAssets) -> dg.SensorDefinition:
         finally:
             source.close()
         seen = int(context.cursor) if context.cursor else -1
-        if top is None or top <= seen:
+        # A full range read while an id in it could still commit: read again, once a reading.
+        again = [
+            dg.RunRequest(partition_key=g.partition, run_key=f"{g.partition}@{g.id}",
+                          tags=_table_tags(table))
+            for g in _provisional(watermarks, table)
+            if g.partition and top is not None and int(g.partition.split("-")[1]) <= top + 1
+        ]  # fmt: skip
+        if (top is None or top <= seen) and not again:
             return dg.SkipReason(f"max id {top} is not past {seen}")
+        if top is None or top <= seen:
+            return dg.SensorResult(run_requests=again, cursor=context.cursor)
         assert pdef.name is not None  # `partitions_def` names every dynamic partitions def
         existing = set(context.instance.get_dynamic_partitions(pdef.name))
         wanted = id_range_keys(top, spec.size)
@@ -217,8 +243,10 @@ def id_range_sensor(assets: TableAssets) -> dg.SensorDefinition:
             id_range_key((max(seen, 0) // spec.size) * spec.size, spec.size) if seen >= 0 else None
         )
         to_run = list(dict.fromkeys(([grown] if grown else []) + new))
+        again = [r for r in again if r.partition_key not in to_run]
         return dg.SensorResult(
-            run_requests=[
+            run_requests=again
+            + [
                 dg.RunRequest(partition_key=k, run_key=f"{k}@{top}", tags=_table_tags(table))
                 for k in to_run
             ],

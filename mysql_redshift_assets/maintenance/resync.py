@@ -3,16 +3,20 @@
 What an operator runs after a schema change the loader refuses, or to start a table over
 (`mysql-redshift resync -p <pipeline> -t <table>`, or the Dagster job `resync_<pipeline>`):
 
-1. Under the table's lease, read the whole table in one MySQL snapshot (rows up to what is
-   provably committed, as an increment would) into a new generation of files, in MySQL's
-   current shape. A partitioned table (time, id_range) is read window by window, in the same
-   snapshot: every window the watermark has extracted becomes a new generation of its window.
-   The live watermark is not touched: a crash here leaves the old state (the new files are
+1. Under the table's lease, read the whole table in one MySQL snapshot into a new generation
+   of files, in MySQL's current shape: every row the snapshot sees, never cut at the
+   open-transaction bound (the generation replaces the warehouse table), and `COUNT(*)` in the
+   same snapshot must equal the rows written (`extract/snapshot_bounds.py`). A partitioned
+   table (time, id_range) is read window by window, in the same snapshot: every window the
+   watermark has extracted becomes a new generation of its window. The live watermark is not
+   touched: a crash or a count that differs here leaves the old state (the new files are
    orphans for `s3clean`).
 2. One watermark write switches the table to its new life: a new lineage, the generation(s) as
-   its only files, and (incremental) the position of the generation's last row, from which later
-   increments continue. Increments of the old life not yet loaded are dropped with it: the
-   generation holds every row they held, newer.
+   its only files, and (incremental) a position at or before the safe bound computed before the
+   snapshot opened (the last row the snapshot holds at or below it), from which later
+   increments continue: the rows of transactions open during the read are read by them.
+   Increments of the old life not yet loaded are dropped with it: the generation holds every
+   row they held, newer.
 3. The load swaps the generation in (`load/swap.py`: side table, then DROP + RENAME and the
    ledger rows in one transaction; the old table stays readable until then), then merges any
    increment after it. A partitioned table's windows are swapped in together, in that one
@@ -34,7 +38,18 @@ from pathlib import Path
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import Batch, Scan, TablePlan, plan_table, read_table
-from mysql_redshift_assets.extract.bounds import run_bounds, window_bounds
+from mysql_redshift_assets.extract.bounds import window_bounds
+from mysql_redshift_assets.extract.keyset import Bound
+from mysql_redshift_assets.extract.position import Position
+from mysql_redshift_assets.extract.snapshot_bounds import (
+    WindowProof,
+    carried_proofs,
+    check_written,
+    generation_bound,
+    last_row_within,
+    snapshot_rows,
+    window_proof,
+)
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load.base import Warehouse
@@ -72,6 +87,7 @@ class ResyncResult:
     files: list[FileRecord] = field(default_factory=list)
     load: LoadResult = field(default_factory=LoadResult)
     warnings: list[str] = field(default_factory=list)
+    position: Position | None = None  # where the increments after it start (incremental)
 
 
 def resync_table(
@@ -88,11 +104,12 @@ def resync_table(
         refuse_rows_outside_windows(warehouse, table, watermarks.load(table))
     result = extract_generation(source, store, watermarks, table, run_id=run_id)
     if table.partitioned:
-        result.load, result.warnings = swap_windows(warehouse, store, watermarks, table, run_id)
+        result.load, warnings = swap_windows(warehouse, store, watermarks, table, run_id)
     else:
-        result.load, result.warnings = load_table(
+        result.load, warnings = load_table(
             warehouse, store, watermarks, table, run_id=run_id, source=source
         )
+    result.warnings += warnings
     return result
 
 
@@ -113,17 +130,20 @@ def extract_generation(
         watermark.warehouse_names = old.warehouse_names if old else {}  # the same table
         watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)
         result = ResyncResult(table=table.qualified, windows=[w.key for w in windows if w])
-        scans = [_scan(source, plan, watermark, window) for window in windows]  # bounds first
+        # Every bound before the snapshot opens: what it cannot see is later than them.
+        safe = _safe_bound(source, plan, old, watermark, result)
+        scans = [_scan(source, plan, window, watermark, old) for window in windows]
         tmp = Path(tempfile.mkdtemp(prefix="mra-resync-"))
         reader = _Reader(source, store, plan, watermark, run_id, tmp, result)
         try:
             with source.snapshot():
-                for window, scan in zip(windows, scans, strict=True):
-                    reader.extract(scan, window)
+                for window, (scan, proof) in zip(windows, scans, strict=True):
+                    reader.extract(scan, window, proof)
+                if table.mode == "incremental":
+                    watermark.position = last_row_within(source, plan, safe)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        if table.mode == "incremental" and result.files:
-            watermark.position = result.files[-1].last or watermark.position
+        result.position = watermark.position
         watermark.succeed()
         watermarks.save(table, watermark)  # the switch: one write
     result.rows_extracted = sum(f.rows for f in result.files)
@@ -170,17 +190,43 @@ def refuse_rows_outside_windows(
         )
 
 
-def _scan(source: Source, plan: TablePlan, watermark: Watermark, window: Window | None) -> Scan:
-    """What one generation reads: a window (up to its late-commit bound, as its sync would),
-    or the whole table (an incremental one up to what is provably committed)."""
-    if window is not None:
-        bounds, upper = window_bounds(source, plan, window)
-        return Scan(plan, upper=upper, bounds=tuple(bounds))
-    if plan.table.mode == "incremental":
-        committed = run_bounds(source, plan, None, [])
-        watermark.samples = committed.samples
-        return Scan(plan, upper=committed.upper)
-    return Scan(plan)
+def _safe_bound(
+    source: Source,
+    plan: TablePlan,
+    old: Watermark | None,
+    watermark: Watermark,
+    result: ResyncResult,
+) -> Bound | None:
+    """An incremental table's safe bound, before the snapshot opens (`snapshot_bounds.py`):
+    the increments after the resync start at the last row at or below it. An AUTO_INCREMENT
+    key carries the old watermark's samples and position into it."""
+    if plan.table.mode != "incremental":
+        return None
+    same = old is not None and (old.cursor, old.primary_key) == (plan.cursor, plan.primary_key)
+    proofs = (old.position, old.samples) if old is not None else (None, [])
+    bound = generation_bound(source, plan, carried_proofs(source, plan, proofs, same))
+    watermark.samples = bound.samples
+    result.warnings += bound.warnings
+    return bound.upper
+
+
+def _scan(
+    source: Source,
+    plan: TablePlan,
+    window: Window | None,
+    watermark: Watermark,
+    old: Watermark | None,
+) -> tuple[Scan, WindowProof | None]:
+    """What one generation reads: a window (inside `[lo, hi)`, and for a window still open in
+    time below its `now - lag` bound, as its sync would) with what its read can prove, or
+    every row of the table."""
+    if window is None:
+        return Scan(plan), None
+    bounds, upper = window_bounds(source, plan, window)
+    samples = watermark.samples or (old.samples if old is not None else [])
+    proof = window_proof(source, plan, window, samples)
+    watermark.samples = proof.samples
+    return Scan(plan, upper=upper, bounds=tuple(bounds)), proof
 
 
 @dataclass
@@ -195,14 +241,22 @@ class _Reader:
     tmp: Path
     result: ResyncResult
 
-    def extract(self, scan: Scan, window: Window | None) -> None:
+    def extract(self, scan: Scan, window: Window | None, proof: WindowProof | None) -> None:
         """One generation, of the table or of one window."""
         generation = generation_id(self.run_id)
         self.watermark.begin_generation(generation, window.key if window else None)
+        if proof is not None:
+            self.watermark.prove_generation(
+                generation, proof.safe_bound, provisional=not proof.complete
+            )
+            self.result.warnings += proof.warnings
         local = self.tmp / (window.safe_key if window else "table")
         local.mkdir()
         sink = FileSink(self._file_set(generation, window), self.store, local)
+        counted = snapshot_rows(self.source, scan)
         files = _write(read_table(self.source, scan), sink) or list(sink.write_empty())
+        what = f"the resync of window {window.key}" if window else "the resync"
+        check_written(self.plan.table.qualified, what, counted, sum(f.rows for f in files))
         for record in files:
             self.watermark.record_file(record, None)
         self.watermark.end_generation(generation, complete=True)

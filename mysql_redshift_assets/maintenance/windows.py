@@ -58,6 +58,9 @@ class WindowCounts:
     changed: int = 0
     duplicated: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
+    # Its newest generation was read while rows could still commit into it: the table's next
+    # sync reads the window again (`Generation.provisional`).
+    provisional: bool = False
 
 
 def window_of(table: TableConfig, key: str) -> Window:
@@ -114,6 +117,7 @@ def validate_window(
     counts = WindowCounts(key, "not_loaded", window.lo, window.hi)
     state = window_state(watermark, loaded_keys, key)
     counts.files_pending = state.files_pending
+    counts.provisional = state.newest is not None and state.newest.provisional
     if watermark is None or state.loaded is None:
         counts.note = (
             "never extracted"
@@ -143,6 +147,11 @@ def validate_window(
     else:
         counts.verdict = "mismatch"
         counts.note = f"warehouse has {counts.warehouse_rows - counts.source_rows:+,} rows"
+    if counts.provisional and state.newest is not None:
+        counts.note += (
+            f"; provisional: read while rows could still commit into it (safe bound "
+            f"{state.newest.safe_bound or 'unknown'}), the next sync reads it again"
+        )
     return counts
 
 
@@ -300,4 +309,7 @@ def summarise(windows: Sequence[WindowCounts]) -> tuple[TableVerdict, str]:
     bad = [w for w in windows if w.verdict == "mismatch"]
     if bad:
         note += "; " + "; ".join(f"{w.partition}: {w.note}" for w in bad[:5])
+    provisional = [w.partition for w in windows if w.provisional]
+    if provisional:
+        note += f"; provisional (read again by the next sync): {', '.join(provisional[:5])}"
     return verdict, note

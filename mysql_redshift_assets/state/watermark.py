@@ -96,6 +96,12 @@ class Generation(_Model):
     complete: bool = False
     rows: int = 0
     files: int = 0
+    # A window's: what its read could prove before the snapshot opened (`snapshot_bounds`:
+    # time, a UTC instant every row stamped before had committed; id, every id at or below),
+    # and whether the window reached past it: then rows may still commit into it, and the next
+    # sync of the table reads the window again.
+    safe_bound: str | None = None
+    provisional: bool = False
 
 
 class Watermark(_Model):
@@ -147,6 +153,22 @@ class Watermark(_Model):
     def begin_generation(self, generation_id: str, partition: str | None) -> None:
         """A new generation of files that will replace the table (or one partition's window)."""
         self.generation(generation_id).partition = partition
+
+    def prove_generation(
+        self, generation_id: str, safe_bound: str | None, *, provisional: bool
+    ) -> None:
+        """What a window's read proved (see `Generation`)."""
+        generation = self.generation(generation_id)
+        generation.safe_bound, generation.provisional = safe_bound, provisional
+
+    def provisional_partitions(self) -> list[Generation]:
+        """The newest complete generation of each window, where it is provisional: rows may
+        have committed into the window after it was read (the next sync reads it again)."""
+        newest: dict[str, Generation] = {}
+        for generation in self.generations:
+            if generation.partition and generation.complete:
+                newest[generation.partition] = generation
+        return [g for g in newest.values() if g.provisional]
 
     def end_generation(self, generation_id: str, *, complete: bool) -> None:
         """A generation cut short (`max_rows`) is not the table: a load never replaces with it."""

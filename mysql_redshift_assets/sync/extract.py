@@ -38,6 +38,11 @@ from mysql_redshift_assets.extract import (
 from mysql_redshift_assets.extract.bounds import reread_rows, run_bounds
 from mysql_redshift_assets.extract.indexes import cursor_index_warning
 from mysql_redshift_assets.extract.key_identity import check_loaded_with_identity
+from mysql_redshift_assets.extract.snapshot_bounds import (
+    check_written,
+    snapshot_rows,
+    window_proof,
+)
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.naming import generation_id
 from mysql_redshift_assets.partitions import Window
@@ -240,7 +245,10 @@ def _extract_generation(
     max_rows: int | None,
     window: Window | None,
 ) -> None:
-    """The whole table (or window), in one MySQL snapshot, into a new generation of files."""
+    """The whole table (or window), in one MySQL snapshot, into a new generation of files:
+    every row the snapshot sees (never cut at the open-transaction bound: a generation
+    replaces what the warehouse holds), checked against COUNT(*) in the same snapshot. A
+    window's proof is computed before the snapshot opens (`snapshot_bounds.window_proof`)."""
     generation = generation_id(run.result.run_id)
     run.result.generation = generation
     bounds: list[Bound] = []
@@ -249,15 +257,37 @@ def _extract_generation(
         run.watermark.begin_generation(generation, window.key)
         bounds, upper = window_bounds(source, run.plan, window)
         run.result.upper_bound = None if upper is None else str(upper.value)
+        _prove(run, source, generation, window)
     sink = FileSink(run.files(generation, window), store, tmp)
     scan = Scan(run.plan, upper=upper, bounds=tuple(bounds), max_rows=max_rows)
     with source.snapshot():
+        counted = snapshot_rows(source, scan)
         run.write(read_table(source, scan), sink)
     if not run.result.files:
         run.record(sink.write_empty())
     # A copy cut short by max_rows is not the table: a load must never replace with it.
     complete = max_rows is None or run.result.rows < max_rows
+    if complete:  # else never loaded: a count that differs leaves the generation incomplete
+        what = f"window {window.key}" if window else "the copy"
+        check_written(run.table.qualified, what, counted, run.result.rows)
     run.watermark.end_generation(generation, complete=complete)
+
+
+def _prove(run: _Run, source: Source, generation: str, window: Window) -> None:
+    """Whether rows can still commit into the window after this read (then it is read again
+    by the table's next sync)."""
+    proof = window_proof(source, run.plan, window, run.watermark.samples)
+    run.watermark.samples = proof.samples
+    run.watermark.prove_generation(generation, proof.safe_bound, provisional=not proof.complete)
+    run.result.warnings += proof.warnings
+    for warning in proof.warnings:
+        log.warning(warning)
+    if not proof.complete:
+        log.info(
+            "%s: window %s read while rows may still commit into it (safe bound %s); "
+            "provisional: the next sync reads it again",
+            run.table.qualified, window.key, proof.safe_bound,
+        )  # fmt: skip
 
 
 def _save_quietly(watermarks: WatermarkStore, table: TableConfig, watermark: Watermark) -> None:

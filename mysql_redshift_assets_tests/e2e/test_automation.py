@@ -127,10 +127,13 @@ def test_every_schedule_and_sensor_requests_runs_whose_config_fits_the_job(proje
     evaluated: dict[str, int] = {}
     with dg.instance_for_test() as instance:
         for schedule in schedules:
-            context = dg.build_schedule_context(
-                instance=instance, scheduled_execution_time=NOW, repository_def=repo
-            )
-            tick = schedule.evaluate_tick(context)
+            with dg.build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=NOW,
+                repository_def=repo,
+                resources=defs.resources,  # a time table's schedule reads its watermark
+            ) as context:
+                tick = schedule.evaluate_tick(context)
             assert tick.run_requests, f"{schedule.name}: {tick.skip_message}"
             assert all(r.job_name in (None, schedule.job_name) for r in tick.run_requests)
             for request in tick.run_requests:

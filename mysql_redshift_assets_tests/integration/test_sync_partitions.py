@@ -142,7 +142,8 @@ def test_sync_runs_a_pipeline_with_partitioned_and_plain_tables(
     with mysql.cursor() as cur:
         cur.execute("UPDATE items SET name = 'renamed' WHERE id = 5")
         cur.execute("DELETE FROM items WHERE id = 6")
-    assert [r["partitions"] for r in _sync(project)["runs"]][1] == ["100-200"]
+    # The new range, and 0-100 again: it was read before it was full (provisional, issue 22).
+    assert [r["partitions"] for r in _sync(project)["runs"]][1:] == [["0-100"], ["100-200"]]
     _sync(project, "-t", f"{mysql_db}.items", "--partition", "0-100")  # the older range again
     assert_same_rows(mysql, items, ["id", "name"], ["id"])
 
