@@ -112,6 +112,7 @@ def describe(watermark: Watermark, loaded: set[str] | None) -> dict[str, Any]:
         "mode": watermark.mode,
         "status": watermark.status,
         "position": watermark.position.model_dump() if watermark.position else None,
+        "warehouse_names": dict(watermark.warehouse_names),  # the target's names, never changed
         "session": _session(watermark.session),
         "current": current_counts(watermark),
         "cumulative": watermark.cumulative.model_dump(),
