@@ -67,18 +67,21 @@ def test_equal_cursors_in_two_files_the_later_file_wins(
     mysql, mysql_db, mysql_sessions, make_project, request, target
 ):
     """A value changed without moving the cursor, carried by the re-read window into a second
-    file: the two versions tie on the cursor, and the later file holds MySQL's value."""
+    file: the two versions tie on the cursor, and the later file holds MySQL's value. The rows
+    are stamped a minute ago, inside the window before the first run's clock, so the second
+    run reads them all again."""
     sync = _sync(mysql, make_project, mysql_db, request, target, {"cursor": "updated_at"})
     with mysql.cursor() as cur:
+        cur.execute("SET @stamp = UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE")
         cur.executemany(
-            "INSERT INTO t VALUES (%s, 'first', '2024-01-01 00:00:00', '2024-01-01 00:00:00')",
+            "INSERT INTO t VALUES (%s, 'first', @stamp, '2024-01-01 00:00:00')",
             [(i,) for i in range(1, 301)],
         )
     sync.extract("r1")
     app = mysql_sessions()
     with app.cursor() as cur:
         cur.execute("UPDATE t SET v = 'second' WHERE id % 2 = 0")
-    sync.extract("r2")  # re-reads every row: all are inside the window behind the position
+    sync.extract("r2")  # re-reads every row: all are inside the window before r1's clock
     loaded = sync.load("load")
     assert loaded.rows_loaded == 600 and len(loaded.files_loaded) == 2
     assert_same_rows(mysql, sync, COLUMNS, KEY)
