@@ -278,6 +278,10 @@ def run_soak(
         while time.monotonic() < deadline and not stats.errors:
             kill_after = rng.uniform(0.05, 2.0) if rng.random() < kill_rate else None
             run_id, draw = f"soak-{stats.syncs:04d}", rng.random()
+            if (
+                stats.syncs == 2
+            ):  # however the draws fall, one resync runs to its end and is checked
+                draw, kill_after = overlap_rate, None
             if draw < overlap_rate:
                 stats.killed += sync_and_resync(env, run_id, kill_after=kill_after)
                 stats.overlaps += 1
