@@ -121,7 +121,7 @@ def test_the_reader_switch(source, make_project, numbers) -> None:
     project = make_project({numbers: {"append_only": True}}, store="local")
     connections = project.connections_path.read_text().replace("reader: wire", "reader: fastest")
     project.connections_path.write_text(connections)
-    from mysql_redshift_assets.config.loader import load_project
+    from mysql_redshift_assets.project import load_project
 
     with pytest.raises(ConfigError, match="reader"):
         load_project(project.root)

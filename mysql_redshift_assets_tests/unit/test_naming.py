@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 
 from mysql_redshift_assets import naming
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
 from mysql_redshift_assets.defs.build import build_definitions
+from mysql_redshift_assets.project import load_project
 
 REPO_PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 VALID = re.compile(r"^[A-Za-z0-9_]+$")
