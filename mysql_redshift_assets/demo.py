@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from mysql_redshift_assets.config.connections import DemoSourceSpec
 from mysql_redshift_assets.config.loader import Project
-from mysql_redshift_assets.config.models import DemoSourceSpec
 from mysql_redshift_assets.config.resolve import table_config, table_configs
 from mysql_redshift_assets.identifiers import qualified
 from mysql_redshift_assets.project import load_project

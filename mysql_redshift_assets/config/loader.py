@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mysql_redshift_assets.config.connections import ConnectionsFile
 from mysql_redshift_assets.config.env import has_reference
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.models import ConnectionsFile, PipelineFile, TableSpec
+from mysql_redshift_assets.config.pipelines import PipelineFile, TableSpec
 
 PIPELINES_DIR_ENV = "MYSQL_REDSHIFT_PIPELINES_DIR"
 CONNECTIONS_FILE = "connections.yml"

@@ -22,9 +22,9 @@ import dagster as dg
 import pytest
 import yaml
 
+from mysql_redshift_assets.config.connections import SshSpec
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import Project
-from mysql_redshift_assets.config.models import SshSpec
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions

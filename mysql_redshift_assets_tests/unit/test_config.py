@@ -11,7 +11,7 @@ import yaml
 from mysql_redshift_assets.config.env import interpolate, resolve_env
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import PIPELINES_DIR_ENV, default_pipelines_dir
-from mysql_redshift_assets.config.models import (
+from mysql_redshift_assets.config.pipelines import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_FILE_ROWS,
     DEFAULT_UPPER_BOUND_LAG_SECONDS,

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from mysql_redshift_assets.config.connections import RedshiftTargetSpec
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.models import RedshiftTargetSpec
 from mysql_redshift_assets.connect import (
     REDSHIFT_CONNECT_TIMEOUT_SECONDS,
     connect_redshift_session,

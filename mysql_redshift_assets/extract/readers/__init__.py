@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import get_args
 
-from mysql_redshift_assets.config.models import ReaderName
+from mysql_redshift_assets.config.connections import ReaderName
 from mysql_redshift_assets.extract.plan import TablePlan
 from mysql_redshift_assets.extract.readers import connectorx, wire
 from mysql_redshift_assets.extract.readers.base import PageRequest, TableReader
