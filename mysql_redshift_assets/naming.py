@@ -100,8 +100,26 @@ def _table_stem(table: TableConfig) -> str:
 
 def assets_op_name(pipeline: str, *qualifiers: str) -> str:
     """The one op running a pipeline's tables (both layers, their checks): `<pipeline>_tables`,
-    qualified by source and partitions definition when a pipeline has several."""
+    qualified by source and partitions definition when a pipeline has several
+    (`op_qualifiers`)."""
     return dagster_name("__".join([pipeline, *qualifiers]) + "_tables")
+
+
+def op_qualifiers(table: TableConfig, *, several_sources: bool) -> tuple[str, ...]:
+    """What puts a table in an op of its own within its pipeline: its source (when the pipeline
+    reads several), then its partitions definition (tables sharing one can share an op)."""
+    by_source = (table.source,) if several_sources else ()
+    if table.mode == "id_range":  # a dynamic partitions definition of its own
+        return (*by_source, f"{table.source_schema}__{table.source_table}__id_range")
+    if table.partitioned and table.partitions is not None:
+        spec = table.partitions
+        return (*by_source, f"{spec.granularity}_{spec.start}_{spec.timezone or 'UTC'}")
+    return by_source
+
+
+def source_pool_name(source: str) -> str:
+    """The Dagster pool of the ops reading one MySQL source (it limits the queries at once)."""
+    return f"mysql-{source}"
 
 
 def automation_sensor_name(pipeline: str) -> str:
@@ -309,3 +327,13 @@ def ledger_entry_name(table: TableConfig, watermark: RecordedNames | None = None
     """The value of the ledger's `table_name` column for this table's files."""
     schema, name = target_table(table, watermark)
     return f"{schema}.{name}"
+
+
+def deletes_ledger_name(table: TableConfig, watermark: RecordedNames | None = None) -> str:
+    """The ledger's `table_name` of a table's delete passes (kept apart from its files)."""
+    return ledger_entry_name(table, watermark) + "#deletes"
+
+
+def side_table_name(name: str) -> str:
+    """The table a rebuild or a resync fills beside the target before swapping it in."""
+    return f"{name[:48]}__mra_new"

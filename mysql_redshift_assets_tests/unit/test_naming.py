@@ -40,6 +40,21 @@ def test_names_are_the_ones_users_have_runs_and_cursors_under(events):
     assert naming.s3clean_schedule_name("demo") == "s3clean_demo_schedule"
 
 
+def test_the_names_built_outside_naming_before_are_unchanged(events):
+    """The op qualifiers and pool (once in defs/build.py), the delete passes' ledger name (once
+    in load/deletes.py) and the side table (once in load/alter.py): the same strings."""
+    assert naming.op_qualifiers(events, several_sources=False) == ("daily_2026-11-01_UTC",)
+    assert naming.op_qualifiers(events, several_sources=True) == ("demo", "daily_2026-11-01_UTC")
+    by_id = replace(events, mode="id_range", partitions=None)
+    assert naming.op_qualifiers(by_id, several_sources=False) == ("shop__events__id_range",)
+    plain = replace(events, mode="incremental", partitions=None)
+    assert naming.op_qualifiers(plain, several_sources=False) == ()
+    assert naming.source_pool_name("demo") == "mysql-demo"
+    assert naming.deletes_ledger_name(events) == "demo.events#deletes"
+    assert naming.side_table_name("orders") == "orders__mra_new"
+    assert naming.side_table_name("x" * 60) == "x" * 48 + "__mra_new"
+
+
 def test_odd_pipeline_and_table_names_give_valid_dagster_names(events):
     odd = replace(events, pipeline="eu-west.v2", source_table="order-items")
     names = [
