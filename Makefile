@@ -49,11 +49,14 @@ SOAK_SECONDS ?= 600
 soak: $(VENV)/.installed-dev
 	MRA_SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest -m soak -s mysql_redshift_assets_tests/integration/test_soak.py
 
-## lint: ruff (lint + format) and mypy (settings in pyproject.toml)
+## lint: ruff (lint + format), mypy, and the house rules: the import contracts (lint-imports,
+## [tool.importlinter] in pyproject.toml) and the size test (module <= 400 lines, function <= 80)
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pytest -q mysql_redshift_assets_tests/unit/test_house_rules.py
 
 ## dev: the Dagster UI on http://127.0.0.1:3000 (runs recorded in .local/dagster_home), through
 ## `dg dev` (Dagster's CLI now; the code location is the dg project in pyproject.toml)

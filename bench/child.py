@@ -50,9 +50,9 @@ def project(pipelines: str, store_name: str, writer: str = "") -> dict:
 
     import mysql_redshift_assets.store.s3  # noqa: F401 - boto3: an import, not the work
     from bench.table import DATABASE, TABLE
-    from mysql_redshift_assets.config.loader import load_project
     from mysql_redshift_assets.config.resolve import table_config
     from mysql_redshift_assets.connect import open_source, open_store
+    from mysql_redshift_assets.project import load_project
     from mysql_redshift_assets.state.watermark import WatermarkStore
     from mysql_redshift_assets.sync.extract import extract_table
 
@@ -151,9 +151,9 @@ def cli(*args: str) -> dict:
 def deletes(pipelines: str, run_id: str) -> dict:
     """One delete pass (what the warehouse asset runs after its load) on the bench table."""
     from bench.table import DATABASE, TABLE
-    from mysql_redshift_assets.config.loader import load_project
     from mysql_redshift_assets.config.resolve import table_config
     from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+    from mysql_redshift_assets.project import load_project
     from mysql_redshift_assets.state.watermark import WatermarkStore
     from mysql_redshift_assets.sync.deletes import propagate_deletes
 

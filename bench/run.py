@@ -207,9 +207,9 @@ def parquet_checks(project_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from mysql_redshift_assets.config.loader import load_project
     from mysql_redshift_assets.config.resolve import table_config
     from mysql_redshift_assets.connect import open_store
+    from mysql_redshift_assets.project import load_project
     from mysql_redshift_assets.state.watermark import WatermarkStore
     from mysql_redshift_assets.store.parquet import ORDER_COLUMN
 

@@ -16,10 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pydantic import SecretStr
 
-from mysql_redshift_assets.config.env import resolve_env
-from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import Project
-from mysql_redshift_assets.config.models import (
+from mysql_redshift_assets.config.connections import (
     DemoSourceSpec,
     DuckDBTargetSpec,
     LocalStoreSpec,
@@ -32,6 +29,9 @@ from mysql_redshift_assets.config.models import (
     TargetSpec,
     check_redshift_target,
 )
+from mysql_redshift_assets.config.env import resolve_env
+from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.ssh import TunnelPool

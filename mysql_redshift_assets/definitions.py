@@ -15,8 +15,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.defs.build import build_definitions
+from mysql_redshift_assets.project import load_project
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,10 +16,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from mysql_redshift_assets.config.loader import Project, load_project
-from mysql_redshift_assets.config.models import DemoSourceSpec
+import dagster as dg
+
+from mysql_redshift_assets.config.connections import DemoSourceSpec
+from mysql_redshift_assets.config.loader import Pipeline, Project
 from mysql_redshift_assets.config.resolve import table_config, table_configs
+from mysql_redshift_assets.connect import open_warehouse
+from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.identifiers import qualified
+from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.naming import pipeline_job_name, table_job_name, target_table
+from mysql_redshift_assets.project import load_project
 
 SCHEMA = {
     "customers": """CREATE TABLE customers (
@@ -167,19 +174,37 @@ def source_counts(folder: Path) -> dict[str, int]:
 
 
 def run(project: Project) -> int:
-    import dagster as dg
-
-    from mysql_redshift_assets.connect import open_warehouse
-    from mysql_redshift_assets.defs.build import build_definitions
-    from mysql_redshift_assets.naming import pipeline_job_name, table_job_name, target_table
-
+    """Seed the demo source, run the pipeline's jobs, and report: what each asset did, and the
+    source's rows against the warehouse's, table by table. 0 when every count is equal."""
     pipeline = project.pipeline("demo")
     folder = _folder(project)
     changed = create_or_grow(folder, random.Random())
     print(
         f"demo source: {folder} ({changed['inserted']} rows inserted, {changed['updated']} updated)"
     )
+    days = _last_days(EVENT_DAYS)
+    runs = _run_jobs(project, pipeline, days)
+    for result in runs:
+        print(f"dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+    _print_materializations(runs)
+    warehouse = open_warehouse(project, pipeline.spec.target)
+    try:
+        ok = _compare_rows(warehouse, pipeline, folder, days)
+    finally:
+        warehouse.close()
+    ok &= all(result.success for result in runs)
+    print(f"\nParquet files: {project.resolve_path('../.local/demo/store')}")
+    print(f"DuckDB warehouse: {getattr(warehouse, 'path', '')}")
+    print(
+        "Next: `make dev` (dg dev) and open http://127.0.0.1:3000 to see the assets and this run."
+    )
+    return 0 if ok else 1
 
+
+def _run_jobs(
+    project: Project, pipeline: Pipeline, days: list[str]
+) -> list[dg.ExecuteInProcessResult]:
+    """The pipeline's job, then the partitioned table's: a single-run backfill over `days`."""
     defs = build_definitions(project)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     if not os.environ.get("DAGSTER_HOME"):
@@ -192,8 +217,6 @@ def run(project: Project) -> int:
     result = defs.resolve_job_def(pipeline_job_name(pipeline.name)).execute_in_process(
         instance=instance, raise_on_error=False, run_config=quiet
     )
-    days = _last_days(EVENT_DAYS)
-    # The partitioned table: a single-run backfill over the last complete days.
     events_job = table_job_name(table_config(pipeline, "shop.events"))
     events = defs.resolve_job_def(events_job).execute_in_process(
         instance=instance,
@@ -204,14 +227,14 @@ def run(project: Project) -> int:
             "dagster/asset_partition_range_end": days[-1],
         },
     )
-    for run in (result, events):
-        print(f"dagster run {run.run_id}: {'succeeded' if run.success else 'FAILED'}")
-    # One materialization per asset, or per partition with that day's own figures: add them up.
+    return [result, events]
+
+
+def _print_materializations(runs: list[dg.ExecuteInProcessResult]) -> None:
+    """One line an asset. One materialization per asset, or per partition with that day's own
+    figures: add them up."""
     totals: dict[str, dict[str, int]] = {}
-    for event in [
-        *result.get_asset_materialization_events(),
-        *events.get_asset_materialization_events(),
-    ]:
+    for event in [e for run in runs for e in run.get_asset_materialization_events()]:
         mat = event.step_materialization_data.materialization
         md = {k: v.value for k, v in mat.metadata.items()}
         entry = totals.setdefault("/".join(mat.asset_key.path), {"partitions": 0})
@@ -232,39 +255,34 @@ def run(project: Project) -> int:
                 f"new file(s){parts}"
             )
 
-    warehouse = open_warehouse(project, pipeline.spec.target)
+
+def _compare_rows(warehouse: Warehouse, pipeline: Pipeline, folder: Path, days: list[str]) -> bool:
+    """Print the source's rows against the warehouse's, table by table (the partitioned table
+    over the materialised `days` only); True when every count is equal."""
     counts = source_counts(folder)
-    ok = result.success and events.success
+    ok = True
     print("\nsource rows vs warehouse rows:")
-    try:
-        for table in table_configs(pipeline):
-            schema, name = target_table(table)
-            loaded = warehouse.row_count(schema, name)
-            note = ""
-            if table.partitioned:  # compare the materialised days only
-                end = (datetime.fromisoformat(days[-1]) + timedelta(days=1)).date().isoformat()
-                ph = warehouse.ph
-                loaded = warehouse.fetchall(
-                    f"SELECT COUNT(*) FROM {warehouse.ref(schema, name)} "
-                    f'WHERE "created_at" >= {ph} AND "created_at" < {ph}',
-                    (days[0], end),
-                )[0][0]
-                note = f"  (partitions {days[0]} .. {days[-1]})"
-            same = loaded == counts[table.source_table]
-            ok &= same
-            print(
-                f"  {table.qualified:<16} source {counts[table.source_table]:>7,}   "
-                f"warehouse {qualified(schema, name):<22} {loaded:>7,}   "
-                f"{'equal' if same else 'DIFFERENT'}{note}"
-            )
-    finally:
-        warehouse.close()
-    print(f"\nParquet files: {project.resolve_path('../.local/demo/store')}")
-    print(f"DuckDB warehouse: {getattr(warehouse, 'path', '')}")
-    print(
-        "Next: `make dev` (dg dev) and open http://127.0.0.1:3000 to see the assets and this run."
-    )
-    return 0 if ok else 1
+    for table in table_configs(pipeline):
+        schema, name = target_table(table)
+        loaded = warehouse.row_count(schema, name)
+        note = ""
+        if table.partitioned:  # compare the materialised days only
+            end = (datetime.fromisoformat(days[-1]) + timedelta(days=1)).date().isoformat()
+            ph = warehouse.ph
+            loaded = warehouse.fetchall(
+                f"SELECT COUNT(*) FROM {warehouse.ref(schema, name)} "
+                f'WHERE "created_at" >= {ph} AND "created_at" < {ph}',
+                (days[0], end),
+            )[0][0]
+            note = f"  (partitions {days[0]} .. {days[-1]})"
+        same = loaded == counts[table.source_table]
+        ok &= same
+        print(
+            f"  {table.qualified:<16} source {counts[table.source_table]:>7,}   "
+            f"warehouse {qualified(schema, name):<22} {loaded:>7,}   "
+            f"{'equal' if same else 'DIFFERENT'}{note}"
+        )
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import (
@@ -24,8 +25,14 @@ from mysql_redshift_assets.identifiers import (
     short_hash,
 )
 
-if TYPE_CHECKING:  # state/watermark.py imports this module
-    from mysql_redshift_assets.state.watermark import Watermark
+
+class RecordedNames(Protocol):
+    """What the names read of a table's watermark (`state/watermark.py`'s `Watermark`, which
+    sits above this module): the warehouse names recorded for its YAML names."""
+
+    @property
+    def warehouse_names(self) -> Mapping[str, str]: ...
+
 
 Layer = Literal["parquet", "redshift"]
 
@@ -93,8 +100,26 @@ def _table_stem(table: TableConfig) -> str:
 
 def assets_op_name(pipeline: str, *qualifiers: str) -> str:
     """The one op running a pipeline's tables (both layers, their checks): `<pipeline>_tables`,
-    qualified by source and partitions definition when a pipeline has several."""
+    qualified by source and partitions definition when a pipeline has several
+    (`op_qualifiers`)."""
     return dagster_name("__".join([pipeline, *qualifiers]) + "_tables")
+
+
+def op_qualifiers(table: TableConfig, *, several_sources: bool) -> tuple[str, ...]:
+    """What puts a table in an op of its own within its pipeline: its source (when the pipeline
+    reads several), then its partitions definition (tables sharing one can share an op)."""
+    by_source = (table.source,) if several_sources else ()
+    if table.mode == "id_range":  # a dynamic partitions definition of its own
+        return (*by_source, f"{table.source_schema}__{table.source_table}__id_range")
+    if table.partitioned and table.partitions is not None:
+        spec = table.partitions
+        return (*by_source, f"{spec.granularity}_{spec.start}_{spec.timezone or 'UTC'}")
+    return by_source
+
+
+def source_pool_name(source: str) -> str:
+    """The Dagster pool of the ops reading one MySQL source (it limits the queries at once)."""
+    return f"mysql-{source}"
 
 
 def automation_sensor_name(pipeline: str) -> str:
@@ -256,7 +281,7 @@ def _target_raw(table: TableConfig) -> tuple[str, str]:
     return table.target_schema, table.target_table or table.source_table
 
 
-def target_table(table: TableConfig, watermark: Watermark | None = None) -> tuple[str, str]:
+def target_table(table: TableConfig, watermark: RecordedNames | None = None) -> tuple[str, str]:
     """(schema, table) in the warehouse: the names `watermark` recorded for the table's target
     schema and table (`Watermark.warehouse_names`: a name in use never changes), else both
     normalised like every other identifier and shortened (deterministically) to what the target
@@ -278,7 +303,7 @@ def target_table(table: TableConfig, watermark: Watermark | None = None) -> tupl
 
 
 def warehouse_names(
-    table: TableConfig, watermark: Watermark | None = None, *, legacy: bool = False
+    table: TableConfig, watermark: RecordedNames | None = None, *, legacy: bool = False
 ) -> dict[str, str]:
     """{YAML name: warehouse name} of the target schema and table, as a watermark records them:
     those `target_table` gives; `legacy`: those a watermark written before the record existed
@@ -293,12 +318,22 @@ def warehouse_names(
 LEDGER_TABLE = "mysql_redshift_loads"
 
 
-def ledger_table(table: TableConfig, watermark: Watermark | None = None) -> tuple[str, str]:
+def ledger_table(table: TableConfig, watermark: RecordedNames | None = None) -> tuple[str, str]:
     """(schema, table) of the load ledger that records this table's files."""
     return target_table(table, watermark)[0], LEDGER_TABLE
 
 
-def ledger_entry_name(table: TableConfig, watermark: Watermark | None = None) -> str:
+def ledger_entry_name(table: TableConfig, watermark: RecordedNames | None = None) -> str:
     """The value of the ledger's `table_name` column for this table's files."""
     schema, name = target_table(table, watermark)
     return f"{schema}.{name}"
+
+
+def deletes_ledger_name(table: TableConfig, watermark: RecordedNames | None = None) -> str:
+    """The ledger's `table_name` of a table's delete passes (kept apart from its files)."""
+    return ledger_entry_name(table, watermark) + "#deletes"
+
+
+def side_table_name(name: str) -> str:
+    """The table a rebuild or a resync fills beside the target before swapping it in."""
+    return f"{name[:48]}__mra_new"

@@ -17,7 +17,8 @@ import pymysql
 import pytest
 import yaml
 
-from mysql_redshift_assets.config.loader import Project, load_project
+from mysql_redshift_assets.config.loader import Project
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets_tests.private_mariadb import (
     TEST_PASSWORD,
     TEST_USER,

@@ -25,7 +25,7 @@ import psycopg.types.datetime as pg_datetime
 import pymysql
 
 from mysql_redshift_assets.config.loader import Project
-from mysql_redshift_assets.config.models import DEFAULT_LATE_COMMIT_WINDOW_SECONDS
+from mysql_redshift_assets.config.pipelines import DEFAULT_LATE_COMMIT_WINDOW_SECONDS
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.identifiers import quote_ident, quote_mysql_ident

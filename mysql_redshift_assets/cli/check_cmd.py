@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mysql_redshift_assets.cli.args import Subcommands, table_args
 from mysql_redshift_assets.cli.common import Context, fail, find_pipeline, find_tables
 from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.config.resolve import TableConfig
@@ -11,6 +12,20 @@ from mysql_redshift_assets.connect import open_source, open_store, open_warehous
 from mysql_redshift_assets.maintenance.status import check_pipeline
 from mysql_redshift_assets.maintenance.validate import TableCounts, table_error, validate_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
+
+
+def add_arguments(commands: Subcommands) -> None:
+    st = commands.add("status", "check every connection of a pipeline, and every pipeline file")
+    st.add_argument("-p", "--pipeline")
+    val = commands.add("validate", "source vs Parquet vs warehouse: rows, keys, values")
+    table_args(val, required=False)
+    val.add_argument(
+        "--partition",
+        metavar="KEY",
+        help="partitioned tables only, this window (a day '2026-11-30', an id range '0-1000'); "
+        "default: every window extracted",
+    )
+    commands.add("validate-config", "read every pipeline file; list each broken file's errors")
 
 
 def _config_report(ctx: Context, names: list[str]) -> list[dict[str, Any]]:

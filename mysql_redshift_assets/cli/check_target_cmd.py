@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from mysql_redshift_assets.cli.args import Subcommands
 from mysql_redshift_assets.cli.common import Context, find_pipeline
 from mysql_redshift_assets.maintenance.check_target import check_target
+
+
+def add_arguments(commands: Subcommands) -> None:
+    ct = commands.add("check-target", "live self-test of the warehouse and the store")
+    ct.add_argument("-p", "--pipeline", required=True)
 
 
 def run(ctx: Context, args: Any) -> int:

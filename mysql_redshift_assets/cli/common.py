@@ -10,8 +10,9 @@ from typing import Any
 
 from mysql_redshift_assets.causes import cause_of, table_line
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import Pipeline, Project, load_project
+from mysql_redshift_assets.config.loader import Pipeline, Project
 from mysql_redshift_assets.config.resolve import TableConfig, table_config, table_configs
+from mysql_redshift_assets.project import load_project
 
 
 @dataclass

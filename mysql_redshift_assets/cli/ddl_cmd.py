@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from mysql_redshift_assets.cli.args import Subcommands, table_args
 from mysql_redshift_assets.cli.common import Context, find_tables
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.maintenance.ddl import TableDdl, table_ddl
 from mysql_redshift_assets.state.watermark import WatermarkStore
+
+
+def add_arguments(commands: Subcommands) -> None:
+    table_args(
+        commands.add("ddl", "print the target DDL a load would run (runs nothing)"), required=False
+    )
 
 
 def run(ctx: Context, args: Any) -> int:

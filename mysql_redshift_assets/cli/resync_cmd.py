@@ -6,9 +6,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import uuid4
 
+from mysql_redshift_assets.cli.args import Subcommands, table_args
 from mysql_redshift_assets.cli.common import Context, find_tables, table_failed
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.maintenance.resync import ResyncResult, resync_table
+
+
+def add_arguments(commands: Subcommands) -> None:
+    table_args(commands.add("resync", "re-extract one table whole and swap it in"))
 
 
 def run(ctx: Context, args: Any) -> int:

@@ -6,6 +6,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from mysql_redshift_assets.cli.args import Subcommands, table_args
 from mysql_redshift_assets.cli.common import Context, Progress, find_tables, human_bytes
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_store, open_warehouse
@@ -18,6 +19,29 @@ from mysql_redshift_assets.maintenance.s3clean import (
     totals,
 )
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
+
+
+def add_arguments(commands: Subcommands) -> None:
+    s3 = commands.nested("s3clean", "files in the store")
+    s3list = s3.add(
+        "list", "files and their state (loaded, pending, superseded, orphan), with totals"
+    )
+    table_args(s3list, required=False)
+    s3list.add_argument("--show-timestamps", action="store_true")
+    cleans = {
+        "clean": "delete the safe files (loaded, superseded, orphan) of ONE table (-t)",
+        "clean-all": "delete the safe files (loaded, superseded, orphan) of EVERY table of a "
+        "pipeline (-p), one table after another",
+    }
+    for name, help in cleans.items():
+        p = s3.add(name, help)
+        table_args(p, required=(name == "clean"))
+        p.add_argument("--older-than", help="only files older than this: 30m, 12h, 7d, 2w")
+        p.add_argument("--pattern", help="only file names (or keys) matching this glob")
+        p.add_argument("--dry-run", action="store_true", help="show, delete nothing")
+        p.add_argument(
+            "--force", action="store_true", help="no prompt; also delete files not yet loaded"
+        )
 
 
 def _ledger(ctx: Context, table: TableConfig, watermark: Watermark | None, force: bool) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from mysql_redshift_assets.cli import progress
+from mysql_redshift_assets.cli.args import Subcommands, table_args
 from mysql_redshift_assets.cli.common import Context, find_tables
 from mysql_redshift_assets.cli.failures import failures, for_console
 from mysql_redshift_assets.cli.sync_partitions import (
@@ -32,6 +34,36 @@ from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.naming import Layer
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
+
+
+def add_arguments(commands: Subcommands) -> None:
+    sync = commands.add("sync", "run the assets (recorded in Dagster)")
+    # The old tool's spelling `sync pipeline -p P -t T` works too.
+    sync.add_argument("what", nargs="?", choices=["pipeline"], help=argparse.SUPPRESS)
+    table_args(sync, many=True)
+    only = sync.add_mutually_exclusive_group()
+    only.add_argument("--extract-only", action="store_true", help="MySQL -> store only")
+    # The old tool's word for the same thing.
+    only.add_argument(
+        "--backup-only", dest="extract_only", action="store_true", help=argparse.SUPPRESS
+    )
+    only.add_argument("--redshift-only", action="store_true", help="load files already extracted")
+    sync.add_argument("--limit", type=int, help="max rows (with --max-chunks: rows per chunk)")
+    sync.add_argument("--max-chunks", type=int, help="with --limit: total = limit x max-chunks")
+    which = sync.add_mutually_exclusive_group()
+    which.add_argument(
+        "--partition",
+        metavar="KEY",
+        help="partitioned tables: this partition (a day '2026-11-30', an id range '0-1000'); "
+        "default: the latest complete window (time), the newest id range (id_range)",
+    )
+    which.add_argument(
+        "--partition-range",
+        metavar="A...B",
+        help="partitioned tables: every partition from A to B (one run for a time range)",
+    )
+    sync.add_argument("--dry-run", action="store_true", help="show what would run")
+    sync.add_argument("--json-output", help="write a JSON summary to this file")
 
 
 def _instance(ctx: Context) -> dg.DagsterInstance:

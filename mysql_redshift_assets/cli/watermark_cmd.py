@@ -5,12 +5,29 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from mysql_redshift_assets.cli.args import Subcommands, table_args
 from mysql_redshift_assets.cli.common import Context, find_pipeline, find_tables, text_table
 from mysql_redshift_assets.config.resolve import TableConfig, table_configs
 from mysql_redshift_assets.connect import open_store, open_warehouse
 from mysql_redshift_assets.maintenance import watermarks as ops
 from mysql_redshift_assets.maintenance.s3clean import superseded_keys
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
+
+
+def add_arguments(commands: Subcommands) -> None:
+    wm = commands.nested("watermark", "extraction state per table")
+    get = wm.add("get", "position, counts, files written vs loaded")
+    table_args(get)
+    get.add_argument("--show-files", action="store_true")
+    set_ = wm.add("set", "where the next extraction starts")
+    table_args(set_)
+    set_.add_argument(
+        "--timestamp", help="rows with cursor >= this (UTC), e.g. '2025-08-09 20:00:01'"
+    )
+    set_.add_argument("--id", help="rows with primary key > this")
+    table_args(wm.add("reset", "extract from the start again"))
+    lst = wm.add("list", "every table's state: status, rows and files, position")
+    lst.add_argument("-p", "--pipeline")
 
 
 def _loaded_keys(ctx: Context, table: TableConfig, watermark: Watermark) -> set[str] | None:

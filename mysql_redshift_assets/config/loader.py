@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mysql_redshift_assets.config.connections import ConnectionsFile
 from mysql_redshift_assets.config.env import has_reference
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.models import ConnectionsFile, PipelineFile, TableSpec
+from mysql_redshift_assets.config.pipelines import PipelineFile, TableSpec
 
 PIPELINES_DIR_ENV = "MYSQL_REDSHIFT_PIPELINES_DIR"
 CONNECTIONS_FILE = "connections.yml"
@@ -212,51 +213,22 @@ def pipeline_files(root: Path) -> list[Path]:
     return [p for p in paths if p.name not in (CONNECTIONS_FILE, "connections.yaml")]
 
 
-def _load_pipeline(path: Path, connections: ConnectionsFile, root: Path) -> Pipeline:
+def project_root(root: Path | str | None) -> Path:
+    """The pipelines folder `root` names (default: `default_pipelines_dir()`); an error if none."""
+    path = (Path(root) if root else default_pipelines_dir()).resolve()
+    if not path.is_dir():
+        raise ConfigError(
+            f"{path}: pipelines folder not found (run from the project folder, which holds "
+            f"pipelines/, or set {PIPELINES_DIR_ENV} or --pipelines-dir)"
+        )
+    return path
+
+
+def load_pipeline(path: Path, connections: ConnectionsFile, root: Path) -> Pipeline:
+    """One pipeline file, its source, store and target checked against connections.yml.
+    `project.load_project` then resolves its tables (`config/resolve.py`)."""
     spec = parse_file(path, PipelineFile)
     pipeline = Pipeline(name=path.stem, path=path, spec=spec)
     _check_references(pipeline, connections, root / CONNECTIONS_FILE)
     kind = connections.targets[spec.target].kind
-    pipeline = Pipeline(path.stem, path, spec, target_kind=kind)
-    # Each table's effective settings (partitions, names): an error there is this file's too.
-    from mysql_redshift_assets.config.resolve import table_configs
-
-    table_configs(pipeline)
-    return pipeline
-
-
-def load_project(root: Path | str | None = None, *, keep_going: bool = False) -> Project:
-    """Read a pipelines folder.
-
-    A pipeline file with errors raises ConfigError naming every broken file and all of its
-    errors; with `keep_going` (the CLI, the Dagster code location) the healthy pipelines load
-    and the broken files are listed in `Project.broken`. Two tables that would share a
-    warehouse table, asset key or Dagster name (`config/collisions.py`) are errors of the
-    pipelines holding them, and of no other. connections.yml broken is always an error: no
-    pipeline can run without it.
-    """
-    root = (Path(root) if root else default_pipelines_dir()).resolve()
-    if not root.is_dir():
-        raise ConfigError(
-            f"{root}: pipelines folder not found (run from the project folder, which holds "
-            f"pipelines/, or set {PIPELINES_DIR_ENV} or --pipelines-dir)"
-        )
-    connections, deferred = parse_connections(root / CONNECTIONS_FILE)
-    pipelines: dict[str, Pipeline] = {}
-    broken: dict[str, str] = {}
-    for path in pipeline_files(root):
-        try:
-            pipelines[path.stem] = _load_pipeline(path, connections, root)
-        except ConfigError as exc:
-            broken[path.stem] = str(exc)
-    # Here, not in a validator: names are derived by `naming`, which needs the loaded types.
-    from mysql_redshift_assets.config.collisions import name_collisions
-
-    for name, errors in name_collisions(pipelines.values()).items():
-        del pipelines[name]
-        broken[name] = "\n".join(errors)
-    if broken and not keep_going:
-        raise ConfigError("\n".join(broken[name] for name in sorted(broken)))
-    return Project(
-        root, connections, pipelines, broken=dict(sorted(broken.items())), deferred=deferred
-    )
+    return Pipeline(path.stem, path, spec, target_kind=kind)

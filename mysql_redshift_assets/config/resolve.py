@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mysql_redshift_assets.config.loader import Pipeline
-from mysql_redshift_assets.config.models import (
+from mysql_redshift_assets.config.pipelines import (
     IdRangeSpec,
     Mode,
     ScheduleSpec,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from mysql_redshift_assets.config.loader import Pipeline
-from mysql_redshift_assets.config.models import ScheduleSpec
+from mysql_redshift_assets.config.pipelines import ScheduleSpec
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.defs.checks import CHEAP_CHECKS
 from mysql_redshift_assets.defs.partitions import partitions_def

@@ -17,17 +17,7 @@ from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkR
 from mysql_redshift_assets.defs.resync import build_resync_job
 from mysql_redshift_assets.defs.table_run import TableAssets
 from mysql_redshift_assets.defs.translator import MysqlRedshiftTranslator, translator_for
-from mysql_redshift_assets.naming import assets_op_name
-
-
-def _partitions_group(table: TableConfig) -> tuple[str, ...]:
-    """Tables whose assets share a partitions definition (and so can share an op)."""
-    if table.mode == "id_range":  # a dynamic partitions definition of its own
-        return (f"{table.source_schema}__{table.source_table}__id_range",)
-    if table.partitioned and table.partitions is not None:
-        spec = table.partitions
-        return (f"{spec.granularity}_{spec.start}_{spec.timezone or 'UTC'}",)
-    return ()
+from mysql_redshift_assets.naming import assets_op_name, op_qualifiers, source_pool_name
 
 
 def table_assets(
@@ -49,7 +39,7 @@ def pipeline_ops(
     tables = table_configs(pipeline)
     several_sources = len({t.source for t in tables}) > 1
     for table in tables:
-        key = ((table.source,) if several_sources else ()) + _partitions_group(table)
+        key = op_qualifiers(table, several_sources=several_sources)
         groups.setdefault(key, []).append(table)
     ops = []
     for qualifiers, members in groups.items():
@@ -63,7 +53,7 @@ def pipeline_ops(
                 assets_op_name(pipeline.name, *qualifiers),
                 [table_assets(project, t, translator) for t in members],
                 specs,
-                pool=f"mysql-{members[0].source}",  # queries at once against one MySQL source
+                pool=source_pool_name(members[0].source),
             )
         )
     return ops

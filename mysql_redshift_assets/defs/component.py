@@ -21,9 +21,9 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.translator import MysqlRedshiftTranslator
+from mysql_redshift_assets.project import load_project
 
 
 class MysqlRedshiftComponent(dg.Component, dg.Model, dg.Resolvable):

@@ -5,11 +5,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from mysql_redshift_assets.config.loader import Project, load_project
+from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.ssh import TunnelPool
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore

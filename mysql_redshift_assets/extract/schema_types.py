@@ -2,7 +2,7 @@
 
 Pure: a column as `information_schema` describes it (`SourceColumn`, read by `catalog.py`) in,
 its Arrow, Redshift, DuckDB and PostgreSQL types and its SELECT expression out. Decoding the
-values MySQL sends is `mysql_text.py` (text protocol) and `readers/fast.py` (binary protocol).
+values MySQL sends is `mysql_text.py` (text protocol) and `readers/binary.py` (binary protocol).
 
 | MySQL                 | Arrow             | Redshift         | DuckDB        | PostgreSQL       |
 |-----------------------|-------------------|------------------|---------------|------------------|

@@ -29,7 +29,7 @@ from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.extract.plan import TablePlan
 from mysql_redshift_assets.extract.position import Position, keyset_values
 from mysql_redshift_assets.extract.readers import PageRequest, TableReader, TextPages, open_reader
-from mysql_redshift_assets.extract.readers.fast import FastPathUnavailable
+from mysql_redshift_assets.extract.readers.binary import BinaryPathUnavailable
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.extract.zones import datetimes_to_utc, is_utc
 
@@ -75,7 +75,7 @@ def read_table(source: Source, scan: Scan) -> Iterator[Batch]:
             after = keyset_values(batch.last, cursor_is_pk=plan.cursor_is_pk)
             yield batch
         return
-    except FastPathUnavailable as exc:
+    except BinaryPathUnavailable as exc:
         where = after or "the start"
         log.warning("%s: %s; reading on with pymysql from %s", plan.table.qualified, exc, where)
     remaining = None if scan.max_rows is None else scan.max_rows - taken

@@ -38,6 +38,7 @@ from mysql_redshift_assets.load.evolve import (
 from mysql_redshift_assets.load.files import group_columns
 from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
+from mysql_redshift_assets.naming import side_table_name
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 
@@ -196,11 +197,6 @@ def rebuild_statements(
         f"ALTER TABLE {side_ref} RENAME TO {quote_ident(name)}",
         *change_statements(target, [c for c in changes if c.action == "add"]),
     ]
-
-
-def side_table_name(name: str) -> str:
-    """The table a rebuild or a resync fills beside the target before swapping it in."""
-    return f"{name[:48]}__mra_new"
 
 
 def resync_command(table: TableConfig) -> str:

@@ -22,15 +22,10 @@ from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.request import LoadError
-from mysql_redshift_assets.naming import LEDGER_TABLE, ledger_entry_name, target_table
+from mysql_redshift_assets.naming import LEDGER_TABLE, deletes_ledger_name, target_table
 from mysql_redshift_assets.state.watermark import Watermark
 
 DELETE_BATCH = 500  # keys per DELETE statement
-
-
-def deletes_ledger_name(table: TableConfig, watermark: Watermark | None = None) -> str:
-    """The ledger's `table_name` of a table's delete passes (kept apart from its files)."""
-    return ledger_entry_name(table, watermark) + "#deletes"
 
 
 def minutes_since_last_pass(

@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING
 
 from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load import ledger
-from mysql_redshift_assets.load.alter import side_table_name, target_column_ddl
+from mysql_redshift_assets.load.alter import target_column_ddl
 from mysql_redshift_assets.load.files import group_columns, read_footers
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult, check_fence
+from mysql_redshift_assets.naming import side_table_name
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
 if TYPE_CHECKING:

@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from mysql_redshift_assets.config.connections import RedshiftTargetSpec, S3StoreSpec
 from mysql_redshift_assets.config.env import resolve_env
 from mysql_redshift_assets.config.loader import Pipeline, Project
-from mysql_redshift_assets.config.models import RedshiftTargetSpec, S3StoreSpec
 from mysql_redshift_assets.config.resolve import TableConfig, table_configs
 from mysql_redshift_assets.connect import open_store, open_warehouse
 from mysql_redshift_assets.extract.schema_types import arrow_schema, plan_columns

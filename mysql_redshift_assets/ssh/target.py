@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from mysql_redshift_assets.config.models import SshSpec
+from mysql_redshift_assets.config.connections import SshSpec
 
 # One logger for the package: the pool's default log and the forwarder's host-key warning must
 # be the same object, so a warning is not written twice when no run logger is given.

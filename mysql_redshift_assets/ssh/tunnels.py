@@ -11,7 +11,7 @@ from typing import Any
 import paramiko
 import sshtunnel
 
-from mysql_redshift_assets.config.models import SshSpec
+from mysql_redshift_assets.config.connections import SshSpec
 from mysql_redshift_assets.ssh.forwarder import Forwarder
 from mysql_redshift_assets.ssh.keys import load_client_keys
 from mysql_redshift_assets.ssh.target import (

@@ -17,9 +17,10 @@ import dagster as dg
 import pytest
 import yaml
 
-from mysql_redshift_assets.config.loader import Project, load_project
+from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.demo import create_or_grow
+from mysql_redshift_assets.project import load_project
 
 AutomationSensor = dg.AutomationConditionSensorDefinition
 

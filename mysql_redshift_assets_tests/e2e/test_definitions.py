@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.component import MysqlRedshiftComponent
+from mysql_redshift_assets.project import load_project
 
 REPO_PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

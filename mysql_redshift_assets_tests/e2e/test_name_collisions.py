@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_configs
 from mysql_redshift_assets.defs.config_errors import CHECK_NAME, SENSOR_NAME, error_asset_key
 from mysql_redshift_assets.defs.translator import asset_key
+from mysql_redshift_assets.project import load_project
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
 

@@ -27,13 +27,14 @@ import yaml
 
 from mysql_redshift_assets.config.env import resolve_env
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import Project, load_project
+from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.defs.translator import asset_key
 from mysql_redshift_assets.extract.source import SourceError
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.ssh import TunnelError, TunnelPool
 from mysql_redshift_assets_tests.conftest import (
     MARIADB_SOCKET,

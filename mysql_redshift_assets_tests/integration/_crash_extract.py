@@ -17,9 +17,9 @@ import os
 import signal
 import sys
 
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import extract_table
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.maintenance.resync import resync_table
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.state.lease import LeaseHeld
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import extract_table

@@ -14,8 +14,8 @@ import pymysql
 import pytest
 import yaml
 
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets_tests.conftest import TEST_PASSWORD, MysqlServer
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 

@@ -116,7 +116,7 @@ def test_the_console_command_prints_one_line_per_check(
 def _redshift_project(tmp_path: Any, endpoint: str, bucket: str, host: str) -> Any:
     import yaml
 
-    from mysql_redshift_assets.config.loader import load_project
+    from mysql_redshift_assets.project import load_project
 
     root = tmp_path / "rs"
     root.mkdir()

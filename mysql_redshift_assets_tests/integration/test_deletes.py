@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
-from mysql_redshift_assets.load.deletes import deletes_ledger_name
+from mysql_redshift_assets.naming import deletes_ledger_name
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.deletes import propagate_deletes
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows

@@ -15,11 +15,12 @@ import pytest
 import yaml
 
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import Project, load_project
+from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
 from mysql_redshift_assets.connect import open_source, open_store
 from mysql_redshift_assets.extract.source import SourceError
 from mysql_redshift_assets.naming import table_base
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.state.watermark import FileRecord, Position, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import ORDER_COLUMN, read_footer

@@ -26,13 +26,13 @@ from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store
 from mysql_redshift_assets.extract import readers
 from mysql_redshift_assets.extract.mysql_text import raw_to_arrow
-from mysql_redshift_assets.extract.readers import fast_client
-from mysql_redshift_assets.extract.readers.connectorx import ConnectorxReader
-from mysql_redshift_assets.extract.readers.fast import (
-    FastPathUnavailable,
+from mysql_redshift_assets.extract.readers import binary_client
+from mysql_redshift_assets.extract.readers.binary import (
+    BinaryPathUnavailable,
     TemporalUnreadable,
-    plan_fast,
+    plan_binary,
 )
+from mysql_redshift_assets.extract.readers.connectorx import ConnectorxReader
 from mysql_redshift_assets.extract.readers.wire import WireReader
 from mysql_redshift_assets.extract.schema_types import arrow_schema, plan_columns
 from mysql_redshift_assets.extract.source import MySQLSource
@@ -118,20 +118,22 @@ def both_paths(
         [raw_to_arrow(c, list(v)) for c, v in zip(planned, columns, strict=True)],
         schema=arrow_schema(planned),
     )
-    fast_plan = plan_fast(planned, [0], binary_temporal=binary_temporal)
-    assert fast_plan is not None
-    reader = fast_client(source)
+    binary_plan = plan_binary(planned, [0], binary_temporal=binary_temporal)
+    assert binary_plan is not None
+    reader = binary_client(source)
     assert reader is not None
     try:
-        sql = f"SELECT {', '.join(fast_plan.select_list)} FROM {ref} ORDER BY 1"
-        chunks = reader.fetch(fast_plan, sql)
+        sql = f"SELECT {', '.join(binary_plan.select_list)} FROM {ref} ORDER BY 1"
+        chunks = reader.fetch(binary_plan, sql)
     except TemporalUnreadable:
         if not retry_as_text:
             raise
-        fast_plan = fast_plan.text_temporal()  # what readers.fast.FastPages does on this error
-        sql = f"SELECT {', '.join(fast_plan.select_list)} FROM {ref} ORDER BY 1"
-        chunks = reader.fetch(fast_plan, sql)
-    fast = pa.Table.from_batches([c.batch for c in chunks], schema=fast_plan.schema)
+        binary_plan = (
+            binary_plan.text_temporal()
+        )  # what readers.binary.BinaryPages does on this error
+        sql = f"SELECT {', '.join(binary_plan.select_list)} FROM {ref} ORDER BY 1"
+        chunks = reader.fetch(binary_plan, sql)
+    fast = pa.Table.from_batches([c.batch for c in chunks], schema=binary_plan.schema)
     return slow, fast
 
 
@@ -209,7 +211,7 @@ def test_an_impossible_date_switches_to_text_with_identical_values(mysql, mysql_
         )
     with pytest.raises(TemporalUnreadable):
         both_paths(source, mysql_db, "d", retry_as_text=False)
-    assert fast_client(source).broken is None  # not a reason to leave the fast path
+    assert binary_client(source).broken is None  # not a reason to leave the fast path
     slow, fast = both_paths(source, mysql_db, "d", binary_temporal=False)
     assert_identical(slow, fast)
     assert fast["dt"].to_pylist()[:2] == [None, datetime(2024, 2, 29).date()]
@@ -224,13 +226,13 @@ def test_order_columns_the_fast_path_cannot_render_fall_back(source) -> None:
 
     cols = [col("k", "float", "float", 1), col("n", "int", "int(11)", 2)]
     planned = plan_columns(cols, table="t")
-    assert plan_fast(planned, [0]) is None  # a float key: its text is not what pymysql returns
-    assert plan_fast(planned, [1]) is not None
+    assert plan_binary(planned, [0]) is None  # a float key: its text is not what pymysql returns
+    assert plan_binary(planned, [1]) is not None
     binary = plan_columns([col("b", "varbinary", "varbinary(16)", 1)], table="t")
-    assert plan_fast(binary, [0]) is not None  # bytes, held as hex in positions
+    assert plan_binary(binary, [0]) is not None  # bytes, held as hex in positions
     zerofill = plan_columns([col("z", "int", "int(5) unsigned zerofill", 1)], table="t")
-    assert plan_fast(zerofill, [0]) is None  # '00042' in MySQL's text, 42 from connectorx
-    assert plan_fast(planned, []) is None  # keyless tables stay on the streaming path
+    assert plan_binary(zerofill, [0]) is None  # '00042' in MySQL's text, 42 from connectorx
+    assert plan_binary(planned, []) is None  # keyless tables stay on the streaming path
 
 
 # -- whole extractions: fast path == pymysql path -------------------------------------------------
@@ -298,7 +300,7 @@ def stored(project: Project, qualified: str) -> tuple[list[dict[str, Any]], pa.T
 @pytest.fixture
 def small_pages(monkeypatch) -> None:
     """Use the fast path even for the tiny pages of these tests."""
-    monkeypatch.setattr(readers, "FAST_MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(readers, "BINARY_MIN_CHUNK_ROWS", 1)
 
 
 def fetches(monkeypatch, active_reader: type) -> list[str]:
@@ -523,7 +525,7 @@ def test_connectorx_failing_mid_run_falls_back_to_pymysql_from_the_position(
         nonlocal count
         count += 1
         if count == 4:
-            raise FastPathUnavailable("source 'x': connectorx could not read a page (boom)")
+            raise BinaryPathUnavailable("source 'x': connectorx could not read a page (boom)")
         return real(self, plan, sql)
 
     monkeypatch.setattr(active_reader, "fetch", fails)
@@ -555,11 +557,11 @@ def test_connectorx_errors_never_carry_the_password(monkeypatch) -> None:
         raise RuntimeError(f"cannot connect to {url} (password {secret!r})")
 
     monkeypatch.setattr(connectorx, "read_sql", explode)
-    plan = plan_fast(
+    plan = plan_binary(
         plan_columns([_int_col()], table="t"),
         [0],
     )
-    with pytest.raises(FastPathUnavailable) as info:
+    with pytest.raises(BinaryPathUnavailable) as info:
         reader.fetch(plan, "SELECT 1")
     text = str(info.value) + repr(info.value.__cause__) + repr(info.value.__context__)
     assert "s3cr" not in text and "%40" not in text and "***" in str(info.value)
@@ -584,11 +586,11 @@ def test_the_url_is_tcp_to_the_source_and_escapes_the_credentials() -> None:
 
 
 def test_snapshot_copies_and_the_switch_stay_on_pymysql(source, monkeypatch) -> None:
-    assert fast_client(source) is not None
+    assert binary_client(source) is not None
     with source.snapshot():
-        assert fast_client(source) is None  # a consistent view lives on one connection only
+        assert binary_client(source) is None  # a consistent view lives on one connection only
     source.reader = "pymysql"
-    assert fast_client(source) is None
+    assert binary_client(source) is None
 
 
 def test_a_full_copy_reads_through_the_snapshot_connection(
@@ -603,4 +605,4 @@ def test_a_full_copy_reads_through_the_snapshot_connection(
 def test_the_demo_source_has_no_fast_reader(tmp_path) -> None:
     from mysql_redshift_assets.extract.demo_source import DemoSource
 
-    assert fast_client(DemoSource("demo", tmp_path)) is None
+    assert binary_client(DemoSource("demo", tmp_path)) is None

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import extract_table
 from mysql_redshift_assets.sync.load import load_table
@@ -161,7 +161,7 @@ def test_mysql_connection_killed_mid_table(orders, make_project, mysql):
 LOADER = textwrap.dedent(
     """
     import os, signal, sys
-    from mysql_redshift_assets.config.loader import load_project
+    from mysql_redshift_assets.project import load_project
     from mysql_redshift_assets.config.resolve import table_config
     from mysql_redshift_assets.connect import open_store, open_warehouse
     from mysql_redshift_assets.load.base import Warehouse

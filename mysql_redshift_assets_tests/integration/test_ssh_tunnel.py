@@ -22,12 +22,13 @@ import dagster as dg
 import pytest
 import yaml
 
+from mysql_redshift_assets.config.connections import SshSpec
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import Project, load_project
-from mysql_redshift_assets.config.models import SshSpec
+from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.ssh import TunnelError, TunnelPool
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import extract_table

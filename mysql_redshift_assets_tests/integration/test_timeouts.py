@@ -20,12 +20,12 @@ import dagster as dg
 import pytest
 import yaml
 
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_configs
 from mysql_redshift_assets.connect import open_source, open_store
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.translator import asset_key
 from mysql_redshift_assets.extract.source import MySQLSource, SourceError
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.ssh import TunnelPool
 from mysql_redshift_assets_tests.conftest import MYSQL_HOST, MYSQL_PORT, TEST_PASSWORD, TEST_USER
 

@@ -12,9 +12,9 @@ import pytest
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.extract import readers
-from mysql_redshift_assets.extract.readers import fast_client, wire
+from mysql_redshift_assets.extract.readers import binary_client, wire
+from mysql_redshift_assets.extract.readers.binary import BinaryPathUnavailable, plan_binary
 from mysql_redshift_assets.extract.readers.connectorx import ConnectorxReader
-from mysql_redshift_assets.extract.readers.fast import FastPathUnavailable, plan_fast
 from mysql_redshift_assets.extract.schema_types import plan_columns
 from mysql_redshift_assets.extract.source import MySQLSource, SourceError
 from mysql_redshift_assets.extract.table import FETCHERS
@@ -30,7 +30,7 @@ def mysql_reader() -> str:
 
 @pytest.fixture(autouse=True)
 def _small_pages(monkeypatch) -> None:
-    monkeypatch.setattr(readers, "FAST_MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(readers, "BINARY_MIN_CHUNK_ROWS", 1)
 
 
 @pytest.fixture
@@ -74,8 +74,8 @@ def test_pages_use_the_binary_protocol_on_kept_connections_and_close_their_state
 
 def test_an_error_in_the_middle_of_a_result_is_a_fallback_not_a_short_page(numbers, source) -> None:
     planned = plan_columns(source.columns(numbers.split(".")[0], "n"), table="n")
-    plan = plan_fast(planned, [0])
-    reader = fast_client(source)
+    plan = plan_binary(planned, [0])
+    reader = binary_client(source)
     assert isinstance(reader, wire.WireReader)
     # Rows are sent until id 2500, where the subquery fails: an ERR packet after 2,499 rows.
     failing = (
@@ -88,7 +88,7 @@ def test_an_error_in_the_middle_of_a_result_is_a_fallback_not_a_short_page(numbe
     assert raw.value.args[0] == 1242  # the server's own error, not a short page
     conn.close()
 
-    with pytest.raises(FastPathUnavailable) as exc:
+    with pytest.raises(BinaryPathUnavailable) as exc:
         reader.fetch(plan, failing)
     assert "1242" in str(exc.value)
     good = f"SELECT {', '.join(plan.select_list)} FROM {numbers} WHERE id <= 10 ORDER BY id"
@@ -98,30 +98,30 @@ def test_an_error_in_the_middle_of_a_result_is_a_fallback_not_a_short_page(numbe
 
 def test_the_reader_switch(source, make_project, numbers) -> None:
     source.reader = "connectorx"
-    assert isinstance(fast_client(source), ConnectorxReader)
+    assert isinstance(binary_client(source), ConnectorxReader)
     source.reader = "pymysql"
-    assert fast_client(source) is None
+    assert binary_client(source) is None
     source.reader = "fastest"
     with pytest.raises(ValueError, match="auto, wire, connectorx, pymysql"):
-        fast_client(source)
+        binary_client(source)
     wire_built = wire._wire
     try:
         wire._wire = None  # as if it was not built (no C compiler)
         source.reader = "auto"
         assert isinstance(
-            fast_client(MySQLSource("s", host="h", port=1, user="u", password="p")),
+            binary_client(MySQLSource("s", host="h", port=1, user="u", password="p")),
             ConnectorxReader,
         )
         source.reader = "wire"
         with pytest.raises(SourceError, match="not built"):
-            fast_client(source)
+            binary_client(source)
     finally:
         wire._wire = wire_built
     # In connections.yml: a typed key, an unknown name is a config error naming it.
     project = make_project({numbers: {"append_only": True}}, store="local")
     connections = project.connections_path.read_text().replace("reader: wire", "reader: fastest")
     project.connections_path.write_text(connections)
-    from mysql_redshift_assets.config.loader import load_project
+    from mysql_redshift_assets.project import load_project
 
     with pytest.raises(ConfigError, match="reader"):
         load_project(project.root)

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import pytest
 
-from mysql_redshift_assets.config.models import RedshiftTargetSpec
+from mysql_redshift_assets.config.connections import RedshiftTargetSpec
 from mysql_redshift_assets.maintenance import check_target as ct
 from mysql_redshift_assets.maintenance.canary import CANARY, canary_rows
 

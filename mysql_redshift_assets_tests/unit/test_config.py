@@ -10,12 +10,8 @@ import yaml
 
 from mysql_redshift_assets.config.env import interpolate, resolve_env
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import (
-    PIPELINES_DIR_ENV,
-    default_pipelines_dir,
-    load_project,
-)
-from mysql_redshift_assets.config.models import (
+from mysql_redshift_assets.config.loader import PIPELINES_DIR_ENV, default_pipelines_dir
+from mysql_redshift_assets.config.pipelines import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_FILE_ROWS,
     DEFAULT_UPPER_BOUND_LAG_SECONDS,
@@ -23,6 +19,7 @@ from mysql_redshift_assets.config.models import (
 )
 from mysql_redshift_assets.config.resolve import table_config, table_configs
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.project import load_project
 
 REPO_PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 LITERAL_PASSWORD = "literal-pw-9f83b2"

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import default_dagster_home, load_project
+from mysql_redshift_assets.config.loader import default_dagster_home
 from mysql_redshift_assets.connect import open_source, open_store
+from mysql_redshift_assets.project import load_project
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.extract.key_identity import exact_collation, identity_column
 from mysql_redshift_assets.extract.keyset import page_query
@@ -22,6 +21,7 @@ from mysql_redshift_assets.extract.position import (
 )
 from mysql_redshift_assets.extract.schema_types import SourceColumn
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, normalize_identifier
+from mysql_redshift_assets.project import load_project
 
 
 def test_binary_positions_are_hex_and_bind_back_as_the_same_bytes() -> None:

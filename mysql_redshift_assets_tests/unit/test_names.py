@@ -12,7 +12,6 @@ import yaml
 
 from mysql_redshift_assets import naming
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.identifiers import (
@@ -23,6 +22,7 @@ from mysql_redshift_assets.identifiers import (
     normalize_identifier,
     shorten,
 )
+from mysql_redshift_assets.project import load_project
 
 CONNECTIONS = {
     "sources": {"db": {"kind": "mysql", "host": "127.0.0.1", "user": "etl"}},

@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 
 from mysql_redshift_assets import naming
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
 from mysql_redshift_assets.defs.build import build_definitions
+from mysql_redshift_assets.project import load_project
 
 REPO_PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 VALID = re.compile(r"^[A-Za-z0-9_]+$")
@@ -38,6 +38,21 @@ def test_names_are_the_ones_users_have_runs_and_cursors_under(events):
     assert naming.s3clean_job_name("demo") == "s3clean_demo"
     assert naming.s3clean_op_name("demo") == "s3clean_demo_files"
     assert naming.s3clean_schedule_name("demo") == "s3clean_demo_schedule"
+
+
+def test_the_names_built_outside_naming_before_are_unchanged(events):
+    """The op qualifiers and pool (once in defs/build.py), the delete passes' ledger name (once
+    in load/deletes.py) and the side table (once in load/alter.py): the same strings."""
+    assert naming.op_qualifiers(events, several_sources=False) == ("daily_2026-11-01_UTC",)
+    assert naming.op_qualifiers(events, several_sources=True) == ("demo", "daily_2026-11-01_UTC")
+    by_id = replace(events, mode="id_range", partitions=None)
+    assert naming.op_qualifiers(by_id, several_sources=False) == ("shop__events__id_range",)
+    plain = replace(events, mode="incremental", partitions=None)
+    assert naming.op_qualifiers(plain, several_sources=False) == ()
+    assert naming.source_pool_name("demo") == "mysql-demo"
+    assert naming.deletes_ledger_name(events) == "demo.events#deletes"
+    assert naming.side_table_name("orders") == "orders__mra_new"
+    assert naming.side_table_name("x" * 60) == "x" * 48 + "__mra_new"
 
 
 def test_odd_pipeline_and_table_names_give_valid_dagster_names(events):

@@ -14,9 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from mysql_redshift_assets.config.connections import RedshiftTargetSpec
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import load_project
-from mysql_redshift_assets.config.models import RedshiftTargetSpec
 from mysql_redshift_assets.connect import (
     REDSHIFT_CONNECT_TIMEOUT_SECONDS,
     connect_redshift_session,
@@ -27,6 +26,7 @@ from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
 from mysql_redshift_assets.load.postgres import PostgresWarehouse
 from mysql_redshift_assets.load.redshift import RedshiftWarehouse, copy_statement
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.store.parquet import (
     FileColumn,
     ParquetFileWriter,

@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
 from mysql_redshift_assets.load.redshift import (
     RedshiftWarehouse,
@@ -28,6 +27,7 @@ from mysql_redshift_assets.load.redshift import (
     table_suffix,
 )
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import LocalStore
 from mysql_redshift_assets.store.parquet import FileColumn, ParquetFileWriter, read_footer

@@ -16,11 +16,11 @@ import dagster as dg
 import pytest
 
 from mysql_redshift_assets.config.errors import ConfigError
-from mysql_redshift_assets.config.loader import load_project
 from mysql_redshift_assets.config.resolve import table_config, table_configs
 from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.config_errors import error_asset_key
 from mysql_redshift_assets.naming import ledger_entry_name, target_table, watermark_key
+from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import LocalStore
 from mysql_redshift_assets_tests.unit.test_names import _folder

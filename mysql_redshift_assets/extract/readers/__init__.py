@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import get_args
 
-from mysql_redshift_assets.config.models import ReaderName
+from mysql_redshift_assets.config.connections import ReaderName
 from mysql_redshift_assets.extract.plan import TablePlan
 from mysql_redshift_assets.extract.readers import connectorx, wire
 from mysql_redshift_assets.extract.readers.base import PageRequest, TableReader
-from mysql_redshift_assets.extract.readers.fast import plan_fast
-from mysql_redshift_assets.extract.readers.fast_pages import FastClient, FastPages
+from mysql_redshift_assets.extract.readers.binary import plan_binary
+from mysql_redshift_assets.extract.readers.binary_pages import BinaryClient, BinaryPages
 from mysql_redshift_assets.extract.readers.pymysql import TextPages
 from mysql_redshift_assets.extract.source import MySQLSource, Source, SourceError
 
@@ -32,21 +32,21 @@ READER_NAMES: tuple[str, ...] = get_args(ReaderName)
 
 # A binary-protocol reader opens a connection a page: below this many rows a page, the text
 # protocol is faster.
-FAST_MIN_CHUNK_ROWS = 1_000
+BINARY_MIN_CHUNK_ROWS = 1_000
 
 
-def _wire_client(source: MySQLSource) -> FastClient:
+def _wire_client(source: MySQLSource) -> BinaryClient:
     return wire.WireReader(source.name, connect=source.open_session, render=source.render)
 
 
-def _connectorx_client(source: MySQLSource) -> FastClient:
+def _connectorx_client(source: MySQLSource) -> BinaryClient:
     return connectorx.ConnectorxReader(
         source.name, url=source.connectorx_url, render=source.render, secrets=source.secrets
     )
 
 
 # name -> (built here?, the client of one source)
-BINARY_READERS: dict[str, tuple[Callable[[], bool], Callable[[MySQLSource], FastClient]]] = {
+BINARY_READERS: dict[str, tuple[Callable[[], bool], Callable[[MySQLSource], BinaryClient]]] = {
     "wire": (wire.available, _wire_client),
     "connectorx": (connectorx.available, _connectorx_client),
 }
@@ -66,7 +66,7 @@ def resolve_reader(name: str) -> str:
     return name
 
 
-def fast_client(source: Source) -> FastClient | None:
+def binary_client(source: Source) -> BinaryClient | None:
     """The source's binary-protocol client, kept by the source; None where its pages are read
     with the text protocol (chosen so, the demo source, or inside a MySQL snapshot)."""
     name = resolve_reader(source.reader)
@@ -79,8 +79,10 @@ def fast_client(source: Source) -> FastClient | None:
 def open_reader(source: Source, plan: TablePlan) -> TableReader:
     """The reader of this table's pages: the source's choice where it covers the table."""
     text = TextPages(source, plan)
-    client = fast_client(source) if plan.primary_key else None
-    if client is None or plan.table.chunk_rows < FAST_MIN_CHUNK_ROWS:
+    client = binary_client(source) if plan.primary_key else None
+    if client is None or plan.table.chunk_rows < BINARY_MIN_CHUNK_ROWS:
         return text
-    fast = plan_fast(plan.columns, plan.order_indexes)
-    return text if fast is None else FastPages(resolve_reader(source.reader), client, plan, fast)
+    binary = plan_binary(plan.columns, plan.order_indexes)
+    return (
+        text if binary is None else BinaryPages(resolve_reader(source.reader), client, plan, binary)
+    )

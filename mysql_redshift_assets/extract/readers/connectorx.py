@@ -2,7 +2,7 @@
 
 Used where the wire reader's C parser was not built. connectorx needs a user with a password (no
 socket authentication): it connects over TCP to the source's host/port (or SSH tunnel end) with
-the source's user. What it reads is made exact and converted by `readers/fast.py`.
+the source's user. What it reads is made exact and converted by `readers/binary.py`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from mysql_redshift_assets.extract.readers.fast import (
-    FastChunk,
-    FastPathUnavailable,
-    FastPlan,
+from mysql_redshift_assets.extract.readers.binary import (
+    BinaryChunk,
+    BinaryPathUnavailable,
+    BinaryPlan,
     TemporalUnreadable,
     convert_batch,
     keep_rss_flat,
@@ -40,7 +40,7 @@ class ConnectorxReader:
 
     `url` returns the connection URL at each call (an SSH tunnel's local end may change); it is
     never logged and never put in an exception: connectorx's own messages are scrubbed of the
-    `secrets` before they are re-raised as `FastPathUnavailable`.
+    `secrets` before they are re-raised as `BinaryPathUnavailable`.
     """
 
     def __init__(
@@ -64,13 +64,13 @@ class ConnectorxReader:
                 text = text.replace(form, "***")
         return text
 
-    def fetch(self, plan: FastPlan, sql: str) -> list[FastChunk]:
+    def fetch(self, plan: BinaryPlan, sql: str) -> list[BinaryChunk]:
         """Run one query; its rows as converted chunks (in query order)."""
         if self.broken:
-            raise FastPathUnavailable(self.broken)
+            raise BinaryPathUnavailable(self.broken)
         import connectorx as cx
 
-        failure: FastPathUnavailable | None = None
+        failure: BinaryPathUnavailable | None = None
         try:
             table = cx.read_sql(
                 self._url(), sql, return_type="arrow", pre_execution_query=list(SESSION_SQL)
@@ -82,7 +82,7 @@ class ConnectorxReader:
             if plan.binary_temporal and any(t in message for t in _CHRONO):
                 failure = TemporalUnreadable(f"source {self.name!r}: {message}")
             else:
-                failure = FastPathUnavailable(
+                failure = BinaryPathUnavailable(
                     f"source {self.name!r}: connectorx could not read a page ({message})"
                 )
                 if any(word in message.lower() for word in _CONNECTING):
@@ -92,8 +92,8 @@ class ConnectorxReader:
             raise failure  # outside the handler: connectorx's message (and URL) is not chained
         try:
             return [convert_batch(plan, rb) for rb in table.to_batches() if rb.num_rows]
-        except FastPathUnavailable as exc:
-            raise FastPathUnavailable(f"source {self.name!r}: {exc}") from None
+        except BinaryPathUnavailable as exc:
+            raise BinaryPathUnavailable(f"source {self.name!r}: {exc}") from None
 
     def close(self) -> None:
         """connectorx opens a connection a query: nothing is kept."""

@@ -9,16 +9,16 @@ is the same) and the row packets are read from pymysql's socket in large chunks 
 `_wire.RowParser` (C, GIL released, no allocation per value) into Arrow buffers: integers,
 floats and dates as fixed-width values, everything else as the bytes the server sent.
 
-The SELECT list and the conversions are the connectorx path's (`readers/fast.py`:
-`plan_fast`, `convert_column`): the same expressions guard zero dates and cast what the binary
+The SELECT list and the conversions are the connectorx path's (`readers/binary.py`:
+`plan_binary`, `convert_column`): the same expressions guard zero dates and cast what the binary
 protocol cannot carry exactly, and the same kernels turn the values into the planner's types,
-so both fast paths give the pymysql path's schema and values (tests compare all three). A zero
+so both binary readers give the pymysql path's schema and values (tests compare all three). A zero
 or impossible date raises `TemporalUnreadable`, as on the connectorx path: temporals are then
 read as text for the rest of the run.
 
 Connections are kept (one per page in flight); each session runs `SESSION_SQL` first. Anything
 else unexpected (an error packet, a row of 16 MiB or more, a malformed packet, a value that
-does not convert, a lost connection) raises `FastPathUnavailable`, the connection is closed, and
+does not convert, a lost connection) raises `BinaryPathUnavailable`, the connection is closed, and
 `extract/table.py` reads on with the text protocol from the last page handed over.
 """
 
@@ -36,10 +36,10 @@ import pyarrow as pa
 import pymysql
 from pymysql.protocol import FieldDescriptorPacket
 
-from mysql_redshift_assets.extract.readers.fast import (
-    FastChunk,
-    FastPathUnavailable,
-    FastPlan,
+from mysql_redshift_assets.extract.readers.binary import (
+    BinaryChunk,
+    BinaryPathUnavailable,
+    BinaryPlan,
     TemporalUnreadable,
     convert_column,
     keep_rss_flat,
@@ -86,7 +86,7 @@ WIRE_TYPES = {
     7: W_DATETIME,  # TIMESTAMP
     12: W_DATETIME,  # DATETIME
 }
-NOT_CARRIED = {11: "TIME"}  # plan_fast selects TIME as text; a raw one is not expected
+NOT_CARRIED = {11: "TIME"}  # plan_binary selects TIME as text; a raw one is not expected
 
 # Bytes asked of the socket at a time (one read: the parser takes every whole packet in it).
 READ_BYTES = 1 << 20
@@ -138,7 +138,7 @@ def raw_arrays(rows: int, fields: list[Any], buffers: list[tuple[Any, ...]]) -> 
     return arrays
 
 
-def convert_page(plan: FastPlan, rows: int, raw: list[pa.Array]) -> list[FastChunk]:
+def convert_page(plan: BinaryPlan, rows: int, raw: list[pa.Array]) -> list[BinaryChunk]:
     """Raw arrays -> the planner's schema (connectorx path's conversions), in chunks of at
     most CHUNK_ROWS rows (row groups), with the raw order columns for positions."""
     arrays, order_source = [], []
@@ -154,14 +154,14 @@ def convert_page(plan: FastPlan, rows: int, raw: list[pa.Array]) -> list[FastChu
                 arrays.append(array.cast(col.planned.arrow_type))  # MySQL's exact text
             else:
                 arrays.append(convert_column(col, array))
-    except (FastPathUnavailable, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+    except (BinaryPathUnavailable, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         # Not decided here: pymysql reads the page again and fails with the planner's message.
         name = plan.columns[len(arrays)].planned.source.name
-        raise FastPathUnavailable(f"column {name!r}: {str(exc)[:200]}") from None
+        raise BinaryPathUnavailable(f"column {name!r}: {str(exc)[:200]}") from None
     batch = pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
     order = [order_source[i] for i in plan.order_indexes]
     return [
-        FastChunk(batch.slice(start, CHUNK_ROWS), [o.slice(start, CHUNK_ROWS) for o in order])
+        BinaryChunk(batch.slice(start, CHUNK_ROWS), [o.slice(start, CHUNK_ROWS) for o in order])
         for start in range(0, rows, CHUNK_ROWS)
     ]
 
@@ -178,7 +178,7 @@ class WireReader:
         render: Callable[[str, Sequence[Any]], str],
     ) -> None:
         if _wire is None:
-            raise FastPathUnavailable("the wire parser is not built")
+            raise BinaryPathUnavailable("the wire parser is not built")
         self.name = name
         self._connect = connect
         self.render = render
@@ -197,17 +197,17 @@ class WireReader:
             conn = self._connect()  # a session set up as the source's own (SESSION_SQL)
         except Exception as exc:  # noqa: BLE001 - any failure to connect: stay on pymysql
             self.broken = f"source {self.name!r}: the wire reader could not connect ({exc})"
-            raise FastPathUnavailable(self.broken) from None
+            raise BinaryPathUnavailable(self.broken) from None
         return conn
 
     def _give_back(self, conn: pymysql.connections.Connection) -> None:
         with self._lock:
             self._idle.append(conn)
 
-    def fetch(self, plan: FastPlan, sql: str) -> list[FastChunk]:
+    def fetch(self, plan: BinaryPlan, sql: str) -> list[BinaryChunk]:
         """Run one query; its rows as converted chunks (in query order)."""
         if self.broken:
-            raise FastPathUnavailable(self.broken)
+            raise BinaryPathUnavailable(self.broken)
         conn = self._take()
         try:
             rows, raw = _read_result(conn, sql, len(plan.columns))
@@ -217,7 +217,7 @@ class WireReader:
                 raise
             if _wire is not None and isinstance(exc, _wire.BadTemporal) and plan.binary_temporal:
                 raise TemporalUnreadable(f"source {self.name!r}: {exc}") from None
-            raise FastPathUnavailable(
+            raise BinaryPathUnavailable(
                 f"source {self.name!r}: the wire reader could not read a page "
                 f"({type(exc).__name__}: {str(exc)[:200]})"
             ) from None
@@ -226,8 +226,8 @@ class WireReader:
             return []
         try:
             return convert_page(plan, rows, raw)
-        except FastPathUnavailable as exc:
-            raise FastPathUnavailable(f"source {self.name!r}: {exc}") from None
+        except BinaryPathUnavailable as exc:
+            raise BinaryPathUnavailable(f"source {self.name!r}: {exc}") from None
 
     def close(self) -> None:
         with self._lock:

@@ -10,9 +10,9 @@ from mysql_redshift_assets.extract.batch import Batch
 from mysql_redshift_assets.extract.keyset import page_query
 from mysql_redshift_assets.extract.plan import TablePlan
 from mysql_redshift_assets.extract.readers.base import PageRequest, TableReader
-from mysql_redshift_assets.extract.readers.fast import (
-    FastChunk,
-    FastPlan,
+from mysql_redshift_assets.extract.readers.binary import (
+    BinaryChunk,
+    BinaryPlan,
     TemporalUnreadable,
 )
 
@@ -22,62 +22,64 @@ log = logging.getLogger(__name__)
 # Rows a binary-protocol page at most: connectorx holds a whole result in memory, and 65,536 is
 # its own batch size, so a page is one Arrow batch (one row group) and is never copied to be
 # joined; the wire reader cuts pages into chunks of as many rows.
-FAST_PAGE_ROWS = 65_536
+BINARY_PAGE_ROWS = 65_536
 
 
-class FastClient(Protocol):
+class BinaryClient(Protocol):
     """A binary-protocol reader of one source: runs a page query, returns converted chunks."""
 
     name: str
     broken: str | None
 
-    def fetch(self, plan: FastPlan, sql: str) -> list[FastChunk]: ...
+    def fetch(self, plan: BinaryPlan, sql: str) -> list[BinaryChunk]: ...
 
     def render(self, sql: str, params: Sequence[Any]) -> str: ...
 
 
-class FastPages(TableReader):
+class BinaryPages(TableReader):
     """One table's keyset pages through a binary-protocol client (wire or connectorx).
 
     After a date the binary protocol cannot carry (2024-02-31), the page is read again with
     temporal columns as text, and so is the rest of the run; any other failure is
-    `FastPathUnavailable`, and `read_table` reads on with the text protocol."""
+    `BinaryPathUnavailable`, and `read_table` reads on with the text protocol."""
 
     concurrent = True
 
-    def __init__(self, name: str, client: FastClient, plan: TablePlan, fast: FastPlan) -> None:
-        self.name, self.client, self.plan, self._fast = name, client, plan, fast
+    def __init__(
+        self, name: str, client: BinaryClient, plan: TablePlan, binary: BinaryPlan
+    ) -> None:
+        self.name, self.client, self.plan, self._binary = name, client, plan, binary
 
     @property
     def page_rows(self) -> int:
-        return min(self.plan.table.chunk_rows, FAST_PAGE_ROWS)
+        return min(self.plan.table.chunk_rows, BINARY_PAGE_ROWS)
 
     @property
     def integer_key(self) -> bool:
         if not self.plan.cursor_is_pk or len(self.plan.order_indexes) != 1:
             return False
-        return self._fast.columns[self.plan.order_indexes[0]].kind in ("int", "uint64")
+        return self._binary.columns[self.plan.order_indexes[0]].kind in ("int", "uint64")
 
     def read(self, request: PageRequest) -> Iterator[Batch]:
         for chunk in self._fetch(request):
             yield Batch(chunk.batch, tuple(chunk.order), self.plan.keyset)
 
-    def _fetch(self, request: PageRequest) -> list[FastChunk]:
-        fast = self._fast
+    def _fetch(self, request: PageRequest) -> list[BinaryChunk]:
+        binary = self._binary
         try:
-            return self.client.fetch(fast, self._sql(fast, request))
+            return self.client.fetch(binary, self._sql(binary, request))
         except TemporalUnreadable as exc:
             log.info(
                 "%s: %s; temporal columns are read as text from here",
                 self.plan.table.qualified,
                 exc,
             )
-            text = self._fast = fast.text_temporal()
+            text = self._binary = binary.text_temporal()
             return self.client.fetch(text, self._sql(text, request))
 
-    def _sql(self, fast: FastPlan, request: PageRequest) -> str:
+    def _sql(self, binary: BinaryPlan, request: PageRequest) -> str:
         page = page_query(
-            select_list=fast.select_list,
+            select_list=binary.select_list,
             table_ref=self.plan.table_ref,
             order_by=self.plan.order_quoted,
             after=self.plan.keyset.params(request.after),

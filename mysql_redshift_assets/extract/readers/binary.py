@@ -46,7 +46,7 @@ order columns are MySQL's text.
 
 Not covered, so the caller keeps the pymysql path: an order column of another type (zerofill,
 float, bit, year), an unknown column type, and any query connectorx cannot run
-(`FastPathUnavailable`, whose message never carries the connection URL or the password).
+(`BinaryPathUnavailable`, whose message never carries the connection URL or the password).
 connectorx needs a user with a password (no socket authentication): it connects over TCP to
 the source's host/port (or SSH tunnel end) with the source's user. This module imports no
 Dagster; `extract/table.py` drives the pages.
@@ -81,61 +81,61 @@ _TEMPORAL = {"date", "datetime", "timestamp"}
 _CX_SCALE, _CX_DIGITS = 10, 28
 
 
-class FastPathUnavailable(RuntimeError):
+class BinaryPathUnavailable(RuntimeError):
     """connectorx could not run this query (or returned an unexpected type): use pymysql."""
 
 
-class TemporalUnreadable(FastPathUnavailable):
+class TemporalUnreadable(BinaryPathUnavailable):
     """A binary temporal value connectorx cannot represent: read temporals as text instead."""
 
 
 @dataclass(frozen=True)
-class FastColumn:
+class BinaryColumn:
     planned: PlannedColumn
     expr: str
     # int | uint64 | decimal | double | float | string | binary | text | bits | temporal
     kind: str
 
 
-def fast_column(
+def binary_column(
     col: PlannedColumn, *, binary_temporal: bool = True, order: bool = False
-) -> FastColumn | None:
+) -> BinaryColumn | None:
     """How connectorx reads one planned column exactly; None when it cannot. An `order`
     (keyset) column is read so that its raw value gives the position exactly."""
     dt = col.source.data_type
     if dt == IDENTITY_TYPE:  # MySQL's key identity: hex text computed by MySQL
-        return FastColumn(col, col.select_expr, "string")
+        return BinaryColumn(col, col.select_expr, "string")
     quoted = quote_mysql_ident(col.source.name)
     as_text = f"CAST({quoted} AS CHAR)"
     if dt in ("decimal", "numeric") and order:  # MySQL's exact text: the position's own
-        return FastColumn(col, as_text, "text")
+        return BinaryColumn(col, as_text, "text")
     if dt in INTEGER_TYPES or dt == "year":
         kind = "uint64" if pa.types.is_decimal(col.arrow_type) else "int"
-        return FastColumn(col, quoted, kind)
+        return BinaryColumn(col, quoted, kind)
     if dt in _TEMPORAL and binary_temporal:
-        return FastColumn(col, f"IF({quoted} = 0, NULL, {quoted})", "temporal")
+        return BinaryColumn(col, f"IF({quoted} = 0, NULL, {quoted})", "temporal")
     if dt in ("decimal", "numeric") and pa.types.is_decimal(col.arrow_type):
         p, s = col.arrow_type.precision, col.arrow_type.scale
         if s <= _CX_SCALE and p - s <= _CX_DIGITS - _CX_SCALE:
-            return FastColumn(col, quoted, "decimal")
+            return BinaryColumn(col, quoted, "decimal")
     if dt in ("decimal", "numeric") or dt in _TEMPORAL or dt in ("time", "json"):
-        return FastColumn(col, as_text, "text")
+        return BinaryColumn(col, as_text, "text")
     if dt == "float":
-        return FastColumn(col, col.select_expr, "float")
+        return BinaryColumn(col, col.select_expr, "float")
     if dt in ("double", "real"):
-        return FastColumn(col, quoted, "double")
+        return BinaryColumn(col, quoted, "double")
     if dt == "bit":
-        return FastColumn(col, f"({quoted} + 0)", "bits")
+        return BinaryColumn(col, f"({quoted} + 0)", "bits")
     if dt in TEXT_TYPES:
-        return FastColumn(col, quoted, "string")
+        return BinaryColumn(col, quoted, "string")
     if dt in BINARY_TYPES:
-        return FastColumn(col, quoted, "binary")
+        return BinaryColumn(col, quoted, "binary")
     if dt in GEOMETRY_TYPES:
-        return FastColumn(col, col.select_expr, "binary")
+        return BinaryColumn(col, col.select_expr, "binary")
     return None
 
 
-def _order_supported(col: FastColumn) -> bool:
+def _order_supported(col: BinaryColumn) -> bool:
     """Order columns whose MySQL text the raw connectorx value reproduces exactly."""
     source = col.planned.source
     if col.kind in ("int", "uint64"):
@@ -145,8 +145,8 @@ def _order_supported(col: FastColumn) -> bool:
 
 
 @dataclass(frozen=True)
-class FastPlan:
-    columns: tuple[FastColumn, ...]
+class BinaryPlan:
+    columns: tuple[BinaryColumn, ...]
     order_indexes: tuple[int, ...]
     schema: pa.Schema
 
@@ -158,42 +158,42 @@ class FastPlan:
     def binary_temporal(self) -> bool:
         return any(c.kind == "temporal" for c in self.columns)
 
-    def text_temporal(self) -> FastPlan:
+    def text_temporal(self) -> BinaryPlan:
         """The same plan with every temporal column read as text (after TemporalUnreadable)."""
-        plan = plan_fast(
+        plan = plan_binary(
             [c.planned for c in self.columns], self.order_indexes, binary_temporal=False
         )
         assert plan is not None
         return plan
 
 
-def plan_fast(
+def plan_binary(
     columns: Sequence[PlannedColumn],
     order_indexes: Sequence[int],
     *,
     binary_temporal: bool = True,
-) -> FastPlan | None:
-    """The fast plan of a table, or None when any column or order column is not covered.
+) -> BinaryPlan | None:
+    """The binary plan of a table, or None when any column or order column is not covered.
 
     Order columns are always read so that their raw value is MySQL's text (positions)."""
     if not order_indexes:
         return None
-    fast = [
-        fast_column(
+    binary = [
+        binary_column(
             c, binary_temporal=binary_temporal and i not in order_indexes, order=i in order_indexes
         )
         for i, c in enumerate(columns)
     ]
-    if any(f is None for f in fast):
+    if any(f is None for f in binary):
         return None
-    cols = tuple(f for f in fast if f is not None)
+    cols = tuple(f for f in binary if f is not None)
     if not all(_order_supported(cols[i]) for i in order_indexes):
         return None
-    return FastPlan(cols, tuple(order_indexes), arrow_schema(list(columns)))
+    return BinaryPlan(cols, tuple(order_indexes), arrow_schema(list(columns)))
 
 
 @dataclass
-class FastChunk:
+class BinaryChunk:
     """One record batch of a page: converted to the planner's schema, plus the raw order columns."""
 
     batch: pa.RecordBatch
@@ -208,36 +208,36 @@ class FastChunk:
         return [str(array[row].as_py()) for array in self.order]
 
 
-def convert_column(col: FastColumn, raw: pa.Array) -> pa.Array:
+def convert_column(col: BinaryColumn, raw: pa.Array) -> pa.Array:
     target = col.planned.arrow_type
     t = raw.type
     kind = col.kind
     if kind in ("int", "uint64", "bits"):
         if not pa.types.is_integer(t):
-            raise FastPathUnavailable(f"expected an integer, got {t}")
+            raise BinaryPathUnavailable(f"expected an integer, got {t}")
         if kind == "bits" and pa.types.is_boolean(target):
             return pc.not_equal(raw, 0)
         return raw.cast(target)  # safe cast: a value out of the planned range raises
     if kind in ("double", "float"):
         if not pa.types.is_floating(t):
-            raise FastPathUnavailable(f"expected a floating point number, got {t}")
+            raise BinaryPathUnavailable(f"expected a floating point number, got {t}")
         return raw.cast(target)
     if kind == "decimal":
         if not pa.types.is_decimal(t):
-            raise FastPathUnavailable(f"expected a decimal, got {t}")
+            raise BinaryPathUnavailable(f"expected a decimal, got {t}")
         return raw.cast(target)  # a safe cast: exact here, refused if any digit were lost
     if kind == "temporal":
         if pa.types.is_timestamp(t) and pa.types.is_timestamp(target):
             return raw.cast(pa.timestamp(target.unit)).cast(target)  # UTC wall clock -> UTC
         if (pa.types.is_date32(t) or pa.types.is_date64(t)) and pa.types.is_date32(target):
             return raw.cast(target)
-        raise FastPathUnavailable(f"expected a date or timestamp, got {t}")
+        raise BinaryPathUnavailable(f"expected a date or timestamp, got {t}")
     if kind == "binary":
         if not (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
-            raise FastPathUnavailable(f"expected bytes, got {t}")
+            raise BinaryPathUnavailable(f"expected bytes, got {t}")
         return raw.cast(pa.binary())
     if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
-        raise FastPathUnavailable(f"expected text, got {t}")
+        raise BinaryPathUnavailable(f"expected text, got {t}")
     text = raw.cast(pa.string())
     if pa.types.is_string(target):
         return text
@@ -247,23 +247,23 @@ def convert_column(col: FastColumn, raw: pa.Array) -> pa.Array:
     return text.cast(target)
 
 
-def convert_batch(plan: FastPlan, raw: pa.RecordBatch) -> FastChunk:
+def convert_batch(plan: BinaryPlan, raw: pa.RecordBatch) -> BinaryChunk:
     if raw.num_columns != len(plan.columns):
-        raise FastPathUnavailable(f"expected {len(plan.columns)} columns, got {raw.num_columns}")
+        raise BinaryPathUnavailable(f"expected {len(plan.columns)} columns, got {raw.num_columns}")
     arrays = []
     for col, array in zip(plan.columns, raw.columns, strict=True):
         source = col.planned.source
         try:
             arrays.append(convert_column(col, array))
-        except (FastPathUnavailable, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        except (BinaryPathUnavailable, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             # Not decided here: the pymysql path reads the page again, and a value that cannot
             # become its planned type fails there, with the planner's own message.
-            raise FastPathUnavailable(
+            raise BinaryPathUnavailable(
                 f"column {source.name!r} ({source.column_type}) as {col.planned.arrow_type}: "
                 f"{str(exc)[:200]}"
             ) from None
     batch = pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
-    return FastChunk(batch, [raw.column(i) for i in plan.order_indexes])
+    return BinaryChunk(batch, [raw.column(i) for i in plan.order_indexes])
 
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter

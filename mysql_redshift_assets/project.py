@@ -1,18 +1,32 @@
-"""Two tables must never share a name anything is stored under: refused when the project loads.
+"""The project: the pipelines folder read (`config/`), then every derived name checked.
 
-Two source tables that end as one warehouse table (`Orders` and `orders`, `a-b` and `a_b`, one
-table in two pipelines with one target and schema) would overwrite or wipe each other's rows;
-two that end as one asset key or op name would stop Dagster from loading. Checked when the
-pipelines folder is read, so the CLI and Dagster refuse alike, before anything runs. Like any
-other error in a pipeline file, a collision breaks the pipelines it involves (both, when the two
-tables are in two files) and no other: `load_project` lists them in `Project.broken`.
+`load_project` is the one way in for the CLI, Dagster and the demo. It sits above `naming.py`
+because the names are derived from the loaded configuration: `config/` knows nothing of them.
+
+Two tables must never share a name anything is stored under. Two source tables that end as one
+warehouse table (`Orders` and `orders`, `a-b` and `a_b`, one table in two pipelines with one
+target and schema) would overwrite or wipe each other's rows; two that end as one asset key or
+op name would stop Dagster from loading. Checked when the pipelines folder is read, so the CLI
+and Dagster refuse alike, before anything runs. Like any other error in a pipeline file, a
+collision breaks the pipelines it involves (both, when the two tables are in two files) and no
+other: `load_project` lists them in `Project.broken`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
-from mysql_redshift_assets.config.loader import Pipeline
+from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.loader import (
+    CONNECTIONS_FILE,
+    Pipeline,
+    Project,
+    load_pipeline,
+    parse_connections,
+    pipeline_files,
+    project_root,
+)
 from mysql_redshift_assets.config.resolve import TableConfig, table_configs
 from mysql_redshift_assets.identifiers import IdentifierError
 from mysql_redshift_assets.naming import (
@@ -91,3 +105,35 @@ def name_collisions(pipelines: Iterable[Pipeline]) -> dict[str, list[str]]:
                 for involved in dict.fromkeys([first.pipeline, table.pipeline]):
                     add(involved, message)
     return errors
+
+
+def load_project(root: Path | str | None = None, *, keep_going: bool = False) -> Project:
+    """Read a pipelines folder.
+
+    A pipeline file with errors raises ConfigError naming every broken file and all of its
+    errors; with `keep_going` (the CLI, the Dagster code location) the healthy pipelines load
+    and the broken files are listed in `Project.broken`. Two tables that would share a
+    warehouse table, asset key or Dagster name (`name_collisions`) are errors of the
+    pipelines holding them, and of no other. connections.yml broken is always an error: no
+    pipeline can run without it.
+    """
+    root = project_root(root)
+    connections, deferred = parse_connections(root / CONNECTIONS_FILE)
+    pipelines: dict[str, Pipeline] = {}
+    broken: dict[str, str] = {}
+    for path in pipeline_files(root):
+        try:
+            pipeline = load_pipeline(path, connections, root)
+            # Each table's effective settings (partitions, names): an error there is this file's.
+            table_configs(pipeline)
+            pipelines[path.stem] = pipeline
+        except ConfigError as exc:
+            broken[path.stem] = str(exc)
+    for name, errors in name_collisions(pipelines.values()).items():
+        del pipelines[name]
+        broken[name] = "\n".join(errors)
+    if broken and not keep_going:
+        raise ConfigError("\n".join(broken[name] for name in sorted(broken)))
+    return Project(
+        root, connections, pipelines, broken=dict(sorted(broken.items())), deferred=deferred
+    )

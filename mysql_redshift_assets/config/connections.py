@@ -1,0 +1,233 @@
+"""The YAML contract of `connections.yml`: pydantic models with unknown keys rejected.
+
+It names where data comes from (sources), where files go (stores) and where they are loaded
+(targets), plus SSH bastions (`config/pipelines.py`: the tables of one pipeline). String values
+may hold `${ENV_VAR}` (or `${ENV_VAR:-default}`); they are resolved only when a connection is
+opened (`config.env.resolve_env`), so a missing secret never breaks loading definitions, and
+the error names the connection and the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+def check_time_zone(value: str | None) -> str | None:
+    """An IANA zone name that this machine's zone database knows (`UTC`, `Asia/Shanghai`)."""
+    if value is None:
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as UTC, Europe/Berlin or "
+            "America/New_York (the zone the applications write DATETIME values in)"
+        ) from None
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SshSpec(Strict):
+    host: str
+    port: int = 22
+    user: str
+    private_key: str | None = Field(None, description="Path to the private key; none = ssh-agent.")
+    private_key_passphrase: SecretStr | None = Field(
+        None, description="Passphrase of an encrypted private key (use ${ENV_VAR})."
+    )
+    known_hosts: str | None = Field(
+        None, description="known_hosts file to verify the host key; default ~/.ssh/known_hosts."
+    )
+    verify_host_key: bool = True
+    keepalive_seconds: int = Field(30, ge=0, description="SSH keepalive interval; 0 = off.")
+    connect_timeout_seconds: float = Field(10, gt=0, le=600)
+
+
+# How keyset pages are read (extract/readers/): auto = wire where its C parser was built at
+# install, else connectorx; pymysql = MySQL's text protocol (the slowest, and the fallback).
+ReaderName = Literal["auto", "wire", "connectorx", "pymysql"]
+
+
+class MySQLSourceSpec(Strict):
+    kind: Literal["mysql"] = "mysql"
+    host: str
+    port: int = 3306
+    user: str
+    password: SecretStr = SecretStr("")
+    database: str | None = None
+    ssh: str | None = Field(None, description="Name of an entry under `ssh:`.")
+    connect_timeout_seconds: float = Field(
+        10, gt=0, le=600, description="TCP connect and the handshake (greeting, login)."
+    )
+    read_timeout_seconds: float = Field(
+        1800, gt=0, le=86_400,
+        description="Longest silence of MySQL while answering one query (a page, a count).",
+    )  # fmt: skip
+    reader: ReaderName = Field(
+        "auto", description="How pages are read: auto, wire, connectorx, pymysql."
+    )
+    time_zone: str = Field(
+        "UTC",
+        description="IANA zone the applications write DATETIME values in (TIMESTAMP columns "
+        "carry their own zone); a table's `time_zone:` overrides it.",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return check_time_zone(value)
+
+
+class DemoSourceSpec(Strict):
+    """A MySQL-shaped demo database in a local SQLite file (the embedded default)."""
+
+    kind: Literal["demo"]
+    path: str
+
+
+SourceSpec = Annotated[MySQLSourceSpec | DemoSourceSpec, Field(discriminator="kind")]
+
+
+class LocalStoreSpec(Strict):
+    kind: Literal["local"]
+    path: str
+
+
+class S3StoreSpec(Strict):
+    kind: Literal["s3"]
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    endpoint_url: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    connect_timeout_seconds: float = Field(10, gt=0, le=600)
+    read_timeout_seconds: float = Field(
+        60, gt=0, le=3600, description="Longest silence of S3 on one call (then retried)."
+    )
+
+
+StoreSpec = Annotated[LocalStoreSpec | S3StoreSpec, Field(discriminator="kind")]
+
+
+class DuckDBTargetSpec(Strict):
+    kind: Literal["duckdb"]
+    path: str
+    # DuckDB's own default is 80% of the machine's memory; past the limit it spills to
+    # `<path>.tmp`. A whole-table first load of 4M rows peaked at 4.2 GB without it.
+    memory_limit: str | None = Field(
+        "1GB", pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory_limit, e.g. 512MB or 4GB; null for DuckDB's default.",
+    )  # fmt: skip
+
+
+# An IAM role ARN (a comma-separated chain of them is allowed by COPY), or the bare keyword
+# `default`: https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-authorization.html
+_ROLE_ARN = r"arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]+"
+_IAM_ROLE = re.compile(rf"^(default|{_ROLE_ARN}(,{_ROLE_ARN})*)$")
+# <cluster>.<id>.<region>.redshift.amazonaws.com; <workgroup>.<account>.<region>.redshift-serverless...
+_REDSHIFT_HOST_REGION = re.compile(
+    r"\.([a-z]{2}(-gov)?-[a-z]+-\d)\.redshift(-serverless)?\.amazonaws\.com(\.cn)?$"
+)
+RedshiftSslMode = Literal["verify-ca", "verify-full"]
+
+
+def check_redshift_target(spec: RedshiftTargetSpec) -> None:
+    """The checks on values that may be `${ENV}` at load: run again once they are resolved."""
+    role = spec.iam_role
+    if role is not None and "${" not in role and not _IAM_ROLE.match(role):
+        raise ValueError(
+            f"iam_role: {role!r} is neither `default` (the cluster's default role, written bare "
+            "in COPY) nor an IAM role ARN such as arn:aws:iam::123456789012:role/redshift-copy"
+        )
+    if spec.cluster_region is None and "${" not in spec.host:
+        raise ValueError(
+            f"region: cannot tell the cluster's AWS region from host {spec.host!r}; set "
+            "`region:` (e.g. us-east-1): COPY from Parquet needs the bucket in that region"
+        )
+
+
+class RedshiftTargetSpec(Strict):
+    kind: Literal["redshift"]
+    host: str
+    port: int = 5439
+    database: str
+    user: str
+    password: SecretStr = SecretStr("")
+    iam_role: str | None = Field(
+        None, description="IAM role ARN for COPY, or `default` for the cluster's default role."
+    )
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = Field(
+        None, description="With temporary access keys: their session token."
+    )
+    region: str | None = Field(
+        None,
+        description="The cluster's AWS region; default: read from an AWS endpoint host name. "
+        "The store's bucket must be in it.",
+    )
+    sslmode: RedshiftSslMode | None = Field(
+        None,
+        description="verify-full (checks the host name) or verify-ca; default verify-ca "
+        "through `ssh:` (the client connects to 127.0.0.1), verify-full otherwise.",
+    )
+    ssh: str | None = None
+
+    @property
+    def cluster_region(self) -> str | None:
+        if self.region:
+            return self.region
+        match = _REDSHIFT_HOST_REGION.search(self.host.lower())
+        return match.group(1) if match else None
+
+    @property
+    def effective_sslmode(self) -> RedshiftSslMode:
+        if self.sslmode is not None:
+            return self.sslmode
+        return "verify-ca" if self.ssh else "verify-full"
+
+    @model_validator(mode="after")
+    def _valid(self) -> RedshiftTargetSpec:
+        check_redshift_target(self)
+        return self
+
+
+class PostgresTargetSpec(Strict):
+    """PostgreSQL running the Redshift SQL (tests and Redshift-less development)."""
+
+    kind: Literal["postgres"]
+    host: str = "127.0.0.1"
+    port: int = 5432
+    database: str
+    user: str
+    password: SecretStr = SecretStr("")
+    ssh: str | None = None
+
+
+TargetSpec = Annotated[
+    DuckDBTargetSpec | RedshiftTargetSpec | PostgresTargetSpec, Field(discriminator="kind")
+]
+
+
+class ConnectionsFile(Strict):
+    sources: dict[str, SourceSpec] = {}
+    stores: dict[str, StoreSpec] = {}
+    targets: dict[str, TargetSpec] = {}
+    ssh: dict[str, SshSpec] = {}
+
+    @model_validator(mode="after")
+    def _ssh_names_exist(self) -> ConnectionsFile:
+        for group, entries in (("sources", self.sources), ("targets", self.targets)):
+            for name, spec in entries.items():
+                ref = getattr(spec, "ssh", None)
+                if ref is not None and ref not in self.ssh:
+                    raise ValueError(f"{group}.{name}.ssh: no entry {ref!r} under `ssh:`")
+        return self
