@@ -32,7 +32,7 @@ takes (a control or format character, a non-ASCII space, a private-use or unassi
 becomes `_` and the name gets ``_`` and 8 hex digits of a hash of the whole source name (the
 hash the asset keys use), so two such names stay apart.
 
-Each warehouse has its own identifier limit in bytes (``IDENTIFIER_LIMITS``). A normalised name
+Each warehouse has its own identifier limit in bytes (its ``targets.TargetDialect``). A normalised name
 longer than its target allows is shortened deterministically (a prefix cut at a character
 boundary, ``_``, and 8 hex digits of a hash), never cut by the database: PostgreSQL silently
 truncates at 63 bytes, after which the loader can no longer find the column it created.
@@ -49,13 +49,13 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 
-# Redshift rejects identifiers longer than 127 bytes (UTF-8).
-MAX_IDENTIFIER_BYTES = 127
+from mysql_redshift_assets.targets import DIALECTS, REDSHIFT, dialect_of
 
-#: Bytes a warehouse keeps of an identifier. PostgreSQL: NAMEDATALEN - 1 = 63, longer names are
-#: truncated with only a NOTICE. DuckDB has no limit (5,000 characters tried): it takes
-#: Redshift's, so a pipeline tried on DuckDB gets the names it will have in Redshift.
-IDENTIFIER_LIMITS = {"redshift": 127, "postgres": 63, "duckdb": 127}
+# Redshift rejects identifiers longer than 127 bytes (UTF-8).
+MAX_IDENTIFIER_BYTES = REDSHIFT.identifier_limit
+
+#: Bytes each kind of warehouse keeps of an identifier (its record's `identifier_limit`).
+IDENTIFIER_LIMITS = {kind: d.identifier_limit for kind, d in DIALECTS.items()}
 
 HASH_CHARS = 8
 
@@ -81,7 +81,7 @@ class IdentifierError(ValueError):
 
 def identifier_limit(target_kind: str) -> int:
     """The longest identifier (in bytes) the target `target_kind` keeps whole."""
-    return IDENTIFIER_LIMITS.get(target_kind, MAX_IDENTIFIER_BYTES)
+    return dialect_of(target_kind).identifier_limit
 
 
 def short_hash(text: str, chars: int = HASH_CHARS) -> str:

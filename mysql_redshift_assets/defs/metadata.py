@@ -23,6 +23,7 @@ from mysql_redshift_assets.naming import table_base, target_table
 from mysql_redshift_assets.state.watermark import Position, Watermark
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.sync.extract import ExtractResult
+from mysql_redshift_assets.targets import dialect_of
 
 KEYS_SHOWN = 5
 Metadata = dict[str, dg.MetadataValue]
@@ -39,16 +40,12 @@ def _position_text(position: Position | None) -> str:
 
 def column_schema(plan: TablePlan, table: TableConfig) -> dg.TableSchema:
     """The warehouse columns: name, the target's type, the MySQL type as the description."""
-    kind = table.target_kind
+    dialect = dialect_of(table.target_kind)
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
                 name=c.name,
-                type=c.duckdb_type
-                if kind == "duckdb"
-                else c.postgres_type
-                if kind == "postgres"
-                else c.redshift_type,
+                type=dialect.column_type(c),
                 description=f"MySQL `{c.source.name}` {c.source.column_type}",
                 constraints=dg.TableColumnConstraints(nullable=c.source.nullable),
             )

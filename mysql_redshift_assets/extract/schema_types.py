@@ -58,9 +58,11 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from mysql_redshift_assets.identifiers import normalize_columns, quote_mysql_ident
+from mysql_redshift_assets.targets import REDSHIFT_MAX_VARBYTE, REDSHIFT_MAX_VARCHAR
 
-MAX_VARCHAR = 65535
-MAX_VARBYTE = 16_777_216
+# Every type is sized for Redshift's limits, whatever the target: one planner table.
+MAX_VARCHAR = REDSHIFT_MAX_VARCHAR
+MAX_VARBYTE = REDSHIFT_MAX_VARBYTE
 # Most UTF-8 bytes one character of a MySQL character set takes. Character sets not named here
 # hold only characters of the Basic Multilingual Plane: at most 3 UTF-8 bytes each.
 _UTF8_BYTES_PER_CHAR = {

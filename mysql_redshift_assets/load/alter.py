@@ -7,7 +7,9 @@ leaves the warehouse as it was. The changes it applies, per dialect:
 - Redshift: `ALTER TABLE ... ALTER COLUMN ... TYPE VARCHAR(n)` is the only type change Redshift
   makes in place (AWS, ALTER TABLE: https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html,
   `ALTER COLUMN column_name TYPE updated_varchar_data_type_size`), and not inside a transaction
-  block (the same page, under that clause), so each runs alone in autocommit. Any other widening
+  block (the same page, under that clause), so each runs alone in autocommit
+  (`RedshiftWarehouse.apply_type_changes`; the planner reads which kinds from the record's
+  `type_changes_in_place`, `targets.py`). Any other widening
   rebuilds the table: CREATE the new shape, INSERT ... SELECT, DROP the old, RENAME the new into
   its place, in one transaction. DDL runs inside BEGIN ... COMMIT in Redshift, TRUNCATE aside
   (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE is refused there
@@ -18,10 +20,10 @@ leaves the warehouse as it was. The changes it applies, per dialect:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
+from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.evolve import (
     Change,
     SchemaChangeRefused,
@@ -41,9 +43,6 @@ from mysql_redshift_assets.load.request import LoadError, LoadRequest
 from mysql_redshift_assets.naming import side_table_name
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
-
-if TYPE_CHECKING:
-    from mysql_redshift_assets.load.base import Warehouse
 
 Columns = dict[str, tuple[SqlType, str]]
 
@@ -149,15 +148,9 @@ def apply_changes(
             for sql in statements:
                 warehouse.execute(sql)
         return
-    if warehouse.dialect == "redshift":
-        from mysql_redshift_assets.load.redshift import RedshiftWarehouse  # it imports base
-
-        assert isinstance(warehouse, RedshiftWarehouse)
-        for sql in change_statements(target, [c for c in changes if c.action == "alter"]):
-            warehouse.execute_outside_transaction(sql)
-        changes = [c for c in changes if c.action != "alter"]
+    in_transaction = warehouse.apply_type_changes(target, changes)  # Redshift's, alone
     with warehouse.transaction():
-        for sql in change_statements(target, changes):
+        for sql in change_statements(target, in_transaction):
             warehouse.execute(sql)
 
 
@@ -189,7 +182,7 @@ def rebuild_statements(
     cols = ", ".join(quote_ident(c) for c in existing)
     options = warehouse.target_table_options(request)
     return [
-        f"LOCK {target}" if warehouse.dialect == "redshift" else f"SELECT 1 FROM {target} LIMIT 0",
+        warehouse.rebuild_lock_sql(target),
         f"DROP TABLE IF EXISTS {side_ref}",
         f"CREATE TABLE {side_ref} ({', '.join(ddl)}){options}",
         f"INSERT INTO {side_ref} ({cols}) SELECT {cols} FROM {target}",

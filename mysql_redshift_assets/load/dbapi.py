@@ -1,16 +1,20 @@
 """The connection handling Redshift and PostgreSQL share: one DB-API session, opened lazily.
 
 Not a dialect: `RedshiftWarehouse` and `PostgresWarehouse` both build on it and state their own
-types and statements.
+records and statements. The one rule they share is Redshift's: a value wider than its column's
+Redshift type is refused before any write (`widths.py`), on the stand-in too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.load.exactly_once import ExactlyOnceWarehouse
 from mysql_redshift_assets.load.request import LoadRequest
+from mysql_redshift_assets.load.widths import refuse_values_over_width
+from mysql_redshift_assets.state.watermark import FileRecord
+from mysql_redshift_assets.store.parquet import Footer
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -22,7 +26,7 @@ SERIALIZATION_FAILURE = "40001"
 REDSHIFT_SERIALIZATION_CODE = "1023"
 
 
-class DbApiWarehouse(Warehouse):
+class DbApiWarehouse(ExactlyOnceWarehouse):
     """A warehouse over a DB-API connection that `connect()` opens at first use."""
 
     def __init__(self, name: str, connect: Callable[[], Any]) -> None:
@@ -74,6 +78,11 @@ class DbApiWarehouse(Warehouse):
             (request.target_schema, request.target_table),
         )
         return {name: int(width) for name, width in rows}
+
+    def check_text_fits(
+        self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
+    ) -> None:
+        refuse_values_over_width(request, files, footers, self.varchar_widths(request))
 
     def is_serialization_failure(self, exc: BaseException) -> bool:
         if getattr(exc, "sqlstate", None) == SERIALIZATION_FAILURE:  # psycopg

@@ -21,20 +21,21 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from mysql_redshift_assets.identifiers import quote_ident
-from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.load.base import CopyBatch
+from mysql_redshift_assets.load.exactly_once import ExactlyOnceWarehouse
 from mysql_redshift_assets.load.request import LoadRequest
 from mysql_redshift_assets.state.watermark import FileRecord
-from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import FileColumn, Footer
+from mysql_redshift_assets.store.parquet import Footer
+from mysql_redshift_assets.targets import DUCKDB
 
 # (database file, table) -> the mutex `lock` holds; one per table, for the whole process.
 _TABLE_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _TABLE_LOCKS_GUARD = threading.Lock()
 
 
-class DuckDBWarehouse(Warehouse):
+class DuckDBWarehouse(ExactlyOnceWarehouse):
     ph = "?"
-    dialect = "duckdb"
+    target_dialect = DUCKDB
 
     def __init__(self, name: str, path: Path, *, memory_limit: str | None = None) -> None:
         super().__init__(name)
@@ -94,9 +95,6 @@ class DuckDBWarehouse(Warehouse):
         finally:
             self._release()
 
-    def column_type(self, col: FileColumn) -> str:
-        return col.duckdb_type
-
     def lock(self, table: str) -> None:
         """Hold `table` against this process's other connections until the transaction ends
         (other processes cannot open the file). Call it before the transaction's first
@@ -119,16 +117,8 @@ class DuckDBWarehouse(Warehouse):
     ) -> None:
         pass  # DuckDB's VARCHAR holds any length
 
-    def copy_into_staging(
-        self,
-        staging: str,
-        columns: list[FileColumn],
-        files: list[FileRecord],
-        store: ObjectStore,
-        request: LoadRequest,
-        group: int,
-    ) -> int:
-        locations = [store.arrow_location(f.key) for f in files]
+    def copy_into_staging(self, batch: CopyBatch) -> int:
+        locations = [batch.store.arrow_location(f.key) for f in batch.files]
         dataset = ds.dataset(
             [p for _fs, p in locations], filesystem=locations[0][0], format="parquet"
         )
@@ -138,13 +128,13 @@ class DuckDBWarehouse(Warehouse):
             dataset.schema,
             dataset.to_batches(batch_size=65_536, batch_readahead=1, fragment_readahead=1),
         )
-        view = f"mra_files_{group}"
+        view = f"mra_files_{batch.group}"
         self.con.register(view, reader)
         try:
-            self.con.execute(f"INSERT INTO {staging} SELECT * FROM {view}")
+            self.con.execute(f"INSERT INTO {batch.staging} SELECT * FROM {view}")
         finally:
             self.con.unregister(view)
-        return int(self.fetchall(f"SELECT COUNT(*) FROM {staging}")[0][0])
+        return int(self.fetchall(f"SELECT COUNT(*) FROM {batch.staging}")[0][0])
 
     def close(self) -> None:
         self._release()

@@ -6,9 +6,10 @@ added column, MySQL's own DEFAULT (what MySQL wrote into the rows it already had
 difference is one `Change`:
 
     add       ADD COLUMN, NULL or MySQL's constant DEFAULT: existing rows equal MySQL's
-    alter     ALTER COLUMN ... TYPE, a widening that keeps every value (PostgreSQL, DuckDB;
-              on Redshift only VARCHAR(n) -> VARCHAR(m>n), run outside a transaction block)
-    rebuild   Redshift, any other widening: new table, INSERT SELECT, swap, in one transaction
+    alter     ALTER COLUMN ... TYPE, a widening that keeps every value, where the target's
+              record says it changes that type in place (PostgreSQL, DuckDB: any; Redshift:
+              only VARCHAR(n) -> VARCHAR(m>n), run outside a transaction block)
+    rebuild   any other widening (Redshift): new table, INSERT SELECT, swap, in one transaction
     refuse    anything whose exactness cannot be proven: a narrowing, a kind change
               (INT -> VARCHAR), a dropped or renamed column, an expression or implicit DEFAULT
 
@@ -21,15 +22,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal, Protocol
 
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
 from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
 from mysql_redshift_assets.store.parquet import FileColumn
-
-if TYPE_CHECKING:
-    from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.targets import dialect_of
 
 Action = Literal["add", "alter", "rebuild", "refuse"]
 
@@ -119,9 +118,11 @@ def plan_changes(
 ) -> list[Change]:
     """Compare the warehouse's columns (name -> (type, its text)) with one group of files.
 
+    `dialect`: the warehouse's kind (which type changes it makes in place: its record);
     `column_type`: each file column's type in this warehouse; `defaults`: MySQL's defaults by
     MySQL column name, None when the load has no MySQL connection (added columns are then NULL
     for existing rows, as MySQL leaves them without a DEFAULT)."""
+    in_place = dialect_of(dialect).changes_type_in_place
     changes = []
     names = {c.name for c in files}
     for name, (_t, text) in existing.items():
@@ -149,7 +150,7 @@ def plan_changes(
                     mysql_type=col.column_type,
                 )
             )
-        elif dialect == "redshift" and old.kind != "varchar":
+        elif not in_place(old.kind):
             changes.append(Change(col.name, "rebuild", old_text, new_text, new_text))
         else:
             changes.append(Change(col.name, "alter", old_text, new_text, new_text))
@@ -192,8 +193,16 @@ def refusal_message(table: str, fix: str, changes: Sequence[Change]) -> str:
 
 
 # -- the warehouse side ----------------------------------------------------------------------
+class Catalog(Protocol):
+    """What reading a warehouse's columns takes (a `Warehouse` is one)."""
+
+    ph: str
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
 def warehouse_columns(
-    warehouse: Warehouse, schema: str, table: str
+    warehouse: Catalog, schema: str, table: str
 ) -> dict[str, tuple[SqlType, str]]:
     rows = warehouse.fetchall(
         "SELECT column_name, data_type, character_maximum_length, numeric_precision, "

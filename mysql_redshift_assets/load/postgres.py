@@ -17,7 +17,6 @@ every MySQL DATE / DATETIME (years 0 to 9999) fits, so nothing is refused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -26,47 +25,28 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mysql_redshift_assets.identifiers import quote_ident
+from mysql_redshift_assets.load.base import CopyBatch
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
-from mysql_redshift_assets.load.redshift import refuse_values_over_width
-from mysql_redshift_assets.load.request import LoadRequest
-from mysql_redshift_assets.state.watermark import FileRecord
-from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import FileColumn, Footer
+from mysql_redshift_assets.targets import POSTGRES
 
 
 class PostgresWarehouse(DbApiWarehouse):
-    dialect = "postgres"
-
-    def column_type(self, col: FileColumn) -> str:
-        return col.postgres_type
+    target_dialect = POSTGRES
 
     def lock(self, table: str) -> None:
         self.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
 
-    def check_text_fits(
-        self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
-    ) -> None:
-        refuse_values_over_width(request, files, footers, self.varchar_widths(request))
-
-    def copy_into_staging(
-        self,
-        staging: str,
-        columns: list[FileColumn],
-        files: list[FileRecord],
-        store: ObjectStore,
-        request: LoadRequest,
-        group: int,
-    ) -> int:
-        names = ", ".join(quote_ident(c.name) for c in columns)
+    def copy_into_staging(self, batch: CopyBatch) -> int:
+        names = ", ".join(quote_ident(c.name) for c in batch.columns)
         total = 0
         with self.conn.cursor() as cur:
-            for f in files:
-                fs, path = store.arrow_location(f.key)
+            for f in batch.files:
+                fs, path = batch.store.arrow_location(f.key)
                 with fs.open_input_file(path) as handle:
                     parquet = pq.ParquetFile(handle)
-                    with cur.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-                        for batch in parquet.iter_batches(batch_size=65_536):
-                            values = (copy_values(c) for c in batch.columns)
+                    with cur.copy(f"COPY {batch.staging} ({names}) FROM STDIN") as copy:
+                        for rows in parquet.iter_batches(batch_size=65_536):
+                            values = (copy_values(c) for c in rows.columns)
                             for row in zip(*values, strict=True):
                                 copy.write_row(row)
                 total += cur.rowcount

@@ -8,18 +8,16 @@ lists each rule with its AWS reference; `mysql-redshift check-target` tries them
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from mysql_redshift_assets.extract.schema_types import MAX_VARBYTE
 from mysql_redshift_assets.identifiers import quote_ident
+from mysql_redshift_assets.load.base import CopyBatch
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
-from mysql_redshift_assets.load.request import LoadError, LoadRequest
+from mysql_redshift_assets.load.evolve import Change, alter_type_sql
+from mysql_redshift_assets.load.request import LoadRequest, SortKey
 from mysql_redshift_assets.naming import manifest_key
-from mysql_redshift_assets.state.watermark import FileRecord
-from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import FileColumn, Footer
+from mysql_redshift_assets.targets import REDSHIFT
 
 
 def manifest_json(entries: Sequence[tuple[str, int]]) -> str:
@@ -70,7 +68,7 @@ def copy_statement(
     return f"COPY {staging} FROM {_literal(manifest_uri)} {auth} FORMAT AS PARQUET MANIFEST"
 
 
-def table_suffix(distkey: str | None, sortkey: tuple[str, list[str]] | None) -> str:
+def table_suffix(distkey: str | None, sortkey: SortKey | None) -> str:
     """`DISTSTYLE AUTO SORTKEY AUTO` unless the YAML names keys (already checked to exist)."""
     dist = f"DISTKEY({quote_ident(distkey)})" if distkey else "DISTSTYLE AUTO"
     if sortkey and sortkey[1]:
@@ -81,91 +79,8 @@ def table_suffix(distkey: str | None, sortkey: tuple[str, list[str]] | None) -> 
     return f" {dist} {sort}"
 
 
-def refuse_oversize_text(
-    request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
-) -> None:
-    """Redshift's VARCHAR stops at 65,535 bytes: a COPY of a longer value would fail."""
-    for f, footer in zip(files, footers, strict=True):
-        if footer.oversize:
-            detail = ", ".join(f"{c}: {n} value(s)" for c, n in footer.oversize.items())
-            raise LoadError(
-                f"{f.key} holds text longer than Redshift's 65,535-byte VARCHAR ({detail}); "
-                f"a COPY would fail. Set `text_overflow: truncate` for table "
-                f"{request.table.qualified} in {request.table.config_file} to cut such "
-                "values at extraction (counted in metadata), then re-extract"
-            )
-
-
-_WIDTH = re.compile(r"^(VARCHAR|VARBYTE)\((\d+)\)$")
-
-
-def declared_width(sql_type: str) -> int | None:
-    """n of `VARCHAR(n)` / `VARBYTE(n)`: bytes (UTF-8 for VARCHAR) the column takes."""
-    match = _WIDTH.match(sql_type)
-    return int(match.group(2)) if match else None
-
-
-def refuse_values_over_width(
-    request: LoadRequest,
-    files: Sequence[FileRecord],
-    footers: Sequence[Footer],
-    target_widths: Mapping[str, int] | None = None,
-) -> None:
-    """Refuse, before any write, a value longer than its Redshift column: COPY would fail on it
-    ("String length exceeds DDL length"), or the merge into a narrower existing target column.
-    Widths count bytes, UTF-8 for text
-    (https://docs.aws.amazon.com/redshift/latest/dg/r_Character_types.html); the files' footers
-    carry each column's longest value; `target_widths` are the target's VARCHAR widths."""
-    refuse_oversize_text(request, files, footers)
-    for f, footer in zip(files, footers, strict=True):
-        for col in footer.columns:
-            longest = (footer.max_bytes or {}).get(col.name)
-            if longest is None:
-                continue
-            width = declared_width(col.redshift_type)
-            if width is not None and longest > width:
-                raise LoadError(
-                    f"{f.key}: column {col.name!r} ({col.source_name!r} in "
-                    f"{request.table.qualified}) holds a value of {longest} bytes, longer than "
-                    f"its Redshift type {col.redshift_type}; a COPY would fail. "
-                    + _width_fix(col, request)
-                )
-            existing = (target_widths or {}).get(col.name)
-            if existing is not None and longest > existing:
-                raise LoadError(_narrow_target(request, f.key, col, longest, existing))
-
-
-def _narrow_target(
-    request: LoadRequest, key: str, col: FileColumn, longest: int, existing: int
-) -> str:
-    return (
-        f"{key}: column {col.name!r} of the target {request.target_schema}."
-        f"{request.target_table} is VARCHAR({existing}) (created by an older plan) but a value "
-        f"is {longest} bytes; nothing was loaded. Widen it: ALTER TABLE "
-        f"{request.target_schema}.{request.target_table} ALTER COLUMN {col.name} TYPE "
-        f"{col.redshift_type} (`mysql-redshift ddl -t {request.table.qualified}` prints it)"
-    )
-
-
-def _width_fix(col: FileColumn, request: LoadRequest) -> str:
-    if col.redshift_type.startswith("VARBYTE"):
-        return (
-            f"Redshift's VARBYTE stops at {MAX_VARBYTE:,} bytes: exclude the column or keep "
-            "such values out of MySQL"
-        )
-    if col.capped:
-        return (
-            f"Set `text_overflow: truncate` for table {request.table.qualified} in "
-            f"{request.table.config_file} to cut such values at extraction, then re-extract"
-        )
-    return (
-        "The column was sized for an older plan: re-extract so the planner sizes it again, or "
-        "widen it (ALTER TABLE ... ALTER COLUMN ... TYPE VARCHAR(n))"
-    )
-
-
 class RedshiftWarehouse(DbApiWarehouse):
-    dialect = "redshift"
+    target_dialect = REDSHIFT
     # CURRENT_TIMESTAMP is a deprecated leader-node-only function in Redshift
     # (https://docs.aws.amazon.com/redshift/latest/dg/Date_functions_header.html).
     now_sql = "GETDATE()"
@@ -186,17 +101,27 @@ class RedshiftWarehouse(DbApiWarehouse):
         self._secret_access_key = secret_access_key
         self._session_token = session_token
 
-    def column_type(self, col: FileColumn) -> str:
-        return col.redshift_type
-
     def lock(self, table: str) -> None:
         # LOCK takes an ACCESS EXCLUSIVE lock: readers of the table wait until COMMIT
         # (https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html), so it is taken only
         # after staging, for the merge and the ledger rows.
         self.execute(f"LOCK {table}")
 
+    def rebuild_lock_sql(self, table: str) -> str:
+        return f"LOCK {table}"  # readers keep the old table until the rebuild commits
+
     def target_table_options(self, request: LoadRequest) -> str:
         return table_suffix(request.distkey, request.sortkey)
+
+    def apply_type_changes(self, target: str, changes: Sequence[Change]) -> list[Change]:
+        """`ALTER COLUMN ... TYPE VARCHAR(n)`, the one type change Redshift makes in place
+        (its record's `type_changes_in_place`), each alone outside a transaction block; the
+        other changes are returned for the caller's transaction."""
+        for c in changes:
+            if c.action == "alter":
+                assert c.sql_type is not None
+                self.execute_outside_transaction(alter_type_sql(target, c.column, c.sql_type))
+        return [c for c in changes if c.action != "alter"]
 
     def execute_outside_transaction(self, sql: str) -> None:
         """`ALTER TABLE ... ALTER COLUMN ... TYPE VARCHAR(n)` cannot run inside a transaction
@@ -209,25 +134,14 @@ class RedshiftWarehouse(DbApiWarehouse):
         finally:
             self.conn.autocommit = False
 
-    def check_text_fits(
-        self, request: LoadRequest, files: Sequence[FileRecord], footers: Sequence[Footer]
-    ) -> None:
-        refuse_values_over_width(request, files, footers, self.varchar_widths(request))
-
-    def copy_into_staging(
-        self,
-        staging: str,
-        columns: list[FileColumn],
-        files: list[FileRecord],
-        store: ObjectStore,
-        request: LoadRequest,
-        group: int,
-    ) -> int:
-        key = manifest_key(request.table, request.run_id, group)
-        store.put_bytes(manifest_json([(store.uri(f.key), f.bytes) for f in files]).encode(), key)
+    def copy_into_staging(self, batch: CopyBatch) -> int:
+        request, store = batch.request, batch.store
+        key = manifest_key(request.table, request.run_id, batch.group)
+        entries = [(store.uri(f.key), f.bytes) for f in batch.files]
+        store.put_bytes(manifest_json(entries).encode(), key)
         self.execute(
             copy_statement(
-                staging,
+                batch.staging,
                 store.uri(key),
                 iam_role=self._iam_role,
                 access_key_id=self._access_key_id,

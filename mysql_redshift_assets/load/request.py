@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.naming import ledger_entry_name, target_table
@@ -21,6 +22,30 @@ class StaleLoad(LoadError):
     freshly read watermark (`sync/load.py`)."""
 
 
+class SortKey(NamedTuple):
+    """Redshift's SORTKEY as the YAML names it: `compound` or `interleaved`, normalised columns."""
+
+    kind: str
+    columns: list[str]
+
+
+class PhysicalKeys(NamedTuple):
+    """DISTKEY and SORTKEY for the target's DDL (None: AUTO), and why a named one fell back."""
+
+    distkey: str | None
+    sortkey: SortKey | None
+    warnings: list[str]
+
+
+class ReplaceWindow(NamedTuple):
+    """A partition's window in the warehouse: the rows with `lo <= column < hi` (normalised
+    column) are deleted, then the window's files inserted, in one transaction."""
+
+    column: str
+    lo: object
+    hi: object
+
+
 # Evaluated under the target's lock: None while the request's files are still what the table's
 # state says to load; else why not.
 Fence = Callable[[], str | None]
@@ -34,9 +59,8 @@ class LoadRequest:
     candidates: list[FileRecord]
     run_id: str
     distkey: str | None = None
-    sortkey: tuple[str, list[str]] | None = None
-    # A partition's window (normalised column, lo, hi): deleted, then re-inserted, in one txn.
-    window: tuple[str, object, object] | None = None
+    sortkey: SortKey | None = None
+    window: ReplaceWindow | None = None  # a partition's load replaces its window
     # The table's watermark: the warehouse names it recorded are the target's (naming.py).
     watermark: Watermark | None = None
     # Checked under the lock before anything is written (`check_fence`); built by the caller,

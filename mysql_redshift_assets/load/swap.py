@@ -27,18 +27,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING
 
 from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.alter import target_column_ddl
+from mysql_redshift_assets.load.base import CopyBatch, Warehouse
 from mysql_redshift_assets.load.files import group_columns, read_footers
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult, check_fence
 from mysql_redshift_assets.naming import side_table_name
 from mysql_redshift_assets.store.objectstore import ObjectStore
-
-if TYPE_CHECKING:
-    from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.store.parquet import FileColumn
 
 
 def swap_in(warehouse: Warehouse, store: ObjectStore, request: LoadRequest) -> LoadResult:
@@ -77,7 +75,7 @@ def _swap(
     warehouse: Warehouse,
     store: ObjectStore,
     request: LoadRequest,
-    columns: list,
+    columns: list[FileColumn],
     result: LoadResult,
     exists: bool,
 ) -> None:
@@ -104,7 +102,7 @@ def _swap(
     if files:  # a generation of an empty table: nothing to COPY, the swap and ledger still run
         staged = footers[0].staging_columns
         staging = warehouse._create_staging(f"swap_{uuid.uuid4().hex[:8]}", staged)
-        copied = warehouse.copy_into_staging(staging, staged, files, store, request, 0)
+        copied = warehouse.copy_into_staging(CopyBatch(staging, staged, files, store, request, 0))
         cols = ", ".join(quote_ident(c.name) for c in columns)
         warehouse.execute(f"INSERT INTO {side} ({cols}) SELECT {cols} FROM {staging}")
         warehouse.execute(f"DROP TABLE {staging}")

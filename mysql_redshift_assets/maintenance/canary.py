@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from mysql_redshift_assets.extract.schema_types import SourceColumn
+from mysql_redshift_assets.targets import dialect_of
 
 ROWS = 4
 MAX_U64 = 18446744073709551615
@@ -85,7 +86,7 @@ CANARY: list[tuple[SourceColumn, list[Any]]] = [
     (_col("g", "geometry"), [_POINT_WKB, None, None, None]),
 ]  # fmt: skip
 
-# Redshift only: PostgreSQL cannot store NUL in text at all.
+# Only where text keeps a NUL (Redshift): PostgreSQL cannot store NUL in text at all.
 NUL_TEXT = (
     _col("nul", "varchar", "varchar(10)", octets=40, charset="utf8mb4"),
     ["a\x00b", None, None, None],
@@ -93,7 +94,7 @@ NUL_TEXT = (
 
 
 def canary_rows(dialect: str) -> list[tuple[SourceColumn, list[Any]]]:
-    rows = list(CANARY) + ([NUL_TEXT] if dialect == "redshift" else [])
+    rows = list(CANARY) + ([NUL_TEXT] if dialect_of(dialect).nul_in_text else [])
     return [(c.__class__(**{**c.__dict__, "ordinal": i}), v) for i, (c, v) in enumerate(rows, 1)]
 
 

@@ -45,14 +45,10 @@ from mysql_redshift_assets.store.parquet import (
     parquet_codec,
     read_footer,
 )
+from mysql_redshift_assets.targets import dialect_of
 
 Status = Literal["OK", "FAIL", "SKIP"]
 
-# https://docs.aws.amazon.com/redshift/latest/dg/r_STV_DB_ISOLATION_LEVEL.html
-REDSHIFT_ISOLATION_SQL = (
-    "SELECT TRIM(isolation_level) FROM stv_db_isolation_level WHERE db_name = current_database()"
-)
-POSTGRES_ISOLATION_SQL = "SHOW default_transaction_isolation"
 TEMP_SQL = "SELECT has_database_privilege(current_database(), 'TEMP')"
 CREATE_IN_DATABASE_SQL = "SELECT has_database_privilege(current_database(), 'CREATE')"
 CREATE_IN_SCHEMA_SQL = (
@@ -170,14 +166,16 @@ def _ssl(warehouse: Warehouse, spec: Any) -> tuple[Status, str]:
     return "OK", f"TLS {sock.version()}, sslmode {spec.effective_sslmode}"
 
 
-def isolation_sql(dialect: str) -> str:
-    return REDSHIFT_ISOLATION_SQL if dialect == "redshift" else POSTGRES_ISOLATION_SQL
+def isolation_sql(dialect: str) -> str | None:
+    """The query naming the target's default isolation level (its record's; None: embedded)."""
+    return dialect_of(dialect).isolation_sql
 
 
 def _isolation(warehouse: Warehouse) -> tuple[Status, str]:
-    if warehouse.dialect == "duckdb":
-        return "SKIP", "DuckDB has one writer"
-    level = str(warehouse.fetchall(isolation_sql(warehouse.dialect))[0][0]).strip()
+    sql = isolation_sql(warehouse.dialect)
+    if sql is None:
+        return "SKIP", f"{dialect_of(warehouse.dialect).title} has one writer"
+    level = str(warehouse.fetchall(sql)[0][0]).strip()
     warehouse.commit()
     if level.lower() == "serializable":
         return "OK", (
@@ -190,8 +188,9 @@ def _isolation(warehouse: Warehouse) -> tuple[Status, str]:
 def _privilege(
     warehouse: Warehouse, sql: str, params: tuple[str, ...], what: str
 ) -> tuple[Status, str]:
-    if warehouse.dialect == "duckdb":
-        return "SKIP", "DuckDB has no privileges"
+    target = dialect_of(warehouse.dialect)
+    if target.embedded:
+        return "SKIP", f"{target.title} has no privileges"
     allowed = bool(warehouse.fetchall(sql, params)[0][0])
     warehouse.commit()
     if not allowed:
@@ -208,7 +207,7 @@ _GRANTS = {
 
 
 def _create_privilege(warehouse: Warehouse, schema: str) -> tuple[Status, str]:
-    if warehouse.dialect != "duckdb" and warehouse.schema_exists(schema):
+    if not dialect_of(warehouse.dialect).embedded and warehouse.schema_exists(schema):
         return _privilege(warehouse, CREATE_IN_SCHEMA_SQL, (schema, schema), "CREATE on the schema")
     return _privilege(warehouse, CREATE_IN_DATABASE_SQL, (), "CREATE on the database")
 
@@ -288,7 +287,7 @@ class Canary:
         target = self.warehouse.ref(self.schema, self.name)
         got = self.warehouse.fetchall(f'SELECT {cols} FROM {target} ORDER BY "id"')
         self.warehouse.commit()
-        problems = compare_rows(columns, sent, got)
+        problems = compare_rows(columns, sent, got, self.warehouse.column_type)
         if problems:
             raise CheckFailed(f"{len(problems)} value(s) differ: " + "; ".join(problems[:5]))
         return "OK", f"every value read back equal ({len(columns)} columns x {ROWS} rows)"
@@ -303,7 +302,7 @@ class Canary:
                            (ledger_entry_name(self.table),))  # fmt: skip
             else:
                 wh.execute(f"DROP TABLE IF EXISTS {wh.ledger(self.schema)}")
-        if not had_schema and wh.dialect != "duckdb":
+        if not had_schema and not dialect_of(wh.dialect).embedded:
             wh.execute(f"DROP SCHEMA IF EXISTS {quote_ident(self.schema)}")
         wh.commit()
         keys = [o.key for o in self.store.list(table_base(self.table))]

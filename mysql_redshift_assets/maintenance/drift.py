@@ -28,6 +28,7 @@ from mysql_redshift_assets.naming import ledger_entry_name, target_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn, read_footer
+from mysql_redshift_assets.targets import planned_types
 
 
 @dataclass
@@ -54,7 +55,7 @@ def schema_drift(before: list[FileColumn], now: list[FileColumn]) -> Drift:
     drift.removed = [n for n in old if n not in new]
     for name in new.keys() & old.keys():
         a, b = old[name], new[name]
-        if (a.column_type, a.redshift_type) != (b.column_type, b.redshift_type):
+        if (a.column_type, planned_types(a)) != (b.column_type, planned_types(b)):
             drift.changed.append(f"{name} {a.column_type} -> {b.column_type}")
     drift.changed.sort()
     return drift

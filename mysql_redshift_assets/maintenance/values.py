@@ -7,19 +7,19 @@ it is (drivers print a float4 with the fewest digits that round-trip, then parse
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from mysql_redshift_assets.store.parquet import FileColumn
 
 
-def normal(value: Any, redshift_type: str) -> Any:
+def normal(value: Any, sql_type: str) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
-    if redshift_type == "REAL" and isinstance(value, float):
+    if sql_type == "REAL" and isinstance(value, float):
         return struct.unpack("f", struct.pack("f", value))[0]
     return value
 
@@ -30,20 +30,24 @@ def _show(value: Any) -> str:
 
 
 def compare_rows(
-    columns: Sequence[FileColumn], sent: Sequence[Sequence[Any]], got: Sequence[Sequence[Any]]
+    columns: Sequence[FileColumn],
+    sent: Sequence[Sequence[Any]],
+    got: Sequence[Sequence[Any]],
+    column_type: Callable[[FileColumn], str],
 ) -> list[str]:
-    """`sent`: per column, its values in row order; `got`: the rows read back, in that order.
-    Returns one line per differing value (empty: equal)."""
+    """`sent`: per column, its values in row order; `got`: the rows read back, in that order;
+    `column_type`: each column's type in the warehouse. One line per differing value (empty:
+    equal)."""
     rows = len(sent[0]) if sent else 0
     if len(got) != rows:
         return [f"{len(got)} rows read back, {rows} written"]
     problems = []
     for c, col in enumerate(columns):
+        sql_type = column_type(col)
         for r in range(rows):
-            want, have = normal(sent[c][r], col.redshift_type), normal(got[r][c], col.redshift_type)
+            want, have = normal(sent[c][r], sql_type), normal(got[r][c], sql_type)
             if want != have:
                 problems.append(
-                    f"{col.name} ({col.redshift_type}) row {r + 1}: wrote {_show(want)}, "
-                    f"read {_show(have)}"
+                    f"{col.name} ({sql_type}) row {r + 1}: wrote {_show(want)}, read {_show(have)}"
                 )
     return problems

@@ -27,6 +27,7 @@ from mysql_redshift_assets.reconcile.canonical import (
     piece,
     text_of,
 )
+from mysql_redshift_assets.targets import dialect_of
 
 TOP_BUCKETS = 4096  # key-range buckets of the first pass
 FANOUT = 16  # a differing key-range bucket is split into this many
@@ -113,8 +114,10 @@ class Shape:
         values = [c for c in (canonical(col) for col in columns) if c.kind is not None]
         key_type = ""
         if int_keyed(key):
-            key_type = {"duckdb": key[0].duckdb_type, "postgres": key[0].postgres_type}.get(
-                dialect, key[0].redshift_type
+            key_type = (
+                key[0].source.column_type
+                if dialect == "mysql"
+                else dialect_of(dialect).column_type(key[0])
             )
         return cls(dialect, table_ref, ph, [canonical(c) for c in key], values, key_type)
 

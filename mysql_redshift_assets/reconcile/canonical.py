@@ -28,7 +28,9 @@ FLOAT / DOUBLE / REAL (MySQL, DuckDB and PostgreSQL print binary floats with dif
 rules, so no exact common text exists), and binary columns over 32,767 bytes (BLOB and larger,
 GEOMETRY): Redshift hashes binary through TO_HEX, whose VARCHAR result stops at 65,535 characters.
 
-Redshift functions used, as AWS documents them:
+Where the warehouses spell a step differently (binary as hex, hex digits as an integer, dates
+by STRFTIME or TO_CHAR), each target's record says how (`targets.py`: `hex_sql`,
+`hex_piece_sql`, `date_text`). Redshift functions used, as AWS documents them:
 - MD5(string) -> 32 hex characters: https://docs.aws.amazon.com/redshift/latest/dg/r_MD5.html
 - STRTOL(num_string, 16) -> BIGINT, "must be within the signed 64-bit range" (so 15 hex
   digits, 60 bits): https://docs.aws.amazon.com/redshift/latest/dg/r_STRTOL.html
@@ -50,6 +52,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import pyarrow as pa
+
 from mysql_redshift_assets.extract.schema_types import (
     BINARY_TYPES,
     INTEGER_TYPES,
@@ -57,6 +61,7 @@ from mysql_redshift_assets.extract.schema_types import (
     PlannedColumn,
 )
 from mysql_redshift_assets.identifiers import quote_ident, quote_mysql_ident
+from mysql_redshift_assets.targets import dialect_of
 
 Dialect = Literal["mysql", "duckdb", "postgres", "redshift"]
 Kind = Literal["int", "int_plus", "bool", "decimal", "text", "raw_text", "binary", "date", "ts"]
@@ -87,13 +92,13 @@ def canonical(col: PlannedColumn) -> Canonical:
     if dt in ("float", "double", "real"):
         return Canonical(col, None, "FLOAT/DOUBLE have no exact text common to every dialect")
     if dt == "bit":
-        return Canonical(col, "bool" if col.redshift_type == "BOOLEAN" else "int_plus")
+        return Canonical(col, "bool" if pa.types.is_boolean(col.arrow_type) else "int_plus")
     if dt == "year":
         return Canonical(col, "int_plus")
     if dt in INTEGER_TYPES:
         return Canonical(col, "int")
     if dt in ("decimal", "numeric"):
-        return Canonical(col, "decimal" if col.redshift_type.startswith("DECIMAL") else "raw_text")
+        return Canonical(col, "decimal" if pa.types.is_decimal(col.arrow_type) else "raw_text")
     if dt in ("json", "time"):
         return Canonical(col, "raw_text")
     if dt in TEXT_TYPES:
@@ -145,16 +150,14 @@ def warehouse_text(dialect: Dialect, c: Canonical) -> str:
         case "text" | "raw_text":
             return ref
         case "binary":
-            return {"duckdb": f"LOWER(HEX({ref}))", "postgres": f"ENCODE({ref}, 'hex')"}.get(
-                dialect, f"TO_HEX({ref})"
-            )
+            return dialect_of(dialect).hex_sql.format(ref)
         case "date":
-            if dialect == "duckdb":
+            if dialect_of(dialect).date_text == "strftime":
                 return f"STRFTIME({ref}, '%Y-%m-%d')"
             return _bc_year_zero(ref, "DATE", "-MM-DD")
         case "ts":
             value = f"CAST({ref} AS TIMESTAMP)" if c.column.source.data_type == "timestamp" else ref
-            if dialect == "duckdb":
+            if dialect_of(dialect).date_text == "strftime":
                 return f"STRFTIME({value}, {_DUCKDB_DATETIME})"
             return _bc_year_zero(value, "TIMESTAMP", "-MM-DD HH24:MI:SS.US")
     raise ValueError(f"column {c.column.name!r} is excluded: {c.excluded}")
@@ -202,9 +205,6 @@ def hashed_parts(dialect: Dialect, columns: Sequence[Canonical]) -> str:
 def piece(dialect: Dialect, md5_expr: str) -> str:
     """A 60-bit piece of an MD5 as an exact integer, ready to SUM without overflow."""
     digits = f"SUBSTRING({md5_expr}, {PIECE_START}, {PIECE_DIGITS})"
-    return {
-        "mysql": f"CAST(CONV({digits}, 16, 10) AS UNSIGNED)",
-        "duckdb": f"CAST('0x' || {digits} AS BIGINT)",
-        "postgres": f"CAST(CAST('x' || {digits} AS BIT(60)) AS BIGINT)",
-        "redshift": f"CAST(STRTOL({digits}, 16) AS DECIMAL(38,0))",
-    }[dialect]
+    if dialect == "mysql":
+        return f"CAST(CONV({digits}, 16, 10) AS UNSIGNED)"
+    return dialect_of(dialect).hex_piece_sql.format(digits)

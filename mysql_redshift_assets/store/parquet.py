@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mysql_redshift_assets.extract.schema_types import PlannedColumn
+from mysql_redshift_assets.targets import REDSHIFT_MAX_VARCHAR, dialect_of
 
 COLUMNS_METADATA_KEY = b"mysql_redshift_assets.columns"
 FINGERPRINT_METADATA_KEY = b"mysql_redshift_assets.fingerprint"
@@ -57,24 +58,18 @@ class FileColumn:
         return self.redshift_type == CAPPED
 
 
-REDSHIFT_MAX_VARCHAR = 65535
 CAPPED = f"VARCHAR({REDSHIFT_MAX_VARCHAR})"
 OVERSIZE_METADATA_KEY = b"mysql_redshift_assets.oversize"
 TRUNCATED_METADATA_KEY = b"mysql_redshift_assets.truncated"
 # The longest value, in bytes (UTF-8 for text), of each string and binary column: checked
-# against the column's width before any COPY (load/redshift.py `refuse_values_over_width`).
+# against the column's width before any COPY (load/widths.py `refuse_values_over_width`).
 MAX_BYTES_METADATA_KEY = b"mysql_redshift_assets.max_bytes"
 
 
 def parquet_codec(target_kind: str) -> str:
-    """The page codec for files a `target_kind` warehouse loads.
-
-    Redshift's COPY from Parquet (read through Redshift Spectrum) documents gzip, snappy and
-    bzip2 (https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-columnar.html)
-    and nowhere says it reads ZSTD pages: Redshift and its PostgreSQL stand-in get SNAPPY.
-    DuckDB and local work keep ZSTD (level 1), the fastest to write here (`make bench`).
-    """
-    return "snappy" if target_kind in ("redshift", "postgres") else "zstd"
+    """The page codec for files a `target_kind` warehouse loads (its record's, `targets.py`:
+    SNAPPY for Redshift and its PostgreSQL stand-in, ZSTD level 1 for DuckDB)."""
+    return dialect_of(target_kind).parquet_codec
 
 
 # Rows of the file at or before the position its run started from: read again by the
@@ -82,7 +77,7 @@ def parquet_codec(target_kind: str) -> str:
 REREAD_METADATA_KEY = b"mysql_redshift_assets.reread_rows"
 # A hidden last column (not among the recorded columns, never in a target table): each row's
 # place in its extraction, (file sequence << 32) + row index in the file. When one load holds
-# two versions of a key, the merge's tie-break after the cursor (load/base.py); Redshift's
+# two versions of a key, the merge's tie-break after the cursor (load/exactly_once.py); Redshift's
 # COPY cannot tell which file or row a value came from, so the file must say. Files written
 # before it have no such column (the footer's `ordered` is False).
 ORDER_COLUMN = "mra$order"

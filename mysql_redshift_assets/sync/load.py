@@ -41,7 +41,14 @@ from mysql_redshift_assets.load.alter import evolve_before_load
 from mysql_redshift_assets.load.base import LoadRequest, LoadResult, Warehouse
 from mysql_redshift_assets.load.evolve import SchemaChangeRefused
 from mysql_redshift_assets.load.mysql_defaults import read_mysql_defaults
-from mysql_redshift_assets.load.request import Fence, LoadError, StaleLoad
+from mysql_redshift_assets.load.request import (
+    Fence,
+    LoadError,
+    PhysicalKeys,
+    ReplaceWindow,
+    SortKey,
+    StaleLoad,
+)
 from mysql_redshift_assets.load.swap import swap_in
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.partitions import Window
@@ -76,9 +83,7 @@ def _normalised(name: str, mapping: dict[str, str]) -> str | None:
     return name if name in mapping.values() else None
 
 
-def physical_keys(
-    table: TableConfig, watermark: Watermark
-) -> tuple[str | None, tuple[str, list[str]] | None, list[str]]:
+def physical_keys(table: TableConfig, watermark: Watermark) -> PhysicalKeys:
     """DISTKEY / SORTKEY from YAML, checked against the table; unknown names fall back to AUTO."""
     warnings: list[str] = []
     distkey = None
@@ -99,13 +104,11 @@ def physical_keys(
                 )
             )
         else:
-            sortkey = (table.sortkey.type, [c for c in columns if c])
-    return distkey, sortkey, warnings
+            sortkey = SortKey(table.sortkey.type, [c for c in columns if c])
+    return PhysicalKeys(distkey, sortkey, warnings)
 
 
-def replace_window(
-    window: Window | None, watermark: Watermark
-) -> tuple[str, object, object] | None:
+def replace_window(window: Window | None, watermark: Watermark) -> ReplaceWindow | None:
     """The load's replace predicate for `window`: (warehouse column, lo, hi); `validate`
     restricts the warehouse side of a window to the same."""
     if window is None:
@@ -113,8 +116,10 @@ def replace_window(
     if window.kind == "time":
         if watermark.cursor is None:
             return None
-        return watermark.columns[watermark.cursor], window.lo, window.hi
-    return watermark.columns[watermark.primary_key[0]], int(window.lo), int(window.hi)
+        return ReplaceWindow(watermark.columns[watermark.cursor], window.lo, window.hi)
+    return ReplaceWindow(
+        watermark.columns[watermark.primary_key[0]], int(window.lo), int(window.hi)
+    )
 
 
 def _identity(watermark: Watermark, partitions: Sequence[str | None]) -> tuple[object, ...]:

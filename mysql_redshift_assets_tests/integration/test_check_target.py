@@ -13,6 +13,7 @@ import pytest
 
 from mysql_redshift_assets.cli import main
 from mysql_redshift_assets.connect import open_store
+from mysql_redshift_assets.load.base import CopyBatch
 from mysql_redshift_assets.load.ledger import create_ledger_sql
 from mysql_redshift_assets.load.postgres import PostgresWarehouse
 from mysql_redshift_assets.maintenance.check_target import check_target
@@ -74,9 +75,9 @@ def test_a_failing_check_leaves_no_objects_behind(
 ) -> None:
     original = PostgresWarehouse.copy_into_staging
 
-    def copy_one_value_wrong(self: PostgresWarehouse, staging: str, *rest: Any) -> int:
-        copied = original(self, staging, *rest)
-        self.execute(f'UPDATE {staging} SET "vl" = \'changed\' WHERE "id" = 1')
+    def copy_one_value_wrong(self: PostgresWarehouse, batch: CopyBatch) -> int:
+        copied = original(self, batch)
+        self.execute(f'UPDATE {batch.staging} SET "vl" = \'changed\' WHERE "id" = 1')
         return copied
 
     monkeypatch.setattr(PostgresWarehouse, "copy_into_staging", copy_one_value_wrong)

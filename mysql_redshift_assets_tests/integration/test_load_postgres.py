@@ -6,6 +6,7 @@ for failures, that both are exactly as they were before the failed load.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -360,8 +361,9 @@ def test_backend_terminated_mid_copy_rolls_back_and_a_fresh_warehouse_loads_all(
     original_copy = PostgresWarehouse.copy_into_staging
     killed: list[int] = []
 
-    def copy_then_die(self, staging, columns, files, store, request, group):
-        copied = original_copy(self, staging, columns, files[:1], store, request, group)
+    def copy_then_die(self, batch):
+        files = batch.files
+        copied = original_copy(self, dataclasses.replace(batch, files=files[:1]))
         assert copied == files[0].rows  # staging holds rows: the copy is under way
         pid = self.conn.info.backend_pid
         # Staging runs before the LOCK: no session holds the target while files are copied.
@@ -373,7 +375,7 @@ def test_backend_terminated_mid_copy_rolls_back_and_a_fresh_warehouse_loads_all(
         assert pg_query("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
         _wait_until_gone(pid)
         killed.append(pid)
-        return copied + original_copy(self, staging, columns, files[1:], store, request, group)
+        return copied + original_copy(self, dataclasses.replace(batch, files=files[1:]))
 
     monkeypatch.setattr(PostgresWarehouse, "copy_into_staging", copy_then_die)
     doomed = orders.warehouse()

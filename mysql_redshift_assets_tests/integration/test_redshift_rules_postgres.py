@@ -15,12 +15,12 @@ import pytest
 
 from mysql_redshift_assets.connect import open_store, open_warehouse
 from mysql_redshift_assets.identifiers import qualified
+from mysql_redshift_assets.load.base import CopyBatch
 from mysql_redshift_assets.load.postgres import PostgresWarehouse
 from mysql_redshift_assets.load.request import LoadRequest, LoadResult
 from mysql_redshift_assets.naming import LEDGER_TABLE
 from mysql_redshift_assets.state.watermark import FileRecord, WatermarkStore
-from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import FileColumn, read_footer
+from mysql_redshift_assets.store.parquet import read_footer
 from mysql_redshift_assets.sync.load import load_table
 from mysql_redshift_assets_tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER, pg_query
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
@@ -140,16 +140,9 @@ class ForcedRaces(PostgresWarehouse):
             # Redshift provisioned clusters created before mid-2024 run SERIALIZABLE.
             self.conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
 
-    def copy_into_staging(
-        self,
-        staging: str,
-        columns: list[FileColumn],
-        files: list[FileRecord],
-        store: ObjectStore,
-        request: LoadRequest,
-        group: int,
-    ) -> int:
-        copied = super().copy_into_staging(staging, columns, files, store, request, group)
+    def copy_into_staging(self, batch: CopyBatch) -> int:
+        request = batch.request
+        copied = super().copy_into_staging(batch)
         if self.while_staging:
             self.while_staging.pop(0)(self, request)
         return copied
