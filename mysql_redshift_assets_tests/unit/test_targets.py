@@ -17,7 +17,7 @@ from typing import get_args
 
 import pyarrow as pa
 import pytest
-from mysql_redshift_assets.config.models import TargetSpec
+from mysql_redshift_assets.config.connections import TargetSpec
 
 import mysql_redshift_assets
 from mysql_redshift_assets.load.duckdb import DuckDBWarehouse
