@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from mysql_redshift_assets.closing import Closing
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, qualified, quote_ident
 from mysql_redshift_assets.load import ledger
@@ -67,7 +68,7 @@ class RetryLoad(Exception):
 Staged = tuple[str, list[str], bool] | None  # staging table, target columns, has order column
 
 
-class Warehouse(ABC):
+class Warehouse(Closing, ABC):
     """The exactly-once algorithm; a dialect subclass states its connection, types and statements."""
 
     ph = "%s"  # the DB-API parameter placeholder
