@@ -76,11 +76,14 @@ def fast_client(source: Source) -> FastClient | None:
     return source.kept(name, lambda: make(source))
 
 
-def open_reader(source: Source, plan: TablePlan) -> TableReader:
-    """The reader of this table's pages: the source's choice where it covers the table."""
-    text = TextPages(source, plan)
+def open_reader(source: Source, plan: TablePlan, page_rows: int) -> TableReader:
+    """The reader of this table's pages (`page_rows` rows a query): the source's choice where
+    it covers the table."""
+    text = TextPages(source, plan, page_rows)
     client = fast_client(source) if plan.primary_key else None
-    if client is None or plan.table.chunk_rows < FAST_MIN_CHUNK_ROWS:
+    if client is None or page_rows < FAST_MIN_CHUNK_ROWS:
         return text
     fast = plan_fast(plan.columns, plan.order_indexes)
-    return text if fast is None else FastPages(resolve_reader(source.reader), client, plan, fast)
+    if fast is None:
+        return text
+    return FastPages(resolve_reader(source.reader), client, plan, fast, page_rows)

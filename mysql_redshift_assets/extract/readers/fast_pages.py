@@ -45,12 +45,15 @@ class FastPages(TableReader):
 
     concurrent = True
 
-    def __init__(self, name: str, client: FastClient, plan: TablePlan, fast: FastPlan) -> None:
+    def __init__(
+        self, name: str, client: FastClient, plan: TablePlan, fast: FastPlan, page_rows: int
+    ) -> None:
         self.name, self.client, self.plan, self._fast = name, client, plan, fast
+        self._page_rows = page_rows
 
     @property
     def page_rows(self) -> int:
-        return min(self.plan.table.chunk_rows, FAST_PAGE_ROWS)
+        return min(self._page_rows, FAST_PAGE_ROWS)
 
     @property
     def integer_key(self) -> bool:
