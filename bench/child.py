@@ -51,22 +51,17 @@ def project(pipelines: str, store_name: str, writer: str = "") -> dict:
     import mysql_redshift_assets.store.s3  # noqa: F401 - boto3: an import, not the work
     from bench.table import DATABASE, TABLE
     from mysql_redshift_assets.config.resolve import table_config
-    from mysql_redshift_assets.connect import open_source, open_store
     from mysql_redshift_assets.project import load_project
-    from mysql_redshift_assets.state.watermark import WatermarkStore
-    from mysql_redshift_assets.sync.extract import extract_table
+    from mysql_redshift_assets.sync.clients import Clients
+    from mysql_redshift_assets.sync.table import SyncRun, TableSync
 
     proj = load_project(Path(pipelines))
     table = table_config(proj.pipeline("bench"), f"{DATABASE}.{TABLE}")
     assert table.store == store_name, (table.store, store_name)
     cpu = cpu_seconds()
     started = time.perf_counter()
-    source = open_source(proj, table.source)
-    store = open_store(proj, table.store)
-    try:
-        result = extract_table(source, store, WatermarkStore(store), table, run_id="bench")
-    finally:
-        source.close()
+    with Clients(proj) as clients:  # what the parquet asset runs: the extraction step
+        result = TableSync(table, clients, SyncRun("bench")).extract()[0]
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
@@ -152,24 +147,17 @@ def deletes(pipelines: str, run_id: str) -> dict:
     """One delete pass (what the warehouse asset runs after its load) on the bench table."""
     from bench.table import DATABASE, TABLE
     from mysql_redshift_assets.config.resolve import table_config
-    from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
     from mysql_redshift_assets.project import load_project
-    from mysql_redshift_assets.state.watermark import WatermarkStore
-    from mysql_redshift_assets.sync.deletes import propagate_deletes
+    from mysql_redshift_assets.sync.clients import Clients
+    from mysql_redshift_assets.sync.table import SyncRun, TableSync
 
     proj = load_project(Path(pipelines))
     table = table_config(proj.pipeline("bench"), f"{DATABASE}.{TABLE}")
     table = dataclasses.replace(table, deletes="propagate")  # the pipeline says ignore
     cpu = cpu_seconds()
     started = time.perf_counter()
-    source, warehouse = open_source(proj, table.source), open_warehouse(proj, table.target)
-    try:
-        done = propagate_deletes(
-            source, warehouse, WatermarkStore(open_store(proj, table.store)), table, run_id=run_id
-        )
-    finally:
-        source.close()
-        warehouse.close()
+    with Clients(proj) as clients:  # the delete step of the table's sync
+        done = TableSync(table, clients, SyncRun(run_id)).propagate_deletes()
     seconds = time.perf_counter() - started
     if not done.ran or done.diff is None:
         raise SystemExit(f"no delete pass: {done.note}")

@@ -5,8 +5,8 @@
 1. Builds `mra_test_bench.settle_orders` with --rows rows (kept between runs; rebuilt when the
    count differs). Needs the local MariaDB and its `mra_test` account (see .ci/run).
 2. Runs, each in its own process and --repeat times, interleaved:
-   - project local: `extract_table` (what the parquet asset runs) of the whole table, incremental
-     mode (keyset on the primary key), into a local folder;
+   - project local: `TableSync.extract` (what the parquet asset runs) of the whole table,
+     incremental mode (keyset on the primary key), into a local folder;
    - project s3:    the same into a moto S3 server over HTTP (multipart uploads);
    - reference:     connectorx `read_sql(partition_on="id", partition_num=2)` + one pyarrow
                     ParquetWriter (zstd) file.

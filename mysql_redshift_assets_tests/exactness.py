@@ -27,14 +27,16 @@ import pymysql
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.pipelines import DEFAULT_LATE_COMMIT_WINDOW_SECONDS
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
-from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.connect import open_store, open_warehouse
 from mysql_redshift_assets.identifiers import quote_ident, quote_mysql_ident
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.request import LoadResult
 from mysql_redshift_assets.naming import target_table
+from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
-from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
-from mysql_redshift_assets.sync.load import load_table
+from mysql_redshift_assets.sync.clients import Clients
+from mysql_redshift_assets.sync.extract import ExtractResult
+from mysql_redshift_assets.sync.table import SyncRun, TableSync
 
 Row = tuple[Any, ...]
 
@@ -62,30 +64,21 @@ class Sync:
         project = make_project({f"{mysql_db}.{name}": spec}, **pipeline)
         return cls(project, table_config(project.pipeline("testpipe"), f"{mysql_db}.{name}"))
 
-    def extract(self, run_id: str = "run", **kwargs: Any) -> ExtractResult:
-        store = open_store(self.project, self.table.store)
-        source = open_source(self.project, self.table.source)
-        try:
-            return extract_table(
-                source, store, WatermarkStore(store), self.table, run_id=run_id, **kwargs
-            )
-        finally:
-            source.close()
+    def extract(
+        self, run_id: str = "run", *, window: Window | None = None, max_rows: int | None = None
+    ) -> ExtractResult:
+        """The Parquet asset's work: the extraction step of the table's sync (`window`: one
+        partition's)."""
+        run = SyncRun(run_id, windows=[window] if window else [], max_rows=max_rows)
+        with Clients(self.project) as clients:
+            return TableSync(self.table, clients, run).extract()[0]
 
     def load(self, run_id: str = "run") -> LoadResult:
         """The warehouse asset's work: the load, then (incremental tables with `deletes:
         propagate`, the default) the delete pass against MySQL."""
-        store = open_store(self.project, self.table.store)
-        warehouse = open_warehouse(self.project, self.table.target)
-        source = open_source(self.project, self.table.source)
-        try:
-            result, _ = load_table(
-                warehouse, store, WatermarkStore(store), self.table, run_id=run_id, source=source
-            )
-            return result
-        finally:
-            warehouse.close()
-            source.close()
+        with Clients(self.project) as clients:
+            sync = TableSync(self.table, clients, SyncRun(run_id))
+            return sync.run(extract=False).raise_failure().load_result()
 
     def run(self, run_id: str = "run") -> tuple[ExtractResult, LoadResult]:
         return self.extract(run_id), self.load(run_id)

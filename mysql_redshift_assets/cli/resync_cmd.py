@@ -18,21 +18,20 @@ def add_arguments(commands: Subcommands) -> None:
 
 def run(ctx: Context, args: Any) -> int:
     table = find_tables(ctx.project, args.pipeline, [args.table])[0]
-    source = open_source(ctx.project, table.source)
-    warehouse = open_warehouse(ctx.project, table.target)
-    try:
-        result = resync_table(
-            source,
-            open_store(ctx.project, table.store),
-            warehouse,
-            table,
-            run_id=f"resync-{uuid4().hex[:12]}",
-        )
-    except Exception as exc:  # a refused value, a database error: one line naming the table
-        return table_failed(ctx, table, exc)
-    finally:
-        source.close()
-        warehouse.close()
+    with (
+        open_source(ctx.project, table.source) as source,
+        open_warehouse(ctx.project, table.target) as warehouse,
+    ):
+        try:
+            result = resync_table(
+                source,
+                open_store(ctx.project, table.store),
+                warehouse,
+                table,
+                run_id=f"resync-{uuid4().hex[:12]}",
+            )
+        except Exception as exc:  # a refused value, a database error: one line naming the table
+            return table_failed(ctx, table, exc)
     ctx.emit(
         {
             "table": result.table,

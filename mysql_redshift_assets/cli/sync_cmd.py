@@ -24,16 +24,16 @@ from mysql_redshift_assets.cli.sync_partitions import (
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import default_dagster_home
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.connect import open_store, open_warehouse
 from mysql_redshift_assets.defs.build import build_definitions, table_assets
 from mysql_redshift_assets.defs.checks import CHEAP_CHECKS
 from mysql_redshift_assets.defs.table_run import TableAssets
 from mysql_redshift_assets.defs.translator import MysqlRedshiftTranslator, asset_key
-from mysql_redshift_assets.extract import plan_table
-from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.naming import Layer
 from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.sync.clients import Clients
 from mysql_redshift_assets.sync.load import candidate_files
+from mysql_redshift_assets.sync.table import SyncRun, TableSync
 
 
 def add_arguments(commands: Subcommands) -> None:
@@ -88,11 +88,8 @@ def _dry_run(ctx: Context, tables: list[TableConfig], layers: list[Layer]) -> li
             else None,
         }
         if "redshift" in layers and watermark is not None:
-            warehouse = open_warehouse(ctx.project, table.target)
-            try:
+            with open_warehouse(ctx.project, table.target) as warehouse:
                 loaded = warehouse.loaded_files(table, watermark)
-            finally:
-                warehouse.close()
             entry["files_to_load"] = [
                 f.key for f in candidate_files(table, watermark) if f.key not in loaded
             ]
@@ -120,18 +117,12 @@ def _dry_run_partitions(
 
 def _preflight(ctx: Context, tables: list[TableConfig]) -> None:
     """Check every table against MySQL before any run starts: one bad table stops them all,
-    with nothing written (an unknown table or column, no primary key, an unreachable host).
-    One connection a source: opening one costs more than planning a table."""
-    sources: dict[str, Source] = {}
-    try:
+    with nothing written (an unknown table or column, no primary key, an unreachable host):
+    the first step of each table's sync, `TableSync.plan`. One connection a source: opening
+    one costs more than planning a table."""
+    with Clients(ctx.project) as clients:
         for table in tables:
-            watermark = WatermarkStore(open_store(ctx.project, table.store)).load(table)
-            if table.source not in sources:
-                sources[table.source] = open_source(ctx.project, table.source)
-            plan_table(sources[table.source], table, watermark.columns if watermark else None)
-    finally:
-        for source in sources.values():
-            source.close()
+            TableSync(table, clients, SyncRun("preflight")).plan()
 
 
 @dataclass(frozen=True)

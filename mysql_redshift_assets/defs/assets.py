@@ -21,14 +21,9 @@ from pydantic import Field
 from mysql_redshift_assets.causes import table_line
 from mysql_redshift_assets.defs.partitions import window_for
 from mysql_redshift_assets.defs.resources import ConnectionsResource
-from mysql_redshift_assets.defs.table_run import (
-    Clients,
-    Event,
-    RunSpec,
-    TableAssets,
-    TableOutcome,
-    run_table,
-)
+from mysql_redshift_assets.defs.table_run import Event, TableAssets, TableOutcome, run_table
+from mysql_redshift_assets.sync.clients import Clients
+from mysql_redshift_assets.sync.table import SyncRun
 
 DEFAULT_WIDTH = 2  # dagster.yaml's `pools.default_limit`
 
@@ -86,21 +81,15 @@ def build_tables_op(
     ) -> Iterator[Recorded]:
         work = _selected(context, tables, by_key)
         keys = list(context.partition_keys) if partitioned else []
-        spec = RunSpec(
+        run = SyncRun(
             run_id=context.run.run_id,
-            connections=connections,
-            clients=Clients(connections),
-            windows=[(k, window_for(tables[0].table, _pdef(context), k)) for k in keys]
-            if partitioned
-            else [None],
+            windows=[window_for(tables[0].table, _pdef(context), k) for k in keys],
             max_rows=config.max_rows,
-            chunk_rows=config.chunk_rows,
+            page_rows=config.chunk_rows,
         )
         width = config.max_parallel_tables or pool_width(context.instance, pool)
-        try:
-            failed = yield from _run_all(context, spec, work, width)
-        finally:
-            spec.clients.close_all()
+        with connections.clients() as clients:
+            failed = yield from _run_all(context, clients, run, work, width)
         if failed:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(work)} table(s) failed: "
@@ -173,14 +162,16 @@ def _recorded(event: Event, blocking: set[dg.AssetCheckKey]) -> Recorded:
 
 
 def _run_all(
-    context: dg.AssetExecutionContext, spec: RunSpec, work: Work, width: int
+    context: dg.AssetExecutionContext, clients: Clients, run: SyncRun, work: Work, width: int
 ) -> Generator[Recorded, None, list[TableOutcome]]:
     """Run the tables `width` at a time; yield each one's events as it finishes."""
     failed: list[TableOutcome] = []
     blocking = {c.key for a, _, _ in work for c in a.checks if c.blocking}
     warned: dict[str, list[str]] = {}  # a warning many tables share (e.g. the source's) once
     with ThreadPoolExecutor(max_workers=max(1, min(width, len(work)))) as pool:
-        futures = [pool.submit(run_table, spec, a, layers, checks) for a, layers, checks in work]
+        futures = [
+            pool.submit(run_table, clients, run, a, layers, checks) for a, layers, checks in work
+        ]
         for future in as_completed(futures):
             outcome = future.result()
             name = outcome.assets.table.qualified

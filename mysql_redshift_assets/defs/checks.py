@@ -1,8 +1,8 @@
 """Asset checks, evaluated inside the pipeline's op: counts reconciled, schema drift, freshness.
 
-Each check is a spec (declared on the op) and an evaluator (a call into the library). The op
-runs the selected ones per table: schema drift before the table's extraction, freshness after
-it, the reconciliation last. Sync jobs select the cheap ones (drift, freshness); the
+Each check is a spec (declared on the op) and the mapping of a library result to its event. The
+op runs the selected ones per table: schema drift before the table's extraction (a step of
+`sync.table.TableSync`), freshness after it, the reconciliation last. Sync jobs select the cheap ones (drift, freshness); the
 reconciliation reads every row of MySQL and the warehouse, so `reconcile_<pipeline>`, the UI's
 "Materialize" (all checks) and `mysql-redshift validate` run it.
 """
@@ -17,7 +17,6 @@ import dagster as dg
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
-from mysql_redshift_assets.maintenance.drift import check_schema
 from mysql_redshift_assets.maintenance.validate import (
     TableCounts,
     row_count_check,
@@ -25,7 +24,7 @@ from mysql_redshift_assets.maintenance.validate import (
 )
 from mysql_redshift_assets.naming import FRESHNESS_CHECK, ROW_COUNT_CHECK, SCHEMA_DRIFT_CHECK
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
-from mysql_redshift_assets.store.objectstore import ObjectStore
+from mysql_redshift_assets.sync.drift import SchemaCheck
 
 # The checks a sync runs by default: neither reads the table's rows.
 CHEAP_CHECKS = (SCHEMA_DRIFT_CHECK, FRESHNESS_CHECK)
@@ -91,16 +90,10 @@ def row_count_event(asset: dg.AssetKey, counts: TableCounts) -> dg.AssetCheckRes
     )
 
 
-def schema_drift_result(
-    asset: dg.AssetKey,
-    source: Source,
-    store: ObjectStore,
-    warehouse: Warehouse,
-    table: TableConfig,
-) -> dg.AssetCheckResult:
-    """`maintenance.drift.check_schema` (MySQL now, the files not yet loaded, the warehouse
-    table) as a check result: failed, with ERROR, on a change the loader would refuse."""
-    found = check_schema(source, store, warehouse, table)
+def schema_drift_result(asset: dg.AssetKey, found: SchemaCheck) -> dg.AssetCheckResult:
+    """The drift step of a table's sync (`sync/drift.py`: MySQL now, the files not yet loaded,
+    the warehouse table) as a check result: failed, with ERROR, on a change the loader would
+    refuse."""
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=SCHEMA_DRIFT_CHECK,

@@ -14,6 +14,7 @@ from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.ssh import TunnelPool
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
+from mysql_redshift_assets.sync.clients import Clients
 
 
 class ConnectionsResource(dg.ConfigurableResource):
@@ -66,6 +67,10 @@ class ConnectionsResource(dg.ConfigurableResource):
 
     def warehouse(self, name: str) -> Warehouse:
         return open_warehouse(self.project(), name, tunnels=self._tunnels)
+
+    def clients(self) -> Clients:
+        """A run's clients (`sync/clients.py`), through this run's tunnels; close it."""
+        return Clients(self.project(), self._tunnels)
 
 
 class WatermarkResource(dg.ConfigurableResource):

@@ -33,15 +33,12 @@ def build_resync_job(pipeline: Pipeline) -> dg.JobDefinition:
         if table is None:
             known = ", ".join(sorted(tables))
             raise dg.Failure(f"{pipeline.path}: unknown table {config.table!r} (known: {known})")
-        source = connections.source(table.source)
-        warehouse = connections.warehouse(table.target)
-        try:
-            result = resync_table(
-                source, connections.store(table.store), warehouse, table, run_id=context.run_id
-            )
-        finally:
-            source.close()
-            warehouse.close()
+        store = connections.store(table.store)  # the run's, shared: not closed here
+        with (
+            connections.source(table.source) as source,
+            connections.warehouse(table.target) as warehouse,
+        ):
+            result = resync_table(source, store, warehouse, table, run_id=context.run_id)
         for warning in result.warnings:
             context.log.warning(warning)
         what = f"{len(result.windows)} window(s)" if result.windows else "the table"

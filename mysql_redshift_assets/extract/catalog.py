@@ -1,7 +1,9 @@
-"""What MySQL says about a table: its columns and primary key, from information_schema."""
+"""What MySQL says about a table: its columns, primary key and DEFAULTs, from information_schema."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mysql_redshift_assets.extract.mysql_text import raw_text
@@ -17,6 +19,8 @@ _COLUMNS_SQL = """SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARA
   CHARACTER_SET_NAME, COLLATION_NAME
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
 ORDER BY ORDINAL_POSITION"""
+DEFAULTS_SQL = """SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"""
 _PRIMARY_KEY_SQL = """SELECT COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY'
 ORDER BY SEQ_IN_INDEX"""
@@ -57,3 +61,27 @@ def read_primary_key_parts(cursor: Any, schema: str, table: str) -> dict[str, in
     MySQL keeps only those first characters / bytes unique) or None for the whole value."""
     cursor.execute(_PRIMARY_KEY_SQL, (schema, table))
     return {raw_text(row[0]): _int(row[1]) for row in cursor.fetchall()}
+
+
+@dataclass(frozen=True)
+class DeclaredDefault:
+    """A column's DEFAULT as information_schema states it (text as MySQL / MariaDB print it);
+    `load/mysql_defaults.py` says what it put into the rows it had when the column was added."""
+
+    data_type: str  # lowercased
+    nullable: bool
+    default: str | None  # COLUMN_DEFAULT: MariaDB quotes a string literal, MySQL 8 does not
+    extra: str  # EXTRA: MySQL 8 marks an expression DEFAULT_GENERATED
+
+
+def declared_defaults(rows: Iterable[Sequence[Any]]) -> dict[str, DeclaredDefault]:
+    """`DEFAULTS_SQL`'s rows: every column's DEFAULT, by MySQL column name."""
+    return {
+        raw_text(name): DeclaredDefault(
+            data_type=raw_text(data_type).lower(),
+            nullable=raw_text(nullable).upper() == "YES",
+            default=None if default is None else raw_text(default),
+            extra="" if extra is None else raw_text(extra),
+        )
+        for name, data_type, nullable, default, extra in rows
+    }

@@ -15,10 +15,11 @@ import pyarrow as pa
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.extract.catalog import DEFAULTS_SQL, DeclaredDefault, declared_defaults
 from mysql_redshift_assets.extract.key_identity import identity_column
 from mysql_redshift_assets.extract.position import KeyColumn, Keyset
 from mysql_redshift_assets.extract.schema_types import PlannedColumn, arrow_schema, plan_columns
-from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.extract.source import MySQLSource, Source
 from mysql_redshift_assets.identifiers import IdentifierError, identifier_limit
 
 
@@ -126,6 +127,17 @@ def plan_table(
         identity=identity,
         zone=table.time_zone or source.time_zone,
         fallback=fallback,
+    )
+
+
+def plan_defaults(source: Source, table: TableConfig) -> dict[str, DeclaredDefault] | None:
+    """MySQL's DEFAULT of every column of `table` now (what a load gives a column MySQL added,
+    `load/mysql_defaults.py`); None from a source without MySQL's catalog (the embedded demo)."""
+    if not isinstance(source, MySQLSource):
+        return None
+    params = (table.source_schema, table.source_table)
+    return declared_defaults(
+        row for chunk in source.stream(DEFAULTS_SQL, params, 10_000) for row in chunk
     )
 
 

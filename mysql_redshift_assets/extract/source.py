@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pymysql
 import pymysql.cursors
 
+from mysql_redshift_assets.closing import Closing
 from mysql_redshift_assets.extract.catalog import (
     read_primary_key,
     read_primary_key_parts,
@@ -58,7 +59,7 @@ class SourceError(RuntimeError):
     """The source cannot be reached or does not have what the config names."""
 
 
-class Source(ABC):
+class Source(Closing, ABC):
     placeholder = "%s"
     # Speaks MySQL's SQL (MD5, CONV, DATE_FORMAT): bucket comparisons (reconcile/) can run on it.
     reconciles = False

@@ -43,13 +43,19 @@ FETCHERS = 2
 @dataclass(frozen=True)
 class Scan:
     """What one run reads of a table: rows after `after`, inside `bounds` (a partition's
-    window) and `upper` (the late-commit bound), at most `max_rows`."""
+    window) and `upper` (the late-commit bound), at most `max_rows`, in pages of `page_rows`
+    (None: the table's `chunk_rows`)."""
 
     plan: TablePlan
     after: Position | None = None
     upper: Bound | None = None
     bounds: tuple[Bound, ...] = ()
     max_rows: int | None = None
+    page_rows: int | None = None
+
+    @property
+    def rows_a_page(self) -> int:
+        return self.page_rows or self.plan.table.chunk_rows
 
     def request(self, after: Sequence[Any] | None, limit: int, *extra: Bound) -> PageRequest:
         upper = (self.upper,) if self.upper is not None else ()
@@ -62,11 +68,11 @@ def read_table(source: Source, scan: Scan) -> Iterator[Batch]:
     if not plan.primary_key:
         # One streaming query (no keyset can page identical rows), inside the scan's window
         # and late-commit bound like every other read.
-        text = TextPages(source, plan)
+        text = TextPages(source, plan, scan.rows_a_page)
         bounds = (*scan.bounds, *([scan.upper] if scan.upper is not None else []))
         yield from map(Normalized(text, plan).batch, text.read_all(bounds, scan.max_rows))
         return
-    reader: TableReader = Normalized(open_reader(source, plan), plan)
+    reader: TableReader = Normalized(open_reader(source, plan, scan.rows_a_page), plan)
     after = keyset_values(scan.after, cursor_is_pk=plan.cursor_is_pk)
     taken = 0
     try:
@@ -80,7 +86,8 @@ def read_table(source: Source, scan: Scan) -> Iterator[Batch]:
         log.warning("%s: %s; reading on with pymysql from %s", plan.table.qualified, exc, where)
     remaining = None if scan.max_rows is None else scan.max_rows - taken
     if remaining is None or remaining > 0:
-        yield from _sequential(Normalized(TextPages(source, plan), plan), scan, after, remaining)
+        text = TextPages(source, plan, scan.rows_a_page)
+        yield from _sequential(Normalized(text, plan), scan, after, remaining)
 
 
 class Normalized(TableReader):
@@ -222,8 +229,8 @@ def _ranged(
 
     Ranges run from the first key to read (`_first_key`, one index lookup, when the run starts
     at the beginning) to the run's upper bound (MAX(pk) when the run started). A unique integer
-    key holds at most one row a value, so the first ranges are `chunk_rows` keys wide (pages of
-    at most `chunk_rows` rows) and all of them are fetched at once; each next range is sized
+    key holds at most one row a value, so the first ranges are `page_rows` keys wide (pages of
+    at most `page_rows` rows) and all of them are fetched at once; each next range is sized
     from the density of the last one read. A range page has a LIMIT of twice the target: a page
     that reaches it is followed, before anything else, by the rest of its range, so no row is
     skipped and no page holds more than the limit. Positions are those of the rows actually

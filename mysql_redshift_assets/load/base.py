@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
+from mysql_redshift_assets.closing import Closing
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import qualified, quote_ident
 from mysql_redshift_assets.load import ledger
@@ -52,7 +53,7 @@ class CopyBatch:
     group: int
 
 
-class Warehouse(ABC):
+class Warehouse(Closing, ABC):
     """A warehouse: its connection, its dialect's record and statements, the shared helpers."""
 
     ph = "%s"  # the DB-API parameter placeholder

@@ -8,11 +8,11 @@ implicit zero of a NOT NULL column without DEFAULT is not reproduced: such a cha
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from mysql_redshift_assets.extract.mysql_text import raw_text
-from mysql_redshift_assets.extract.source import MySQLSource, Source
+from mysql_redshift_assets.extract.catalog import DeclaredDefault
 
 
 @dataclass(frozen=True)
@@ -48,24 +48,14 @@ def mysql_default(data_type: str, nullable: bool, default: str | None, extra: st
     return ColumnDefault("expression", default)
 
 
-_DEFAULTS_SQL = (
-    "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA "
-    "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
-)
-
-
-def read_mysql_defaults(source: Source, schema: str, table: str) -> dict[str, ColumnDefault] | None:
-    """MySQL's DEFAULT of every column of `schema.table`, by MySQL column name; None from a
-    source without MySQL's catalog (the embedded demo)."""
-    if not isinstance(source, MySQLSource):
+def column_defaults(
+    declared: Mapping[str, DeclaredDefault] | None,
+) -> dict[str, ColumnDefault] | None:
+    """What MySQL put into its rows for each column (`extract.plan.plan_defaults`, by MySQL
+    column name); None when the source has no catalog to say (the embedded demo)."""
+    if declared is None:
         return None
-    out = {}
-    for chunk in source.stream(_DEFAULTS_SQL, (schema, table), 10_000):
-        for name, data_type, nullable, default, extra in chunk:
-            out[raw_text(name)] = mysql_default(
-                raw_text(data_type).lower(),
-                raw_text(nullable).upper() == "YES",
-                None if default is None else raw_text(default),
-                "" if extra is None else raw_text(extra),
-            )
-    return out
+    return {
+        name: mysql_default(d.data_type, d.nullable, d.default, d.extra)
+        for name, d in declared.items()
+    }

@@ -19,7 +19,8 @@ What an operator runs after a schema change the loader refuses, or to start a ta
    row they held, newer.
 3. The load swaps the generation in (`load/swap.py`: side table, then DROP + RENAME and the
    ledger rows in one transaction; the old table stays readable until then), then merges any
-   increment after it. A partitioned table's windows are swapped in together, in that one
+   increment after it, and the delete pass follows: the load and delete steps of a table's
+   sync (`sync/table.py`). A partitioned table's windows are swapped in together, in that one
    transaction; each window's next run then replaces its window as before. A crash before the
    swap commits leaves the old table: the next load of an unpartitioned table (sync or resync)
    swaps the recorded generation in; a partitioned table is resynced again.
@@ -62,16 +63,17 @@ from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
+from mysql_redshift_assets.sync.clients import OpenClients
 from mysql_redshift_assets.sync.files import FileSet, FileSink
 from mysql_redshift_assets.sync.load import (
     candidate_files,
     load_request,
-    load_table,
     physical_keys,
     replace_window,
     watermark_fence,
     with_fresh_watermark,
 )
+from mysql_redshift_assets.sync.table import SyncRun, TableSync
 
 
 class ResyncError(ValueError):
@@ -105,10 +107,11 @@ def resync_table(
     result = extract_generation(source, store, watermarks, table, run_id=run_id)
     if table.partitioned:
         result.load, warnings = swap_windows(warehouse, store, watermarks, table, run_id)
-    else:
-        result.load, warnings = load_table(
-            warehouse, store, watermarks, table, run_id=run_id, source=source
-        )
+    else:  # a table's sync without its extraction: the load (the swap), then the delete pass
+        sync = TableSync(table, OpenClients(source, store, warehouse), SyncRun(run_id))
+        done = sync.run(extract=False).raise_failure()
+        assert done.loaded is not None
+        result.load, warnings = done.load_result(), done.loaded.warnings
     result.warnings += warnings
     return result
 

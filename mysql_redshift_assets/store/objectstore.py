@@ -19,6 +19,8 @@ from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
+from mysql_redshift_assets.closing import Closing
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -42,7 +44,10 @@ class FileUpload:
         """Give up: nothing may stay behind (called when the file will not be stored)."""
 
 
-class ObjectStore(ABC):
+class ObjectStore(Closing, ABC):
+    def close(self) -> None:
+        """Release the store's connections (S3's pool); a local folder holds none."""
+
     def begin_file(self, key: str) -> FileUpload:
         """An upload of a file still being written, finished by `put_file(..., upload=)`."""
         return FileUpload()

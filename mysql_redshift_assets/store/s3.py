@@ -158,6 +158,9 @@ class S3Store(ObjectStore):
     def __repr__(self) -> str:
         return f"S3Store(bucket={self.bucket!r}, prefix={self.prefix!r})"
 
+    def close(self) -> None:
+        self._client.close()
+
     def _full(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 

@@ -14,7 +14,6 @@ into a new set of files that replaces the previous one when loaded.
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 import tempfile
@@ -89,6 +88,7 @@ class _Run:
     plan: TablePlan
     result: ExtractResult
     on_file: Callable[[FileRecord], None] | None
+    page_rows: int | None = None  # rows a MySQL query, this run only (None: `chunk_rows`)
 
     def record(self, records: Iterable[FileRecord]) -> None:
         """Files now durably stored: into the watermark (with the position past them) first."""
@@ -132,26 +132,6 @@ class _Run:
             raise
 
 
-def _holding_the_lease(extract: Callable[..., ExtractResult]) -> Callable[..., ExtractResult]:
-    """Hold the table's lease throughout: a second extraction of the same table refuses."""
-
-    @functools.wraps(extract)
-    def run(
-        source: Source,
-        store: ObjectStore,
-        watermarks: WatermarkStore,
-        table: TableConfig,
-        *,
-        run_id: str,
-        **kw: object,
-    ) -> ExtractResult:
-        with table_lease(watermarks.store, table, run_id):
-            return extract(source, store, watermarks, table, run_id=run_id, **kw)
-
-    return run
-
-
-@_holding_the_lease
 def extract_table(
     source: Source,
     store: ObjectStore,
@@ -160,36 +140,42 @@ def extract_table(
     *,
     run_id: str,
     max_rows: int | None = None,
+    page_rows: int | None = None,
     on_file: Callable[[FileRecord], None] | None = None,
     window: Window | None = None,
 ) -> ExtractResult:
     """Extract new rows (incremental), a fresh generation of the table (full), or a new
-    generation of one partition's window (time / id_range: pass `window`) into the store."""
+    generation of one partition's window (time / id_range: pass `window`) into the store.
+    The table's lease is held throughout: a second extraction of the same table refuses.
+    `page_rows`: rows a MySQL query for this run (None: the table's `chunk_rows`)."""
     if table.partitioned and window is None:
         raise ValueError(f"{table.qualified} is partitioned ({table.mode}): give a window")
-    started = time.monotonic()
-    watermark = watermarks.load(table) or Watermark(table=table.qualified, mode=table.mode)
-    plan = plan_table(source, table, watermark.columns)
-    check_loaded_with_identity(table, plan.identity, watermark.columns, bool(watermark.position))
-    result = ExtractResult(table=table.qualified, run_id=run_id)
-    result.position_before = watermark.position.model_copy() if watermark.position else None
-    watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)
-    watermarks.save(table, watermark)
-    run = _Run(table, watermarks, watermark, plan, result, on_file)
-    tmp = Path(tempfile.mkdtemp(prefix="mra-extract-"))
-    try:
-        if table.mode == "full" or window is not None:
-            _extract_generation(run, source, store, tmp, max_rows or table.max_rows, window)
-        else:
-            _extract_increment(run, source, store, tmp, max_rows or table.max_rows)
-    except BaseException as exc:
-        watermark.fail(exc)
-        _save_quietly(watermarks, table, watermark)
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    watermark.succeed()
-    watermarks.save(table, watermark)
+    with table_lease(watermarks.store, table, run_id):
+        started = time.monotonic()
+        watermark = watermarks.load(table) or Watermark(table=table.qualified, mode=table.mode)
+        plan = plan_table(source, table, watermark.columns)
+        check_loaded_with_identity(
+            table, plan.identity, watermark.columns, bool(watermark.position)
+        )
+        result = ExtractResult(table=table.qualified, run_id=run_id)
+        result.position_before = watermark.position.model_copy() if watermark.position else None
+        watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)
+        watermarks.save(table, watermark)
+        run = _Run(table, watermarks, watermark, plan, result, on_file, page_rows)
+        tmp = Path(tempfile.mkdtemp(prefix="mra-extract-"))
+        try:
+            if table.mode == "full" or window is not None:
+                _extract_generation(run, source, store, tmp, max_rows or table.max_rows, window)
+            else:
+                _extract_increment(run, source, store, tmp, max_rows or table.max_rows)
+        except BaseException as exc:
+            watermark.fail(exc)
+            _save_quietly(watermarks, table, watermark)
+            raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        watermark.succeed()
+        watermarks.save(table, watermark)
     result.position_after = watermark.position
     result.seconds = time.monotonic() - started
     return result
@@ -222,7 +208,9 @@ def _extract_increment(
     rereads = reread_rows(source, run.plan, bounds, position)
     # Re-reads do not count against `max_rows`: a capped run still gets past the position.
     cap = None if max_rows is None else max_rows + rereads
-    scan = Scan(run.plan, after=bounds.start, upper=bounds.upper, max_rows=cap)
+    scan = Scan(
+        run.plan, after=bounds.start, upper=bounds.upper, max_rows=cap, page_rows=run.page_rows
+    )
     run.write(read_table(source, scan), FileSink(run.files(), store, tmp, reread_rows=rereads))
     run.watermark.read_through(bounds.read_at)  # saved with the run's success
     if bounds.upper is not None and (cap is None or result.rows < cap):  # not cut short
@@ -259,7 +247,9 @@ def _extract_generation(
         run.result.upper_bound = None if upper is None else str(upper.value)
         _prove(run, source, generation, window)
     sink = FileSink(run.files(generation, window), store, tmp)
-    scan = Scan(run.plan, upper=upper, bounds=tuple(bounds), max_rows=max_rows)
+    scan = Scan(
+        run.plan, upper=upper, bounds=tuple(bounds), max_rows=max_rows, page_rows=run.page_rows
+    )
     with source.snapshot():
         counted = snapshot_rows(source, scan)
         run.write(read_table(source, scan), sink)

@@ -31,16 +31,15 @@ the file.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.alter import evolve_before_load
 from mysql_redshift_assets.load.base import LoadRequest, LoadResult, Warehouse
 from mysql_redshift_assets.load.evolve import SchemaChangeRefused
-from mysql_redshift_assets.load.mysql_defaults import read_mysql_defaults
+from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
 from mysql_redshift_assets.load.request import (
     Fence,
     LoadError,
@@ -50,7 +49,6 @@ from mysql_redshift_assets.load.request import (
     StaleLoad,
 )
 from mysql_redshift_assets.load.swap import swap_in
-from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -234,7 +232,7 @@ def _load_with_schema_changes(
     store: ObjectStore,
     request: LoadRequest,
     watermark: Watermark,
-    source: Source | None,
+    defaults: Mapping[str, ColumnDefault] | None,
     done: list[LoadResult],
 ) -> None:
     """The schema preflight (load/alter.py: apply exactly, or refuse before any write), then
@@ -244,11 +242,6 @@ def _load_with_schema_changes(
     generation = _unloaded_generation(warehouse, request, watermark)
     if generation:
         done.append(swap_in(warehouse, store, replace(request, candidates=generation)))
-    defaults = None
-    if source is not None:
-        defaults = read_mysql_defaults(
-            source, request.table.source_schema, request.table.source_table
-        )
     try:
         added = evolve_before_load(warehouse, store, request, defaults)
     except SchemaChangeRefused:
@@ -282,15 +275,15 @@ def load_table(
     *,
     run_id: str,
     window: Window | None = None,
-    source: Source | None = None,
+    defaults: Mapping[str, ColumnDefault] | None = None,
 ) -> tuple[LoadResult, list[str]]:
     """Load what the ledger lacks (for a partitioned table: the newest generation of `window`,
     replacing the window), fenced against the watermark moving on (the module's docstring);
-    returns the result and any warnings for the user. Given the MySQL `source`, an incremental
-    table with `deletes: propagate` then has its delete pass (`sync/deletes.py`), counted in
-    `rows_deleted`."""
+    returns the result and any warnings for the user. `defaults`: MySQL's DEFAULTs
+    (`extract.plan.plan_defaults`), what a column MySQL added holds in the rows loaded before
+    it; None: such a column is NULL there. The delete pass is a step of its own, after the
+    load (`sync/deletes.py`, `sync/table.py`)."""
     done: list[LoadResult] = []
-    seen: list[Watermark] = []  # the watermark of each attempt: its names are the target's
     warnings: list[str] = []
     attempts = 0
 
@@ -300,22 +293,11 @@ def load_table(
         warnings = physical_keys(table, watermark)[2]
         fence = watermark_fence(watermarks, table, watermark, fence_partitions(table, window))
         request = load_request(table, watermark, window, run_id=run_id, fence=fence)
-        seen.append(watermark)
-        _load_with_schema_changes(warehouse, store, request, watermark, source, done)
+        _load_with_schema_changes(warehouse, store, request, watermark, defaults, done)
 
     with_fresh_watermark(watermarks, table, attempt)
     if not attempts:
         return LoadResult(), [table.error(None, "nothing extracted yet: no watermark in the store")]
     for w in warnings:
         log.warning(w)
-    result = _combined(done, attempts) if done else LoadResult()
-    if source is not None and table.mode == "incremental" and table.deletes == "propagate":
-        from mysql_redshift_assets.sync.deletes import propagate_deletes  # it imports this module
-
-        deletes = propagate_deletes(source, warehouse, watermarks, table, run_id=run_id)
-        result.rows_deleted = deletes.deleted
-        if not deletes.ran and deletes.note.endswith("carries the deletes"):
-            warnings.append(table.error("deletes", f"no delete pass this run: {deletes.note}"))
-        result.table_rows = warehouse.row_count(*target_table(table, seen[-1]))
-        warehouse.commit()
-    return result, warnings
+    return (_combined(done, attempts) if done else LoadResult()), warnings

@@ -39,8 +39,10 @@ from mysql_redshift_assets.naming import ledger_entry_name
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.sync import load as sync_load
+from mysql_redshift_assets.sync.clients import OpenClients
 from mysql_redshift_assets.sync.extract import extract_table
-from mysql_redshift_assets.sync.load import candidate_files, load_request, load_table
+from mysql_redshift_assets.sync.load import candidate_files, load_request
+from mysql_redshift_assets.sync.table import SyncRun, TableSync
 from mysql_redshift_assets_tests.conftest import pg_query
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 from mysql_redshift_assets_tests.integration.late_sessions import TARGETS, sync_on
@@ -87,12 +89,11 @@ class Race:
     def load(self, run_id: str, window: Window | None = None) -> LoadResult:
         store, source, warehouse = self._open()
         try:
-            watermarks = WatermarkStore(store)
-            result, _ = load_table(
-                warehouse, store, watermarks, self.sync.table,
-                run_id=run_id, window=window, source=source,
-            )  # fmt: skip
-            return result
+            # The warehouse asset's work: the load, then the delete pass.
+            clients = OpenClients(source, store, warehouse)
+            run = SyncRun(run_id, windows=[window] if window else [])
+            sync = TableSync(self.sync.table, clients, run)
+            return sync.run(extract=False).raise_failure().load_result()
         finally:
             source.close()
             warehouse.close()

@@ -18,7 +18,6 @@ from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.load.evolve import SchemaChangeRefused
 from mysql_redshift_assets.load.request import LoadError
 from mysql_redshift_assets.maintenance import resync as resync_module
-from mysql_redshift_assets.maintenance.drift import check_schema
 from mysql_redshift_assets.maintenance.resync import (
     ResyncError,
     ResyncResult,
@@ -34,8 +33,9 @@ from mysql_redshift_assets.naming import (
     watermark_key,
 )
 from mysql_redshift_assets.state.watermark import WatermarkStore
-from mysql_redshift_assets.sync.extract import extract_table
-from mysql_redshift_assets.sync.load import load_table
+from mysql_redshift_assets.sync.clients import Clients
+from mysql_redshift_assets.sync.drift import check_schema
+from mysql_redshift_assets.sync.table import SyncRun, TableSync
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 
 pytestmark = [pytest.mark.mariadb]
@@ -264,20 +264,9 @@ def _partitioned(make_project, mysql_db, target, name: str, spec: dict[str, Any]
 
 def sync_window(sync: Sync, key: str, run_id: str | None = None) -> None:
     """The partition's asset work: a new generation of the window, then its load."""
-    window = window_of(sync.table, key)
-    store = open_store(sync.project, sync.table.store)
-    source = open_source(sync.project, sync.table.source)
-    warehouse = open_warehouse(sync.project, sync.table.target)
-    run_id = run_id or f"r-{key}"
-    try:
-        watermarks = WatermarkStore(store)
-        extract_table(source, store, watermarks, sync.table, run_id=run_id, window=window)
-        load_table(
-            warehouse, store, watermarks, sync.table, run_id=run_id, window=window, source=source
-        )
-    finally:
-        source.close()
-        warehouse.close()
+    run = SyncRun(run_id or f"r-{key}", windows=[window_of(sync.table, key)])
+    with Clients(sync.project) as clients:
+        TableSync(sync.table, clients, run).run().raise_failure()
 
 
 def loaded_keys(sync: Sync) -> set[str]:

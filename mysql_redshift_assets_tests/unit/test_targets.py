@@ -17,9 +17,9 @@ from typing import get_args
 
 import pyarrow as pa
 import pytest
-from mysql_redshift_assets.config.connections import TargetSpec
 
 import mysql_redshift_assets
+from mysql_redshift_assets.config.connections import TargetSpec
 from mysql_redshift_assets.load.duckdb import DuckDBWarehouse
 from mysql_redshift_assets.load.postgres import PostgresWarehouse
 from mysql_redshift_assets.load.redshift import RedshiftWarehouse

@@ -76,13 +76,14 @@ def binary_client(source: Source) -> BinaryClient | None:
     return source.kept(name, lambda: make(source))
 
 
-def open_reader(source: Source, plan: TablePlan) -> TableReader:
-    """The reader of this table's pages: the source's choice where it covers the table."""
-    text = TextPages(source, plan)
+def open_reader(source: Source, plan: TablePlan, page_rows: int) -> TableReader:
+    """The reader of this table's pages (`page_rows` rows a query): the source's choice where
+    it covers the table."""
+    text = TextPages(source, plan, page_rows)
     client = binary_client(source) if plan.primary_key else None
-    if client is None or plan.table.chunk_rows < BINARY_MIN_CHUNK_ROWS:
+    if client is None or page_rows < BINARY_MIN_CHUNK_ROWS:
         return text
     binary = plan_binary(plan.columns, plan.order_indexes)
-    return (
-        text if binary is None else BinaryPages(resolve_reader(source.reader), client, plan, binary)
-    )
+    if binary is None:
+        return text
+    return BinaryPages(resolve_reader(source.reader), client, plan, binary, page_rows)

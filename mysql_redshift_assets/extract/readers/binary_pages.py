@@ -46,13 +46,14 @@ class BinaryPages(TableReader):
     concurrent = True
 
     def __init__(
-        self, name: str, client: BinaryClient, plan: TablePlan, binary: BinaryPlan
+        self, name: str, client: BinaryClient, plan: TablePlan, binary: BinaryPlan, page_rows: int
     ) -> None:
         self.name, self.client, self.plan, self._binary = name, client, plan, binary
+        self._page_rows = page_rows
 
     @property
     def page_rows(self) -> int:
-        return min(self.plan.table.chunk_rows, BINARY_PAGE_ROWS)
+        return min(self._page_rows, BINARY_PAGE_ROWS)
 
     @property
     def integer_key(self) -> bool:

@@ -25,12 +25,12 @@ FETCH_ROWS = 10_000  # rows a fetch (and a row group) on the text protocol
 class TextPages(TableReader):
     name = "pymysql"
 
-    def __init__(self, source: Source, plan: TablePlan) -> None:
-        self.source, self.plan = source, plan
+    def __init__(self, source: Source, plan: TablePlan, page_rows: int) -> None:
+        self.source, self.plan, self._page_rows = source, plan, page_rows
 
     @property
     def page_rows(self) -> int:
-        return self.plan.table.chunk_rows
+        return self._page_rows
 
     def read(self, request: PageRequest) -> Iterator[Batch]:
         plan = self.plan

@@ -1,4 +1,5 @@
-"""Schema drift: MySQL now, the files in the store and the warehouse table, compared.
+"""Schema drift: MySQL now, the files in the store and the warehouse table, compared (before
+every extraction: the first step of a table's sync, `sync/table.py`).
 
 `schema_drift` says what changed in MySQL since the newest file was written (added, removed,
 changed columns). `check_schema` asks the question that matters for the next load: given the
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import plan_table
+from mysql_redshift_assets.extract.plan import plan_defaults
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.alter import plan_groups, resolve_fix
 from mysql_redshift_assets.load.base import Warehouse
@@ -23,7 +25,7 @@ from mysql_redshift_assets.load.evolve import (
     warehouse_columns,
 )
 from mysql_redshift_assets.load.files import group_columns
-from mysql_redshift_assets.load.mysql_defaults import read_mysql_defaults
+from mysql_redshift_assets.load.mysql_defaults import column_defaults
 from mysql_redshift_assets.naming import ledger_entry_name, target_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -103,7 +105,7 @@ def check_schema(
     if not existing:
         return SchemaCheck(drift, [], [], "no warehouse table yet: the first load creates it")
     pending = group_columns(store, [f for f in files if f.key not in loaded])
-    defaults = read_mysql_defaults(source, table.source_schema, table.source_table)
+    defaults = column_defaults(plan_defaults(source, table))
     changes = plan_groups(warehouse, existing, [*pending, now], defaults)
     changes = [_blind(c) if _loader_without_mysql(table) else c for c in changes]
     refused = [c for c in changes if c.action == "refuse"]

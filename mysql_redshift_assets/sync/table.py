@@ -1,0 +1,300 @@
+"""What happens to a table on a sync: its steps, in order, each returning its result.
+
+    with Clients(project) as clients:
+        result = TableSync(table, clients, SyncRun(run_id)).run(check_schema=True)
+
+`run` takes the steps in this order (each is also a method of its own):
+1. `plan()`: the table planned against MySQL now (`extract/plan.py`), before anything else: an
+   unknown table or column fails here. (Only with an extraction: it gives the warehouse asset its
+   column schema.)
+2. `check_schema() -> SchemaCheck` (`sync/drift.py`): MySQL now, the files the ledger lacks and
+   the warehouse table; a change the load would refuse stops the table here (`BlockedByCheck`),
+   before it writes anything.
+3. `extract() -> list[ExtractResult]` (`sync/extract.py`): MySQL -> Parquet files in the store,
+   each recorded in the watermark as it is stored; one extraction a window of a partitioned run.
+4. `load() -> Loaded` (`sync/load.py`): the recorded files the ledger lacks -> the warehouse,
+   exactly once, a window at a time, one load a warehouse at a time (`LoadLocks`). MySQL's
+   DEFAULTs come with it as data (`extract.plan.plan_defaults`): the load reads no MySQL.
+5. `propagate_deletes() -> DeletePass` (`sync/deletes.py`): an incremental table with `deletes:
+   propagate` has the keys MySQL no longer has deleted from the warehouse, after its load.
+
+A step that raises ends the run: `TableSyncResult.failed` names the step and holds the error;
+what the steps before it did stands in the result (a load that fails leaves the extraction's
+files recorded). The row-count reconciliation reads every row of both sides and is not a step:
+`maintenance/validate.py`. `defs/table_run.py` turns a result into Dagster events; the CLI's
+`sync` runs it through Dagster; `maintenance/resync.py` uses the load and delete steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.extract import TablePlan, plan_table
+from mysql_redshift_assets.extract.plan import plan_defaults
+from mysql_redshift_assets.extract.source import Source
+from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.load.mysql_defaults import column_defaults
+from mysql_redshift_assets.load.request import LoadResult
+from mysql_redshift_assets.naming import SCHEMA_DRIFT_CHECK, target_table
+from mysql_redshift_assets.partitions import Window
+from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
+from mysql_redshift_assets.store.objectstore import ObjectStore
+from mysql_redshift_assets.sync import drift
+from mysql_redshift_assets.sync.clients import TableClients
+from mysql_redshift_assets.sync.deletes import DeletePass, propagate_deletes
+from mysql_redshift_assets.sync.drift import SchemaCheck
+from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
+from mysql_redshift_assets.sync.load import load_table
+
+T = TypeVar("T")
+Step = Literal["plan", "check_schema", "extract", "load", "propagate_deletes"]
+Note = tuple[Literal["info", "warning"], str]  # (level, message) for the run's log
+
+
+class LoadLocks:
+    """Loads into one warehouse run one at a time: tables extract side by side, but concurrent
+    DDL on the shared ledger conflicts (DuckDB: "Catalog write-write conflict"; PostgreSQL's
+    CREATE TABLE IF NOT EXISTS races the same way). A no-op load is one ledger query."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, target: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(target, threading.Lock())
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    """What every table of one run shares."""
+
+    run_id: str
+    windows: list[Window] = field(default_factory=list)  # a partitioned run's; [] otherwise
+    max_rows: int | None = None  # each table stops after this many rows
+    page_rows: int | None = None  # rows a MySQL query, this run only (None: `chunk_rows`)
+    load_locks: LoadLocks = field(default_factory=LoadLocks)
+
+    @property
+    def each_window(self) -> list[Window | None]:
+        """What each step runs over: the run's windows, or the whole table (None)."""
+        return list(self.windows) or [None]
+
+    @property
+    def partition_keys(self) -> list[str] | None:
+        """The run's partition keys (a partitioned run); None: a table's run."""
+        return [w.key for w in self.windows] or None
+
+
+class BlockedByCheck(RuntimeError):
+    """A blocking check failed: the table goes no further in this run."""
+
+
+@dataclass
+class Loaded:
+    """The load step: one result a window (the table's: one), its warnings for the user, and
+    the watermark as it is after the load (the warehouse names it recorded)."""
+
+    results: list[LoadResult]
+    warnings: list[str]
+    watermark: Watermark | None
+
+
+@dataclass
+class StepFailed:
+    step: Step
+    error: Exception
+    trace: str  # the traceback, for the run's log
+
+    @property
+    def message(self) -> str:
+        return f"{type(self.error).__name__}: {self.error}".strip()
+
+
+@dataclass
+class TableSyncResult:
+    """Each step's result (None: not run), and the step that failed, if one did."""
+
+    table: TableConfig
+    plan: TablePlan | None = None
+    schema: SchemaCheck | None = None
+    extracted: list[ExtractResult] | None = None
+    loaded: Loaded | None = None
+    deletes: DeletePass | None = None
+    notes: list[Note] = field(default_factory=list)  # files stored, warnings: the run's log
+    failed: StepFailed | None = None
+
+    def raise_failure(self) -> TableSyncResult:
+        """The result, or the failed step's error raised again."""
+        if self.failed is not None:
+            raise self.failed.error
+        return self
+
+    def load_result(self) -> LoadResult:
+        """The load as one result (a table's run loads one window: the table)."""
+        assert self.loaded is not None and len(self.loaded.results) == 1
+        return self.loaded.results[0]
+
+
+class _Stopped(Exception):
+    def __init__(self, failed: StepFailed) -> None:
+        self.failed = failed
+
+
+def _step(name: Step, run: Callable[[], T]) -> T:
+    try:
+        return run()
+    except Exception as exc:
+        raise _Stopped(StepFailed(name, exc, traceback.format_exc())) from exc
+
+
+class TableSync:
+    """One table's run over `clients` (opened by name as a step needs them)."""
+
+    def __init__(self, table: TableConfig, clients: TableClients, spec: SyncRun) -> None:
+        self.table, self.clients, self.spec = table, clients, spec
+
+    @property
+    def source(self) -> Source:
+        return self.clients.source(self.table.source)
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.clients.store(self.table.store)
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return self.clients.warehouse(self.table.target)
+
+    @property
+    def watermarks(self) -> WatermarkStore:
+        return WatermarkStore(self.store)
+
+    def watermark(self) -> Watermark | None:
+        return self.watermarks.load(self.table)
+
+    # -- the steps --------------------------------------------------------------------------
+    def plan(self) -> TablePlan:
+        watermark = self.watermark()
+        return plan_table(self.source, self.table, watermark.columns if watermark else None)
+
+    def check_schema(self) -> SchemaCheck:
+        return drift.check_schema(self.source, self.store, self.warehouse, self.table)
+
+    def extract(self, on_file: Callable[[FileRecord], None] | None = None) -> list[ExtractResult]:
+        spec = self.spec
+        return [
+            extract_table(
+                self.source,
+                self.store,
+                self.watermarks,
+                self.table,
+                run_id=spec.run_id,
+                max_rows=spec.max_rows,
+                page_rows=spec.page_rows,
+                window=window,
+                on_file=on_file,
+            )
+            for window in spec.each_window
+        ]
+
+    def load(self) -> Loaded:
+        table, spec = self.table, self.spec
+        defaults = column_defaults(plan_defaults(self.source, table))
+        results, warnings = [], []
+        for window in spec.each_window:
+            with spec.load_locks.lock(table.target):
+                result, warned = load_table(
+                    self.warehouse,
+                    self.store,
+                    self.watermarks,
+                    table,
+                    run_id=spec.run_id,
+                    window=window,
+                    defaults=defaults,
+                )
+            results.append(result)
+            warnings += warned
+        return Loaded(results, list(dict.fromkeys(warnings)), self.watermark())
+
+    def propagate_deletes(self) -> DeletePass:
+        with self.spec.load_locks.lock(self.table.target):
+            return propagate_deletes(
+                self.source, self.warehouse, self.watermarks, self.table, run_id=self.spec.run_id
+            )
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(
+        self, *, extract: bool = True, load: bool = True, check_schema: bool = False
+    ) -> TableSyncResult:
+        """The steps in order (the module's docstring); `check_schema`: the drift check first,
+        which stops the table on a change the load would refuse."""
+        result = TableSyncResult(self.table)
+        try:
+            if extract:  # the warehouse's column schema (a load alone records none)
+                result.plan = _step("plan", self.plan)
+            if check_schema:
+                result.schema = _step("check_schema", self.check_schema)
+                _step("check_schema", lambda: _stop_if_refused(result.schema))
+            if extract:
+                result.extracted = _step("extract", lambda: self._extract(result))
+            if load:
+                result.loaded = _step("load", self.load)
+                if self._deletes_due(result.loaded):
+                    result.deletes = _step("propagate_deletes", lambda: self._deletes(result))
+                self._warn_loaded(result, result.loaded)
+        except _Stopped as stopped:
+            self.clients.discard_mine()  # a connection the error left broken is not reused
+            result.failed = stopped.failed
+        return result
+
+    def _extract(self, result: TableSyncResult) -> list[ExtractResult]:
+        def stored(record: FileRecord) -> None:
+            result.notes.append(("info", f"stored {record.key} ({record.rows:,} rows)"))
+
+        extracted = self.extract(on_file=stored)
+        self._warn(result, [w for r in extracted for w in r.warnings])
+        return extracted
+
+    def _deletes_due(self, loaded: Loaded) -> bool:
+        """An incremental table with `deletes: propagate` that has loaded (has a watermark)."""
+        table = self.table
+        propagate = table.mode == "incremental" and table.deletes == "propagate"
+        return propagate and loaded.watermark is not None
+
+    def _deletes(self, result: TableSyncResult) -> DeletePass:
+        """The delete pass, counted in the load's result: its rows, the table's rows after it."""
+        assert result.loaded is not None
+        deletes = self.propagate_deletes()
+        last = result.loaded.results[-1]
+        last.rows_deleted = deletes.deleted
+        if not deletes.ran and deletes.note.endswith("carries the deletes"):
+            note = f"no delete pass this run: {deletes.note}"
+            result.loaded.warnings.append(self.table.error("deletes", note))
+        last.table_rows = self.warehouse.row_count(
+            *target_table(self.table, result.loaded.watermark)
+        )
+        self.warehouse.commit()
+        return deletes
+
+    def _warn_loaded(self, result: TableSyncResult, loaded: Loaded) -> None:
+        self._warn(result, loaded.warnings)
+        truncated = {c: n for r in loaded.results for c, n in r.truncated.items()}
+        if truncated:
+            self._warn(result, [f"text values truncated to 65,535 bytes: {truncated}"])
+
+    @staticmethod
+    def _warn(result: TableSyncResult, warnings: list[str]) -> None:
+        result.notes += [("warning", w) for w in dict.fromkeys(warnings)]
+
+
+def _stop_if_refused(schema: SchemaCheck | None) -> None:
+    """A change the load would refuse stops the table before it writes anything, the way
+    Dagster stops what follows a failed blocking check; the other tables go on."""
+    if schema is not None and not schema.passed:
+        raise BlockedByCheck(f"blocking check {SCHEMA_DRIFT_CHECK} failed: {schema.describe()}")
