@@ -160,7 +160,7 @@ def test_the_descent_reads_only_the_keys_of_differing_buckets(mysql, mysql_db, m
     with mysql.cursor() as cur:
         cur.execute("DELETE FROM t WHERE id IN (17, 9000, 19999)")
     diff = _diff(sync, top_buckets=64, fanout=16, leaf_width=64)
-    assert sorted(k[0] for k in diff.extra) == [17, 9000, 19999]
+    assert sorted(k[0] for k in diff.extra_keys) == [17, 9000, 19999]
     # 64 buckets of 313 keys; 3 differ, split into 16 of 20 keys; 3 of those read on both sides
     assert diff.levels == 2 and diff.keys_fetched <= 3 * 20 * 2, diff
     assert diff.buckets_compared <= 64 + 3 * 16
