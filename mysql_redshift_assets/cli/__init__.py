@@ -145,11 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from mysql_redshift_assets.cli import (
-        check_cmd,
         check_target_cmd,
         ddl_cmd,
         s3clean_cmd,
+        status_cmd,
         sync_cmd,
+        validate_cmd,
         watermark_cmd,
     )
     from mysql_redshift_assets.cli.common import fail, open_context, warn_broken
@@ -171,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         handler = {
             "watermark": watermark_cmd.run,
             "s3clean": s3clean_cmd.run,
-            "status": check_cmd.status,
-            "validate": check_cmd.validate,
-            "validate-config": check_cmd.validate_config,
+            "status": status_cmd.status,
+            "validate": validate_cmd.validate,
+            "validate-config": status_cmd.validate_config,
             "sync": sync_cmd.run,
             "resync": resync,
             "ddl": ddl_cmd.run,

@@ -12,6 +12,11 @@ from mysql_redshift_assets.extract.position import Position, keyset_values
 from mysql_redshift_assets.extract.source import Source
 
 
+def ping(source: Source) -> None:
+    """A round trip to the source (`status`): raises what a connection failure raises."""
+    source.query_one("SELECT 1")
+
+
 def first_row_after(
     source: Source, plan: TablePlan, position: Position | None
 ) -> tuple[Any, ...] | None:

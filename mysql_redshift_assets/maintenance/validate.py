@@ -26,15 +26,15 @@ from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.maintenance.settled import Pending, not_yet_extracted, settled_note
 from mysql_redshift_assets.maintenance.windows import (
-    TableVerdict,
     WindowCounts,
     known_partitions,
+    reconcile_window,
     summarise,
-    validate_window,
 )
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.reconcile.scope import (
     Counts,
+    TableVerdict,
     columns_not_compared,
     reconcile_scope,
     values_comparable,
@@ -43,15 +43,13 @@ from mysql_redshift_assets.reconcile.scope import (
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
-Verdict = TableVerdict
-
 
 @dataclass(kw_only=True)
 class TableCounts(Counts):
     """A table reconciled (`Counts`; a partitioned one: the sums of its windows)."""
 
     table: str
-    verdict: Verdict
+    verdict: TableVerdict
     not_yet_extracted: int = 0
     columns_not_compared: dict[str, str] = field(default_factory=dict)
     windows: list[WindowCounts] = field(default_factory=list)  # partitioned tables, per window
@@ -60,7 +58,7 @@ class TableCounts(Counts):
         return asdict(self)
 
 
-def validate_table(
+def reconcile_table(
     source: Source,
     watermarks: WatermarkStore,
     warehouse: Warehouse,
@@ -70,7 +68,7 @@ def validate_table(
     """One table; a partitioned one window by window: `partitions` (keys), or every window
     the watermark has extracted (`maintenance/windows.py`)."""
     if table.partitioned:
-        return validate_windows(source, watermarks, warehouse, table, partitions)
+        return reconcile_windows(source, watermarks, warehouse, table, partitions)
     watermark = watermarks.load(table)
     plan = plan_table(source, table, watermark.columns if watermark else None)
     mysql, target = source_scope(plan), Scope(*target_table(table, watermark))
@@ -150,7 +148,7 @@ def table_error(table: TableConfig, exc: Exception) -> TableCounts:
     return TableCounts(table=table.qualified, verdict="error", note=note)
 
 
-def validate_windows(
+def reconcile_windows(
     source: Source,
     watermarks: WatermarkStore,
     warehouse: Warehouse,
@@ -164,7 +162,7 @@ def validate_windows(
     keys = known_partitions(watermark) if partitions is None else list(partitions)
     loaded = warehouse.loaded_files(table, watermark)
     windows = [
-        validate_window(source, warehouse, table, plan, watermark, loaded, key) for key in keys
+        reconcile_window(source, warehouse, table, plan, watermark, loaded, key) for key in keys
     ]
     verdict, note = summarise(windows)
     compared = [w for w in windows if w.verdict != "not_loaded"]
@@ -210,7 +208,7 @@ class CheckOutcome:
 
 
 def row_count_check(counts: TableCounts) -> CheckOutcome:
-    """The `row_count_reconciled` check's verdict on `validate_table`'s counts (of the run's
+    """The `row_count_reconciled` check's verdict on `reconcile_table`'s counts (of the run's
     windows for a partitioned asset)."""
     metadata: dict[str, Any] = {
         "source_rows": counts.source_rows,

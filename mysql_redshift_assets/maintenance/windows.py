@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
@@ -30,16 +29,14 @@ from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.partitions import Window, id_window, time_key_window
 from mysql_redshift_assets.reconcile.scope import (
     Counts,
+    TableVerdict,
+    WindowVerdict,
     reconcile_scope,
     values_comparable,
     warehouse_count,
 )
 from mysql_redshift_assets.state.watermark import Generation, Watermark
 from mysql_redshift_assets.sync.load import replace_window
-
-WindowVerdict = Literal["ok", "mismatch", "behind", "not_loaded"]
-# "error": the table could not be validated (`validate.table_error`); the others still are.
-TableVerdict = Literal["ok", "behind", "mismatch", "empty", "error"]
 
 
 @dataclass(kw_only=True)
@@ -96,7 +93,7 @@ def window_state(watermark: Watermark | None, loaded_keys: set[str], key: str) -
     return WindowState(loaded, newest, pending)
 
 
-def validate_window(
+def reconcile_window(
     source: Source,
     warehouse: Warehouse,
     table: TableConfig,

@@ -34,9 +34,11 @@ from mysql_redshift_assets.reconcile.canonical import canonical
 from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSide, compare
 from mysql_redshift_assets.reconcile.keyless import Rows, compare_rows, rows_note
 
-# A table's: "ok", "behind", "mismatch", "empty", "error" (it could not be reconciled); a
-# window's: "ok", "mismatch", "behind", "not_loaded".
-Verdict = Literal["ok", "mismatch", "behind", "not_loaded", "empty", "error"]
+# A window's: "not_loaded": no complete generation of it is loaded (never a mismatch).
+WindowVerdict = Literal["ok", "mismatch", "behind", "not_loaded"]
+# A table's: "error": it could not be reconciled (`validate.table_error`); the others still are.
+TableVerdict = Literal["ok", "behind", "mismatch", "empty", "error"]
+Verdict = WindowVerdict | TableVerdict
 
 
 @dataclass(kw_only=True)

@@ -12,7 +12,7 @@ import pytest
 
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.extract import plan_table
-from mysql_redshift_assets.maintenance.validate import validate_table
+from mysql_redshift_assets.maintenance.validate import reconcile_table
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.reconcile.buckets import Shape
 from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSide, compare
@@ -143,7 +143,7 @@ def _validate(sync: Sync):
     warehouse = open_warehouse(sync.project, sync.table.target)
     store = open_store(sync.project, sync.table.store)
     try:
-        return validate_table(source, WatermarkStore(store), warehouse, sync.table)
+        return reconcile_table(source, WatermarkStore(store), warehouse, sync.table)
     finally:
         source.close()
         warehouse.close()
