@@ -14,12 +14,13 @@ import sys
 import traceback
 
 from mysql_redshift_assets.cli import (
-    check_cmd,
     check_target_cmd,
     ddl_cmd,
     resync_cmd,
     s3clean_cmd,
+    status_cmd,
     sync_cmd,
+    validate_cmd,
     watermark_cmd,
 )
 from mysql_redshift_assets.cli.args import Subcommands, global_flags
@@ -31,7 +32,7 @@ from mysql_redshift_assets.state.watermark import WatermarkError
 _COMMANDS = (
     watermark_cmd,
     s3clean_cmd,
-    check_cmd,  # status, validate, validate-config
+    status_cmd,  # status, validate (run by validate_cmd.py), validate-config
     resync_cmd,
     ddl_cmd,
     check_target_cmd,
@@ -68,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         handler = {
             "watermark": watermark_cmd.run,
             "s3clean": s3clean_cmd.run,
-            "status": check_cmd.status,
-            "validate": check_cmd.validate,
-            "validate-config": check_cmd.validate_config,
+            "status": status_cmd.status,
+            "validate": validate_cmd.validate,
+            "validate-config": status_cmd.validate_config,
             "sync": sync_cmd.run,
             "resync": resync_cmd.run,
             "ddl": ddl_cmd.run,

@@ -31,6 +31,7 @@ from mysql_redshift_assets.cli.common import human_bytes, text_table
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_source, open_store
+from mysql_redshift_assets.extract.probes import estimated_rows
 from mysql_redshift_assets.state.watermark import WatermarkStore
 
 # The record `sync.extract` logs once a file is stored and recorded: (table, key, rows).
@@ -207,17 +208,10 @@ def _estimate(project: Project, table: TableConfig, limit: int | None) -> int | 
         if table.mode == "incremental" and watermark is not None and watermark.position:
             return limit
         source = open_source(project, table.source)
-        try:
-            if not source.reconciles:  # not MySQL (the demo): no information_schema
-                return limit
-            row = source.query_one(
-                "SELECT TABLE_ROWS FROM information_schema.TABLES "
-                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                (table.source_schema, table.source_table),
-            )
+        try:  # None for a source without a catalog (the demo)
+            estimate = estimated_rows(source, table.source_schema, table.source_table)
         finally:
             source.close()
     except Exception:  # noqa: BLE001 - no estimate is no ETA, never a failed sync
         return limit
-    estimate = int(row[0]) if row and row[0] is not None else None
     return min(estimate, limit) if estimate is not None and limit else estimate or limit

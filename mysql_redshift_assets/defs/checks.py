@@ -19,8 +19,8 @@ from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.maintenance.validate import (
     TableCounts,
+    reconcile_table,
     row_count_check,
-    validate_table,
 )
 from mysql_redshift_assets.naming import FRESHNESS_CHECK, ROW_COUNT_CHECK, SCHEMA_DRIFT_CHECK
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
@@ -71,11 +71,11 @@ def row_count_result(
     partitions: Sequence[str] | None = None,
 ) -> dg.AssetCheckResult:
     """`partitions`: the run's windows of a partitioned table (None: every window extracted)."""
-    return row_count_event(asset, validate_table(source, watermarks, warehouse, table, partitions))
+    return row_count_event(asset, reconcile_table(source, watermarks, warehouse, table, partitions))
 
 
 def row_count_event(asset: dg.AssetKey, counts: TableCounts) -> dg.AssetCheckResult:
-    """The check's result on `validate_table`'s counts (or `validate.table_error`'s)."""
+    """The check's result on `reconcile_table`'s counts (or `validate.table_error`'s)."""
     outcome = row_count_check(counts)
     return dg.AssetCheckResult(
         asset_key=asset,

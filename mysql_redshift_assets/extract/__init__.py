@@ -10,6 +10,9 @@
 - `source.py`: `MySQLSource` (and `demo_source.py`): sessions, streaming queries, snapshots.
 - `keyset.py`, `position.py`: the page query, and where a run stands (`Position`, `Bound`).
 - `table.py`: `read_table`, the page loop over a reader from `readers/` (wire, connectorx, pymysql).
+- `scope.py`: `Scope`, a table's rows where a predicate holds, and `count_in`, MySQL's count;
+  `probes.py`: the other questions that read no rows (first row past a position, the largest
+  key, MySQL's row estimate, a round trip).
 """
 
 from mysql_redshift_assets.extract.batch import Batch

@@ -61,8 +61,8 @@ class SourceError(RuntimeError):
 
 class Source(Closing, ABC):
     placeholder = "%s"
-    # Speaks MySQL's SQL (MD5, CONV, DATE_FORMAT): bucket comparisons (reconcile/) can run on it.
-    reconciles = False
+    # MySQL itself: an information_schema and MySQL's SQL (MD5, CONV, DATE_FORMAT) for reconcile/.
+    has_catalog = False
 
     def __init__(self, name: str, *, reader: str = "pymysql", time_zone: str = "UTC") -> None:
         self.name = name
@@ -162,7 +162,7 @@ class MySQLSource(Source):
     except inside `snapshot()`, whose consistent view cannot survive a reconnect (SourceError).
     """
 
-    reconciles = True
+    has_catalog = True
 
     def __init__(
         self,

@@ -57,7 +57,9 @@ CREATE_IN_SCHEMA_SQL = (
 
 
 @dataclass(frozen=True)
-class Check:
+class TargetCheck:
+    """One finding of `check-target`, the live self-test of a target."""
+
     name: str
     status: Status
     detail: str
@@ -71,17 +73,17 @@ class CheckFailed(Exception):
     """A check's finding: the message says what is wrong and how to fix it."""
 
 
-def _run(name: str, probe: Callable[[], tuple[Status, str]]) -> Check:
+def _run(name: str, probe: Callable[[], tuple[Status, str]]) -> TargetCheck:
     try:
         status, detail = probe()
     except CheckFailed as exc:
         status, detail = "FAIL", str(exc)
     except Exception as exc:  # any failure is a finding, reported with its reason
         status, detail = "FAIL", f"{type(exc).__name__}: {exc}"
-    return Check(name, status, detail)
+    return TargetCheck(name, status, detail)
 
 
-def check_target(project: Project, pipeline: Pipeline) -> list[Check]:
+def check_target(project: Project, pipeline: Pipeline) -> list[TargetCheck]:
     spec = pipeline.spec
     target_spec = project.connections.targets.get(spec.target)
     checks = [_run("region", lambda: bucket_region_check(project, pipeline))]
@@ -229,8 +231,8 @@ class Canary:
         self.schema, self.name = target_table(self.table)
         self.created: list[str] = []
 
-    def run(self) -> list[Check]:
-        checks: list[Check] = []
+    def run(self) -> list[TargetCheck]:
+        checks: list[TargetCheck] = []
         had_schema = self.warehouse.schema_exists(self.schema)
         had_ledger = bool(self.warehouse.table_columns(self.schema, LEDGER_TABLE))
         self.warehouse.commit()

@@ -23,8 +23,8 @@ from typing import Any
 
 from mysql_redshift_assets.extract import keyset_values
 from mysql_redshift_assets.extract.keyset import Bound, after_predicate
-from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.extract.plan import TablePlan
+from mysql_redshift_assets.extract.scope import Scope, count_in, source_scope
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.extract.zones import instant_of, lowest_wall_clock, wall_clock
 from mysql_redshift_assets.state.watermark import Watermark
@@ -62,10 +62,11 @@ def settled_bound(source: Source, plan: TablePlan, watermark: Watermark) -> Boun
     return None
 
 
-def pending_predicate(
+def pending_scope(
     source: Source, plan: TablePlan, watermark: Watermark, settled: Bound | None
-) -> tuple[str, list[Any]]:
-    """MySQL's predicate for the rows not yet extracted: past the position, and not settled."""
+) -> Scope:
+    """MySQL's rows not yet extracted: past the position, and not settled (every row when
+    nothing is extracted or settled)."""
     ph = source.placeholder
     values = keyset_values(watermark.position, cursor_is_pk=plan.cursor_is_pk)
     terms: list[str] = []
@@ -76,15 +77,15 @@ def pending_predicate(
     if settled is not None:
         terms.append(f"NOT ({settled.column} {settled.op} {ph})")
         params.append(settled.value)
-    return (" AND ".join(terms), params) if terms else ("1 = 1", [])
+    return source_scope(plan).within(" AND ".join(terms), params)
 
 
 @dataclass(frozen=True)
 class Pending:
-    """An incremental table's rows not yet extracted: `where` holds for them in MySQL."""
+    """An incremental table's rows not yet extracted (`where`, in MySQL), and how many."""
 
     settled: Bound | None
-    where: tuple[str, list[Any]]
+    where: Scope
     rows: int
 
 
@@ -92,11 +93,10 @@ def not_yet_extracted(source: Source, plan: TablePlan, watermark: Watermark, tot
     """The rows past the position that the last complete run does not prove settled, counted
     (`total`: all of MySQL's rows, when every row is pending)."""
     settled = settled_bound(source, plan, watermark)
-    where = pending_predicate(source, plan, watermark, settled)
-    if where[0] == "1 = 1":
+    where = pending_scope(source, plan, watermark, settled)
+    if where.whole:
         return Pending(settled, where, total)
-    row = source.query_one(f"SELECT COUNT(*) FROM {plan.table_ref} WHERE {where[0]}", where[1])
-    return Pending(settled, where, int(raw_text(row[0])) if row else 0)
+    return Pending(settled, where, count_in(source, where))
 
 
 def settled_note(plan: TablePlan, watermark: Watermark, settled: Bound | None) -> str:

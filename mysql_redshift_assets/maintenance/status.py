@@ -8,11 +8,14 @@ from dataclasses import dataclass
 
 from mysql_redshift_assets.config.loader import Pipeline, Project
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.extract.probes import ping
 from mysql_redshift_assets.maintenance.check_target import bucket_region_check, has_region_rule
 
 
 @dataclass(frozen=True)
-class Check:
+class ConnectionCheck:
+    """One `status` probe: can the pipeline reach its source, store or target (or region)?"""
+
     kind: str
     name: str
     ok: bool
@@ -20,23 +23,23 @@ class Check:
     seconds: float
 
 
-def _timed(kind: str, name: str, probe: Callable[[], str]) -> Check:
+def _timed(kind: str, name: str, probe: Callable[[], str]) -> ConnectionCheck:
     started = time.monotonic()
     try:
         detail = probe()
         ok = True
     except Exception as exc:  # every failure is a finding, reported with its reason
         detail, ok = f"{type(exc).__name__}: {exc}", False
-    return Check(kind, name, ok, detail, round(time.monotonic() - started, 3))
+    return ConnectionCheck(kind, name, ok, detail, round(time.monotonic() - started, 3))
 
 
-def check_pipeline(project: Project, pipeline: Pipeline) -> list[Check]:
+def check_pipeline(project: Project, pipeline: Pipeline) -> list[ConnectionCheck]:
     spec = pipeline.spec
 
     def source() -> str:
         src = open_source(project, spec.source)
         try:
-            src.query_one("SELECT 1")
+            ping(src)
             return f"connected: {src.describe()}"
         finally:
             src.close()

@@ -5,10 +5,10 @@ For incremental tables the source side counts the rows that should be in the war
 those at or before the watermark, and those past it that the last complete run proves settled
 (older than its bound minus its re-read window, `maintenance/settled.py`: a table whose sync is
 stuck is a mismatch); the other rows past it are reported as `not_yet_extracted`.
-When no file waits to be loaded, MySQL and the warehouse are then compared bucket by bucket on
-a hash of each key and each row's values (`reconcile/`): a row missing, extra, duplicated, or
-changed on either side (updated in MySQL behind the cursor's back, edited in the warehouse) is
-a mismatch, named by key. Rows not yet extracted are pending, not wrong. Tables without a
+When no file waits to be loaded, MySQL and the warehouse are then reconciled, the whole table
+one scope (`reconcile/scope.py`), bucket by bucket on a hash of each key and each row's values:
+a row missing, extra, duplicated, or changed on either side (updated in MySQL behind the
+cursor's back, edited in the warehouse) is a mismatch, named by key. Rows not yet extracted are pending, not wrong. Tables without a
 primary key are full or partitioned: counted (full), or compared window by window as a
 multiset of rows (`maintenance/windows.py`, `reconcile/keyless.py`).
 """
@@ -20,47 +20,37 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.extract import plan_table
-from mysql_redshift_assets.extract.mysql_text import raw_text
+from mysql_redshift_assets.extract import TablePlan, plan_table
+from mysql_redshift_assets.extract.scope import Scope, count_in, source_scope
 from mysql_redshift_assets.extract.source import Source
-from mysql_redshift_assets.extract.zones import is_utc
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.maintenance.settled import Pending, not_yet_extracted, settled_note
 from mysql_redshift_assets.maintenance.windows import (
-    TableVerdict,
     WindowCounts,
-    compared_columns,
     known_partitions,
+    reconcile_window,
     summarise,
-    validate_window,
-    values_comparable,
 )
 from mysql_redshift_assets.naming import target_table
-from mysql_redshift_assets.reconcile.buckets import Shape
-from mysql_redshift_assets.reconcile.canonical import canonical
-from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSide, compare
+from mysql_redshift_assets.reconcile.scope import (
+    Counts,
+    TableVerdict,
+    columns_not_compared,
+    reconcile_scope,
+    values_comparable,
+    warehouse_count,
+)
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
-Verdict = TableVerdict
 
+@dataclass(kw_only=True)
+class TableCounts(Counts):
+    """A table reconciled (`Counts`; a partitioned one: the sums of its windows)."""
 
-@dataclass
-class TableCounts:
     table: str
-    source_rows: int
-    parquet_rows: int
-    warehouse_rows: int
-    files_pending: int
-    not_yet_extracted: int
-    verdict: Verdict
-    note: str
-    values_compared: bool = False
-    missing: int = 0
-    extra: int = 0
-    changed: int = 0
-    duplicated: int = 0
-    examples: dict[str, list[str]] = field(default_factory=dict)
+    verdict: TableVerdict
+    not_yet_extracted: int = 0
     columns_not_compared: dict[str, str] = field(default_factory=dict)
     windows: list[WindowCounts] = field(default_factory=list)  # partitioned tables, per window
 
@@ -68,13 +58,7 @@ class TableCounts:
         return asdict(self)
 
 
-def _count(source: Source, sql: str, params: list[Any]) -> int:
-    row = source.query_one(sql, params)
-    value = row[0] if row else 0
-    return int(raw_text(value))
-
-
-def validate_table(
+def reconcile_table(
     source: Source,
     watermarks: WatermarkStore,
     warehouse: Warehouse,
@@ -84,22 +68,61 @@ def validate_table(
     """One table; a partitioned one window by window: `partitions` (keys), or every window
     the watermark has extracted (`maintenance/windows.py`)."""
     if table.partitioned:
-        return validate_windows(source, watermarks, warehouse, table, partitions)
+        return reconcile_windows(source, watermarks, warehouse, table, partitions)
     watermark = watermarks.load(table)
     plan = plan_table(source, table, watermark.columns if watermark else None)
-    total = _count(source, f"SELECT COUNT(*) FROM {plan.table_ref}", [])
-    schema, name = target_table(table, watermark)
-    warehouse_rows = warehouse.row_count(schema, name)
+    mysql, target = source_scope(plan), Scope(*target_table(table, watermark))
+    total = count_in(source, mysql)
+    warehouse_rows = warehouse_count(warehouse, target)
     if watermark is None:
-        verdict: Verdict = "empty" if warehouse_rows == 0 else "mismatch"
         return TableCounts(
-            table.qualified, 0, 0, warehouse_rows, 0, total, verdict, "nothing extracted yet"
+            table=table.qualified,
+            verdict="empty" if warehouse_rows == 0 else "mismatch",
+            note="nothing extracted yet",
+            warehouse_rows=warehouse_rows,
+            not_yet_extracted=total,
         )
+    counts, later = _counted(source, warehouse, table, plan, watermark, total)
+    counts.warehouse_rows = warehouse_rows
+    if counts.files_pending:
+        counts.verdict = "behind"
+        counts.note = f"{counts.files_pending} file(s) extracted but not loaded yet; " + counts.note
+    elif (
+        table.mode == "incremental"
+        and plan.primary_key  # a keyless table is never incremental (`plan_table` refuses)
+        and warehouse_rows
+        and values_comparable(source, plan)
+    ):
+        diff = reconcile_scope(source, warehouse, plan, mysql, target, pending=later.where)
+        counts.take(diff, deletes_kept=table.deletes != "propagate")
+        counts.columns_not_compared = columns_not_compared(plan)
+    elif warehouse_rows == counts.source_rows:
+        counts.verdict = "ok"
+    else:
+        counts.verdict = "mismatch"
+        counts.note = (
+            f"warehouse has {warehouse_rows - counts.source_rows:+,} rows against the source "
+            "(a row deleted or added behind the tool's back, or a MySQL delete not carried)"
+        )
+    if counts.verdict == "mismatch":
+        counts.note += settled_note(plan, watermark, later.settled)
+    return counts
+
+
+def _counted(
+    source: Source,
+    warehouse: Warehouse,
+    table: TableConfig,
+    plan: TablePlan,
+    watermark: Watermark,
+    total: int,
+) -> tuple[TableCounts, Pending]:
+    """The source's rows that should be loaded by now, the Parquet rows, the files the ledger
+    lacks; and (incremental) the rows not yet extracted."""
     loaded = warehouse.loaded_files(table, watermark)
     files = candidate_files(table, watermark)
-    pending = [f for f in files if f.key not in loaded]
     parquet_rows = sum(f.rows for f in files)
-    later = Pending(None, ("1 = 1", []), 0)  # incremental: the rows not yet extracted
+    later = Pending(None, source_scope(plan), 0)  # incremental: the rows not yet extracted
     if table.mode == "full":
         source_rows = parquet_rows
         note = f"source has {total:,} rows now; the newest generation holds {parquet_rows:,}"
@@ -107,63 +130,25 @@ def validate_table(
         later = not_yet_extracted(source, plan, watermark, total)
         source_rows = total - later.rows
         note = "Parquet rows include every extracted version of an updated row"
-    diff = None
-    if pending:
-        verdict = "behind"
-        note = f"{len(pending)} file(s) extracted but not loaded yet; " + note
-    elif (
-        table.mode == "incremental"
-        and plan.primary_key  # a keyless table is never incremental (`plan_table` refuses)
-        and warehouse_rows
-        and values_comparable(source, plan)
-    ):
-        diff = _reconcile(source, warehouse, table, watermark, plan, later.where)
-        verdict, note = _verdict(table, diff, warehouse_rows - source_rows)
-    elif warehouse_rows == source_rows:
-        verdict = "ok"
-    else:
-        verdict = "mismatch"
-        note = (
-            f"warehouse has {warehouse_rows - source_rows:+,} rows against the source "
-            "(a row deleted or added behind the tool's back, or a MySQL delete not carried)"
-        )
-    if verdict == "mismatch":
-        note += settled_note(plan, watermark, later.settled)
     counts = TableCounts(
-        table.qualified,
-        source_rows,
-        parquet_rows,
-        warehouse_rows,
-        len(pending),
-        later.rows,
-        verdict,
-        note,
+        table=table.qualified,
+        verdict="ok",
+        note=note,
+        source_rows=source_rows,
+        parquet_rows=parquet_rows,
+        files_pending=len([f for f in files if f.key not in loaded]),
+        not_yet_extracted=later.rows,
     )
-    if diff is not None:
-        _take_diff(counts, diff, plan)
-    return counts
-
-
-def _take_diff(counts: TableCounts, diff: Diff, plan: Any) -> None:
-    counts.values_compared = True
-    counts.missing, counts.extra, counts.changed = diff.missing, len(diff.extra), diff.changed
-    counts.duplicated, counts.examples = diff.duplicates, diff.examples
-    counts.columns_not_compared = {
-        c.source_name: c.excluded or "" for c in map(canonical, plan.columns) if c.excluded
-    } | {
-        c.source.name: f"DATETIME read in zone {plan.zone} (UTC in the warehouse)"
-        for c in plan.columns
-        if _zoned(plan, c)
-    }
+    return counts, later
 
 
 def table_error(table: TableConfig, exc: Exception) -> TableCounts:
     """A table that could not be validated: reported for itself, the other tables still are."""
     note = f"could not validate: {type(exc).__name__}: {exc}".strip()
-    return TableCounts(table.qualified, 0, 0, 0, 0, 0, "error", note)
+    return TableCounts(table=table.qualified, verdict="error", note=note)
 
 
-def validate_windows(
+def reconcile_windows(
     source: Source,
     watermarks: WatermarkStore,
     warehouse: Warehouse,
@@ -177,19 +162,18 @@ def validate_windows(
     keys = known_partitions(watermark) if partitions is None else list(partitions)
     loaded = warehouse.loaded_files(table, watermark)
     windows = [
-        validate_window(source, warehouse, table, plan, watermark, loaded, key) for key in keys
+        reconcile_window(source, warehouse, table, plan, watermark, loaded, key) for key in keys
     ]
     verdict, note = summarise(windows)
     compared = [w for w in windows if w.verdict != "not_loaded"]
     counts = TableCounts(
-        table.qualified,
-        sum(w.source_rows for w in compared),
-        sum(w.parquet_rows for w in compared),
-        sum(w.warehouse_rows for w in compared),
-        sum(w.files_pending for w in windows),
-        0,
-        verdict,
-        note,
+        table=table.qualified,
+        source_rows=sum(w.source_rows for w in compared),
+        parquet_rows=sum(w.parquet_rows for w in compared),
+        warehouse_rows=sum(w.warehouse_rows for w in compared),
+        files_pending=sum(w.files_pending for w in windows),
+        verdict=verdict,
+        note=note,
         values_compared=any(w.values_compared for w in windows),
         missing=sum(w.missing for w in windows),
         extra=sum(w.extra for w in windows),
@@ -206,65 +190,11 @@ def _count_outside(
     counts: TableCounts, warehouse: Warehouse, table: TableConfig, watermark: Watermark | None
 ) -> None:
     """Warehouse rows in no window validated: none should be (each window replaces its own)."""
-    total = warehouse.row_count(*target_table(table, watermark))
-    warehouse.commit()
+    total = warehouse_count(warehouse, Scope(*target_table(table, watermark)))
     outside = total - sum(w.warehouse_rows for w in counts.windows)
     if outside:
         counts.verdict = "mismatch"
         counts.note = f"{outside:+,} warehouse row(s) in no extracted window; " + counts.note
-
-
-def _zoned(plan: Any, column: Any) -> bool:
-    return column.source.data_type == "datetime" and not is_utc(plan.zone)
-
-
-def _reconcile(
-    source: Source,
-    warehouse: Warehouse,
-    table: TableConfig,
-    watermark: Watermark,
-    plan: Any,
-    after: tuple[str, list[Any]],
-) -> Diff:
-    """Keys and values of MySQL vs the warehouse; MySQL rows where `after` holds (past the
-    position, not settled) are pending."""
-    schema, name = target_table(table, watermark)
-    columns = compared_columns(warehouse, table, watermark, plan)
-    key = [plan.column(k) for k in plan.primary_key]
-    mysql = MySQLSide(source, Shape.of("mysql", plan.table_ref, source.placeholder, key, columns))
-    ref = warehouse.ref(schema, name)
-    theirs = Shape.of(warehouse.dialect, ref, warehouse.ph, key, columns)
-    diff = compare(mysql, WarehouseSide(warehouse, theirs), after=after)
-    warehouse.commit()
-    return diff
-
-
-def _verdict(table: TableConfig, diff: Diff, count_gap: int) -> tuple[Verdict, str]:
-    kept = table.deletes != "propagate"  # `deletes: ignore`: keys deleted in MySQL stay, by choice
-    problems = [
-        f"{n:,} {what}"
-        for n, what in (
-            (diff.missing, "missing"),
-            (diff.changed, "with other values (stale or changed)"),
-            (diff.duplicates, "duplicated"),
-            (0 if kept else len(diff.extra), "not in MySQL (deleted there, or added here)"),
-        )
-        if n
-    ]
-    shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in diff.examples.items() if k != "pending")
-    if problems:
-        note = (
-            f"warehouse has {count_gap:+,} rows against the source; rows "
-            + ", ".join(problems)
-            + (f" (keys {shown})" if shown else "")
-        )
-        return "mismatch", note
-    note = "every key and value matches"
-    if diff.extra:
-        note += f"; {len(diff.extra):,} key(s) deleted in MySQL kept (deletes: ignore)"
-    if diff.pending:
-        note += f"; {diff.pending:,} row(s) changed past the watermark, for the next run"
-    return "ok", note
 
 
 @dataclass(frozen=True)
@@ -278,7 +208,7 @@ class CheckOutcome:
 
 
 def row_count_check(counts: TableCounts) -> CheckOutcome:
-    """The `row_count_reconciled` check's verdict on `validate_table`'s counts (of the run's
+    """The `row_count_reconciled` check's verdict on `reconcile_table`'s counts (of the run's
     windows for a partitioned asset)."""
     metadata: dict[str, Any] = {
         "source_rows": counts.source_rows,

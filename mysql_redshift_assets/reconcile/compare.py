@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from mysql_redshift_assets.extract.mysql_text import raw_text
+from mysql_redshift_assets.extract.scope import Scope
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.reconcile.buckets import (
@@ -62,16 +63,23 @@ Side = MySQLSide | WarehouseSide
 
 @dataclass
 class Diff:
-    """What differs. Keys are shown as their canonical text; `extra` holds the warehouse's own
-    typed key values of the keys MySQL no longer has (what a delete needs)."""
+    """What differs between a scope of MySQL and one of the warehouse: of a keyed table, key by
+    key (`compare`); of a keyless one, as multisets of rows (`keyless.compare_rows`: no
+    `changed`, `pending`, `duplicates` or keys). Keys are shown as their canonical text, rows
+    as their values'; `extra_keys` holds the warehouse's own typed key values of the keys MySQL
+    no longer has (what a delete needs)."""
 
     mysql_rows: int = 0
     warehouse_rows: int = 0
-    extra: list[tuple[Any, ...]] = field(default_factory=list)
-    missing: int = 0  # settled in MySQL, absent from the warehouse
+    missing: int = 0  # settled in MySQL, absent from the warehouse (keyless: held less often)
+    extra: int = 0  # in the warehouse, not in MySQL (keyless: held more often)
+    extra_keys: list[tuple[Any, ...]] = field(default_factory=list)
     changed: int = 0  # settled in MySQL, another value in the warehouse
     pending: int = 0  # past the watermark in MySQL: the next run carries them
     duplicates: int = 0  # warehouse rows sharing a key
+    # False when no column has a text every dialect hashes alike: only counts were compared
+    values_compared: bool = True
+    keyed: bool = True  # False: compared as multisets of rows (a table without a primary key)
     examples: dict[str, list[str]] = field(default_factory=dict)
     buckets_compared: int = 0
     keys_fetched: int = 0
@@ -107,14 +115,14 @@ def compare(
     mysql: MySQLSide,
     warehouse: WarehouseSide,
     *,
-    after: tuple[str, list[Any]] | None = None,
+    pending: Scope | None = None,
     deletes_only: bool = False,
     top_buckets: int = TOP_BUCKETS,
     fanout: int = FANOUT,
     leaf_width: int = LEAF_WIDTH,
 ) -> Diff:
-    """Compare both sides. `after` is MySQL's predicate (and parameters) for rows past the
-    watermark: those are pending, not wrong. `deletes_only` skips buckets the warehouse has no
+    """Compare both sides. `pending`: MySQL's rows past the watermark (not settled): those
+    are pending, not wrong. `deletes_only` skips buckets the warehouse has no
     row in (nothing there to delete)."""
     diff = Diff()
     wh_bounds = list(warehouse.rows(*warehouse.shape.bounds_sql(count=True)))[0]
@@ -142,7 +150,7 @@ def compare(
             break
         level = level.child()
     for restrict in restricts:
-        _compare_keys(mysql, warehouse, restrict, after, diff)
+        _compare_keys(mysql, warehouse, restrict, pending, diff)
     return diff
 
 
@@ -150,14 +158,14 @@ def _compare_keys(
     mysql: MySQLSide,
     warehouse: WarehouseSide,
     restrict: Restrict,
-    after: tuple[str, list[Any]] | None,
+    pending: Scope | None,
     diff: Diff,
 ) -> None:
-    flag = [f"CASE WHEN {after[0]} THEN 1 ELSE 0 END"] if after else []
+    flag = [f"CASE WHEN {pending.predicate} THEN 1 ELSE 0 END"] if pending else []
     sql, params = mysql.shape.leaf_sql(restrict, flag)
     mine = {
         raw_text(r[0]): (None if r[1] is None else raw_text(r[1]), bool(flag) and _int(r[2]) == 1)
-        for r in mysql.rows(sql, (after[1] if after else []) + params)
+        for r in mysql.rows(sql, [*(pending.params if pending else ()), *params])
     }
     typed = [warehouse.shape.ref(c) for c in warehouse.shape.key]
     sql, params = warehouse.shape.leaf_sql(restrict, typed)
@@ -170,11 +178,12 @@ def _compare_keys(
     diff.keys_fetched += len(mine) + len(theirs)
     for key, (_, values) in theirs.items():
         if key not in mine:
-            diff.extra.append(values)
+            diff.extra += 1
+            diff.extra_keys.append(values)
             diff._note("extra", key)
-    for key, (row_hash, pending) in mine.items():
+    for key, (row_hash, later) in mine.items():
         if key in theirs and theirs[key][0] == row_hash:
             continue
-        kind = "pending" if pending else ("changed" if key in theirs else "missing")
+        kind = "pending" if later else ("changed" if key in theirs else "missing")
         setattr(diff, kind, getattr(diff, kind) + 1)
         diff._note(kind, key)

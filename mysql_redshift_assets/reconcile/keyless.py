@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +33,7 @@ from mysql_redshift_assets.reconcile.canonical import (
     piece,
     text_of,
 )
+from mysql_redshift_assets.reconcile.compare import Diff
 
 ROWS_PER_BUCKET = 1000  # rows a hash-prefix bucket holds, about
 CHUNK = 500  # bucket prefixes per query
@@ -96,23 +97,6 @@ class Rows:
         return f"SELECT {self.row_md5()}, {texts} FROM {self.table_ref}{where}", params
 
 
-@dataclass
-class RowsDiff:
-    """What differs between two multisets of rows (`values_compared`: False when no column
-    has a canonical text, and only the counts were compared)."""
-
-    mysql_rows: int = 0
-    warehouse_rows: int = 0
-    missing: int = 0  # rows MySQL holds more often than the warehouse
-    extra: int = 0  # rows the warehouse holds more often than MySQL
-    values_compared: bool = True
-    examples: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def same(self) -> bool:
-        return not (self.missing or self.extra)
-
-
 def _int(value: Any) -> int:
     if value is None:
         return 0
@@ -137,11 +121,11 @@ class _Sides:
         return [tuple(row) for row in self.warehouse.fetchall(sql, params)]
 
 
-def compare_rows(source: Source, mine: Rows, warehouse: Warehouse, theirs: Rows) -> RowsDiff:
+def compare_rows(source: Source, mine: Rows, warehouse: Warehouse, theirs: Rows) -> Diff:
     """MySQL's rows (`mine`) vs the warehouse's (`theirs`), as multisets."""
     sides = _Sides(source, mine, warehouse, theirs)
     a, b = sides.mysql(*mine.total_sql())[0], sides.target(*theirs.total_sql())[0]
-    diff = RowsDiff(_int(a[0]), _int(b[0]), values_compared=bool(mine.values))
+    diff = Diff(_int(a[0]), _int(b[0]), values_compared=bool(mine.values), keyed=False)
     if not mine.values:
         gap = diff.mysql_rows - diff.warehouse_rows
         diff.missing, diff.extra = max(gap, 0), max(-gap, 0)
@@ -170,7 +154,7 @@ def compare_rows(source: Source, mine: Rows, warehouse: Warehouse, theirs: Rows)
     return diff
 
 
-def _examples(diff: RowsDiff, kind: str, run: Any, shape: Rows, hashes: list[str]) -> None:
+def _examples(diff: Diff, kind: str, run: Any, shape: Rows, hashes: list[str]) -> None:
     """A few of the rows that differ, named by their values' canonical text."""
     if not hashes:
         return
@@ -181,7 +165,7 @@ def _examples(diff: RowsDiff, kind: str, run: Any, shape: Rows, hashes: list[str
     diff.examples[kind] = [shown[h] for h in hashes if h in shown]
 
 
-def rows_note(diff: RowsDiff, what: str) -> str:
+def rows_note(diff: Diff, what: str) -> str:
     """One line: which comparison was made of `what` (e.g. "the window's rows"), and its result."""
     how = (
         "count and a multiset hash of every row's values"

@@ -29,14 +29,15 @@ from dataclasses import dataclass
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import plan_table
+from mysql_redshift_assets.extract.scope import Scope, source_scope
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.extract.zones import is_utc
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.deletes import delete_keys, minutes_since_last_pass
 from mysql_redshift_assets.naming import target_table
-from mysql_redshift_assets.reconcile.buckets import Shape
 from mysql_redshift_assets.reconcile.canonical import canonical
-from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSide, compare
+from mysql_redshift_assets.reconcile.compare import Diff
+from mysql_redshift_assets.reconcile.scope import reconcile_scope
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
 
@@ -79,7 +80,7 @@ def propagate_deletes(
             f"mode {table.mode}: each load replaces the whole table or window it covers, "
             "deletes included; no delete pass"
         )
-    if not source.reconciles:
+    if not source.has_catalog:
         return _skip(f"source {source.name!r} cannot compute key hashes; no delete pass")
     schema, name = target_table(table, watermark)
     if watermark is None or not warehouse.table_columns(schema, name):
@@ -107,9 +108,6 @@ def propagate_deletes(
         )
     files_seen = warehouse.loaded_files(table, watermark)
     warehouse.commit()  # end the read: an idle session holds no locks
-    mysql = MySQLSide(source, Shape.of("mysql", plan.table_ref, source.placeholder, key))
-    ref = warehouse.ref(schema, name)
-    theirs = WarehouseSide(warehouse, Shape.of(warehouse.dialect, ref, warehouse.ph, key))
     with source.snapshot():
         current = watermarks.load(table)  # read after the snapshot began: see (3)
         assert current is not None
@@ -119,14 +117,16 @@ def propagate_deletes(
                 f"{len(unloaded)} file(s) are extracted but not loaded"
             )  # fmt: skip
             return _skip(f"{why}; the next pass carries the deletes")
-        diff = compare(mysql, theirs, deletes_only=True)
+        diff = reconcile_scope(
+            source, warehouse, plan, source_scope(plan), Scope(schema, name), deletes_only=True
+        )
     warehouse.commit()
     deleted = delete_keys(
         warehouse,
         table,
         watermark,
         [c.name for c in key],
-        diff.extra,
+        diff.extra_keys,
         files_seen=files_seen,
         run_id=run_id,
     )

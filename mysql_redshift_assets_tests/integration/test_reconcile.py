@@ -12,7 +12,7 @@ import pytest
 
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.extract import plan_table
-from mysql_redshift_assets.maintenance.validate import validate_table
+from mysql_redshift_assets.maintenance.validate import reconcile_table
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.reconcile.buckets import Shape
 from mysql_redshift_assets.reconcile.compare import Diff, MySQLSide, WarehouseSide, compare
@@ -143,7 +143,7 @@ def _validate(sync: Sync):
     warehouse = open_warehouse(sync.project, sync.table.target)
     store = open_store(sync.project, sync.table.store)
     try:
-        return validate_table(source, WatermarkStore(store), warehouse, sync.table)
+        return reconcile_table(source, WatermarkStore(store), warehouse, sync.table)
     finally:
         source.close()
         warehouse.close()
@@ -160,7 +160,7 @@ def test_the_descent_reads_only_the_keys_of_differing_buckets(mysql, mysql_db, m
     with mysql.cursor() as cur:
         cur.execute("DELETE FROM t WHERE id IN (17, 9000, 19999)")
     diff = _diff(sync, top_buckets=64, fanout=16, leaf_width=64)
-    assert sorted(k[0] for k in diff.extra) == [17, 9000, 19999]
+    assert sorted(k[0] for k in diff.extra_keys) == [17, 9000, 19999]
     # 64 buckets of 313 keys; 3 differ, split into 16 of 20 keys; 3 of those read on both sides
     assert diff.levels == 2 and diff.keys_fetched <= 3 * 20 * 2, diff
     assert diff.buckets_compared <= 64 + 3 * 16

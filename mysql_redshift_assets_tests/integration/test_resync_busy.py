@@ -25,7 +25,7 @@ from mysql_redshift_assets.defs.build import build_definitions
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.maintenance import resync as resync_module
 from mysql_redshift_assets.maintenance.resync import ResyncResult, resync_table
-from mysql_redshift_assets.maintenance.validate import validate_table
+from mysql_redshift_assets.maintenance.validate import reconcile_table
 from mysql_redshift_assets.maintenance.windows import window_of
 from mysql_redshift_assets.naming import id_range_sensor_name, schedule_name, table_job_name
 from mysql_redshift_assets.state.watermark import WatermarkStore
@@ -324,7 +324,7 @@ def validate(sync: Sync) -> Any:
     source = open_source(sync.project, sync.table.source)
     warehouse = open_warehouse(sync.project, sync.table.target)
     try:
-        return validate_table(source, WatermarkStore(store), warehouse, sync.table)
+        return reconcile_table(source, WatermarkStore(store), warehouse, sync.table)
     finally:
         source.close()
         warehouse.close()

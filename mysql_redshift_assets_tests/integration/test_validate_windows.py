@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
-from mysql_redshift_assets.maintenance.validate import TableCounts, row_count_check, validate_table
+from mysql_redshift_assets.maintenance.validate import TableCounts, reconcile_table, row_count_check
 from mysql_redshift_assets.maintenance.windows import WindowCounts, window_of
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import extract_table
@@ -53,7 +53,7 @@ def _validate(sync: Sync, partitions: list[str] | None = None) -> TableCounts:
     source = open_source(sync.project, sync.table.source)
     warehouse = open_warehouse(sync.project, sync.table.target)
     try:
-        return validate_table(source, WatermarkStore(store), warehouse, sync.table, partitions)
+        return reconcile_table(source, WatermarkStore(store), warehouse, sync.table, partitions)
     finally:
         source.close()
         warehouse.close()
@@ -244,3 +244,36 @@ def test_time_windows_of_a_datetime_written_in_another_zone(
     assert [(w.partition, w.source_rows) for w in counts.windows] == [
         ("2024-03-01", 19), ("2024-03-02", 24), ("2024-03-03", 5),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_window_mismatch_reads_as_a_table_mismatch(
+    mysql, mysql_db, make_project, request, target
+):
+    """One reconciliation path, one verdict: a window's keyed mismatch is worded as a whole
+    table's (`reconcile/scope.py`), the count gap first, then what differs, by key. Before,
+    windows had their own wording ("rows 1 with other values", no count gap)."""
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE ledger (id BIGINT PRIMARY KEY, v VARCHAR(20))")
+        cur.executemany("INSERT INTO ledger VALUES (%s, %s)", [(i, f"v{i}") for i in range(1, 31)])
+    spec = {"mode": "id_range", "id_range": {"size": 10}}
+    sync = _sync(make_project, mysql_db, request, target, "ledger", spec)
+    for key in ("0-10", "10-20", "20-30"):
+        _sync_window(sync, key)
+    _same_rows_in(mysql, sync, "id < 30", ["id", "v"])
+    with mysql.cursor() as cur:
+        cur.execute("UPDATE ledger SET v = 'changed' WHERE id = 15")
+        cur.execute("DELETE FROM ledger WHERE id = 25")
+    windows = _by_window(_validate(sync))
+    assert windows["10-20"].note == (
+        "warehouse has +0 rows against the source; rows 1 with other values (stale or changed) "
+        "(keys changed: 15)"
+    )
+    assert windows["20-30"].note == (
+        "warehouse has +1 rows against the source; rows 1 not in MySQL (deleted there, or added "
+        "here) (keys extra: 25)"
+    )
+    for key in ("10-20", "20-30"):
+        _sync_window(sync, key)
+    assert _validate(sync).verdict == "ok"
+    _same_rows_in(mysql, sync, "id < 30", ["id", "v"])

@@ -1,20 +1,18 @@
-"""`status` (can we reach everything?) and `validate` (do the counts agree?)."""
+"""`status` (can we reach everything?) and `validate-config` (does every pipeline file load?)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mysql_redshift_assets.cli.args import Subcommands, table_args
-from mysql_redshift_assets.cli.common import Context, fail, find_pipeline, find_tables
+from mysql_redshift_assets.cli.common import Context, find_pipeline
 from mysql_redshift_assets.config.loader import Pipeline
-from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.maintenance.status import check_pipeline
-from mysql_redshift_assets.maintenance.validate import TableCounts, table_error, validate_table
-from mysql_redshift_assets.state.watermark import WatermarkStore
 
 
 def add_arguments(commands: Subcommands) -> None:
+    """`status`, `validate` and `validate-config`, in `--help`'s order (`validate` runs in
+    validate_cmd.py)."""
     st = commands.add("status", "check every connection of a pipeline, and every pipeline file")
     st.add_argument("-p", "--pipeline")
     val = commands.add("validate", "source vs Parquet vs warehouse: rows, keys, values")
@@ -84,52 +82,3 @@ def status(ctx: Context, args: Any) -> int:
                 print(f"  {mark} {c.kind:<7} {c.name:<16} {c.seconds:>6.2f}s  {c.detail}")
     ctx.emit(report)
     return 0 if ok else 1
-
-
-def validate(ctx: Context, args: Any) -> int:
-    tables = find_tables(ctx.project, args.pipeline, [args.table] if args.table else None)
-    partition = getattr(args, "partition", None)
-    if partition:
-        tables = [t for t in tables if t.partitioned]
-        if not tables:
-            return fail(f"--partition {partition}: no partitioned table selected", 2)
-    results, ok = [], True
-    if not ctx.as_json:
-        print(f"{'table':<40} {'source':>10} {'parquet':>10} {'warehouse':>10}  verdict")
-    for table in tables:
-        try:
-            counts = _validate_one(ctx, table, [partition] if partition else None)
-        except Exception as exc:  # one table's error is that table's verdict: the others go on
-            counts = table_error(table, exc)
-        ok &= counts.verdict in ("ok", "empty")
-        results.append(counts.as_dict())
-        if not ctx.as_json:
-            _print_counts(counts)
-    ctx.emit(results)
-    return 0 if ok else 1
-
-
-def _validate_one(ctx: Context, table: TableConfig, partitions: list[str] | None) -> TableCounts:
-    source = open_source(ctx.project, table.source)
-    try:
-        warehouse = open_warehouse(ctx.project, table.target)
-        try:
-            store = WatermarkStore(open_store(ctx.project, table.store))
-            return validate_table(source, store, warehouse, table, partitions=partitions)
-        finally:
-            warehouse.close()
-    finally:
-        source.close()
-
-
-def _print_counts(counts: TableCounts) -> None:
-    print(
-        f"{counts.table:<40} {counts.source_rows:>10,} {counts.parquet_rows:>10,} "
-        f"{counts.warehouse_rows:>10,}  {counts.verdict.upper()}: {counts.note}"
-    )
-    for w in counts.windows:
-        verdict = w.verdict.replace("_", " ").upper()
-        print(
-            f"  {'window ' + w.partition:<38} {w.source_rows:>10,} {w.parquet_rows:>10,} "
-            f"{w.warehouse_rows:>10,}  {verdict}: {w.note}"
-        )
