@@ -4,6 +4,8 @@
 - `dagster/row_count`: the warehouse table's rows; on the Parquet asset, the rows of a full copy
   or a window (an increment is not the table, so none there).
 - `dagster/table_name`, `dagster/column_schema` (the Columns tab): from the one type planner.
+- `dagster/column_lineage` on the warehouse asset: each column comes from the Parquet asset's
+  column of the same name (the files carry the warehouse names; `mra$` columns never reach it).
 - `dagster/uri`: the table's folder in the store; the files as a count and the first few keys,
   relative to it.
 - Rates only when rows moved: a run that found nothing new records no `rows_per_second`.
@@ -51,6 +53,15 @@ def column_schema(plan: TablePlan, table: TableConfig) -> dg.TableSchema:
             )
             for c in plan.columns
         ]
+    )
+
+
+def column_lineage(plan: TablePlan, parquet: dg.AssetKey) -> dg.TableColumnLineage:
+    """Each warehouse column from its column in the table's Parquet files."""
+    return dg.TableColumnLineage(
+        deps_by_column={
+            c.name: [dg.TableColumnDep(asset_key=parquet, column_name=c.name)] for c in plan.columns
+        }
     )
 
 
@@ -104,6 +115,7 @@ def warehouse_metadata(
     results: Sequence[LoadResult],
     plan: TablePlan | None,
     watermark: Watermark | None = None,
+    parquet: dg.AssetKey | None = None,
 ) -> Metadata:
     rows = sum(r.rows_loaded for r in results)
     seconds = sum(r.seconds for r in results)
@@ -132,4 +144,7 @@ def warehouse_metadata(
         md["truncated_values"] = dg.MetadataValue.json(truncated)
     if plan is not None:
         md["dagster/column_schema"] = dg.MetadataValue.table_schema(column_schema(plan, table))
+        if parquet is not None:
+            lineage = column_lineage(plan, parquet)
+            md["dagster/column_lineage"] = dg.MetadataValue.column_lineage(lineage)
     return md

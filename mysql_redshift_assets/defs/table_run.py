@@ -128,7 +128,7 @@ def _step_events(sync: TableSync, result: TableSyncResult, assets: TableAssets) 
             sync.spec,
             assets.warehouse,
             loaded.results,
-            lambda rs: warehouse_metadata(table, rs, result.plan, loaded.watermark),
+            lambda rs: warehouse_metadata(table, rs, result.plan, loaded.watermark, assets.parquet),
         )
     return events
 

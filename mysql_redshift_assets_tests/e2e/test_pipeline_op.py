@@ -127,6 +127,12 @@ def test_standard_metadata_and_no_rate_when_nothing_moved(
     columns = loaded["dagster/column_schema"].columns
     assert [c.name for c in columns] == ["id", "name", "amount", "updated_at"]
     assert "decimal(10,2)" in (columns[2].description or "")
+    # Column lineage: each warehouse column from the Parquet asset's column of that name.
+    lineage = loaded["dagster/column_lineage"].deps_by_column
+    assert sorted(lineage) == ["amount", "id", "name", "updated_at"]
+    assert [(d.asset_key.to_user_string(), d.column_name) for d in lineage["amount"]] == [
+        (f"testpipe/{mysql_db}/alpha", "amount")
+    ]
     assert done[f"testpipe/{mysql_db}/gamma"]["dagster/row_count"] == 40  # a full copy
 
     # The reconciliation: the same op, its checks alone (no materialization).
