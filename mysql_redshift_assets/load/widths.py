@@ -51,6 +51,7 @@ def refuse_values_over_width(
     or the merge into a narrower existing target column. The files' footers carry each
     column's longest value; `target_widths` are the target's VARCHAR widths."""
     refuse_oversize_text(request, files, footers)
+    refuse_rows_over_limit(request, files, footers)
     for f, footer in zip(files, footers, strict=True):
         for col in footer.columns:
             longest = (footer.max_bytes or {}).get(col.name)
@@ -70,6 +71,40 @@ def refuse_values_over_width(
                 raise LoadError(_narrow_target(request, f.key, col, longest, existing))
 
 
+def refuse_rows_over_limit(
+    request: LoadRequest,
+    files: Sequence[FileRecord],
+    footers: Sequence[Footer],
+    limit: int | None = REDSHIFT.row_limit_bytes,
+) -> None:
+    """COPY takes rows of at most 4 MB (`targets.py` `REDSHIFT_MAX_COPY_ROW`), whatever each
+    column's own limit: refuse, before any write, a file whose largest row (its footer's, exact
+    per row) is larger. A file written before that figure was kept is refused only when one
+    value alone is larger (a sum of per-column maxima would refuse rows that fit)."""
+    if limit is None:
+        return
+    for f, footer in zip(files, footers, strict=True):
+        widest = sorted((footer.max_bytes or {}).items(), key=lambda kv: -kv[1])
+        if footer.max_row_bytes is not None:
+            size, where = footer.max_row_bytes, f"row {footer.max_row_index} (0-based)"
+        else:
+            size, where = (widest[0][1] if widest else 0), "a row"
+        if size > limit:
+            columns = ", ".join(f"{c} (longest value {n:,} bytes)" for c, n in widest[:3])
+            raise LoadError(
+                f"{f.key}: {where} of {request.table.qualified} is {size:,} bytes, over the "
+                f"{limit:,}-byte row limit of Redshift's COPY "
+                "(https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-data-source.html);"
+                f" nothing was loaded. Its widest columns: {columns}. Shrink or move such values "
+                f"in MySQL, then run `{_resync(request)}` to re-extract the table "
+                "(a per-table column exclusion does not exist yet)"
+            )
+
+
+def _resync(request: LoadRequest) -> str:
+    return f"mysql-redshift resync -p {request.table.pipeline} -t {request.table.qualified}"
+
+
 def _narrow_target(
     request: LoadRequest, key: str, col: FileColumn, longest: int, existing: int
 ) -> str:
@@ -86,8 +121,9 @@ def _narrow_target(
 def _width_fix(col: FileColumn, request: LoadRequest) -> str:
     if REDSHIFT.column_type(col).startswith("VARBYTE"):
         return (
-            f"Redshift's VARBYTE stops at {REDSHIFT_MAX_VARBYTE:,} bytes: exclude the column or "
-            "keep such values out of MySQL"
+            f"Redshift's VARBYTE stops at {REDSHIFT_MAX_VARBYTE:,} bytes: shrink or move such "
+            f"values in MySQL, then run `{_resync(request)}` to re-extract the table (a "
+            "per-table column exclusion does not exist yet)"
         )
     if col.capped:
         return (
