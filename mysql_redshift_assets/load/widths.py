@@ -51,7 +51,6 @@ def refuse_values_over_width(
     or the merge into a narrower existing target column. The files' footers carry each
     column's longest value; `target_widths` are the target's VARCHAR widths."""
     refuse_oversize_text(request, files, footers)
-    refuse_rows_over_limit(request, files, footers)
     for f, footer in zip(files, footers, strict=True):
         for col in footer.columns:
             longest = (footer.max_bytes or {}).get(col.name)
@@ -69,6 +68,7 @@ def refuse_values_over_width(
             existing = (target_widths or {}).get(col.name)
             if existing is not None and longest > existing:
                 raise LoadError(_narrow_target(request, f.key, col, longest, existing))
+    refuse_rows_over_limit(request, files, footers)  # after each value's own limit: less exact
 
 
 def refuse_rows_over_limit(

@@ -5,8 +5,9 @@
   the fix (shrink the values in MySQL, resync) then loads the table exactly.
 - The ledger's `table_name` holds 127 + 1 + 127 + len("#deletes") = 263 bytes; a ledger created
   with the older VARCHAR(256) is widened and loads go on.
-- A VARCHAR widening PostgreSQL makes in place (ALTER in the transaction) still does so: a column
-  with a DEFAULT is refused in place only by Redshift (`unit/test_redshift_limits.py`).
+- A VARCHAR column Redshift will not ALTER in place (here: one with a DEFAULT, read from the
+  catalog as Redshift's is, `unit/test_redshift_limits.py`) is widened by the rebuild, and the
+  rows stay exact.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import pymysql
 import pytest
 
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.load.postgres import PostgresWarehouse
+from mysql_redshift_assets.load.redshift_limits import refused_in_place
 from mysql_redshift_assets.load.request import LoadError
 from mysql_redshift_assets.maintenance.resync import resync_table
 from mysql_redshift_assets.naming import LEDGER_TABLE
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.store.parquet import read_footer
+from mysql_redshift_assets.sync.load import load_table
 from mysql_redshift_assets.targets import REDSHIFT_MAX_COPY_ROW
 from mysql_redshift_assets_tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER, pg_query
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
@@ -136,3 +140,52 @@ def test_an_older_ledger_is_widened_and_loads_go_on(
     assert pg_query(f"SELECT COUNT(*) FROM {ledger} WHERE table_name = 'other.t'") == [(1,)]
     watermark = WatermarkStore(open_store(sync.project, sync.table.store)).load(sync.table)
     assert watermark is not None and len(watermark.files) == 2
+
+
+class RedshiftAlterRules(PostgresWarehouse):
+    """The stand-in refusing in-place widenings as Redshift does, from PostgreSQL's catalog (it
+    has no encodings): a column with a DEFAULT."""
+
+    def in_place_refusals(self, schema: str, table: str) -> dict[str, str]:
+        rows = self.fetchall(
+            "SELECT column_name, column_default, NULL FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
+            (schema, table),
+        )
+        return refused_in_place(rows)
+
+
+def test_a_varchar_with_a_default_is_widened_by_the_rebuild_and_stays_exact(
+    mysql: pymysql.Connection, mysql_db: str, make_project: Any, request: Any
+) -> None:
+    columns = ["id", "label", "updated_at"]
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, label VARCHAR(10) DEFAULT 'x', "
+                    "updated_at DATETIME(6) NOT NULL) DEFAULT CHARSET=utf8mb4")  # fmt: skip
+        cur.execute("INSERT INTO t VALUES (1, 'short', '2024-01-01'), (2, NULL, '2024-01-01')")
+    sync = _sync(make_project, mysql_db, request, "postgres")
+    sync.run("run-1")
+    schema = sync.table.target_schema
+    target = f'"{schema}"."t"'
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_DB,
+                         autocommit=True) as admin:  # fmt: skip
+        # As the loader adds a column MySQL added with a DEFAULT (load/evolve.py).
+        admin.execute(f"ALTER TABLE {target} ALTER COLUMN \"label\" SET DEFAULT 'x'")
+    with mysql.cursor() as cur:
+        cur.execute("ALTER TABLE t MODIFY label VARCHAR(40) DEFAULT 'x'")
+        cur.execute("INSERT INTO t VALUES (3, %s, '2024-01-02')", ("é" * 40,))
+    sync.extract("ext-2")
+    base = open_warehouse(sync.project, sync.table.target)
+    assert isinstance(base, PostgresWarehouse)
+    warehouse = RedshiftAlterRules(base.name, base._connect)
+    store = open_store(sync.project, sync.table.store)
+    try:
+        load_table(warehouse, store, WatermarkStore(store), sync.table, run_id="run-2")
+    finally:
+        warehouse.close()
+    assert_same_rows(mysql, sync, columns, KEY)
+    # Rebuilt, not altered: the new table has the files' width and no DEFAULT.
+    assert pg_query(
+        "SELECT character_maximum_length, column_default FROM information_schema.columns "
+        f"WHERE table_schema = '{schema}' AND table_name = 't' AND column_name = 'label'"
+    ) == [(160, None)]

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ from mysql_redshift_assets.load.alter import apply_changes
 from mysql_redshift_assets.load.ledger import LEDGER_NAME_BYTES, create_ledger_sql
 from mysql_redshift_assets.load.redshift_limits import refused_in_place
 from mysql_redshift_assets.load.request import LoadError
+from mysql_redshift_assets.load.widths import refuse_values_over_width
+from mysql_redshift_assets.state.watermark import FileRecord
+from mysql_redshift_assets.store.parquet import FileColumn, Footer
 from mysql_redshift_assets_tests.unit.test_redshift_sql import (
     IAM_ROLE,
     S3LikeStore,
@@ -172,3 +176,22 @@ def test_an_older_ledger_is_widened_alone_in_autocommit() -> None:
     conn.catalog = [("table_name", None, "bytedict")]
     warehouse_over(conn).ensure_ledger("analytics")
     assert not any("ALTER" in s for s in conn.statements)
+
+
+# -- values and rows over Redshift's limits --------------------------------------------------------
+def test_a_binary_over_varbyte_names_a_fix_that_exists(tmp_path: Path) -> None:
+    # Before, it said "exclude the column", which no config can do.
+    blob = FileColumn("doc", "doc", "longblob", "VARBYTE(16777216)", "BLOB", "BYTEA")
+    footer = Footer(rows=1, columns=[blob], fingerprint="f", oversize={}, truncated={},
+                    max_bytes={"doc": 16_777_217})  # fmt: skip
+    record = FileRecord(key="k/0.parquet", rows=1, bytes=1, fingerprint="f", run_id="r",
+                        written_at=datetime.now(UTC))  # fmt: skip
+    with pytest.raises(LoadError) as err:
+        refuse_values_over_width(_request(make_table(tmp_path)), [record], [footer])
+    assert str(err.value) == (
+        "k/0.parquet: column 'doc' ('doc' in shop.orders) holds a value of 16777217 bytes, "
+        "longer than its Redshift type VARBYTE(16777216); a COPY would fail. Redshift's VARBYTE "
+        "stops at 16,777,216 bytes: shrink or move such values in MySQL, then run "
+        "`mysql-redshift resync -p pipe -t shop.orders` to re-extract the table (a per-table "
+        "column exclusion does not exist yet)"
+    )
