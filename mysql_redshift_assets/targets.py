@@ -26,6 +26,12 @@ TargetKind = Literal["duckdb", "postgres", "redshift"]
 # https://docs.aws.amazon.com/redshift/latest/dg/r_VARBYTE_type.html).
 REDSHIFT_MAX_VARCHAR = 65_535
 REDSHIFT_MAX_VARBYTE = 16_777_216
+# "The maximum size of a single input row from any source is 4 MB"
+# (https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-data-source.html). Read as
+# 4 MiB: a row between 4,000,000 and 4,194,304 bytes is left to COPY, whose refusal then
+# carries SYS_LOAD_ERROR_DETAIL's row (`load/redshift_limits.py`), rather than refused here
+# while Redshift may take it.
+REDSHIFT_MAX_COPY_ROW = 4 * 1024 * 1024
 
 
 class PlannedTypes(Protocol):
@@ -52,6 +58,8 @@ class TargetDialect:
     - `parquet_codec`: the page codec of the files its loader reads.
     - `text_limit_bytes`, `binary_limit_bytes`: the longest text (UTF-8 bytes) and binary value
       a load takes; None: any.
+    - `row_limit_bytes`: the largest row (its values' bytes, `store/parquet.py` `row_bytes`) a
+      load takes; None: any.
     - `type_changes_in_place`: the kinds of column type (`load/evolve.py` `SqlType.kind`) that
       `ALTER COLUMN ... TYPE` widens in place; None: every kind (`changes_type_in_place`).
     - `nul_in_text`: whether its text columns keep a NUL character (the canary tries one).
@@ -70,6 +78,7 @@ class TargetDialect:
     parquet_codec: str
     text_limit_bytes: int | None
     binary_limit_bytes: int | None
+    row_limit_bytes: int | None
     type_changes_in_place: frozenset[str] | None
     nul_in_text: bool
     embedded: bool
@@ -100,6 +109,7 @@ REDSHIFT = TargetDialect(
     parquet_codec="snappy",
     text_limit_bytes=REDSHIFT_MAX_VARCHAR,
     binary_limit_bytes=REDSHIFT_MAX_VARBYTE,
+    row_limit_bytes=REDSHIFT_MAX_COPY_ROW,
     # `ALTER COLUMN column_name TYPE updated_varchar_data_type_size` is the only type change
     # in place, and not inside a transaction block
     # (https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html).
@@ -131,6 +141,7 @@ POSTGRES = TargetDialect(
     # The stand-in refuses what Redshift would refuse (`load/widths.py`).
     text_limit_bytes=REDSHIFT_MAX_VARCHAR,
     binary_limit_bytes=REDSHIFT_MAX_VARBYTE,
+    row_limit_bytes=REDSHIFT_MAX_COPY_ROW,
     type_changes_in_place=None,
     nul_in_text=False,  # "invalid byte sequence for encoding UTF8: 0x00"
     embedded=False,
@@ -150,6 +161,7 @@ DUCKDB = TargetDialect(
     parquet_codec="zstd",  # the fastest to write here (`make bench`), level 1
     text_limit_bytes=None,
     binary_limit_bytes=None,
+    row_limit_bytes=None,
     type_changes_in_place=None,
     nul_in_text=False,  # not relied on: the canary does not try it
     embedded=True,

@@ -9,7 +9,9 @@ leaves the warehouse as it was. The changes it applies, per dialect:
   `ALTER COLUMN column_name TYPE updated_varchar_data_type_size`), and not inside a transaction
   block (the same page, under that clause), so each runs alone in autocommit
   (`RedshiftWarehouse.apply_type_changes`; the planner reads which kinds from the record's
-  `type_changes_in_place`, `targets.py`). Any other widening
+  `type_changes_in_place`, `targets.py`), unless the column has a DEFAULT or a BYTEDICT,
+  RUNLENGTH, TEXT255 or TEXT32K encoding, which that page also refuses: read from the catalog
+  first (`RedshiftWarehouse.in_place_refusals`), such a column is rebuilt. Any other widening
   rebuilds the table: CREATE the new shape, INSERT ... SELECT, DROP the old, RENAME the new into
   its place, in one transaction. DDL runs inside BEGIN ... COMMIT in Redshift, TRUNCATE aside
   (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE is refused there
@@ -20,6 +22,7 @@ leaves the warehouse as it was. The changes it applies, per dialect:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
@@ -142,6 +145,10 @@ def apply_changes(
     warehouse: Warehouse, request: LoadRequest, existing: Columns, changes: Sequence[Change]
 ) -> None:
     target = warehouse.ref(request.target_schema, request.target_table)
+    if any(c.action == "alter" for c in changes):
+        refusals = warehouse.in_place_refusals(request.target_schema, request.target_table)
+        warehouse.commit()  # end the catalog read: the changes' transaction starts with them
+        changes = choose_paths(changes, refusals)
     if any(c.action == "rebuild" for c in changes):
         statements = rebuild_statements(warehouse, request, existing, changes)
         with warehouse.transaction():
@@ -152,6 +159,18 @@ def apply_changes(
     with warehouse.transaction():
         for sql in change_statements(target, in_transaction):
             warehouse.execute(sql)
+
+
+def choose_paths(changes: Sequence[Change], refusals: Mapping[str, str]) -> list[Change]:
+    """An in-place widening of a column the warehouse refuses to alter (Redshift: a DEFAULT, or
+    a BYTEDICT/RUNLENGTH/TEXT255/TEXT32K encoding; `load/redshift_limits.py`) becomes a
+    rebuild, and so does the whole change set."""
+    return [
+        replace(c, action="rebuild", reason=f"widened by a rebuild: {refusals[c.column]}")
+        if c.action == "alter" and c.column in refusals
+        else c
+        for c in changes
+    ]
 
 
 def change_statements(target: str, changes: Sequence[Change]) -> list[str]:

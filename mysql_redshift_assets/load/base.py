@@ -129,6 +129,11 @@ class Warehouse(Closing, ABC):
         transactional)."""
         return list(changes)
 
+    def in_place_refusals(self, schema: str, table: str) -> dict[str, str]:
+        """Columns of the table an `ALTER COLUMN ... TYPE` would be refused on, with the reason
+        (the widening then rebuilds the table). Here: none."""
+        return {}
+
     def catalog_prefix(self) -> str:
         """Prepended to schema names in SQL (DuckDB names its catalog)."""
         return ""
@@ -203,7 +208,27 @@ class Warehouse(Closing, ABC):
             )
         if not self.table_columns(schema, LEDGER_TABLE):
             self.execute(ledger.create_ledger_sql(self.ledger(schema)))
+        elif self._ledger_needs_widening(schema):
+            self.execute_type_change(ledger.widen_ledger_sql(self.ledger(schema)))
         self.commit()
+
+    def _ledger_needs_widening(self, schema: str) -> bool:
+        """An existing ledger's `table_name` is narrower than LEDGER_NAME_BYTES and the warehouse
+        can widen it in place (on Redshift, not if ENCODE AUTO made it BYTEDICT, say: it then
+        stays as it was, as docs/redshift.md says)."""
+        rows = self.fetchall(
+            "SELECT character_maximum_length FROM information_schema.columns "
+            f"WHERE table_schema = {self.ph} AND table_name = {self.ph} "
+            "AND column_name = 'table_name'",
+            (schema, LEDGER_TABLE),
+        )
+        if not rows or rows[0][0] is None or int(rows[0][0]) >= ledger.LEDGER_NAME_BYTES:
+            return False
+        return "table_name" not in self.in_place_refusals(schema, LEDGER_TABLE)
+
+    def execute_type_change(self, sql: str) -> None:
+        """One `ALTER COLUMN ... TYPE`, in the open transaction (Redshift: alone, outside it)."""
+        self.execute(sql)
 
     def loaded_files(self, table: TableConfig, watermark: Watermark | None) -> set[str]:
         """The keys of `table`'s files the ledger records as loaded (`watermark`: its names)."""

@@ -15,7 +15,14 @@ from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load.base import CopyBatch
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
 from mysql_redshift_assets.load.evolve import Change, alter_type_sql
-from mysql_redshift_assets.load.request import LoadRequest, SortKey
+from mysql_redshift_assets.load.redshift_limits import (
+    IN_PLACE_CATALOG_SQL,
+    LAST_QUERY_SQL,
+    LOAD_ERRORS_SQL,
+    copy_failure_message,
+    refused_in_place,
+)
+from mysql_redshift_assets.load.request import LoadError, LoadRequest, SortKey
 from mysql_redshift_assets.naming import manifest_key
 from mysql_redshift_assets.targets import REDSHIFT
 
@@ -120,8 +127,15 @@ class RedshiftWarehouse(DbApiWarehouse):
         for c in changes:
             if c.action == "alter":
                 assert c.sql_type is not None
-                self.execute_outside_transaction(alter_type_sql(target, c.column, c.sql_type))
+                self.execute_type_change(alter_type_sql(target, c.column, c.sql_type))
         return [c for c in changes if c.action != "alter"]
+
+    def execute_type_change(self, sql: str) -> None:
+        self.execute_outside_transaction(sql)
+
+    def in_place_refusals(self, schema: str, table: str) -> dict[str, str]:
+        """The target's columns Redshift will not ALTER ... TYPE in place, with the reason."""
+        return refused_in_place(self.fetchall(IN_PLACE_CATALOG_SQL, (schema, table)))
 
     def execute_outside_transaction(self, sql: str) -> None:
         """`ALTER TABLE ... ALTER COLUMN ... TYPE VARCHAR(n)` cannot run inside a transaction
@@ -139,14 +153,23 @@ class RedshiftWarehouse(DbApiWarehouse):
         key = manifest_key(request.table, request.run_id, batch.group)
         entries = [(store.uri(f.key), f.bytes) for f in batch.files]
         store.put_bytes(manifest_json(entries).encode(), key)
-        self.execute(
-            copy_statement(
-                batch.staging,
-                store.uri(key),
-                iam_role=self._iam_role,
-                access_key_id=self._access_key_id,
-                secret_access_key=self._secret_access_key,
-                session_token=self._session_token,
+        before = int(self.fetchall(LAST_QUERY_SQL)[0][0])
+        try:
+            self.execute(
+                copy_statement(
+                    batch.staging,
+                    store.uri(key),
+                    iam_role=self._iam_role,
+                    access_key_id=self._access_key_id,
+                    secret_access_key=self._secret_access_key,
+                    session_token=self._session_token,
+                )
             )
-        )
+        except Exception as exc:
+            if self.is_serialization_failure(exc):
+                raise  # retried by the load
+            self.rollback()  # the failed COPY aborted the transaction
+            rows = self.fetchall(LOAD_ERRORS_SQL, (before,))
+            self.rollback()
+            raise LoadError(copy_failure_message(request, exc, rows)) from exc
         return int(self.fetchall("SELECT pg_last_copy_count()")[0][0])

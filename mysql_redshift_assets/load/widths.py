@@ -68,6 +68,41 @@ def refuse_values_over_width(
             existing = (target_widths or {}).get(col.name)
             if existing is not None and longest > existing:
                 raise LoadError(_narrow_target(request, f.key, col, longest, existing))
+    refuse_rows_over_limit(request, files, footers)  # after each value's own limit: less exact
+
+
+def refuse_rows_over_limit(
+    request: LoadRequest,
+    files: Sequence[FileRecord],
+    footers: Sequence[Footer],
+    limit: int | None = REDSHIFT.row_limit_bytes,
+) -> None:
+    """COPY takes rows of at most 4 MB (`targets.py` `REDSHIFT_MAX_COPY_ROW`), whatever each
+    column's own limit: refuse, before any write, a file whose largest row (its footer's, exact
+    per row) is larger. A file written before that figure was kept is refused only when one
+    value alone is larger (a sum of per-column maxima would refuse rows that fit)."""
+    if limit is None:
+        return
+    for f, footer in zip(files, footers, strict=True):
+        widest = sorted((footer.max_bytes or {}).items(), key=lambda kv: -kv[1])
+        if footer.max_row_bytes is not None:
+            size, where = footer.max_row_bytes, f"row {footer.max_row_index} (0-based)"
+        else:
+            size, where = (widest[0][1] if widest else 0), "a row"
+        if size > limit:
+            columns = ", ".join(f"{c} (longest value {n:,} bytes)" for c, n in widest[:3])
+            raise LoadError(
+                f"{f.key}: {where} of {request.table.qualified} is {size:,} bytes, over the "
+                f"{limit:,}-byte row limit of Redshift's COPY "
+                "(https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-data-source.html);"
+                f" nothing was loaded. Its widest columns: {columns}. Shrink or move such values "
+                f"in MySQL, then run `{_resync(request)}` to re-extract the table "
+                "(a per-table column exclusion does not exist yet)"
+            )
+
+
+def _resync(request: LoadRequest) -> str:
+    return f"mysql-redshift resync -p {request.table.pipeline} -t {request.table.qualified}"
 
 
 def _narrow_target(
@@ -86,8 +121,9 @@ def _narrow_target(
 def _width_fix(col: FileColumn, request: LoadRequest) -> str:
     if REDSHIFT.column_type(col).startswith("VARBYTE"):
         return (
-            f"Redshift's VARBYTE stops at {REDSHIFT_MAX_VARBYTE:,} bytes: exclude the column or "
-            "keep such values out of MySQL"
+            f"Redshift's VARBYTE stops at {REDSHIFT_MAX_VARBYTE:,} bytes: shrink or move such "
+            f"values in MySQL, then run `{_resync(request)}` to re-extract the table (a "
+            "per-table column exclusion does not exist yet)"
         )
     if col.capped:
         return (

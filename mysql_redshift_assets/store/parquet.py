@@ -64,6 +64,12 @@ TRUNCATED_METADATA_KEY = b"mysql_redshift_assets.truncated"
 # The longest value, in bytes (UTF-8 for text), of each string and binary column: checked
 # against the column's width before any COPY (load/widths.py `refuse_values_over_width`).
 MAX_BYTES_METADATA_KEY = b"mysql_redshift_assets.max_bytes"
+# The file's largest row: {"bytes": n, "row": index in the file}, checked against COPY's row
+# limit before any COPY (load/widths.py `refuse_rows_over_limit`). A row's size is its string
+# and binary values' bytes plus FIXED_VALUE_BYTES for every other value: no fixed-width
+# Redshift type takes more (DECIMAL(38) is 16 bytes), so it bounds the row from above.
+MAX_ROW_METADATA_KEY = b"mysql_redshift_assets.max_row"
+FIXED_VALUE_BYTES = 16
 
 
 def parquet_codec(target_kind: str) -> str:
@@ -138,6 +144,7 @@ class ParquetFileWriter:
         self.oversize: dict[str, int] = {}
         self.truncated: dict[str, int] = {}
         self.max_bytes: dict[str, int] = {}
+        self.max_row: tuple[int, int] = (0, 0)  # (bytes, row index) of the largest row
         self._sized = [
             i
             for i, f in enumerate(schema)
@@ -197,17 +204,32 @@ class ParquetFileWriter:
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema) if self._capped else batch
 
     def _measure(self, batch: pa.RecordBatch) -> None:
-        """Keep the longest value (bytes) of each string and binary column."""
+        """Keep the longest value (bytes) of each string and binary column, and the largest row."""
+        sizes: Any = None
         for i in self._sized:
-            longest = pc.max(pc.binary_length(batch.column(i))).as_py()
+            lengths = pc.binary_length(batch.column(i))
+            longest = pc.max(lengths).as_py()
             if longest is not None:
                 name = batch.schema.field(i).name
                 self.max_bytes[name] = max(longest, self.max_bytes.get(name, 0))
+                lengths = pc.fill_null(lengths, 0)
+                sizes = lengths if sizes is None else pc.add(sizes, lengths)
+        fixed = FIXED_VALUE_BYTES * (batch.num_columns - len(self._sized))
+        if sizes is None:
+            biggest, row = fixed, 0
+        else:
+            most = pc.max(sizes).as_py()
+            biggest, row = most + fixed, pc.index(sizes, most).as_py()
+        if biggest > self.max_row[0]:
+            self.max_row = (biggest, self.rows + row)
 
     def close(self) -> None:
         facts = {
             REREAD_METADATA_KEY: str(self.reread_rows).encode(),
             MAX_BYTES_METADATA_KEY: json.dumps(self.max_bytes, sort_keys=True).encode(),
+            MAX_ROW_METADATA_KEY: json.dumps(
+                {"bytes": self.max_row[0], "row": self.max_row[1]}
+            ).encode(),
         }
         if self.oversize:
             facts[OVERSIZE_METADATA_KEY] = json.dumps(self.oversize).encode()
@@ -234,6 +256,9 @@ class Footer:
 
     # Longest value in bytes per string/binary column; None: a file written before it was kept.
     max_bytes: dict[str, int] | None = None
+    # The largest row's size in bytes and its index in the file; None: written before it was kept.
+    max_row_bytes: int | None = None
+    max_row_index: int | None = None
 
 
 def read_footer(source: Any, filesystem: Any = None) -> Footer:
@@ -244,6 +269,7 @@ def read_footer(source: Any, filesystem: Any = None) -> Footer:
     else:
         meta = pq.read_metadata(source)
     kv = meta.metadata or {}
+    max_row = json.loads(kv[MAX_ROW_METADATA_KEY]) if MAX_ROW_METADATA_KEY in kv else {}
     columns = parse_columns(kv[COLUMNS_METADATA_KEY]) if COLUMNS_METADATA_KEY in kv else []
     fingerprint = kv.get(FINGERPRINT_METADATA_KEY, b"").decode()
     return Footer(
@@ -255,4 +281,6 @@ def read_footer(source: Any, filesystem: Any = None) -> Footer:
         reread_rows=int(kv.get(REREAD_METADATA_KEY, b"0")),
         ordered=ORDER_METADATA_KEY in kv,
         max_bytes=json.loads(kv[MAX_BYTES_METADATA_KEY]) if MAX_BYTES_METADATA_KEY in kv else None,
+        max_row_bytes=max_row.get("bytes"),
+        max_row_index=max_row.get("row"),
     )

@@ -224,6 +224,10 @@ class RecordingConnection:
         self.closed = False
         self.fail_commits = 0  # COMMITs of ledger rows to fail as Redshift's ERROR 1023
         self.widths: dict[tuple[str, str], dict[str, int]] = {}  # VARCHAR widths of tables
+        self.copy_error: Exception | None = None  # raised by COPY
+        self.load_errors: list[tuple[Any, ...]] = []  # SYS_LOAD_ERROR_DETAIL's rows
+        self.catalog: list[tuple[Any, ...]] = []  # SVV_REDSHIFT_COLUMNS' rows
+        self.ledger_width: int | None = None  # the ledger's "table_name" VARCHAR width
 
     def cursor(self) -> RecordingCursor:
         return RecordingCursor(self)
@@ -287,12 +291,22 @@ class RecordingCursor:
             self.rows = [
                 (c, types.get(c, "VARCHAR"), None, None, None) for c in conn.tables.get(table, [])
             ]
+        elif "column_name = 'table_name'" in sql:
+            self.rows = [(conn.ledger_width,)] if conn.ledger_width else []
         elif "character_maximum_length" in sql:
             assert params is not None
             self.rows = list(conn.widths.get((params[0], params[1]), {}).items())
         elif "information_schema.columns" in sql:
             assert params is not None
             self.rows = [(c,) for c in conn.tables.get((params[0], params[1]), [])]
+        elif sql.startswith("COPY") and conn.copy_error is not None:
+            raise conn.copy_error
+        elif sql == "SELECT pg_last_query_id()":
+            self.rows = [(1000,)]
+        elif "sys_load_error_detail" in sql:
+            self.rows = list(conn.load_errors)
+        elif "svv_redshift_columns" in sql:
+            self.rows = list(conn.catalog)
         elif sql == "SELECT pg_last_copy_count()":
             self.rows = [(conn.copy_count,)]
         elif sql.startswith('SELECT "file_key" FROM'):
@@ -317,7 +331,7 @@ def warehouse_over(conn: RecordingConnection, **credentials: Any) -> RedshiftWar
 
 LEDGER_DDL = (
     'CREATE TABLE IF NOT EXISTS "analytics"."mysql_redshift_loads" ('
-    '"file_key" VARCHAR(1024) NOT NULL PRIMARY KEY, "table_name" VARCHAR(256) NOT NULL, '
+    '"file_key" VARCHAR(1024) NOT NULL PRIMARY KEY, "table_name" VARCHAR(263) NOT NULL, '
     '"row_count" BIGINT NOT NULL, "run_id" VARCHAR(128) NOT NULL, '
     '"loaded_at" TIMESTAMP NOT NULL)'
 )
@@ -341,6 +355,13 @@ WIDTHS = (
 )
 
 
+LEDGER_WIDTH = (
+    "SELECT character_maximum_length FROM information_schema.columns "
+    "WHERE table_schema = %s AND table_name = %s AND column_name = 'table_name'",
+    ("analytics", "mysql_redshift_loads"),
+)
+
+
 def test_ledger_ddl() -> None:
     conn = RecordingConnection()
     warehouse = warehouse_over(conn)
@@ -355,7 +376,7 @@ def test_ledger_ddl() -> None:
     # Existing schema and ledger: nothing is created, so a loader needs no CREATE privilege.
     conn.log.clear()
     warehouse.ensure_ledger("analytics")
-    assert conn.log == [SCHEMA_EXISTS, LEDGER_EXISTS, ("COMMIT", None)]
+    assert conn.log == [SCHEMA_EXISTS, LEDGER_EXISTS, LEDGER_WIDTH, ("COMMIT", None)]
 
 
 def _column(name: str, source: str, redshift: str) -> FileColumn:
@@ -556,6 +577,7 @@ def test_a_load_runs_exactly_this_sql_on_redshift(redshift_load) -> None:
         ledger_read,
         (WIDTHS, ("analytics", "orders")),
         (f"CREATE TEMP TABLE {staging} ({staging_columns})", None),
+        ("SELECT pg_last_query_id()", None),  # COPY's errors are the ones after it
         (
             f"COPY {staging} FROM "
             "'s3://bucket/backup/pipe/shop/orders/_manifests/run-7-000.manifest' "
