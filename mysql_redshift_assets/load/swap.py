@@ -113,7 +113,7 @@ def _swap(
         )
     for sql in swap_statements(target, side, name, exists):
         warehouse.execute(sql)
-    sql = ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph)
+    sql = ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph, warehouse.now_sql)
     for f in request.candidates:
         warehouse.execute(sql, (f.key, request.ledger_name, f.rows, request.run_id))
     result.rows_loaded = copied
