@@ -116,6 +116,20 @@ class Kept:
             out.append(f"ALTER TABLE {target} OWNER TO {quote_ident(self.owner)}")
         return out
 
+    def restore(self, warehouse: Any, target: str, columns: Sequence[str], what: str) -> None:
+        """Run `restore_statements`; a view that no longer fits the new table (it reads a column
+        MySQL renamed or dropped) raises LoadError naming it, and the caller's transaction rolls
+        the whole swap back."""
+        for sql in self.restore_statements(target, columns):
+            try:
+                warehouse.execute(sql)
+            except Exception as exc:
+                raise LoadError(
+                    f"swap into {warehouse.name}:{what} rolled back, the old table and views are "
+                    f"unchanged: `{sql}` failed ({type(exc).__name__}: {exc}). Change or drop "
+                    "that view (it no longer fits the table's new columns), then run again"
+                ) from exc
+
 
 def literal(text: str) -> str:
     """A string constant for COMMENT, which takes no bound parameter (a utility statement):

@@ -121,27 +121,13 @@ def _swap(
         warehouse.execute(sql)
     for sql in swap_statements(target, side, name, exists):
         warehouse.execute(sql)
-    restore(warehouse, kept, target, [c.name for c in columns], f"{schema}.{name}")
+    kept.restore(warehouse, target, [c.name for c in columns], f"{schema}.{name}")
     sql = ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph, warehouse.now_sql)
     for f in request.candidates:
         warehouse.execute(sql, (f.key, request.ledger_name, f.rows, request.run_id))
     result.rows_loaded = copied
     result.copies.append(copied)
     result.files_loaded = [f.key for f in request.candidates]
-
-
-def restore(warehouse: Warehouse, kept: Kept, target: str, columns: list[str], what: str) -> None:
-    """Recreate what was kept; a view that no longer fits the new table (it reads a column
-    MySQL renamed or dropped) rolls the whole swap back, named with the fix."""
-    for sql in kept.restore_statements(target, columns):
-        try:
-            warehouse.execute(sql)
-        except Exception as exc:
-            raise LoadError(
-                f"swap into {warehouse.name}:{what} rolled back, the old table and views are "
-                f"unchanged: `{sql}` failed ({type(exc).__name__}: {exc}). Change or drop that "
-                "view (it no longer fits the table's new columns), then run the resync again"
-            ) from exc
 
 
 def swap_statements(target: str, side: str, name: str, exists: bool) -> list[str]:

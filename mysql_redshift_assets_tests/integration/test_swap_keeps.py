@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
 import pytest
 
 from mysql_redshift_assets.connect import open_warehouse
+from mysql_redshift_assets.load import evolve
 from mysql_redshift_assets.load.postgres import PostgresWarehouse
 from mysql_redshift_assets.load.request import LoadError
-from mysql_redshift_assets_tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER
+from mysql_redshift_assets.targets import POSTGRES
+from mysql_redshift_assets_tests.conftest import PG_DB, PG_HOST, PG_PORT, PG_USER, pg_query
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 from mysql_redshift_assets_tests.integration.test_resync import (
     COLUMNS,
@@ -109,15 +111,18 @@ def build_on_it(sync: Sync, request: pytest.FixtureRequest) -> None:
         conn.execute("RESET ROLE")
 
 
-def check_kept(mysql, sync: Sync, request: pytest.FixtureRequest) -> None:
+def check_kept(
+    mysql, sync: Sync, request: pytest.FixtureRequest, mv_total: tuple[Any, ...] | None = None
+) -> None:
     """The views answer with the new rows; on PostgreSQL the reader can still read the table
-    and every view, and the owners, grants, comments and the index are there."""
+    and every view, and the owners, grants, comments and the index are there. The materialized
+    view holds MySQL's total, or `mv_total` (what it was filled with, when rows came after)."""
     s = sync.table.target_schema
     with mysql.cursor() as cur:
         cur.execute("SELECT id, amount FROM orders ORDER BY id")
         want = [(i, a) for i, a in cur.fetchall()]
         cur.execute("SELECT count(*), sum(amount) FROM orders")
-        want_total = tuple(cur.fetchone())
+        want_total = mv_total or tuple(cur.fetchone())
     big = [(i,) for i, a in want if a > 30]
     if sync.table.target == "duckdb":
         warehouse = open_warehouse(sync.project, sync.table.target)
@@ -285,3 +290,33 @@ def test_a_view_that_no_longer_fits_rolls_the_resync_back_naming_it(
     assert sync.warehouse_rows(COLUMNS, ["id"]) == before
     with _admin() as conn:
         assert conn.execute(f'SELECT count(*) FROM "{pg_schema}".v_notes').fetchone() == (60,)
+
+
+def test_a_rebuild_keeps_them_too(
+    mysql, mysql_db, make_project, roles: Roles, pg_schema: str, request, monkeypatch
+) -> None:
+    """Redshift's rebuild (a widening ALTER COLUMN TYPE cannot make) run on PostgreSQL: its
+    record made to widen only VARCHAR in place, as Redshift's does."""
+    real = evolve.dialect_of
+    redshift_like = replace(POSTGRES, type_changes_in_place=frozenset({"varchar"}))
+    monkeypatch.setattr(
+        evolve, "dialect_of", lambda k: redshift_like if k == "postgres" else real(k)
+    )
+    _create(mysql)
+    target = {"target": "postgres", "target_schema": pg_schema, "pg_user": roles.loader}
+    sync = Sync.of(make_project, mysql_db, "orders", {"cursor": "updated_at"}, **target)
+    sync.run("first")
+    build_on_it(sync, request)
+    with mysql.cursor() as cur:
+        cur.execute("SELECT count(*), sum(amount) FROM orders")
+        filled = tuple(cur.fetchone())  # the rebuild refills the MV before the load's rows
+        cur.execute("ALTER TABLE orders MODIFY amount DECIMAL(14,2)")
+        cur.execute(
+            "UPDATE orders SET amount = 123456789012.25, updated_at = '2024-08-01' WHERE id = 7"
+        )
+    oid = lambda: pg_query("SELECT %s::regclass::oid", (f'"{pg_schema}".orders',))  # noqa: E731
+    before = oid()
+    sync.run("widened")
+    assert oid() != before  # rebuilt (a new table), not altered in place
+    check_kept(mysql, sync, request, mv_total=filled)
+    assert_same_rows(mysql, sync, COLUMNS, ["id"])

@@ -54,3 +54,15 @@ def test_views_are_dropped_deepest_first_and_recreated_in_dependency_order() -> 
 def test_nothing_to_keep_adds_no_statement() -> None:
     assert Kept().drop_statements() == []
     assert Kept().restore_statements('"s"."t"', ["id"]) == []
+
+
+def test_the_ledger_clock_is_a_required_argument() -> None:
+    """Item 6: no default CURRENT_TIMESTAMP for a caller (the swap did) to fall back to;
+    Redshift documents it as a deprecated leader-node-only function
+    (https://docs.aws.amazon.com/redshift/latest/dg/Date_functions_header.html)."""
+    import inspect
+
+    from mysql_redshift_assets.load import ledger
+
+    now = inspect.signature(ledger.record_file_sql).parameters["now"]
+    assert now.default is inspect.Parameter.empty
