@@ -293,9 +293,10 @@ def make_project(
         targets: dict[str, Any] = {
             "duckdb": {"kind": "duckdb", "path": str(tmp_path / "wh.duckdb")}
         }
+        pg_user = pipeline.pop("pg_user", PG_USER)  # a non-superuser loader's role, if given
         if target == "postgres":
             request.getfixturevalue("pg_server")
-            targets["postgres"] = {"kind": "postgres", "host": PG_HOST, "port": PG_PORT, "database": PG_DB, "user": PG_USER}  # fmt: skip
+            targets["postgres"] = {"kind": "postgres", "host": PG_HOST, "port": PG_PORT, "database": PG_DB, "user": pg_user}  # fmt: skip
         connections = {
             "sources": {
                 "mysql": {

@@ -41,6 +41,7 @@ from mysql_redshift_assets.load.evolve import (
     warehouse_columns,
 )
 from mysql_redshift_assets.load.files import group_columns
+from mysql_redshift_assets.load.keep import Kept
 from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
 from mysql_redshift_assets.naming import side_table_name
@@ -150,10 +151,15 @@ def apply_changes(
         warehouse.commit()  # end the catalog read: the changes' transaction starts with them
         changes = choose_paths(changes, refusals)
     if any(c.action == "rebuild" for c in changes):
-        statements = rebuild_statements(warehouse, request, existing, changes)
+        schema, name = request.target_schema, request.target_table
         with warehouse.transaction():
-            for sql in statements:
+            # The lock first; then what depends on the table, read under it (keep.py).
+            warehouse.execute(warehouse.rebuild_lock_sql(target))
+            kept = warehouse.kept_objects(schema, name)
+            for sql in rebuild_statements(warehouse, request, existing, changes, kept)[1:]:
                 warehouse.execute(sql)
+            added = [c.column for c in changes if c.action == "add"]
+            kept.restore(warehouse, target, [*existing, *added], f"{schema}.{name}")
         return
     in_transaction = warehouse.apply_type_changes(target, changes)  # Redshift's, alone
     with warehouse.transaction():
@@ -185,10 +191,16 @@ def change_statements(target: str, changes: Sequence[Change]) -> list[str]:
 
 
 def rebuild_statements(
-    warehouse: Warehouse, request: LoadRequest, existing: Columns, changes: Sequence[Change]
+    warehouse: Warehouse,
+    request: LoadRequest,
+    existing: Columns,
+    changes: Sequence[Change],
+    kept: Kept | None = None,
 ) -> list[str]:
     """Redshift: the table in its new shape, filled from the old, swapped in by name; then the
-    added columns. One transaction: readers see the old table until it commits."""
+    added columns. One transaction: readers see the old table until it commits. The views on
+    the table (`kept`, read under the lock) are dropped just before it; `apply_changes`
+    recreates them after."""
     schema, name = request.target_schema, request.target_table
     target = warehouse.ref(schema, name)
     side = side_table_name(name)
@@ -205,6 +217,7 @@ def rebuild_statements(
         f"DROP TABLE IF EXISTS {side_ref}",
         f"CREATE TABLE {side_ref} ({', '.join(ddl)}){options}",
         f"INSERT INTO {side_ref} ({cols}) SELECT {cols} FROM {target}",
+        *(kept.drop_statements() if kept else []),
         f"DROP TABLE {target}",
         f"ALTER TABLE {side_ref} RENAME TO {quote_ident(name)}",
         *change_statements(target, [c for c in changes if c.action == "add"]),

@@ -26,6 +26,7 @@ from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import qualified, quote_ident
 from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.evolve import Change
+from mysql_redshift_assets.load.keep import Kept
 from mysql_redshift_assets.load.request import LoadError as LoadError
 from mysql_redshift_assets.load.request import LoadRequest
 from mysql_redshift_assets.load.request import LoadResult as LoadResult
@@ -103,6 +104,12 @@ class Warehouse(Closing, ABC):
     @abstractmethod
     def lock(self, table: str) -> None:
         """Hold `table` until the transaction ends, so that two loads never interleave."""
+
+    def kept_objects(self, schema: str, table: str) -> Kept:
+        """What a swap that replaces the table must keep (views, grants, owner, comments; see
+        `keep.py`), read under the swap's lock; LoadError if some of it cannot be kept. None by
+        default: DuckDB has no grants, and its views are bound by name only."""
+        return Kept()
 
     def rebuild_lock_sql(self, table: str) -> str:
         """The first statement of a rebuild's transaction (`load/alter.py`)."""

@@ -39,9 +39,9 @@ def loaded_keys_sql(ledger: str, ph: str) -> str:
     return f'SELECT "file_key" FROM {ledger} WHERE "table_name" = {ph}'
 
 
-def record_file_sql(ledger: str, ph: str, now: str = "CURRENT_TIMESTAMP") -> str:
+def record_file_sql(ledger: str, ph: str, now: str) -> str:
     """Parameters: file key, ledger entry name, row count, run id. `now` is the dialect's
-    clock: Redshift documents CURRENT_TIMESTAMP as a deprecated leader-node-only function and
+    clock, required (`Warehouse.now_sql`) so that no caller falls back to a default: Redshift documents CURRENT_TIMESTAMP as a deprecated leader-node-only function and
     says to use GETDATE() or SYSDATE instead
     (https://docs.aws.amazon.com/redshift/latest/dg/Date_functions_header.html#date-functions-deprecated)."""
     return (

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load.base import CopyBatch
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
+from mysql_redshift_assets.load.keep import Kept, read_postgres
 from mysql_redshift_assets.targets import POSTGRES
 
 
@@ -35,6 +36,9 @@ class PostgresWarehouse(DbApiWarehouse):
 
     def lock(self, table: str) -> None:
         self.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+
+    def kept_objects(self, schema: str, table: str) -> Kept:
+        return read_postgres(self, schema, table)
 
     def copy_into_staging(self, batch: CopyBatch) -> int:
         names = ", ".join(quote_ident(c.name) for c in batch.columns)

@@ -9,7 +9,9 @@ window at once: the side table gets every window's rows, the ledger every file.
       DROP TABLE IF EXISTS side; CREATE TABLE side (the files' columns)
       COPY staging <- exactly these files; check: rows copied == rows in the footers
       INSERT INTO side SELECT the recorded columns FROM staging
+      DROP the views on target (read first: keep.py)
       DROP TABLE target; ALTER TABLE side RENAME TO target
+      recreate the views; the grants, owner and comments (keep.py)
       INSERT one ledger row per file
     COMMIT                                  -- or ROLLBACK: the old table and ledger stay
 
@@ -33,6 +35,7 @@ from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.alter import target_column_ddl
 from mysql_redshift_assets.load.base import CopyBatch, Warehouse
 from mysql_redshift_assets.load.files import group_columns, read_footers
+from mysql_redshift_assets.load.keep import Kept
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult, check_fence
 from mysql_redshift_assets.naming import side_table_name
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -91,6 +94,9 @@ def _swap(
             raise LoadError("a generation is partly in the ledger; refusing to guess")
         return
     check_fence(request, f"swap into {warehouse.name}:{schema}.{name}")
+    # Under the lock, before anything is written: what depends on the table (LoadError if some
+    # of it cannot be kept; see keep.py).
+    kept = warehouse.kept_objects(schema, name) if exists else Kept()
     ddl = ", ".join(target_column_ddl(warehouse, c, request) for c in columns)
     warehouse.execute(f"DROP TABLE IF EXISTS {side}")
     warehouse.execute(f"CREATE TABLE {side} ({ddl}){warehouse.target_table_options(request)}")
@@ -111,9 +117,12 @@ def _swap(
         raise LoadError(
             f"COPY reported {copied} rows but the files' footers hold {expected}; rolled back"
         )
+    for sql in kept.drop_statements():
+        warehouse.execute(sql)
     for sql in swap_statements(target, side, name, exists):
         warehouse.execute(sql)
-    sql = ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph)
+    kept.restore(warehouse, target, [c.name for c in columns], f"{schema}.{name}")
+    sql = ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph, warehouse.now_sql)
     for f in request.candidates:
         warehouse.execute(sql, (f.key, request.ledger_name, f.rows, request.run_id))
     result.rows_loaded = copied
