@@ -246,9 +246,10 @@ def redshift_connect_args(spec: RedshiftTargetSpec, host: str, port: int) -> dic
     `connect_redshift_session` clears it once the session is open. `sslmode` is verify-ca
     through a tunnel (the certificate names the cluster, not 127.0.0.1), verify-full otherwise
     (https://docs.aws.amazon.com/redshift/latest/mgmt/python-configuration-options.html).
-    TCP keepalive is on with the target's idle/interval/count (the connector's own default is
-    the OS's 7,200 s idle, while an AWS NAT gateway or load balancer drops an idle flow after
-    about 350 s: https://docs.aws.amazon.com/redshift/latest/mgmt/connecting-firewall-guidance.html);
+    TCP keepalive is on with the target's idle/interval/count: the connector's own default is
+    the OS's 7,200 s idle, while a firewall or load balancer drops an idle flow (AWS's default
+    is 350 s: https://docs.aws.amazon.com/network-firewall/latest/APIReference/API_FlowTimeouts.html;
+    https://docs.aws.amazon.com/redshift/latest/mgmt/connecting-firewall-guidance.html).
     `statement_timeout_seconds` is sent once the session is open (`load/dbapi.py`).
     """
     return {
