@@ -126,6 +126,7 @@ def open_source(project: Project, name: str, tunnels: TunnelPool | None = None) 
 
         return DemoSource(name, project.resolve_path(spec.path))
     assert isinstance(spec, MySQLSourceSpec)
+    from mysql_redshift_assets.extract.mysql_socket import Keepalive
     from mysql_redshift_assets.extract.source import MySQLSource
 
     return MySQLSource(
@@ -137,6 +138,9 @@ def open_source(project: Project, name: str, tunnels: TunnelPool | None = None) 
         database=spec.database,
         connect_timeout=spec.connect_timeout_seconds,
         read_timeout=spec.read_timeout_seconds,
+        keepalive=Keepalive(
+            spec.keepalive_idle_seconds, spec.keepalive_interval_seconds, spec.keepalive_count
+        ),
         endpoint=_tunnel_endpoint(project, spec, "sources", name, tunnels),
         reader=spec.reader,
         time_zone=spec.time_zone,

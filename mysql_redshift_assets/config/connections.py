@@ -38,7 +38,8 @@ class Keepalive(Strict):
     """TCP keepalive on the connection's socket: a NAT or load balancer that drops an idle flow
     (about 350 s on AWS) is seen after idle + interval x count seconds instead of hanging until
     the OS default (7,200 s idle on Linux). It cannot see a far end that still answers probes:
-    targets add a client-side deadline (`statement_timeout_seconds`) for that."""
+    targets add a client-side deadline (`statement_timeout_seconds`) for that; MySQL sources
+    have `read_timeout_seconds`."""
 
     keepalive_idle_seconds: int = Field(
         60, ge=1, le=7200, description="Idle seconds before the first TCP keepalive probe."
@@ -92,7 +93,7 @@ class SshSpec(Strict):
 ReaderName = Literal["auto", "wire", "connectorx", "pymysql"]
 
 
-class MySQLSourceSpec(Strict):
+class MySQLSourceSpec(Keepalive):
     kind: Literal["mysql"] = "mysql"
     host: str
     port: int = 3306

@@ -51,16 +51,23 @@ class DbApiWarehouse(ExactlyOnceWarehouse):
     @property
     def conn(self) -> Any:
         if self._conn is None:
-            conn = self._connect()
-            # Partition windows and TIMESTAMPTZ values are compared in UTC, whatever the server says.
-            cur = conn.cursor()
-            cur.execute("SET TIME ZONE 'UTC'")
-            if self.bounds.statement_timeout_ms:
-                # The server cancels a statement running longer (milliseconds; 0 = no limit):
-                # https://docs.aws.amazon.com/redshift/latest/dg/r_statement_timeout.html
-                cur.execute(f"SET statement_timeout TO {self.bounds.statement_timeout_ms:d}")
-            conn.commit()
-            self._conn = conn
+            self._conn = conn = self._connect()
+            try:
+                with self.bounded("SET TIME ZONE / statement_timeout (session setup)"):
+                    # Partition windows and TIMESTAMPTZ values are compared in UTC, whatever
+                    # the server says.
+                    cur = conn.cursor()
+                    cur.execute("SET TIME ZONE 'UTC'")
+                    if self.bounds.statement_timeout_ms:
+                        # The server cancels a statement running longer (ms; 0 = no limit):
+                        # https://docs.aws.amazon.com/redshift/latest/dg/r_statement_timeout.html
+                        ms = self.bounds.statement_timeout_ms
+                        cur.execute(f"SET statement_timeout TO {ms:d}")
+                    conn.commit()
+            except BaseException:
+                self._dead = True  # half set up: never used
+                self.close()
+                raise
         return self._conn
 
     def session_fileno(self) -> int | None:
@@ -149,8 +156,8 @@ class DbApiWarehouse(ExactlyOnceWarehouse):
         while True:
             try:
                 return step(*args, **kwargs)
-            except Exception:
+            except Exception as exc:
                 self.rollback()
-                if attempt == DDL_ATTEMPTS:
+                if attempt == DDL_ATTEMPTS or isinstance(exc, StatementDeadline):
                     raise
                 attempt += 1

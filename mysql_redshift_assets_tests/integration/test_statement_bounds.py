@@ -159,6 +159,21 @@ def test_a_stalled_statement_ends_at_its_deadline(
         warehouse.close()
 
 
+@pytest.mark.parametrize("stalling_proxy", [b"SET TIME ZONE"], indirect=True)
+def test_a_session_stalled_in_its_setup_ends_at_its_deadline(
+    pg_server: None, stalling_proxy: StallingProxy
+) -> None:
+    warehouse = _bounded_pg(
+        stalling_proxy.port, statement_timeout_seconds=1, deadline_margin_seconds=1
+    )
+    try:
+        with pytest.raises(StatementDeadline, match="target 'dw'.*session setup"):
+            warehouse.fetchall("SELECT 1")
+        assert warehouse._conn is None  # dropped: the next statement opens a new session
+    finally:
+        warehouse.close()
+
+
 def _through(root: Path, port: int, **keys: Any) -> None:
     """Point the test pipeline's postgres target at `port`, with `keys`."""
     path = root / "connections.yml"
