@@ -91,11 +91,18 @@ def shut_down(fileno: int | None) -> None:
 
 
 def _expired(target: str, step: str, bounds: SessionBounds) -> StatementDeadline:
+    # A lost answer to COMMIT leaves the outcome unknown here; the ledger rows commit with the
+    # rows, so the next run loads exactly the files the ledger lacks either way.
+    outcome = (
+        "whether the COMMIT took effect is unknown: the ledger, committed with the rows, tells "
+        "the next run what is loaded"
+        if step.startswith("COMMIT")
+        else "its transaction was not committed"
+    )
     return StatementDeadline(
         f"target {target!r}: no answer to `{step}` within {bounds.deadline_seconds:g} s "
         f"(statement_timeout_seconds {bounds.statement_timeout_seconds:g} + "
         f"deadline_margin_seconds {bounds.deadline_margin_seconds:g}); the connection was "
-        "closed and its transaction not committed. If the path to the warehouse is healthy "
-        f"and the statement is this slow, raise statement_timeout_seconds under "
-        f"targets.{target} in connections.yml"
+        f"closed and {outcome}. If the path to the warehouse is healthy and the statement is "
+        f"this slow, raise statement_timeout_seconds under targets.{target} in connections.yml"
     )
