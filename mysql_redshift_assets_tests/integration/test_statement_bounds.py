@@ -70,7 +70,9 @@ class StallingProxy:
                     frozen.set()
                     self.stalled.set()
                     # Without a deadline the client would wait forever: end it later.
-                    threading.Timer(STALL_LIMIT, self.close).start()
+                    safety = threading.Timer(STALL_LIMIT, self.close)
+                    safety.daemon = True
+                    safety.start()
         except OSError:
             return
 
