@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from mysql_redshift_assets.config.connections import (
     DemoSourceSpec,
     DuckDBTargetSpec,
+    Keepalive,
     LocalStoreSpec,
     MySQLSourceSpec,
     PostgresTargetSpec,
@@ -34,6 +35,7 @@ from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.load.deadline import SessionBounds
 from mysql_redshift_assets.ssh import TunnelPool
 from mysql_redshift_assets.store.objectstore import LocalStore, ObjectStore
 
@@ -124,6 +126,7 @@ def open_source(project: Project, name: str, tunnels: TunnelPool | None = None) 
 
         return DemoSource(name, project.resolve_path(spec.path))
     assert isinstance(spec, MySQLSourceSpec)
+    from mysql_redshift_assets.extract.mysql_socket import Keepalive
     from mysql_redshift_assets.extract.source import MySQLSource
 
     return MySQLSource(
@@ -135,6 +138,9 @@ def open_source(project: Project, name: str, tunnels: TunnelPool | None = None) 
         database=spec.database,
         connect_timeout=spec.connect_timeout_seconds,
         read_timeout=spec.read_timeout_seconds,
+        keepalive=Keepalive(
+            spec.keepalive_idle_seconds, spec.keepalive_interval_seconds, spec.keepalive_count
+        ),
         endpoint=_tunnel_endpoint(project, spec, "sources", name, tunnels),
         reader=spec.reader,
         time_zone=spec.time_zone,
@@ -189,9 +195,10 @@ def open_warehouse(project: Project, name: str, tunnels: TunnelPool | None = Non
                 user=spec.user,
                 password=spec.password.get_secret_value() or None,
                 connect_timeout=10,
+                **libpq_keepalive_args(spec),
             )
 
-        return PostgresWarehouse(name, connect_pg)
+        return PostgresWarehouse(name, connect_pg, session_bounds(spec))
     assert isinstance(spec, RedshiftTargetSpec)
     try:
         check_redshift_target(spec)  # again, now that `${ENV}` values are resolved
@@ -210,7 +217,24 @@ def open_warehouse(project: Project, name: str, tunnels: TunnelPool | None = Non
         access_key_id=_secret(spec.aws_access_key_id),
         secret_access_key=_secret(spec.aws_secret_access_key),
         session_token=_secret(spec.aws_session_token),
+        bounds=session_bounds(spec),
     )
+
+
+def session_bounds(spec: PostgresTargetSpec | RedshiftTargetSpec) -> SessionBounds:
+    """The statement bounds of a target's sessions (`load/deadline.py`)."""
+    return SessionBounds(spec.statement_timeout_seconds, spec.deadline_margin_seconds)
+
+
+def libpq_keepalive_args(spec: Keepalive) -> dict[str, Any]:
+    """TCP keepalive in libpq's connection parameters
+    (https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-KEEPALIVES)."""
+    return {
+        "keepalives": 1,
+        "keepalives_idle": spec.keepalive_idle_seconds,
+        "keepalives_interval": spec.keepalive_interval_seconds,
+        "keepalives_count": spec.keepalive_count,
+    }
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -226,6 +250,11 @@ def redshift_connect_args(spec: RedshiftTargetSpec, host: str, port: int) -> dic
     `connect_redshift_session` clears it once the session is open. `sslmode` is verify-ca
     through a tunnel (the certificate names the cluster, not 127.0.0.1), verify-full otherwise
     (https://docs.aws.amazon.com/redshift/latest/mgmt/python-configuration-options.html).
+    TCP keepalive is on with the target's idle/interval/count: the connector's own default is
+    the OS's 7,200 s idle, while a firewall or load balancer drops an idle flow (AWS's default
+    is 350 s: https://docs.aws.amazon.com/network-firewall/latest/APIReference/API_FlowTimeouts.html;
+    https://docs.aws.amazon.com/redshift/latest/mgmt/connecting-firewall-guidance.html).
+    `statement_timeout_seconds` is sent once the session is open (`load/dbapi.py`).
     """
     return {
         "host": host,
@@ -236,6 +265,10 @@ def redshift_connect_args(spec: RedshiftTargetSpec, host: str, port: int) -> dic
         "ssl": True,
         "sslmode": spec.effective_sslmode,
         "timeout": REDSHIFT_CONNECT_TIMEOUT_SECONDS,
+        "tcp_keepalive": True,
+        "tcp_keepalive_idle": spec.keepalive_idle_seconds,
+        "tcp_keepalive_interval": spec.keepalive_interval_seconds,
+        "tcp_keepalive_count": spec.keepalive_count,
     }
 
 
@@ -250,5 +283,6 @@ def connect_redshift_session(
 
 
 def unbound_statements(conn: Any) -> None:
-    """Clear the connect timeout from the session's socket: statements may take hours."""
+    """Clear the connect timeout from the session's socket: statements may take hours. They
+    are bounded by the session's statement_timeout and the client-side deadline instead."""
     conn._usock.settimeout(None)

@@ -34,6 +34,44 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Keepalive(Strict):
+    """TCP keepalive on the connection's socket: a NAT or load balancer that drops an idle flow
+    (about 350 s on AWS) is seen after idle + interval x count seconds instead of hanging until
+    the OS default (7,200 s idle on Linux). It cannot see a far end that still answers probes:
+    targets add a client-side deadline (`statement_timeout_seconds`) for that; MySQL sources
+    have `read_timeout_seconds`."""
+
+    keepalive_idle_seconds: int = Field(
+        60, ge=1, le=7200, description="Idle seconds before the first TCP keepalive probe."
+    )
+    keepalive_interval_seconds: int = Field(
+        10, ge=1, le=600, description="Seconds between unanswered TCP keepalive probes."
+    )
+    keepalive_count: int = Field(
+        6, ge=1, le=100, description="Unanswered probes after which the connection is dead."
+    )
+
+
+# A generous bound (12 h): longer than any COPY or merge this tool runs in one statement, far
+# shorter than forever. 0 turns both the server's and the client's bound off.
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 43_200
+
+
+class BoundedTarget(Keepalive):
+    """A warehouse session whose every statement has an end (issue 24, item 2)."""
+
+    statement_timeout_seconds: float = Field(
+        DEFAULT_STATEMENT_TIMEOUT_SECONDS, ge=0, le=604_800,
+        description="Sent as the session's statement_timeout; the client gives up on a "
+        "statement that has not answered this + deadline_margin_seconds later. 0 = no bound.",
+    )  # fmt: skip
+    deadline_margin_seconds: float = Field(
+        60, gt=0, le=3600,
+        description="Seconds the client waits past statement_timeout_seconds for the server's "
+        "own cancellation before it closes the connection itself.",
+    )  # fmt: skip
+
+
 class SshSpec(Strict):
     host: str
     port: int = 22
@@ -55,7 +93,7 @@ class SshSpec(Strict):
 ReaderName = Literal["auto", "wire", "connectorx", "pymysql"]
 
 
-class MySQLSourceSpec(Strict):
+class MySQLSourceSpec(Keepalive):
     kind: Literal["mysql"] = "mysql"
     host: str
     port: int = 3306
@@ -154,7 +192,7 @@ def check_redshift_target(spec: RedshiftTargetSpec) -> None:
         )
 
 
-class RedshiftTargetSpec(Strict):
+class RedshiftTargetSpec(BoundedTarget):
     kind: Literal["redshift"]
     host: str
     port: int = 5439
@@ -200,7 +238,7 @@ class RedshiftTargetSpec(Strict):
         return self
 
 
-class PostgresTargetSpec(Strict):
+class PostgresTargetSpec(BoundedTarget):
     """PostgreSQL running the Redshift SQL (tests and Redshift-less development)."""
 
     kind: Literal["postgres"]

@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypedDict, cast
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
 import pymysql
@@ -25,6 +25,13 @@ from mysql_redshift_assets.extract.catalog import (
     read_primary_key,
     read_primary_key_parts,
     read_source_columns,
+)
+from mysql_redshift_assets.extract.mysql_socket import (
+    DEFAULT_KEEPALIVE,
+    ConnectParams,
+    Keepalive,
+    PymysqlInternals,
+    set_keepalive,
 )
 from mysql_redshift_assets.extract.mysql_text import raw_conversions, raw_text
 from mysql_redshift_assets.extract.schema_types import SourceColumn
@@ -47,12 +54,6 @@ SESSION_SQL = ("SET time_zone = '+00:00'", "SET SESSION net_write_timeout = 3600
 
 class Closeable(Protocol):
     def close(self) -> None: ...
-
-
-class _Timeouts(Protocol):
-    """The pymysql `Connection` attribute its stubs do not declare: the per-read timeout."""
-
-    _read_timeout: float | None
 
 
 class SourceError(RuntimeError):
@@ -136,22 +137,6 @@ class Source(Closing, ABC):
             client.close()
 
 
-class _ConnectParams(TypedDict):
-    """A MySQLSource's `pymysql.connect` arguments (host/port: the server, not a tunnel end)."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str | None
-    connect_timeout: float
-    read_timeout: float
-    write_timeout: float
-    charset: str
-    conv: dict[Any, Any]  # `raw_conversions()`
-    autocommit: bool
-
-
 class MySQLSource(Source):
     """MySQL / MariaDB through PyMySQL. One streaming connection, opened lazily.
 
@@ -178,12 +163,14 @@ class MySQLSource(Source):
         endpoint: Callable[[], tuple[str, int]] | None = None,
         reader: str = "auto",
         time_zone: str = "UTC",
+        keepalive: Keepalive = DEFAULT_KEEPALIVE,
     ) -> None:
         super().__init__(name, reader=reader, time_zone=time_zone)
+        self._keepalive = keepalive
         self._endpoint = endpoint
         self._connected_to: tuple[str, int] | None = None
         self._in_snapshot = False
-        self._params: _ConnectParams = dict(
+        self._params: ConnectParams = dict(
             host=host,
             port=port,
             user=user,
@@ -264,7 +251,10 @@ class MySQLSource(Source):
             ) from None
         # pymysql re-applies `_read_timeout` to the socket before each read: from here on a
         # query's answer may be as slow as read_timeout (the wire reader reads the same socket).
-        cast(_Timeouts, conn)._read_timeout = self._read_timeout
+        internals = cast(PymysqlInternals, conn)
+        internals._read_timeout = self._read_timeout
+        if internals._sock is not None:  # TCP keepalive (`mysql_socket.py`)
+            set_keepalive(internals._sock, self._keepalive)
         with self._step("setting up the session"), conn.cursor() as cur:
             for statement in SESSION_SQL:
                 cur.execute(statement)

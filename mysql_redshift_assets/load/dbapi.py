@@ -7,9 +7,16 @@ Redshift type is refused before any write (`widths.py`), on the stand-in too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any, ParamSpec, TypeVar
 
+from mysql_redshift_assets.load.deadline import (
+    SessionBounds,
+    StatementDeadline,
+    deadline,
+    step_name,
+)
 from mysql_redshift_assets.load.exactly_once import ExactlyOnceWarehouse
 from mysql_redshift_assets.load.request import LoadRequest
 from mysql_redshift_assets.load.widths import refuse_values_over_width
@@ -29,10 +36,14 @@ REDSHIFT_SERIALIZATION_CODE = "1023"
 class DbApiWarehouse(ExactlyOnceWarehouse):
     """A warehouse over a DB-API connection that `connect()` opens at first use."""
 
-    def __init__(self, name: str, connect: Callable[[], Any]) -> None:
+    def __init__(
+        self, name: str, connect: Callable[[], Any], bounds: SessionBounds | None = None
+    ) -> None:
         super().__init__(name)
         self._connect = connect
         self._conn: Any = None
+        self.bounds = bounds or SessionBounds()
+        self._dead = False  # a deadline shut the socket: the session can only be dropped
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -40,30 +51,72 @@ class DbApiWarehouse(ExactlyOnceWarehouse):
     @property
     def conn(self) -> Any:
         if self._conn is None:
-            conn = self._connect()
-            # Partition windows and TIMESTAMPTZ values are compared in UTC, whatever the server says.
-            cur = conn.cursor()
-            cur.execute("SET TIME ZONE 'UTC'")
-            conn.commit()
-            self._conn = conn
+            self._conn = conn = self._connect()
+            try:
+                with self.bounded("SET TIME ZONE / statement_timeout (session setup)"):
+                    # Partition windows and TIMESTAMPTZ values are compared in UTC, whatever
+                    # the server says.
+                    cur = conn.cursor()
+                    cur.execute("SET TIME ZONE 'UTC'")
+                    if self.bounds.statement_timeout_ms:
+                        # The server cancels a statement running longer (ms; 0 = no limit):
+                        # https://docs.aws.amazon.com/redshift/latest/dg/r_statement_timeout.html
+                        ms = self.bounds.statement_timeout_ms
+                        cur.execute(f"SET statement_timeout TO {ms:d}")
+                    conn.commit()
+            except BaseException:
+                self._dead = True  # half set up: never used
+                self.close()
+                raise
         return self._conn
+
+    def session_fileno(self) -> int | None:
+        """The open session's socket descriptor (the deadline shuts it down); None if none."""
+        return None
+
+    @contextmanager
+    def bounded(self, step: str) -> Iterator[None]:
+        """Run one statement (or COMMIT) under the client-side deadline (`deadline.py`)."""
+        try:
+            with deadline(self.name, step_name(step), self.bounds, self.session_fileno):
+                yield
+        except StatementDeadline:
+            self._dead = True
+            raise
 
     def cursor(self) -> Any:
         return self.conn.cursor()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur = self.cursor()
+        with self.bounded(sql):
+            cur.execute(sql, tuple(params)) if params else cur.execute(sql)
+        return cur
 
     def begin(self) -> None:
         pass  # DB-API: the first statement opens the transaction
 
     def commit(self) -> None:
-        self.conn.commit()
+        conn = self.conn
+        with self.bounded("COMMIT"):
+            conn.commit()
 
     def rollback(self) -> None:
-        self.conn.rollback()
+        if self._dead:  # nothing to roll back on: the server ends the transaction itself
+            self.close()
+            return
+        conn = self.conn
+        with self.bounded("ROLLBACK"):
+            conn.rollback()
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            conn, self._conn, dead, self._dead = self._conn, None, self._dead, False
+            if dead:
+                with suppress(Exception):
+                    conn.close()
+            else:
+                conn.close()
 
     def schema_exists(self, schema: str) -> bool:
         # pg_namespace lists every schema; information_schema.schemata only those the user owns
@@ -103,8 +156,8 @@ class DbApiWarehouse(ExactlyOnceWarehouse):
         while True:
             try:
                 return step(*args, **kwargs)
-            except Exception:
+            except Exception as exc:
                 self.rollback()
-                if attempt == DDL_ATTEMPTS:
+                if attempt == DDL_ATTEMPTS or isinstance(exc, StatementDeadline):
                     raise
                 attempt += 1

@@ -40,13 +40,17 @@ class PostgresWarehouse(DbApiWarehouse):
     def kept_objects(self, schema: str, table: str) -> Kept:
         return read_postgres(self, schema, table)
 
+    def session_fileno(self) -> int | None:
+        return None if self._conn is None else int(self._conn.pgconn.socket)
+
     def copy_into_staging(self, batch: CopyBatch) -> int:
         names = ", ".join(quote_ident(c.name) for c in batch.columns)
         total = 0
         with self.conn.cursor() as cur:
             for f in batch.files:
                 fs, path = batch.store.arrow_location(f.key)
-                with fs.open_input_file(path) as handle:
+                step = f"COPY {batch.staging} FROM STDIN ({f.key})"
+                with fs.open_input_file(path) as handle, self.bounded(step):
                     parquet = pq.ParquetFile(handle)
                     with cur.copy(f"COPY {batch.staging} ({names}) FROM STDIN") as copy:
                         for rows in parquet.iter_batches(batch_size=65_536):

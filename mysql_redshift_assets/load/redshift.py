@@ -14,6 +14,7 @@ from typing import Any
 from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load.base import CopyBatch
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
+from mysql_redshift_assets.load.deadline import SessionBounds
 from mysql_redshift_assets.load.evolve import Change, alter_type_sql
 from mysql_redshift_assets.load.redshift_limits import (
     IN_PLACE_CATALOG_SQL,
@@ -101,12 +102,17 @@ class RedshiftWarehouse(DbApiWarehouse):
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         session_token: str | None = None,
+        bounds: SessionBounds | None = None,
     ) -> None:
-        super().__init__(name, connect)
+        super().__init__(name, connect, bounds)
         self._iam_role = iam_role
         self._access_key_id = access_key_id
         self._secret_access_key = secret_access_key
         self._session_token = session_token
+
+    def session_fileno(self) -> int | None:
+        # redshift-connector's TCP socket (TLS-wrapped), core.py `self._usock`.
+        return None if self._conn is None else int(self._conn._usock.fileno())
 
     def lock(self, table: str) -> None:
         # LOCK takes an ACCESS EXCLUSIVE lock: readers of the table wait until COMMIT

@@ -109,6 +109,30 @@ def test_a_query_that_stays_silent_past_read_timeout_names_the_step(mariadb_serv
     assert "sent nothing for 1 s while running a query (read_timeout_seconds" in str(err.value)
 
 
+@pytest.mark.mariadb
+def test_mysql_sessions_have_the_configured_tcp_keepalive(
+    mariadb_server: None, tmp_path: Path
+) -> None:
+    """Issue 24 item 2: a flow dropped while the source idles is seen in minutes, not 2 h."""
+    root = _project(tmp_path / "pipelines", MYSQL_PORT, host=MYSQL_HOST, user=TEST_USER,
+                    password=TEST_PASSWORD, keepalive_idle_seconds=41,
+                    keepalive_interval_seconds=7, keepalive_count=3)  # fmt: skip
+    source = open_source(load_project(root), "stuck_db")
+    assert isinstance(source, MySQLSource)
+    session = source.open_session()
+    try:
+        for conn in (source._connection(), session):
+            sock = conn._sock
+            assert sock is not None
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 41
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 7
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+    finally:
+        session.close()
+        source.close()
+
+
 def test_status_and_sync_fail_on_a_silent_mysql(silent_port: int, tmp_path: Path) -> None:
     root = _project(tmp_path / "pipelines", silent_port)
     status = _cli(root, tmp_path / "home", "status")

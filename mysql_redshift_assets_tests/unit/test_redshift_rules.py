@@ -21,6 +21,7 @@ from mysql_redshift_assets.connect import (
     connect_redshift_session,
     open_warehouse,
     redshift_connect_args,
+    session_bounds,
 )
 from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
@@ -54,7 +55,36 @@ def test_connect_arguments_bound_the_connect_and_ask_for_tls() -> None:
         "ssl": True,
         "sslmode": "verify-full",
         "timeout": REDSHIFT_CONNECT_TIMEOUT_SECONDS,
+        "tcp_keepalive": True,
+        "tcp_keepalive_idle": 60,
+        "tcp_keepalive_interval": 10,
+        "tcp_keepalive_count": 6,
     }
+
+
+# -- issue 24 item 2: keepalive and statement bounds ------------------------------------------
+def test_keepalive_and_statement_bounds_come_from_the_target() -> None:
+    """redshift-connector 2.2 takes tcp_keepalive_idle/interval/count (core.py sets
+    TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT on its socket)."""
+    target = spec(keepalive_idle_seconds=120, keepalive_interval_seconds=5, keepalive_count=4,
+                  statement_timeout_seconds=3600, deadline_margin_seconds=30)  # fmt: skip
+    args = redshift_connect_args(target, "dw.example", 5439)
+    assert (args["tcp_keepalive_idle"], args["tcp_keepalive_interval"]) == (120, 5)
+    assert args["tcp_keepalive_count"] == 4
+    bounds = session_bounds(target)
+    assert (bounds.statement_timeout_ms, bounds.deadline_seconds) == (3_600_000, 3630)
+    assert session_bounds(spec()).statement_timeout_ms == 43_200_000  # the 12 h default
+    assert session_bounds(spec(statement_timeout_seconds=0)).deadline_seconds == 0
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("statement_timeout_seconds", -1), ("keepalive_idle_seconds", 0), ("keepalive_count", 0),
+     ("deadline_margin_seconds", 0)],
+)  # fmt: skip
+def test_a_bad_bound_is_refused_naming_the_key(key: str, value: int) -> None:
+    with pytest.raises(ValueError, match=rf"{key}\n\s+Input should be greater"):
+        spec(**{key: value})
 
 
 class _FakeConnection:
