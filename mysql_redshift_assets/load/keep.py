@@ -44,9 +44,16 @@ class Grant:
     privilege: str  # SELECT, INSERT, ...
     grantee: str | None  # None: PUBLIC
     grantable: bool
+    # Redshift grants to a user, a ROLE or a GROUP, each spelled in GRANT
+    # (https://docs.aws.amazon.com/redshift/latest/dg/r_GRANT.html); PostgreSQL: roles only.
+    kind: str = "user"  # user | role | group
 
     def sql(self, ref: str) -> str:
-        to = "PUBLIC" if self.grantee is None else quote_ident(self.grantee)
+        if self.grantee is None:
+            to = "PUBLIC"
+        else:
+            prefix = {"role": "ROLE ", "group": "GROUP "}.get(self.kind, "")
+            to = prefix + quote_ident(self.grantee)
         option = " WITH GRANT OPTION" if self.grantable else ""
         return f"GRANT {self.privilege} ON {ref} TO {to}{option}"
 
@@ -90,6 +97,9 @@ class Kept:
     comment: str | None = None
     column_comments: dict[str, str] = field(default_factory=dict)
     dependents: list[Dependent] = field(default_factory=list)  # dependency order
+    # Redshift's words (`redshift_keep.py`): an owner is changed with ALTER TABLE, views too,
+    # and a comment is a plain string constant (no E'' form).
+    redshift: bool = False
 
     def drop_statements(self) -> list[str]:
         return [f"DROP {d.kind} {d.ref}" for d in reversed(self.dependents)]
@@ -97,21 +107,23 @@ class Kept:
     def restore_statements(self, target: str, columns: Sequence[str]) -> list[str]:
         """`target`: the swapped-in table's reference; `columns`: its columns (a comment on a
         column the new table no longer has is not restored)."""
+        text_of = plain_literal if self.redshift else literal
         out = [g.sql(target) for g in self.grants]
         if self.comment is not None:
-            out.append(f"COMMENT ON TABLE {target} IS {literal(self.comment)}")
+            out.append(f"COMMENT ON TABLE {target} IS {text_of(self.comment)}")
         for col, text in self.column_comments.items():
             if col in columns:
-                out.append(f"COMMENT ON COLUMN {target}.{quote_ident(col)} IS {literal(text)}")
+                out.append(f"COMMENT ON COLUMN {target}.{quote_ident(col)} IS {text_of(text)}")
         for d in self.dependents:
             out.append(d.create_sql())
             out.extend(d.indexes)
             out.extend(g.sql(d.ref) for g in d.grants)
             if d.comment is not None:
-                out.append(f"COMMENT ON {d.kind} {d.ref} IS {literal(d.comment)}")
+                out.append(f"COMMENT ON {d.kind} {d.ref} IS {text_of(d.comment)}")
         # Owners last: once a view belongs to another role, the loader may no longer grant on it.
         for d in self.dependents:
-            out.append(f"ALTER {d.kind} {d.ref} OWNER TO {quote_ident(d.owner)}")
+            kind = "TABLE" if self.redshift else d.kind
+            out.append(f"ALTER {kind} {d.ref} OWNER TO {quote_ident(d.owner)}")
         if self.owner is not None:
             out.append(f"ALTER TABLE {target} OWNER TO {quote_ident(self.owner)}")
         return out
@@ -136,6 +148,13 @@ def literal(text: str) -> str:
     the escape-string form, whatever `standard_conforming_strings` says
     (https://www.postgresql.org/docs/15/sql-syntax-lexical.html#SQL-SYNTAX-STRINGS-ESCAPE)."""
     return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def plain_literal(text: str) -> str:
+    """Redshift's string constant, as its QUOTE_LITERAL builds one: it "doubles any embedded
+    single quotation marks and backslashes"
+    (https://docs.aws.amazon.com/redshift/latest/dg/r_QUOTE_LITERAL.html)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 # -- PostgreSQL's catalogs -----------------------------------------------------------------------

@@ -16,6 +16,8 @@ from mysql_redshift_assets.load.base import CopyBatch
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
 from mysql_redshift_assets.load.deadline import SessionBounds
 from mysql_redshift_assets.load.evolve import Change, alter_type_sql
+from mysql_redshift_assets.load.keep import Kept
+from mysql_redshift_assets.load.redshift_keep import read_redshift
 from mysql_redshift_assets.load.redshift_limits import (
     IN_PLACE_CATALOG_SQL,
     LAST_QUERY_SQL,
@@ -119,6 +121,10 @@ class RedshiftWarehouse(DbApiWarehouse):
         # (https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html), so it is taken only
         # after staging, for the merge and the ledger rows.
         self.execute(f"LOCK {table}")
+
+    def kept_objects(self, schema: str, table: str) -> Kept:
+        """Views, grants, owner and comments the swap keeps (`redshift_keep.py`)."""
+        return read_redshift(self.fetchall, schema, table)
 
     def rebuild_lock_sql(self, table: str) -> str:
         return f"LOCK {table}"  # readers keep the old table until the rebuild commits
