@@ -17,6 +17,7 @@ from mysql_redshift_assets.load.deadline import (
     deadline,
     step_name,
 )
+from mysql_redshift_assets.load.evolve import typed_columns
 from mysql_redshift_assets.load.exactly_once import ExactlyOnceWarehouse
 from mysql_redshift_assets.load.request import LoadRequest
 from mysql_redshift_assets.load.widths import refuse_values_over_width
@@ -123,8 +124,21 @@ class DbApiWarehouse(ExactlyOnceWarehouse):
         # or holds a privilege on.
         return bool(self.fetchall("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)))
 
+    # A query of (column, type text with its width), when information_schema is not trusted for
+    # every type's width (Redshift: `evolve.FORMAT_TYPE_SQL`); None: information_schema.
+    catalog_types_sql: str | None = None
+
     def varchar_widths(self, request: LoadRequest) -> dict[str, int]:
         """The target's text columns and their declared widths (none before it exists)."""
+        if self.catalog_types_sql:
+            typed = typed_columns(
+                self.fetchall(self.catalog_types_sql, (request.target_schema, request.target_table))
+            )
+            return {
+                n: t.length
+                for n, (t, _) in typed.items()
+                if t.kind == "varchar" and t.length is not None
+            }
         rows = self.fetchall(
             "SELECT column_name, character_maximum_length FROM information_schema.columns "
             "WHERE table_schema = %s AND table_name = %s AND character_maximum_length IS NOT NULL",

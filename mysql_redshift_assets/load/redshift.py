@@ -15,7 +15,7 @@ from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load.base import CopyBatch
 from mysql_redshift_assets.load.dbapi import DbApiWarehouse
 from mysql_redshift_assets.load.deadline import SessionBounds
-from mysql_redshift_assets.load.evolve import Change, alter_type_sql
+from mysql_redshift_assets.load.evolve import FORMAT_TYPE_SQL, Change, alter_type_sql
 from mysql_redshift_assets.load.keep import Kept
 from mysql_redshift_assets.load.redshift_keep import read_redshift
 from mysql_redshift_assets.load.redshift_limits import (
@@ -94,6 +94,7 @@ class RedshiftWarehouse(DbApiWarehouse):
     # CURRENT_TIMESTAMP is a deprecated leader-node-only function in Redshift
     # (https://docs.aws.amazon.com/redshift/latest/dg/Date_functions_header.html).
     now_sql = "GETDATE()"
+    catalog_types_sql = FORMAT_TYPE_SQL  # types with their widths, VARBYTE's too
 
     def __init__(
         self,

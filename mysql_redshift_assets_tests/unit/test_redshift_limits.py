@@ -35,6 +35,7 @@ from mysql_redshift_assets_tests.unit.test_redshift_sql import (
 from mysql_redshift_assets_tests.unit.test_schema_change_sql import (
     CATALOG_READ,
     EXISTING,
+    KEEP_READ,
     SIDE,
     TARGET,
     AutocommitRecording,
@@ -81,6 +82,7 @@ def test_a_varchar_redshift_cannot_alter_is_widened_by_the_rebuild(
         CATALOG_READ,
         ("COMMIT", None),
         (f"LOCK {TARGET}", None),
+        KEEP_READ,  # load/redshift_keep.py: what the rebuild's DROP TABLE must keep
         (f"DROP TABLE IF EXISTS {SIDE}", None),
         (
             f'CREATE TABLE {SIDE} ("id" BIGINT NOT NULL, "order_total" DECIMAL(12,2), '

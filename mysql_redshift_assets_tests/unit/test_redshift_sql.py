@@ -281,6 +281,16 @@ class RecordingCursor:
             conn.tables[(altered.group(1), altered.group(2))].append(altered.group(3))
         elif sql.startswith("CREATE SCHEMA"):
             conn.schemas.add(sql.split('"')[1])
+        elif "format_type(a.atttypid, a.atttypmod)" in sql:  # evolve.FORMAT_TYPE_SQL
+            assert params is not None
+            table = (params[0], params[1])
+            types, widths = conn.types.get(table, {}), conn.widths.get(table, {})
+            self.rows = [
+                (c, f"character varying({widths[c]})" if c in widths else types.get(c, "VARCHAR"))
+                for c in conn.tables.get(table, [])
+            ]
+        elif "pg_get_userbyid" in sql:  # redshift_keep's catalog: the table holds nothing
+            self.rows = []
         elif "pg_namespace" in sql:
             assert params is not None
             self.rows = [(1,)] if params[0] in conn.schemas else []
@@ -340,19 +350,17 @@ INFO_SCHEMA = (
     "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
 )
 
+# Redshift reads the target's types, widths included, with format_type (load/evolve.py).
 PREFLIGHT_INFO_SCHEMA = (
-    "SELECT column_name, data_type, character_maximum_length, numeric_precision, "
-    "numeric_scale FROM information_schema.columns "
-    "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 ORDER BY a.attnum"
 )
 
 
 SCHEMA_EXISTS = ("SELECT 1 FROM pg_namespace WHERE nspname = %s", ("analytics",))
 LEDGER_EXISTS = (INFO_SCHEMA, ("analytics", "mysql_redshift_loads"))
-WIDTHS = (
-    "SELECT column_name, character_maximum_length FROM information_schema.columns "
-    "WHERE table_schema = %s AND table_name = %s AND character_maximum_length IS NOT NULL"
-)
+WIDTHS = PREFLIGHT_INFO_SCHEMA
 
 
 LEDGER_WIDTH = (

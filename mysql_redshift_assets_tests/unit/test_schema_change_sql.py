@@ -23,6 +23,7 @@ from mysql_redshift_assets.load.evolve import (
     refusal_message,
 )
 from mysql_redshift_assets.load.mysql_defaults import ColumnDefault, mysql_default
+from mysql_redshift_assets.load.redshift_keep import TABLE_SQL
 from mysql_redshift_assets.load.swap import swap_in
 from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets_tests.unit.test_redshift_sql import (
@@ -206,6 +207,7 @@ def _redshift_changes(existing):
     )
 
 
+KEEP_READ = (TABLE_SQL, ("analytics", "orders"))
 # Which columns Redshift refuses to ALTER ... TYPE in place (load/redshift_limits.py).
 CATALOG_READ = (
     "SELECT column_name, column_default, encoding FROM svv_redshift_columns "
@@ -249,6 +251,7 @@ def test_redshift_rebuilds_for_any_other_widening_and_swaps_in_one_transaction(
         CATALOG_READ,
         ("COMMIT", None),
         (f"LOCK {TARGET}", None),
+        KEEP_READ,  # load/redshift_keep.py: what the rebuild's DROP TABLE must keep
         (f"DROP TABLE IF EXISTS {SIDE}", None),
         (
             f'CREATE TABLE {SIDE} ("id" BIGINT NOT NULL, "order_total" DECIMAL(12,2), '
@@ -280,6 +283,7 @@ def test_redshift_swaps_a_generation_in_within_one_transaction(tmp_path: Path) -
     end = begin + statements[begin:].index("COMMIT")
     swap = [s for s in statements[begin:end] if "information_schema" not in s]
     assert swap[0] == f"LOCK {TARGET}"
+    assert swap.pop(2) == KEEP_READ[0]  # under the lock, before anything is written
     assert swap[2:4] == [
         f"DROP TABLE IF EXISTS {SIDE}",
         f'CREATE TABLE {SIDE} ("id" BIGINT NOT NULL, "col_190_time" INTEGER, '
