@@ -22,11 +22,9 @@ So, inside the swap's transaction and under its lock, before anything is written
 
 One transaction: readers see the old table and the old views until COMMIT.
 
-Only PostgreSQL reads its catalog here (`PostgresWarehouse.kept_objects`); DuckDB needs nothing
-(no grants; its views bind by name when queried). Redshift keeps the base class's nothing for now:
-its catalogs differ (no `aclexplode`; grants in SVV_RELATION_PRIVILEGES,
-https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_RELATION_PRIVILEGES.html) and are unchecked on
-a cluster, so a schema-bound view there still rolls the swap back with Redshift's own error.
+PostgreSQL reads its catalog in `read_postgres` below, Redshift in `redshift_keep.py` (its own
+catalogs: SVV_RELATION_PRIVILEGES for grants, no `aclexplode`; materialized views refused);
+DuckDB needs nothing (no grants; its views bind by name when queried).
 """
 
 from __future__ import annotations
