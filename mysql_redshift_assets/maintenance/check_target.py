@@ -1,12 +1,11 @@
 """`check-target`: a live self-test of a pipeline's warehouse and store, one line per check.
 
-It loads a canary (`canary.py`: every planner type at its edges) through the very code a sync
-runs: a Parquet file written as extraction writes it, put in the pipeline's store, COPYed with
-the pipeline's credentials into a temporary table, merged under the LOCK into a scratch table of
-the target schema, recorded in the schema's ledger; then reads every value back and compares. It
-also checks privileges, the bucket's region, SSL, the isolation level and round-trip latency.
-Whatever it created (scratch table, its ledger rows, a ledger or schema it had to create, the
-store objects) is removed, also when a check fails. Each FAIL says what to fix.
+The probes here: the bucket's region, the session (connect, latency, SSL), the isolation level
+(on Redshift Serverless from an SVV view, SKIP when unreadable: never FAIL a healthy
+workgroup), the TEMP and CREATE privileges. Then every production path a sync runs, on a
+scratch table of the target schema (`check_paths.py`: load, values, reload, widen, deletes,
+validate, resync, rowsize), and the cleanup of whatever they created, also when one fails.
+Each FAIL says what to fix.
 """
 
 from __future__ import annotations
@@ -145,7 +144,7 @@ def is_serverless(spec: Any) -> bool:
 
 def isolation_sql(dialect: str, serverless: bool = False) -> str | None:
     """The query naming the target's default isolation level (its record's; None: embedded)."""
-    if dialect == "redshift" and serverless:
+    if serverless:  # only a Redshift target is (`RedshiftTargetSpec.serverless`)
         return SERVERLESS_ISOLATION_SQL
     return dialect_of(dialect).isolation_sql
 
