@@ -209,11 +209,12 @@ class TableSync:
 
     def load(self) -> Loaded:
         table, spec = self.table, self.spec
-        watermark = self.watermark()
         marker = noop.read_marker(self.store, table) if noop.applies(table) else None
-        if marker is not None and noop.nothing_to_load(table, watermark, marker):
-            self.skipped_warehouse = True
-            return Loaded([LoadResult(table_rows=marker.table_rows)], [], watermark)
+        if marker is not None:
+            watermark = self.watermark()
+            if noop.nothing_to_load(table, watermark, marker):
+                self.skipped_warehouse = True
+                return Loaded([LoadResult(table_rows=marker.table_rows)], [], watermark)
         defaults = column_defaults(plan_defaults(self.source, table))
         results, warnings = [], []
         for window in spec.each_window:
