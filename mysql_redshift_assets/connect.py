@@ -260,8 +260,7 @@ def redshift_connect_args(spec: RedshiftTargetSpec, host: str, port: int) -> dic
         "host": host,
         "port": port,
         "database": spec.database,
-        "user": spec.user,
-        "password": spec.password.get_secret_value(),
+        **(_iam_args(spec) if spec.iam_auth else _password_args(spec)),
         "ssl": True,
         "sslmode": spec.effective_sslmode,
         "timeout": REDSHIFT_CONNECT_TIMEOUT_SECONDS,
@@ -270,6 +269,32 @@ def redshift_connect_args(spec: RedshiftTargetSpec, host: str, port: int) -> dic
         "tcp_keepalive_interval": spec.keepalive_interval_seconds,
         "tcp_keepalive_count": spec.keepalive_count,
     }
+
+
+def _password_args(spec: RedshiftTargetSpec) -> dict[str, Any]:
+    return {"user": spec.user, "password": spec.password.get_secret_value()}
+
+
+def _iam_args(spec: RedshiftTargetSpec) -> dict[str, Any]:
+    """`iam_auth: true`: the connector asks IAM for a temporary password (Serverless:
+    GetCredentials of the workgroup; provisioned: GetClusterCredentials of the cluster for
+    `db_user`), with the process's AWS credentials or `profile`
+    (https://docs.aws.amazon.com/redshift/latest/mgmt/python-connect-examples.html,
+    https://docs.aws.amazon.com/redshift/latest/mgmt/python-configuration-options.html). The
+    host may be a tunnel's 127.0.0.1: the workgroup or cluster is named, never read from it."""
+    args: dict[str, Any] = {"iam": True, "user": spec.db_user or spec.user,
+                            "db_user": spec.db_user or spec.user,
+                            "region": spec.cluster_region}  # fmt: skip
+    if spec.profile:
+        args["profile"] = spec.profile
+    if spec.serverless:
+        args["is_serverless"] = True
+        args["serverless_work_group"] = spec.serverless_workgroup
+        if spec.serverless_account:
+            args["serverless_acct_id"] = spec.serverless_account
+    else:
+        args["cluster_identifier"] = spec.iam_cluster_identifier
+    return args
 
 
 def connect_redshift_session(

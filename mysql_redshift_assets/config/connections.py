@@ -174,6 +174,16 @@ _IAM_ROLE = re.compile(rf"^(default|{_ROLE_ARN}(,{_ROLE_ARN})*)$")
 _REDSHIFT_HOST_REGION = re.compile(
     r"\.([a-z]{2}(-gov)?-[a-z]+-\d)\.redshift(-serverless)?\.amazonaws\.com(\.cn)?$"
 )
+# Serverless: <workgroup>.<account>.<region>.redshift-serverless.amazonaws.com
+# (https://docs.aws.amazon.com/redshift/latest/mgmt/serverless-connecting.html).
+_SERVERLESS_HOST = re.compile(
+    r"^([a-z0-9-]+)\.(\d{12})\.[a-z0-9-]+\.redshift-serverless\.amazonaws\.com(\.cn)?$"
+)
+# Provisioned: <cluster>.<id>.<region>.redshift.amazonaws.com
+# (https://docs.aws.amazon.com/redshift/latest/mgmt/connecting-to-cluster.html).
+_CLUSTER_HOST = re.compile(
+    r"^([a-z0-9-]+)\.[a-z0-9]+\.[a-z0-9-]+\.redshift\.amazonaws\.com(\.cn)?$"
+)
 RedshiftSslMode = Literal["verify-ca", "verify-full"]
 
 
@@ -189,6 +199,32 @@ def check_redshift_target(spec: RedshiftTargetSpec) -> None:
         raise ValueError(
             f"region: cannot tell the cluster's AWS region from host {spec.host!r}; set "
             "`region:` (e.g. us-east-1): COPY from Parquet needs the bucket in that region"
+        )
+    if spec.iam_auth:
+        check_iam_auth(spec)
+
+
+def check_iam_auth(spec: RedshiftTargetSpec) -> None:
+    """`iam_auth: true`: the session's password comes from IAM (GetCredentials of the
+    workgroup on Serverless, GetClusterCredentials of the cluster otherwise:
+    https://docs.aws.amazon.com/redshift/latest/mgmt/generating-iam-credentials-overview.html)."""
+    if spec.password.get_secret_value():
+        raise ValueError(
+            "password: set with `iam_auth: true`, which fetches a temporary password from IAM; "
+            "remove `password:` (or set `iam_auth: false` to log in with the password)"
+        )
+    unresolved = "${" in spec.host
+    if spec.serverless and spec.serverless_workgroup is None and not unresolved:
+        raise ValueError(
+            f"workgroup: `iam_auth: true` on Serverless needs the workgroup, and host "
+            f"{spec.host!r} does not name it (<workgroup>.<account>.<region>."
+            "redshift-serverless.amazonaws.com); set `workgroup:`"
+        )
+    if not spec.serverless and spec.iam_cluster_identifier is None and not unresolved:
+        raise ValueError(
+            f"cluster_identifier: `iam_auth: true` needs the cluster's identifier, and host "
+            f"{spec.host!r} does not name it (<cluster>.<id>.<region>.redshift.amazonaws.com); "
+            "set `cluster_identifier:` (or `workgroup:` for Redshift Serverless)"
         )
 
 
@@ -218,6 +254,52 @@ class RedshiftTargetSpec(BoundedTarget):
         "through `ssh:` (the client connects to 127.0.0.1), verify-full otherwise.",
     )
     ssh: str | None = None
+    workgroup: str | None = Field(
+        None,
+        description="Redshift Serverless: the workgroup's name; default: read from a "
+        "`<workgroup>.<account>.<region>.redshift-serverless.amazonaws.com` host.",
+    )
+    iam_auth: bool = Field(
+        False,
+        description="Log in with a temporary password from IAM (the AWS credentials of the "
+        "process, or `profile:`) instead of `password:`. Not COPY's `iam_role`.",
+    )
+    cluster_identifier: str | None = Field(
+        None,
+        description="With `iam_auth` on a provisioned cluster: its identifier; default: the "
+        "first label of a `<cluster>.<id>.<region>.redshift.amazonaws.com` host.",
+    )
+    db_user: str | None = Field(
+        None, description="With `iam_auth` on a provisioned cluster: the database user; "
+        "default: `user`.",
+    )  # fmt: skip
+    profile: str | None = Field(
+        None, description="With `iam_auth`: the AWS profile whose credentials ask IAM."
+    )
+
+    @property
+    def serverless(self) -> bool:
+        """Redshift Serverless: a workgroup is named, or the host is a workgroup's endpoint."""
+        return self.workgroup is not None or ".redshift-serverless." in self.host.lower()
+
+    @property
+    def serverless_workgroup(self) -> str | None:
+        if self.workgroup:
+            return self.workgroup
+        match = _SERVERLESS_HOST.match(self.host.lower())
+        return match.group(1) if match else None
+
+    @property
+    def serverless_account(self) -> str | None:
+        match = _SERVERLESS_HOST.match(self.host.lower())
+        return match.group(2) if match else None
+
+    @property
+    def iam_cluster_identifier(self) -> str | None:
+        if self.cluster_identifier:
+            return self.cluster_identifier
+        match = _CLUSTER_HOST.match(self.host.lower())
+        return match.group(1) if match else None
 
     @property
     def cluster_region(self) -> str | None:

@@ -8,6 +8,7 @@ a latin1 VARCHAR(10) whose 10 characters need 30 UTF-8 bytes, 4-byte characters,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -93,9 +94,45 @@ NUL_TEXT = (
 )
 
 
-def canary_rows(dialect: str) -> list[tuple[SourceColumn, list[Any]]]:
+Column = tuple[SourceColumn, list[Any]]
+
+# The second load's columns, added to the scratch table: one with MySQL's DEFAULT (the rows of
+# the first load get it), one binary (VARBYTE on Redshift). The widening makes ADDED_TEXT wider.
+ADDED_TEXT = _col("added_def", "varchar", "varchar(10)", octets=40, charset="utf8mb4")
+WIDER_TEXT = _col("added_def", "varchar", "varchar(100)", octets=400, charset="utf8mb4")
+ADDED_BINARY = _col("added_vb", "varbinary", "varbinary(16)", octets=16)
+ADDED_DEFAULT = "dflt"  # MySQL's DEFAULT of ADDED_TEXT
+ROW_OVER_COPY_LIMIT = 5_000_000  # bytes: over COPY's 4 MB row
+
+
+def canary_rows(dialect: str) -> list[Column]:
     rows = list(CANARY) + ([NUL_TEXT] if dialect_of(dialect).nul_in_text else [])
+    return numbered(rows)
+
+
+def numbered(rows: list[Column]) -> list[Column]:
+    """The columns with their ordinal positions 1, 2, ..."""
     return [(c.__class__(**{**c.__dict__, "ordinal": i}), v) for i, (c, v) in enumerate(rows, 1)]
+
+
+def later_rows(rows: list[Column], ids: list[int], extra: Sequence[Column] = ()) -> list[Column]:
+    """New rows of the canary's columns (and `extra`): the values of its rows 3 and 4 (the
+    small ones), with the keys `ids`."""
+    picked = [2, 3, 2, 3][: len(ids)]
+    out: list[Column] = []
+    for col, values in rows:
+        out.append((col, list(ids) if col.name == "id" else [values[i] for i in picked]))
+    return numbered(out + list(extra))
+
+
+def big_row(rows: list[Column], key: int) -> list[Column]:
+    """One row whose LONGBLOB holds ROW_OVER_COPY_LIMIT bytes: over COPY's row limit, though
+    the value fits its column."""
+    big = b"\x01" * ROW_OVER_COPY_LIMIT
+    return numbered([
+        (col, [key if col.name == "id" else big if col.name == "lb" else None])
+        for col, _ in rows
+    ])  # fmt: skip
 
 
 def arrow_arrays(types: list[pa.DataType], values: list[list[Any]]) -> list[pa.Array]:

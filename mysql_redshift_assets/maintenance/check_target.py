@@ -1,53 +1,36 @@
 """`check-target`: a live self-test of a pipeline's warehouse and store, one line per check.
 
-It loads a canary (`canary.py`: every planner type at its edges) through the very code a sync
-runs: a Parquet file written as extraction writes it, put in the pipeline's store, COPYed with
-the pipeline's credentials into a temporary table, merged under the LOCK into a scratch table of
-the target schema, recorded in the schema's ledger; then reads every value back and compares. It
-also checks privileges, the bucket's region, SSL, the isolation level and round-trip latency.
-Whatever it created (scratch table, its ledger rows, a ledger or schema it had to create, the
-store objects) is removed, also when a check fails. Each FAIL says what to fix.
+The probes here: the bucket's region, the session (connect, latency, SSL), the isolation level
+(on Redshift Serverless from an SVV view, SKIP when unreadable: never FAIL a healthy
+workgroup), the TEMP and CREATE privileges. Then every production path a sync runs, on a
+scratch table of the target schema (`check_paths.py`: load, values, reload, widen, deletes,
+validate, resync, rowsize), and the cleanup of whatever they created, also when one fails.
+Each FAIL says what to fix.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
 import ssl
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
-
-import pyarrow as pa
+from typing import Any
 
 from mysql_redshift_assets.config.connections import RedshiftTargetSpec, S3StoreSpec
 from mysql_redshift_assets.config.env import resolve_env
 from mysql_redshift_assets.config.loader import Pipeline, Project
-from mysql_redshift_assets.config.resolve import TableConfig, table_configs
+from mysql_redshift_assets.config.resolve import table_configs
 from mysql_redshift_assets.connect import open_store, open_warehouse
-from mysql_redshift_assets.extract.schema_types import arrow_schema, plan_columns
-from mysql_redshift_assets.identifiers import identifier_limit, quote_ident
 from mysql_redshift_assets.load.base import Warehouse
-from mysql_redshift_assets.load.request import LoadRequest
-from mysql_redshift_assets.maintenance.canary import ROWS, arrow_arrays, canary_rows
-from mysql_redshift_assets.maintenance.values import compare_rows
-from mysql_redshift_assets.naming import LEDGER_TABLE, ledger_entry_name, table_base, target_table
-from mysql_redshift_assets.state.watermark import FileRecord
-from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import (
-    FileColumn,
-    ParquetFileWriter,
-    parquet_codec,
-    read_footer,
+from mysql_redshift_assets.maintenance.check_common import (
+    CheckFailed,
+    Status,
+    TargetCheck,
+    run_check,
 )
+from mysql_redshift_assets.maintenance.check_paths import Canary
+from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.targets import dialect_of
-
-Status = Literal["OK", "FAIL", "SKIP"]
 
 TEMP_SQL = "SELECT has_database_privilege(current_database(), 'TEMP')"
 CREATE_IN_DATABASE_SQL = "SELECT has_database_privilege(current_database(), 'CREATE')"
@@ -56,31 +39,8 @@ CREATE_IN_SCHEMA_SQL = (
 )
 
 
-@dataclass(frozen=True)
-class TargetCheck:
-    """One finding of `check-target`, the live self-test of a target."""
-
-    name: str
-    status: Status
-    detail: str
-
-    @property
-    def line(self) -> str:
-        return f"{self.status:<4} {self.name:<12} {self.detail}"
-
-
-class CheckFailed(Exception):
-    """A check's finding: the message says what is wrong and how to fix it."""
-
-
 def _run(name: str, probe: Callable[[], tuple[Status, str]]) -> TargetCheck:
-    try:
-        status, detail = probe()
-    except CheckFailed as exc:
-        status, detail = "FAIL", str(exc)
-    except Exception as exc:  # any failure is a finding, reported with its reason
-        status, detail = "FAIL", f"{type(exc).__name__}: {exc}"
-    return TargetCheck(name, status, detail)
+    return run_check(name, probe)
 
 
 def check_target(project: Project, pipeline: Pipeline) -> list[TargetCheck]:
@@ -94,7 +54,7 @@ def check_target(project: Project, pipeline: Pipeline) -> list[TargetCheck]:
             return checks
         checks.append(_run("latency", lambda: _latency(warehouse)))
         checks.append(_run("ssl", lambda: _ssl(warehouse, target_spec)))
-        checks.append(_run("isolation", lambda: _isolation(warehouse)))
+        checks.append(_run("isolation", lambda: _isolation(warehouse, target_spec)))
         schema = target_table(table_configs(pipeline)[0])[0]
         checks.append(_run("temp", lambda: _privilege(warehouse, TEMP_SQL, (), "TEMP")))
         checks.append(_run("create", lambda: _create_privilege(warehouse, schema)))
@@ -168,17 +128,45 @@ def _ssl(warehouse: Warehouse, spec: Any) -> tuple[Status, str]:
     return "OK", f"TLS {sock.version()}, sslmode {spec.effective_sslmode}"
 
 
-def isolation_sql(dialect: str) -> str | None:
+# Redshift Serverless has no STL/STV tables ("System monitoring (provisioned only)":
+# https://docs.aws.amazon.com/redshift/latest/dg/c_intro_system_views.html); SVV views are on
+# both, and SVV_REDSHIFT_DATABASES states each database's `database_isolation_level`
+# (https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_REDSHIFT_DATABASES.html).
+SERVERLESS_ISOLATION_SQL = (
+    "SELECT TRIM(database_isolation_level) FROM svv_redshift_databases "
+    "WHERE database_name = current_database()"
+)
+
+
+def is_serverless(spec: Any) -> bool:
+    return isinstance(spec, RedshiftTargetSpec) and spec.serverless
+
+
+def isolation_sql(dialect: str, serverless: bool = False) -> str | None:
     """The query naming the target's default isolation level (its record's; None: embedded)."""
+    if serverless:  # only a Redshift target is (`RedshiftTargetSpec.serverless`)
+        return SERVERLESS_ISOLATION_SQL
     return dialect_of(dialect).isolation_sql
 
 
-def _isolation(warehouse: Warehouse) -> tuple[Status, str]:
-    sql = isolation_sql(warehouse.dialect)
+def _isolation(warehouse: Warehouse, spec: Any = None) -> tuple[Status, str]:
+    serverless = is_serverless(spec)
+    sql = isolation_sql(warehouse.dialect, serverless)
     if sql is None:
         return "SKIP", f"{dialect_of(warehouse.dialect).title} has one writer"
-    level = str(warehouse.fetchall(sql)[0][0]).strip()
-    warehouse.commit()
+    try:
+        rows = warehouse.fetchall(sql)
+        warehouse.commit()
+    except Exception as exc:
+        if not serverless:
+            raise
+        warehouse.rollback()  # a healthy workgroup is never failed for its catalog
+        return "SKIP", f"Serverless: the isolation level is not readable here ({exc})"
+    if not rows:
+        if serverless:
+            return "SKIP", "Serverless: svv_redshift_databases lists no row for this database"
+        raise CheckFailed("the isolation level of this database is not listed")
+    level = str(rows[0][0]).strip()
     if level.lower() == "serializable":
         return "OK", (
             "SERIALIZABLE: loads of two tables of one schema may abort with ERROR 1023; "
@@ -212,101 +200,3 @@ def _create_privilege(warehouse: Warehouse, schema: str) -> tuple[Status, str]:
     if not dialect_of(warehouse.dialect).embedded and warehouse.schema_exists(schema):
         return _privilege(warehouse, CREATE_IN_SCHEMA_SQL, (schema, schema), "CREATE on the schema")
     return _privilege(warehouse, CREATE_IN_DATABASE_SQL, (), "CREATE on the database")
-
-
-class Canary:
-    """One canary load into a scratch table of the target schema, read back and removed."""
-
-    def __init__(
-        self, project: Project, pipeline: Pipeline, warehouse: Warehouse, store: ObjectStore
-    ) -> None:
-        self.warehouse, self.store = warehouse, store
-        token = secrets.token_hex(4)
-        template = table_configs(pipeline)[0]
-        self.table: TableConfig = dataclasses.replace(
-            template, source_schema="mra_check", source_table=f"canary_{token}",
-            target_table=f"mra_check_{token}", mode="incremental", cursor=None, distkey=None,
-            sortkey=None, partitions=None, id_range=None, text_overflow="error",
-        )  # fmt: skip
-        self.schema, self.name = target_table(self.table)
-        self.created: list[str] = []
-
-    def run(self) -> list[TargetCheck]:
-        checks: list[TargetCheck] = []
-        had_schema = self.warehouse.schema_exists(self.schema)
-        had_ledger = bool(self.warehouse.table_columns(self.schema, LEDGER_TABLE))
-        self.warehouse.commit()
-        try:
-            sent: list[list[Any]] = []
-            columns: list[FileColumn] = []
-            checks.append(_run("load", lambda: self._load(sent, columns)))
-            if checks[-1].status == "OK":
-                checks.append(_run("values", lambda: self._compare(sent, columns)))
-        finally:
-            checks.append(_run("cleanup", lambda: self._cleanup(had_schema, had_ledger)))
-        return checks
-
-    def _load(self, sent: list[list[Any]], columns: list[FileColumn]) -> tuple[Status, str]:
-        record, planned_columns, values = self._write_canary()
-        columns += planned_columns
-        sent += values
-        request = LoadRequest(table=self.table, primary_key=["id"], cursor=None,
-                              candidates=[record], run_id=f"check-{self.name}")  # fmt: skip
-        result = self.warehouse.load(request, self.store)
-        if result.rows_loaded != ROWS:
-            raise CheckFailed(f"{result.rows_loaded} rows loaded of {ROWS}")
-        return "OK", (
-            f"{ROWS} rows x {len(columns)} columns: COPY into a temporary table, LOCK, merge, "
-            f"ledger row, COMMIT; lock held {result.lock_seconds * 1000:.0f} ms"
-        )
-
-    def _write_canary(self) -> tuple[FileRecord, list[FileColumn], list[list[Any]]]:
-        rows = canary_rows(self.warehouse.dialect)
-        planned = plan_columns([c for c, _ in rows], table=self.table.qualified,
-                               limit=identifier_limit(self.table.target_kind))  # fmt: skip
-        columns = [FileColumn.from_planned(p) for p in planned]
-        values = [v for _, v in rows]
-        schema = arrow_schema(planned)
-        with tempfile.TemporaryDirectory(prefix="mra-check-") as tmp:
-            path = Path(tmp) / "0000000000.parquet"
-            writer = ParquetFileWriter(
-                path, schema, columns, compression=parquet_codec(self.table.target_kind)
-            )
-            writer.write(
-                pa.record_batch(arrow_arrays([f.type for f in schema], values), schema=schema)
-            )
-            writer.close()
-            footer = read_footer(path)
-            key = f"{table_base(self.table)}/incremental/0000000000.parquet"
-            stored = self.store.put_file(path, key)
-        record = FileRecord(key=key, rows=footer.rows, bytes=stored.size,
-                            fingerprint=footer.fingerprint, run_id=f"check-{self.name}",
-                            written_at=datetime.now(UTC))  # fmt: skip
-        return record, columns, values
-
-    def _compare(self, sent: list[list[Any]], columns: list[FileColumn]) -> tuple[Status, str]:
-        cols = ", ".join(quote_ident(c.name) for c in columns)
-        target = self.warehouse.ref(self.schema, self.name)
-        got = self.warehouse.fetchall(f'SELECT {cols} FROM {target} ORDER BY "id"')
-        self.warehouse.commit()
-        problems = compare_rows(columns, sent, got, self.warehouse.column_type)
-        if problems:
-            raise CheckFailed(f"{len(problems)} value(s) differ: " + "; ".join(problems[:5]))
-        return "OK", f"every value read back equal ({len(columns)} columns x {ROWS} rows)"
-
-    def _cleanup(self, had_schema: bool, had_ledger: bool) -> tuple[Status, str]:
-        wh = self.warehouse
-        wh.rollback()
-        wh.execute(f"DROP TABLE IF EXISTS {wh.ref(self.schema, self.name)}")
-        if wh.table_columns(self.schema, LEDGER_TABLE):
-            if had_ledger:
-                wh.execute(f'DELETE FROM {wh.ledger(self.schema)} WHERE "table_name" = {wh.ph}',
-                           (ledger_entry_name(self.table),))  # fmt: skip
-            else:
-                wh.execute(f"DROP TABLE IF EXISTS {wh.ledger(self.schema)}")
-        if not had_schema and not dialect_of(wh.dialect).embedded:
-            wh.execute(f"DROP SCHEMA IF EXISTS {quote_ident(self.schema)}")
-        wh.commit()
-        keys = [o.key for o in self.store.list(table_base(self.table))]
-        self.store.delete(keys)
-        return "OK", f"removed the scratch table, its ledger rows and {len(keys)} store object(s)"

@@ -27,6 +27,7 @@ files recorded). The row-count reconciliation reads every row of both sides and 
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
 from collections.abc import Callable
@@ -38,13 +39,14 @@ from mysql_redshift_assets.extract import TablePlan, plan_table
 from mysql_redshift_assets.extract.plan import plan_defaults
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.load.deletes import minutes_since_last_pass
 from mysql_redshift_assets.load.mysql_defaults import column_defaults
 from mysql_redshift_assets.load.request import LoadResult
 from mysql_redshift_assets.naming import SCHEMA_DRIFT_CHECK, target_table
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.sync import drift
+from mysql_redshift_assets.sync import drift, noop
 from mysql_redshift_assets.sync.clients import TableClients
 from mysql_redshift_assets.sync.deletes import DeletePass, propagate_deletes
 from mysql_redshift_assets.sync.drift import SchemaCheck
@@ -52,6 +54,7 @@ from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
 from mysql_redshift_assets.sync.load import load_table
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Step = Literal["plan", "check_schema", "extract", "load", "propagate_deletes"]
 Note = tuple[Literal["info", "warning"], str]  # (level, message) for the run's log
 
@@ -158,6 +161,7 @@ class TableSync:
 
     def __init__(self, table: TableConfig, clients: TableClients, spec: SyncRun) -> None:
         self.table, self.clients, self.spec = table, clients, spec
+        self.skipped_warehouse = False  # nothing new: no warehouse session (`noop.py`)
 
     @property
     def source(self) -> Source:
@@ -205,6 +209,12 @@ class TableSync:
 
     def load(self) -> Loaded:
         table, spec = self.table, self.spec
+        marker = noop.read_marker(self.store, table) if noop.applies(table) else None
+        if marker is not None:
+            watermark = self.watermark()
+            if noop.nothing_to_load(table, watermark, marker):
+                self.skipped_warehouse = True
+                return Loaded([LoadResult(table_rows=marker.table_rows)], [], watermark)
         defaults = column_defaults(plan_defaults(self.source, table))
         results, warnings = [], []
         for window in spec.each_window:
@@ -248,6 +258,7 @@ class TableSync:
                 if self._deletes_due(result.loaded):
                     result.deletes = _step("propagate_deletes", lambda: self._deletes(result))
                 self._warn_loaded(result, result.loaded)
+                self._remember(result)
         except _Stopped as stopped:
             self.clients.discard_mine()  # a connection the error left broken is not reused
             result.failed = stopped.failed
@@ -261,8 +272,34 @@ class TableSync:
         self._warn(result, [w for r in extracted for w in r.warnings])
         return extracted
 
+    def _remember(self, result: TableSyncResult) -> None:
+        """After a load: record in the store whether every file it takes is in the ledger,
+        so that the next sync with nothing new opens no warehouse session (`noop.py`)."""
+        if self.skipped_warehouse:
+            result.notes.append(("info", "nothing new since the last load: no warehouse session"))
+            return
+        if not noop.applies(self.table) or result.loaded is None:
+            return
+        try:
+            watermark, warehouse = self.watermark(), self.warehouse
+            if watermark is None:
+                return
+            loaded = warehouse.loaded_files(self.table, watermark)
+            age = minutes_since_last_pass(warehouse, self.table, watermark)
+            warehouse.commit()
+            rows = result.loaded.results[-1].table_rows
+            marker = noop.marker_after_load(watermark, loaded, rows, age)
+            if marker is None:
+                noop.forget(self.store, self.table)
+            else:
+                noop.write_marker(self.store, self.table, marker)
+        except Exception as exc:  # only an optimisation: the next sync reads the ledger
+            log.warning("%s: not recorded as loaded (%s)", self.table.qualified, exc)
+
     def _deletes_due(self, loaded: Loaded) -> bool:
         """An incremental table with `deletes: propagate` that has loaded (has a watermark)."""
+        if self.skipped_warehouse:
+            return False
         table = self.table
         propagate = table.mode == "incremental" and table.deletes == "propagate"
         return propagate and loaded.watermark is not None

@@ -38,21 +38,77 @@ def project(make_project: Any, pg_schema: str) -> Any:
                         target_schema=pg_schema)  # fmt: skip
 
 
+STEPS = ["load", "values", "reload", "widen", "deletes", "validate", "resync", "rowsize"]
+PROBES = ["region", "connect", "latency", "ssl", "isolation", "temp", "create"]
+
+
 def test_every_check_passes_and_nothing_is_left(project: Any, pg_schema: str) -> None:
     checks = check_target(project, project.pipeline("testpipe"))
     by_name = {c.name: c for c in checks}
-    assert [c.name for c in checks] == [
-        "region", "connect", "latency", "ssl", "isolation", "temp", "create", "load", "values",
-        "cleanup",
-    ]  # fmt: skip
+    assert [c.name for c in checks] == [*PROBES, *STEPS, "cleanup"]
     assert {c.name for c in checks if c.status == "FAIL"} == set(), [c.line for c in checks]
     assert by_name["region"].status == "SKIP" and by_name["ssl"].status == "SKIP"
+    assert all(by_name[s].status == "OK" for s in STEPS), [c.line for c in checks]
     assert "every value read back equal" in by_name["values"].detail
     assert "lock held" in by_name["load"].detail
+    assert "added_def with its DEFAULT in the 4 older rows" in by_name["reload"].detail
+    assert "added_vb BYTEA" in by_name["reload"].detail
+    assert "added_def is VARCHAR(400) now, widened in place" in by_name["widen"].detail
+    assert "#deletes' written" in by_name["deletes"].detail
+    assert "6 rows, 29 columns hashed" in by_name["validate"].detail
+    assert "answers with the new rows and SELECT to PUBLIC is still granted" in (
+        by_name["resync"].detail
+    )
+    assert by_name["rowsize"].detail.startswith("refused before COPY: ")
+    assert "over the 4,194,304-byte row limit of Redshift's COPY" in by_name["rowsize"].detail
     # The target schema did not exist: the check created it, then removed it with the rest.
     assert not _schema_exists(pg_schema)
     store = open_store(project, "s3")
     assert list(store.list("")) == []
+
+
+def test_every_path_on_duckdb(make_project: Any, tmp_path: Any) -> None:
+    import duckdb
+
+    project = make_project({"shop.orders": {"cursor": "updated_at"}}, store="s3", target="duckdb")
+    checks = check_target(project, project.pipeline("testpipe"))
+    statuses = {c.name: c.status for c in checks}
+    assert [c.name for c in checks] == [*PROBES, *STEPS, "cleanup"]
+    assert statuses["rowsize"] == "SKIP"  # DuckDB takes any row
+    assert all(statuses[s] == "OK" for s in STEPS if s != "rowsize"), [c.line for c in checks]
+    assert statuses["cleanup"] == "OK"
+    path = project.connections.targets["duckdb"].path
+    with duckdb.connect(str(path)) as con:
+        names = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
+    assert [n for n in names if "mra_check" in n[1] or n[1] == LEDGER_TABLE] == []
+    assert list(open_store(project, "s3").list("")) == []
+
+
+@pytest.mark.parametrize("failing", ["deletes", "resync"])
+def test_a_failing_middle_step_still_cleans_everything(
+    project: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    from mysql_redshift_assets.maintenance import check_paths
+
+    def fails(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError(f"{failing} refused (simulated)")
+
+    # The resync fails after its view and grant exist; the delete pass inside its transaction.
+    monkeypatch.setattr(
+        check_paths, {"deletes": "delete_keys", "resync": "swap_in"}[failing], fails
+    )
+    checks = check_target(project, project.pipeline("testpipe"))
+    statuses = {c.name: c.status for c in checks}
+    assert [c.name for c in checks if c.status == "FAIL"] == [failing]
+    assert f"{failing} refused (simulated)" in next(c.detail for c in checks if c.name == failing)
+    after = {"deletes": [], "resync": ["rowsize"]}[failing]  # the steps that need it
+    assert all(statuses[s] == "SKIP" for s in after)
+    assert all(statuses[s] == "OK" for s in STEPS if s not in [failing, *after])
+    assert statuses["cleanup"] == "OK"
+    assert not _schema_exists(pg_schema)
+    assert list(open_store(project, "s3").list("")) == []
 
 
 def test_an_existing_schema_and_ledger_keep_everything_but_the_canary(
@@ -83,8 +139,10 @@ def test_a_failing_check_leaves_no_objects_behind(
     monkeypatch.setattr(PostgresWarehouse, "copy_into_staging", copy_one_value_wrong)
     checks = check_target(project, project.pipeline("testpipe"))
     failed = [c for c in checks if c.status == "FAIL"]
-    assert [c.name for c in failed] == ["values"]
+    # The widening reads the first load back too; the reconciliation finds the row changed.
+    assert [c.name for c in failed] == ["values", "widen", "validate"]
     assert "vl (VARCHAR(30)) row 1: wrote 'éééééééééé', read 'changed'" in failed[0].detail
+    assert "changed 1, missing 0, extra 0; examples {'changed': ['1']}" in failed[2].detail
     assert checks[-1].name == "cleanup" and checks[-1].status == "OK"
     assert not _schema_exists(pg_schema)
     assert list(open_store(project, "s3").list("")) == []
@@ -99,6 +157,7 @@ def test_a_failing_load_leaves_no_objects_behind(
     monkeypatch.setattr(PostgresWarehouse, "copy_into_staging", copy_fails)
     checks = check_target(project, project.pipeline("testpipe"))
     assert [c.name for c in checks if c.status == "FAIL"] == ["load"]
+    assert all(c.status == "SKIP" for c in checks if c.name in STEPS[1:])
     assert "COPY refused (simulated)" in next(c.detail for c in checks if c.name == "load")
     assert not _schema_exists(pg_schema)
     assert list(open_store(project, "s3").list("")) == []
@@ -110,7 +169,7 @@ def test_the_console_command_prints_one_line_per_check(
     code = main(["--pipelines-dir", str(project.root), "check-target", "-p", "testpipe"])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert len(out) == 10 and all(line.split()[0] in ("OK", "SKIP") for line in out)
+    assert len(out) == 16 and all(line.split()[0] in ("OK", "SKIP") for line in out)
 
 
 # -- the bucket's region against the cluster's (moto answers GetBucketLocation) -----------------
