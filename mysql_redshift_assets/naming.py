@@ -206,6 +206,8 @@ FRESHNESS_CHECK = "freshness"
 # -- Object-store keys ------------------------------------------------------------------------
 
 WATERMARK_FILE = "watermark.json"
+# Beside it: what the last load left all in the ledger (`sync/noop.py`).
+LOADED_MARKER_FILE = "_loaded.json"
 _SEQ = re.compile(r"/(\d{10})\.parquet$")
 
 

@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.naming import table_base
+from mysql_redshift_assets.naming import LOADED_MARKER_FILE, table_base
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
-MARKER_FILE = "_loaded.json"
+MARKER_FILE = LOADED_MARKER_FILE
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from mysql_redshift_assets.load import duckdb as duckdb_module
+from mysql_redshift_assets.maintenance.s3clean import classify
 from mysql_redshift_assets.naming import table_base
+from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync import clients as clients_module
 from mysql_redshift_assets.sync.clients import Clients
 from mysql_redshift_assets.sync.noop import MARKER_FILE
@@ -120,6 +122,11 @@ def test_a_due_delete_pass_still_opens_the_session(
     sync(orders, "first")
     store = clients_module.open_store(orders.project, orders.table.store)
     assert store.get_bytes(f"{table_base(orders.table)}/{MARKER_FILE}") is not None
+    # The record is the table's state, like its watermark: s3clean neither lists nor deletes it.
+    watermark = WatermarkStore(store).load(orders.table)
+    assert watermark is not None
+    listed = classify(store, orders.table, watermark, {f.key for f in watermark.files})
+    assert listed and not [f.key for f in listed if f.key.endswith(MARKER_FILE)]
     with mysql.cursor() as cur:
         cur.execute("DELETE FROM orders WHERE id = 5")
     sessions = Sessions(monkeypatch)
