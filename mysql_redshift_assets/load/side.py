@@ -1,0 +1,95 @@
+"""The side table a swap or a rebuild fills beside the target, outside the target's lock.
+
+Each attempt fills a table of its own: `<target>__mra_<hash of the target's name>_<time><random>`
+(`side_table`), cut to 63 bytes, the smallest identifier limit of the warehouses (PostgreSQL's
+NAMEDATALEN - 1; Redshift's is 127 bytes, https://docs.aws.amazon.com/redshift/latest/dg/r_names.html),
+so two swaps of one table, or a swap and its retry, never touch each other's. An attempt that
+fails drops its own (`drop_quietly`). A process killed between filling it and swapping it in
+cannot: the next swap or rebuild of the same table, under the target's lock, drops the side
+tables of that table older than SIDE_TABLE_MAX_AGE_SECONDS (`drop_dead_side_tables`; the time is
+in the name). That age is a judgement, not a proof, and is made safe rather than exact: an
+attempt re-checks, under the target's lock, that its own side table still exists and retries
+from the start if a rival dropped it (`RetryLoad`), so dropping a live one costs a copy, never a
+row. A side table younger than the age is left for a later swap.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from contextlib import suppress
+
+from mysql_redshift_assets.identifiers import short_hash
+from mysql_redshift_assets.load.base import Warehouse
+
+SIDE_TABLE_MAX_AGE_SECONDS = 24 * 3600
+NAME_LIMIT = 63  # bytes: PostgreSQL's identifier limit, the smallest of the warehouses
+_STAMP = 7  # base-36 digits of the Unix time (until the year 4453)
+_RANDOM = 6  # hex digits
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out.rjust(_STAMP, "0")
+
+
+def _prefix(name: str) -> str:
+    """What every side table of `name` starts with."""
+    tail = f"__mra_{short_hash(name, 6)}_"
+    room = NAME_LIMIT - len(tail) - _STAMP - _RANDOM
+    return name.encode()[:room].decode("utf-8", "ignore") + tail
+
+
+def side_table(name: str, now: float | None = None) -> str:
+    """A new side table's (unquoted) name for target `name`, unique to the attempt."""
+    stamp = _base36(int(time.time() if now is None else now))
+    return f"{_prefix(name)}{stamp}{secrets.token_hex(_RANDOM // 2)}"
+
+
+def side_tables_of(warehouse: Warehouse, schema: str, name: str) -> dict[str, int]:
+    """{side table: its Unix time of creation} of target `name` in `schema`."""
+    prefix = _prefix(name)
+    pattern = re.compile(re.escape(prefix) + f"([0-9a-z]{{{_STAMP}}})[0-9a-f]{{{_RANDOM}}}")
+    rows = warehouse.fetchall(
+        "SELECT table_name FROM information_schema.tables "
+        f"WHERE table_schema = {warehouse.ph} AND table_name LIKE {warehouse.ph}",
+        # `_` and `%` match themselves too, and a backslash (an escape in some dialects' LIKE)
+        # becomes `_`: the pattern only ever widens; the regex decides.
+        (schema, prefix.replace("\\", "_") + "%"),
+    )
+    found = {}
+    for (table,) in rows:
+        match = pattern.fullmatch(table)
+        if match:
+            found[table] = int(match.group(1), 36)
+    return found
+
+
+def side_exists(warehouse: Warehouse, schema: str, side: str) -> bool:
+    return bool(warehouse.table_columns(schema, side))
+
+
+def drop_dead_side_tables(warehouse: Warehouse, schema: str, name: str, keep: str) -> list[str]:
+    """Under the target's lock: drop the side tables of `name` older than the age (not `keep`,
+    the caller's own); the names dropped."""
+    horizon = time.time() - SIDE_TABLE_MAX_AGE_SECONDS
+    found = side_tables_of(warehouse, schema, name)
+    dead = [t for t, at in found.items() if t != keep and at < horizon]
+    for table in sorted(dead):
+        warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.ref(schema, table)}")
+    return dead
+
+
+def drop_quietly(warehouse: Warehouse, schema: str, side: str) -> None:
+    """A failed attempt's side table, in a transaction of its own; a failure here is left to
+    `drop_dead_side_tables` (the original error is what matters)."""
+    with suppress(Exception):
+        warehouse.rollback()  # a failed COMMIT may leave the transaction open
+    with suppress(Exception):
+        warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.ref(schema, side)}")
+        warehouse.commit()
