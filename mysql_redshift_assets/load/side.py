@@ -3,14 +3,19 @@
 Each attempt fills a table of its own: `<target>__mra_<hash of the target's name>_<time><random>`
 (`side_table`), cut to 63 bytes, the smallest identifier limit of the warehouses (PostgreSQL's
 NAMEDATALEN - 1; Redshift's is 127 bytes, https://docs.aws.amazon.com/redshift/latest/dg/r_names.html),
-so two swaps of one table, or a swap and its retry, never touch each other's. An attempt that
+so two swaps of one table, or a swap and its retry, never fill each other's. An attempt that
 fails drops its own (`drop_quietly`). A process killed between filling it and swapping it in
-cannot: the next swap or rebuild of the same table, under the target's lock, drops the side
-tables of that table older than SIDE_TABLE_MAX_AGE_SECONDS (`drop_dead_side_tables`; the time is
-in the name). That age is a judgement, not a proof, and is made safe rather than exact: an
-attempt re-checks, under the target's lock, that its own side table still exists and retries
-from the start if a rival dropped it (`RetryLoad`), so dropping a live one costs a copy, never a
-row. A side table younger than the age is left for a later swap.
+cannot: the next swap or rebuild of the same table drops, under the target's lock, every other
+side table of that table (`drop_dead_side_tables`), so leftovers never outlive the next swap.
+
+Dropping one whose attempt is still alive is safe, and its work was stale anyway. Such an
+attempt has committed its fill and waits for the target's lock (a fill not yet committed is
+invisible in the catalog, and its table locked). Under the lock it re-reads, in this order:
+the ledger (our swap recorded the generation: a swap of the same one finds it done; a rebuild
+finds the table's ledger rows changed and fills again), the fence (a swap of an older
+generation is refused), then that its own side table still exists, else `RetryLoad`: fill
+again. So no row is lost or doubled; the worst case, a swap racing a rebuild of the same table,
+is one more fill. The time in the name only tells an operator when a side table was made.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from contextlib import suppress
 from mysql_redshift_assets.identifiers import short_hash
 from mysql_redshift_assets.load.base import Warehouse
 
-SIDE_TABLE_MAX_AGE_SECONDS = 24 * 3600
 NAME_LIMIT = 63  # bytes: PostgreSQL's identifier limit, the smallest of the warehouses
 _STAMP = 7  # base-36 digits of the Unix time (until the year 4453)
 _RANDOM = 6  # hex digits
@@ -75,12 +79,10 @@ def side_exists(warehouse: Warehouse, schema: str, side: str) -> bool:
 
 
 def drop_dead_side_tables(warehouse: Warehouse, schema: str, name: str, keep: str) -> list[str]:
-    """Under the target's lock: drop the side tables of `name` older than the age (not `keep`,
-    the caller's own); the names dropped."""
-    horizon = time.time() - SIDE_TABLE_MAX_AGE_SECONDS
-    found = side_tables_of(warehouse, schema, name)
-    dead = [t for t, at in found.items() if t != keep and at < horizon]
-    for table in sorted(dead):
+    """Under the target's lock: drop every side table of `name` but `keep` (the caller's own);
+    the names dropped."""
+    dead = sorted(t for t in side_tables_of(warehouse, schema, name) if t != keep)
+    for table in dead:
         warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.ref(schema, table)}")
     return dead
 
