@@ -18,7 +18,8 @@ table_name [ { USING } table_name, ... ] [ WHERE condition ]`, the USING list na
 the WHERE condition joins
 (https://docs.aws.amazon.com/redshift/latest/dg/r_DELETE.html), and
 `CREATE TEMP TABLE ... AS SELECT` (https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_AS.html);
-PostgreSQL and DuckDB take the same text. Key columns are NOT NULL, so `=` is the key's
+PostgreSQL and DuckDB take the same text. A batch of 500 keys stays far below the 16 MB a
+Redshift statement may hold (the same page; an InnoDB key is at most 3072 bytes). Key columns are NOT NULL, so `=` is the key's
 equality; a composite key joins on every column. Both transactions run through
 `retry.run_with_retries` (a 1023 / 40001 abort runs the pass again, staging included). A crash
 leaves everything or nothing; a second run finds nothing more to delete.
@@ -110,10 +111,12 @@ def _attempt(
                 ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph, warehouse.now_sql),
                 (entry, entry_name, deleted, run_id),
             )
-    finally:
+    except BaseException:
         with suppress(Exception):
             warehouse.rollback()  # a failed COMMIT may leave the transaction open
-        with suppress(Exception):
+        raise
+    finally:
+        with suppress(Exception):  # a temp table: the session's end drops it anyway
             warehouse.execute(f"DROP TABLE IF EXISTS {doomed}")
             warehouse.commit()
     return deleted
