@@ -46,12 +46,7 @@ from mysql_redshift_assets.load.files import group_columns
 from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
 from mysql_redshift_assets.load.retry import RetryLoad, run_with_retries
-from mysql_redshift_assets.load.side import (
-    drop_dead_side_tables,
-    drop_quietly,
-    side_exists,
-    side_table,
-)
+from mysql_redshift_assets.load.side import Side, drop_dead_side_tables, side_exists
 from mysql_redshift_assets.naming import deletes_ledger_name
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
@@ -159,13 +154,16 @@ def apply_changes(
         warehouse.commit()  # end the catalog read: the changes' transaction starts with them
         changes = choose_paths(changes, refusals)
     if any(c.action == "rebuild" for c in changes):
-        schema, name = request.target_schema, request.target_table
-        run_with_retries(
-            warehouse,
-            f"rebuild of {warehouse.name}:{schema}.{name}",
-            lambda: _rebuild(warehouse, request, existing, changes),
-            unchanged="the old table and the ledger are unchanged",
-        )
+        side = Side(warehouse, request.target_schema, request.target_table)
+        try:
+            run_with_retries(
+                warehouse,
+                f"rebuild of {warehouse.name}:{side.schema}.{side.target}",
+                lambda: _rebuild(warehouse, request, existing, changes, side),
+                unchanged="the old table and the ledger are unchanged",
+            )
+        finally:
+            side.drop()  # not swapped in: the rebuild failed
         return
     in_transaction = warehouse.apply_type_changes(target, changes)  # Redshift's, alone
     with warehouse.transaction():
@@ -197,42 +195,49 @@ def change_statements(target: str, changes: Sequence[Change]) -> list[str]:
 
 
 def _rebuild(
-    warehouse: Warehouse, request: LoadRequest, existing: Columns, changes: Sequence[Change]
+    warehouse: Warehouse,
+    request: LoadRequest,
+    existing: Columns,
+    changes: Sequence[Change],
+    side: Side,
 ) -> None:
-    """One attempt: fill the new shape outside the lock, then swap it in under the lock if
-    nothing was written to the target meanwhile (its ledger rows unchanged), else RetryLoad.
-    A failed attempt drops its side table (side.py)."""
+    """One attempt: fill the new shape outside the lock (unless an attempt aborted as not
+    serializable filled it), then swap it in under the lock if nothing was written to the
+    target meanwhile (its ledger rows unchanged), else RetryLoad and fill again."""
     schema, name = request.target_schema, request.target_table
     target = warehouse.ref(schema, name)
-    side = side_table(name)
-    fill, swap = rebuild_statements(warehouse, request, existing, changes, side)
-    swapped = False
     try:
-        with warehouse.transaction():
-            # Read before the copy: a write committed after it shows as a change under the lock.
-            written = _ledger_rows(warehouse, request)
-            for sql in fill:
-                warehouse.execute(sql)
+        if not side.ready():
+            with warehouse.transaction():
+                # Read before the copy: a write committed after it shows as a change under
+                # the lock.
+                side.seen = _ledger_rows(warehouse, request)
+                fill, _ = rebuild_statements(warehouse, request, existing, changes, side.new())
+                for sql in fill:
+                    warehouse.execute(sql)
+        assert side.name is not None
+        _, swap = rebuild_statements(warehouse, request, existing, changes, side.name)
         with warehouse.transaction():
             warehouse.lock(target)
             if set(warehouse.table_columns(schema, name)) != set(existing):
                 # Planned against another shape: a rival changed it; `_ddl` plans again.
                 raise LoadError(f"{schema}.{name} changed shape during the rebuild")
-            if _ledger_rows(warehouse, request) != written:
+            if _ledger_rows(warehouse, request) != side.seen:
                 raise RetryLoad("a load or a delete pass wrote to the table during the copy")
-            if not side_exists(warehouse, schema, side):
-                raise RetryLoad(f"side table {side} was dropped by another swap")
-            drop_dead_side_tables(warehouse, schema, name, keep=side)
+            if not side_exists(warehouse, schema, side.name):
+                raise RetryLoad(f"side table {side.name} was dropped by another swap")
+            drop_dead_side_tables(warehouse, schema, name, keep=side.name)
             # What depends on the table, read under the lock (keep.py).
             kept = warehouse.kept_objects(schema, name)
             for sql in [*kept.drop_statements(), *swap]:
                 warehouse.execute(sql)
             added = [c.column for c in changes if c.action == "add"]
             kept.restore(warehouse, target, [*existing, *added], f"{schema}.{name}")
-        swapped = True
-    finally:
-        if not swapped:
-            drop_quietly(warehouse, schema, side)
+    except Exception as exc:
+        if not warehouse.is_serialization_failure(exc):
+            side.drop()  # a retry after a serialization failure reuses it
+        raise
+    side.swapped()
 
 
 def _ledger_rows(warehouse: Warehouse, request: LoadRequest) -> set[str]:

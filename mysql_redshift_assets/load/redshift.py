@@ -120,9 +120,6 @@ class RedshiftWarehouse(DbApiWarehouse):
         # after staging, for the merge and the ledger rows.
         self.execute(f"LOCK {table}")
 
-    def rebuild_lock_sql(self, table: str) -> str:
-        return f"LOCK {table}"  # readers keep the old table until the rebuild commits
-
     def target_table_options(self, request: LoadRequest) -> str:
         return table_suffix(request.distkey, request.sortkey)
 

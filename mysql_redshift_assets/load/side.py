@@ -95,3 +95,34 @@ def drop_quietly(warehouse: Warehouse, schema: str, side: str) -> None:
     with suppress(Exception):
         warehouse.execute(f"DROP TABLE IF EXISTS {warehouse.ref(schema, side)}")
         warehouse.commit()
+
+
+class Side:
+    """The side table of one swap or rebuild, kept across its attempts: filled once, and reused
+    by an attempt run again after a serialization failure of the locked step (the abort
+    AWS documents comes at the ledger write or COMMIT, after the whole copy: refilling each
+    time would make every retry a full copy). Dropped when the step ends without swapping it
+    in, or when an attempt fails for another reason."""
+
+    def __init__(self, warehouse: Warehouse, schema: str, target: str) -> None:
+        self.warehouse, self.schema, self.target = warehouse, schema, target
+        self.name: str | None = None
+        self.rows = 0  # rows the fill copied (the swap's)
+        self.seen: object = None  # what the fill saw (the rebuild's ledger rows)
+
+    def ready(self) -> bool:
+        """Filled by an earlier attempt, and still there."""
+        return self.name is not None and side_exists(self.warehouse, self.schema, self.name)
+
+    def new(self) -> str:
+        self.drop()
+        self.name = side_table(self.target)
+        return self.name
+
+    def swapped(self) -> None:
+        self.name = None  # it is the target now
+
+    def drop(self) -> None:
+        if self.name is not None:
+            drop_quietly(self.warehouse, self.schema, self.name)
+            self.name = None

@@ -24,8 +24,9 @@ The target is locked only for transaction 2, which copies nothing (1c-4 of the r
 review): on Redshift LOCK takes ACCESS EXCLUSIVE, and "causes reads and writes on the table to
 wait" (https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html). The generation's rows and
 its ledger rows still commit together, in transaction 2. Both transactions run through
-`retry.run_with_retries`: a 1023 / 40001 abort, or a rival's drop of our side table, runs the
-attempt again from transaction 1; a failed attempt drops its side table.
+`retry.run_with_retries`: a 1023 / 40001 abort runs transaction 2 again over the side table
+already filled (`side.Side`); a rival's drop of it runs the attempt again from transaction 1;
+a swap that ends without swapping it in drops it.
 
 DDL runs inside BEGIN ... COMMIT in Redshift, TRUNCATE aside
 (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE and ALTER TABLE are
@@ -49,12 +50,7 @@ from mysql_redshift_assets.load.files import group_columns, read_footers
 from mysql_redshift_assets.load.keep import Kept
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult, check_fence
 from mysql_redshift_assets.load.retry import RetryLoad, run_with_retries
-from mysql_redshift_assets.load.side import (
-    drop_dead_side_tables,
-    drop_quietly,
-    side_exists,
-    side_table,
-)
+from mysql_redshift_assets.load.side import Side, drop_dead_side_tables, side_exists
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 
@@ -71,12 +67,16 @@ def swap_in(warehouse: Warehouse, store: ObjectStore, request: LoadRequest) -> L
     warehouse.check_text_fits(request, files, read_footers(store, files))
     warehouse.ensure_ledger(schema)
     warehouse.commit()
-    result, attempts = run_with_retries(
-        warehouse,
-        f"swap into {warehouse.name}:{schema}.{name}",
-        lambda: _attempt(warehouse, store, request, groups[0]),
-        unchanged="the old table and the ledger are unchanged",
-    )
+    side = Side(warehouse, schema, name)
+    try:
+        result, attempts = run_with_retries(
+            warehouse,
+            f"swap into {warehouse.name}:{schema}.{name}",
+            lambda: _attempt(warehouse, store, request, groups[0], side),
+            unchanged="the old table and the ledger are unchanged",
+        )
+    finally:
+        side.drop()  # not swapped in: a failure, or a rival swapped the generation in
     result.attempts = attempts
     result.table_rows = warehouse.row_count(schema, name)
     warehouse.commit()
@@ -95,30 +95,37 @@ def _already_in(warehouse: Warehouse, request: LoadRequest, result: LoadResult) 
 
 
 def _attempt(
-    warehouse: Warehouse, store: ObjectStore, request: LoadRequest, columns: list[FileColumn]
+    warehouse: Warehouse,
+    store: ObjectStore,
+    request: LoadRequest,
+    columns: list[FileColumn],
+    side: Side,
 ) -> LoadResult:
+    """Transaction 1 unless an earlier attempt filled the side table; then transaction 2."""
     result = LoadResult()
     schema, name = request.target_schema, request.target_table
-    side = side_table(name)
-    swapped = False
     try:
-        with warehouse.transaction():
-            if _already_in(warehouse, request, result):
-                return result
-            copied = fill_side(warehouse, store, request, columns, side)
+        if not side.ready():
+            with warehouse.transaction():
+                if _already_in(warehouse, request, result):
+                    return result
+                side.rows = fill_side(warehouse, store, request, columns, side.new())
         # Read before the transaction: its first statement is the LOCK (DuckDB's snapshot
         # begins at a transaction's first statement, and must see what the lock's last holder
         # committed).
         exists = bool(warehouse.table_columns(schema, name))
         warehouse.commit()
+        assert side.name is not None
         with warehouse.transaction():
-            swapped = _swap(warehouse, request, columns, side, exists, result)
-    finally:
-        if not swapped:
-            drop_quietly(warehouse, schema, side)
+            swapped = _swap(warehouse, request, columns, side.name, exists, result)
+    except Exception as exc:
+        if not warehouse.is_serialization_failure(exc):
+            side.drop()  # a retry after a serialization failure reuses it
+        raise
     if swapped:
-        result.rows_loaded = copied
-        result.copies.append(copied)
+        side.swapped()
+        result.rows_loaded = side.rows
+        result.copies.append(side.rows)
         result.files_loaded = [f.key for f in request.candidates]
     return result
 

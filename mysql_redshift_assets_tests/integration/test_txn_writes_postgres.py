@@ -188,6 +188,8 @@ def test_a_swap_aborted_as_not_serializable_runs_again_and_ends_exact(
     warehouse.before.append((f"DROP TABLE {target}", rival_writes_the_ledger(orders)))
     sync_load(orders, warehouse, "swap-1")
     assert warehouse.executed.count(f"DROP TABLE {target}") == 2  # aborted once, run again
+    fills = [s for s in warehouse.executed if s.startswith(f"CREATE TABLE {target[:-1]}__mra_")]
+    assert len(fills) == 1  # the retry swapped in the side table the first attempt filled
     assert set(generation) <= set(ledger_keys(orders))
     assert side_tables(orders) == []
     assert_same_rows(mysql, orders, COLUMNS, KEY)
@@ -263,6 +265,8 @@ def test_a_rebuild_aborted_as_not_serializable_runs_again_and_ends_exact(
     warehouse.before += [(rename, abort)] * 3
     sync_load(orders, warehouse, "widen")
     assert sum(s.startswith(rename) for s in warehouse.executed) == 4
+    fills = [s for s in warehouse.executed if s.startswith(f"CREATE TABLE {rename[12:]}")]
+    assert len(fills) == 1  # filled once, swapped in by the fourth attempt
     assert side_tables(orders) == []
     assert pg_query(
         "SELECT numeric_precision FROM information_schema.columns WHERE table_schema = %s "

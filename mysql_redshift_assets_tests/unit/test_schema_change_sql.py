@@ -43,10 +43,9 @@ SIDE = '"analytics"."orders__mra_new"'
 @pytest.fixture(autouse=True)
 def fixed_side_table(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each attempt's side table has a name of its own (load/side.py); here a fixed one."""
-    from mysql_redshift_assets.load import alter, swap
+    from mysql_redshift_assets.load import side
 
-    for module in (alter, swap):
-        monkeypatch.setattr(module, "side_table", lambda name: f"{name}__mra_new")
+    monkeypatch.setattr(side, "side_table", lambda name: f"{name}__mra_new")
 
 
 # -- the planner, as a table --------------------------------------------------------------------
