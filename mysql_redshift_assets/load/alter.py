@@ -15,8 +15,10 @@ leaves the warehouse as it was. The changes it applies, per dialect:
   rebuilds the table: CREATE the new shape and INSERT ... SELECT from the target in one
   transaction without the target's lock; then LOCK, check that no load or delete pass wrote to
   the target since (its ledger rows unchanged, else run again: `retry.py`), DROP the old and
-  RENAME the new into its place, in a second, short one (`_rebuild`). DDL runs inside BEGIN ... COMMIT in Redshift, TRUNCATE aside
-  (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE is refused there
+  RENAME the new into its place, in a second, short one (`_rebuild`; readers see the old table
+  until it commits, as LOCK's ACCESS EXCLUSIVE makes them wait only for that one:
+  https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html). DDL runs inside BEGIN ... COMMIT
+  in Redshift, TRUNCATE aside (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE is refused there
   only for external tables (https://docs.aws.amazon.com/redshift/latest/dg/r_DROP_TABLE.html),
   as is ALTER TABLE (r_ALTER_TABLE.html above).
 """

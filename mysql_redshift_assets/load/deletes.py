@@ -12,17 +12,18 @@
       INSERT one ledger row: <table>#deletes, rows deleted, run id
     COMMIT                              -- or ROLLBACK: target and ledger untouched
 
-One join instead of `WHERE (k = ...) OR ...` statements of 500 keys, each of which could scan the
-table under the lock (1c-6 of the readiness review). Redshift documents `DELETE [ FROM ]
-table_name [ { USING } table_name, ... ] [ WHERE condition ]`, the USING list naming the tables
-the WHERE condition joins
-(https://docs.aws.amazon.com/redshift/latest/dg/r_DELETE.html), and
-`CREATE TEMP TABLE ... AS SELECT` (https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_AS.html);
-PostgreSQL and DuckDB take the same text. A batch of 500 keys stays far below the 16 MB a
-Redshift statement may hold (the same page; an InnoDB key is at most 3072 bytes). Key columns are NOT NULL, so `=` is the key's
-equality; a composite key joins on every column. Both transactions run through
-`retry.run_with_retries` (a 1023 / 40001 abort runs the pass again, staging included). A crash
-leaves everything or nothing; a second run finds nothing more to delete.
+One join instead of `WHERE (k = ...) OR ...` statements of 500 keys, each of which could scan
+the table under the lock (1c-6 of the readiness review). Redshift documents
+`DELETE [ FROM ] table_name [ { USING } table_name, ... ] [ WHERE condition ]`, the USING list
+naming the tables the WHERE condition joins (https://docs.aws.amazon.com/redshift/latest/dg/r_DELETE.html),
+and `CREATE TEMP TABLE ... AS SELECT`
+(https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_AS.html); PostgreSQL and DuckDB
+take the same text. A batch of 500 keys stays far below the 16 MB a Redshift statement may hold
+(the DELETE page; an InnoDB key is at most 3072 bytes). Key columns are NOT NULL, so `=` is the
+key's equality; a composite key joins on every column. Both transactions run through
+`retry.run_with_retries` (a 1023 / 40001 abort runs the pass again, staging included: the keys
+are few next to a table). A crash leaves everything or nothing; a second run finds nothing more
+to delete.
 """
 
 from __future__ import annotations
