@@ -12,9 +12,13 @@ leaves the warehouse as it was. The changes it applies, per dialect:
   `type_changes_in_place`, `targets.py`), unless the column has a DEFAULT or a BYTEDICT,
   RUNLENGTH, TEXT255 or TEXT32K encoding, which that page also refuses: read from the catalog
   first (`RedshiftWarehouse.in_place_refusals`), such a column is rebuilt. Any other widening
-  rebuilds the table: CREATE the new shape, INSERT ... SELECT, DROP the old, RENAME the new into
-  its place, in one transaction. DDL runs inside BEGIN ... COMMIT in Redshift, TRUNCATE aside
-  (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE is refused there
+  rebuilds the table: CREATE the new shape and INSERT ... SELECT from the target in one
+  transaction without the target's lock; then LOCK, check that no load or delete pass wrote to
+  the target since (its ledger rows unchanged, else run again: `retry.py`), DROP the old and
+  RENAME the new into its place, in a second, short one (`_rebuild`; readers see the old table
+  until it commits, as LOCK's ACCESS EXCLUSIVE makes them wait only for that one:
+  https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html). DDL runs inside BEGIN ... COMMIT
+  in Redshift, TRUNCATE aside (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE is refused there
   only for external tables (https://docs.aws.amazon.com/redshift/latest/dg/r_DROP_TABLE.html),
   as is ALTER TABLE (r_ALTER_TABLE.html above).
 """
@@ -41,10 +45,11 @@ from mysql_redshift_assets.load.evolve import (
     warehouse_columns,
 )
 from mysql_redshift_assets.load.files import group_columns
-from mysql_redshift_assets.load.keep import Kept
 from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
-from mysql_redshift_assets.naming import side_table_name
+from mysql_redshift_assets.load.retry import RetryLoad, run_with_retries
+from mysql_redshift_assets.load.side import Side, drop_dead_side_tables, side_exists
+from mysql_redshift_assets.naming import deletes_ledger_name
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 
@@ -151,15 +156,16 @@ def apply_changes(
         warehouse.commit()  # end the catalog read: the changes' transaction starts with them
         changes = choose_paths(changes, refusals)
     if any(c.action == "rebuild" for c in changes):
-        schema, name = request.target_schema, request.target_table
-        with warehouse.transaction():
-            # The lock first; then what depends on the table, read under it (keep.py).
-            warehouse.execute(warehouse.rebuild_lock_sql(target))
-            kept = warehouse.kept_objects(schema, name)
-            for sql in rebuild_statements(warehouse, request, existing, changes, kept)[1:]:
-                warehouse.execute(sql)
-            added = [c.column for c in changes if c.action == "add"]
-            kept.restore(warehouse, target, [*existing, *added], f"{schema}.{name}")
+        side = Side(warehouse, request.target_schema, request.target_table)
+        try:
+            run_with_retries(
+                warehouse,
+                f"rebuild of {warehouse.name}:{side.schema}.{side.target}",
+                lambda: _rebuild(warehouse, request, existing, changes, side),
+                unchanged="the old table and the ledger are unchanged",
+            )
+        finally:
+            side.drop()  # not swapped in: the rebuild failed
         return
     in_transaction = warehouse.apply_type_changes(target, changes)  # Redshift's, alone
     with warehouse.transaction():
@@ -190,20 +196,74 @@ def change_statements(target: str, changes: Sequence[Change]) -> list[str]:
     return out
 
 
+def _rebuild(
+    warehouse: Warehouse,
+    request: LoadRequest,
+    existing: Columns,
+    changes: Sequence[Change],
+    side: Side,
+) -> None:
+    """One attempt: fill the new shape outside the lock (unless an attempt aborted as not
+    serializable filled it), then swap it in under the lock if nothing was written to the
+    target meanwhile (its ledger rows unchanged), else RetryLoad and fill again."""
+    schema, name = request.target_schema, request.target_table
+    target = warehouse.ref(schema, name)
+    try:
+        if not side.ready():
+            with warehouse.transaction():
+                # Read before the copy: a write committed after it shows as a change under
+                # the lock.
+                side.seen = _ledger_rows(warehouse, request)
+                fill, _ = rebuild_statements(warehouse, request, existing, changes, side.new())
+                for sql in fill:
+                    warehouse.execute(sql)
+        assert side.name is not None
+        _, swap = rebuild_statements(warehouse, request, existing, changes, side.name)
+        with warehouse.transaction():
+            warehouse.lock(target)
+            if set(warehouse.table_columns(schema, name)) != set(existing):
+                # Planned against another shape: a rival changed it; `_ddl` plans again.
+                raise LoadError(f"{schema}.{name} changed shape during the rebuild")
+            if _ledger_rows(warehouse, request) != side.seen:
+                raise RetryLoad("a load or a delete pass wrote to the table during the copy")
+            if not side_exists(warehouse, schema, side.name):
+                raise RetryLoad(f"side table {side.name} was dropped by another swap")
+            drop_dead_side_tables(warehouse, schema, name, keep=side.name)
+            # What depends on the table, read under the lock (keep.py).
+            kept = warehouse.kept_objects(schema, name)
+            for sql in [*kept.drop_statements(), *swap]:
+                warehouse.execute(sql)
+            added = [c.column for c in changes if c.action == "add"]
+            kept.restore(warehouse, target, [*existing, *added], f"{schema}.{name}")
+    except Exception as exc:
+        if not warehouse.is_serialization_failure(exc):
+            side.drop()  # a retry after a serialization failure reuses it
+        raise
+    side.swapped()
+
+
+def _ledger_rows(warehouse: Warehouse, request: LoadRequest) -> set[str]:
+    """The ledger rows of every write into the table: its files (loads, swaps) and its delete
+    passes."""
+    schema = request.target_schema
+    files = warehouse.loaded_keys(schema, request.ledger_name)
+    passes = warehouse.loaded_keys(schema, deletes_ledger_name(request.table, request.watermark))
+    return files | passes
+
+
 def rebuild_statements(
     warehouse: Warehouse,
     request: LoadRequest,
     existing: Columns,
     changes: Sequence[Change],
-    kept: Kept | None = None,
-) -> list[str]:
-    """Redshift: the table in its new shape, filled from the old, swapped in by name; then the
-    added columns. One transaction: readers see the old table until it commits. The views on
-    the table (`kept`, read under the lock) are dropped just before it; `apply_changes`
-    recreates them after."""
+    side: str,
+) -> tuple[list[str], list[str]]:
+    """Redshift: the table in its new shape, filled from the old (transaction 1, no lock), then
+    swapped in by name with the added columns (transaction 2, under the lock, after the views
+    on the table are dropped; `_rebuild` recreates them after). Readers see the old table until
+    transaction 2 commits."""
     schema, name = request.target_schema, request.target_table
     target = warehouse.ref(schema, name)
-    side = side_table_name(name)
     side_ref = warehouse.ref(schema, side)
     new_types = {c.column: c.sql_type for c in changes if c.action in ("alter", "rebuild")}
     ddl = []
@@ -212,16 +272,16 @@ def rebuild_statements(
         ddl.append(f"{quote_ident(col)} {new_types.get(col) or text}{not_null}")
     cols = ", ".join(quote_ident(c) for c in existing)
     options = warehouse.target_table_options(request)
-    return [
-        warehouse.rebuild_lock_sql(target),
-        f"DROP TABLE IF EXISTS {side_ref}",
+    fill = [
         f"CREATE TABLE {side_ref} ({', '.join(ddl)}){options}",
         f"INSERT INTO {side_ref} ({cols}) SELECT {cols} FROM {target}",
-        *(kept.drop_statements() if kept else []),
+    ]
+    swap = [
         f"DROP TABLE {target}",
         f"ALTER TABLE {side_ref} RENAME TO {quote_ident(name)}",
         *change_statements(target, [c for c in changes if c.action == "add"]),
     ]
+    return fill, swap
 
 
 def resync_command(table: TableConfig) -> str:

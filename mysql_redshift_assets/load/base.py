@@ -111,10 +111,6 @@ class Warehouse(Closing, ABC):
         default: DuckDB has no grants, and its views are bound by name only."""
         return Kept()
 
-    def rebuild_lock_sql(self, table: str) -> str:
-        """The first statement of a rebuild's transaction (`load/alter.py`)."""
-        return f"SELECT 1 FROM {table} LIMIT 0"
-
     def target_table_options(self, request: LoadRequest) -> str:
         """Text after `CREATE TABLE ... (columns)`; none unless the dialect has physical keys."""
         return ""

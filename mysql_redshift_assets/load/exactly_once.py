@@ -23,7 +23,21 @@
 Re-running is harmless: a file in the ledger is never loaded again. A transaction the database
 aborts as not serializable (Redshift ERROR 1023, PostgreSQL SQLSTATE 40001) is run again with
 backoff, as AWS advises: it is idempotent
-(https://docs.aws.amazon.com/redshift/latest/dg/c_serial_isolation-serializable-isolation-troubleshooting.html).
+(https://docs.aws.amazon.com/redshift/latest/dg/c_serial_isolation-serializable-isolation-troubleshooting.html);
+`retry.py` runs every warehouse write so (this load, the swap, the rebuild, the delete pass).
+
+A big backlog (the first load of a big table, 1c-9) is not one staging table and one window
+merge under the lock: an incremental load without a window whose pending files hold more than
+`TRANSACTION_BYTES` runs as consecutive loads of runs of files in file order, each the
+algorithm above (staged, locked, merged, its ledger rows, committed). A crash between two leaves
+a prefix of the files in the table and the ledger; the next load takes the rest. The rows are
+those of separate loads of each run, as if the syncs had come more often: the files are in the
+order the extraction read them (`Watermark.record_file` appends each durably stored increment
+after the previous one, and `candidate_files` returns them in that order), so a key's row in a
+later file is what MySQL held later, and a later run's merge replaces it by key. One merge of
+all the files would rank a key's versions by cursor first (`latest_first`); the two agree
+unless a key's cursor went down between two reads (set back, or to a zero date), and then the
+later read, which the runs keep, is MySQL's row.
 `LoadResult.lock_seconds` is how long the target was locked. `ExactlyOnceWarehouse` holds this
 algorithm once, over the contract of `base.Warehouse`; each dialect (`redshift.py`,
 `postgres.py`, `duckdb.py`) states its own record, lock, table options, text check and the one
@@ -32,29 +46,39 @@ step that moves file bytes into staging.
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
 from mysql_redshift_assets.load.alter import create_or_widen
 from mysql_redshift_assets.load.base import CopyBatch, Warehouse
 from mysql_redshift_assets.load.files import group_columns, read_footers, schema_groups
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult, check_fence
+from mysql_redshift_assets.load.retry import LOAD_ATTEMPTS as LOAD_ATTEMPTS
+from mysql_redshift_assets.load.retry import RetryLoad, run_with_retries
 from mysql_redshift_assets.state.watermark import FileRecord
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import ORDER_COLUMN, FileColumn
 
-# Attempts of a load that the database aborted as not serializable, or that found, under the
-# lock, files another load recorded after this one staged them.
-LOAD_ATTEMPTS = 5
-RETRY_BASE_SECONDS = 0.5
+# The Parquet bytes one transaction of a big incremental load takes at most (a single file
+# bigger than this is its own transaction): 1c-9 of the readiness review, the first load of a
+# big table. A module constant, not a setting: tests set it small.
+TRANSACTION_BYTES = 2 * 1024**3
 
 
-class RetryLoad(Exception):
-    """The attempt was rolled back and can be run again unchanged (it is idempotent)."""
+def file_chunks(files: list[FileRecord], limit: int) -> list[list[FileRecord]]:
+    """`files` cut, in their order, into runs of at most `limit` bytes (at least one file each)."""
+    chunks: list[list[FileRecord]] = []
+    size = 0
+    for f in files:
+        if not chunks or (size + f.bytes > limit and chunks[-1]):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(f)
+        size += f.bytes
+    return chunks
 
 
 @dataclass(frozen=True)
@@ -90,31 +114,49 @@ class ExactlyOnceWarehouse(Warehouse):
             # transaction): no target to lock, nothing to load.
             self.commit()
             return LoadResult(columns_added=added, seconds=time.monotonic() - started)
-        result = self._load_with_retries(request, store)
+        result = self._load_in_chunks(request, store)
         result.columns_added = added
         result.table_rows = self.row_count(schema, table)
         self.commit()  # end the read's transaction: an idle session must hold no locks
         result.seconds = time.monotonic() - started
         return result
 
+    def _load_in_chunks(self, request: LoadRequest, store: ObjectStore) -> LoadResult:
+        """An incremental load without a window whose pending files hold more than
+        TRANSACTION_BYTES runs as several loads of consecutive files, each its own transaction
+        (see the module's docstring); any other load is one."""
+        small = sum(f.bytes for f in request.candidates) <= TRANSACTION_BYTES
+        if small or request.mode != "incremental" or request.window is not None:
+            return self._load_with_retries(request, store)
+        loaded = self.loaded_keys(request.target_schema, request.ledger_name)
+        self.commit()
+        pending = [f for f in request.candidates if f.key not in loaded]
+        chunks = file_chunks(pending, TRANSACTION_BYTES)
+        if len(chunks) <= 1:
+            return self._load_with_retries(request, store)
+        total = LoadResult(already_loaded=len(request.candidates) - len(pending), attempts=0)
+        for chunk in chunks:
+            part = self._load_with_retries(replace(request, candidates=chunk), store)
+            total.rows_loaded += part.rows_loaded
+            total.files_loaded += part.files_loaded
+            total.already_loaded += part.already_loaded
+            total.copies += part.copies
+            total.lock_seconds += part.lock_seconds
+            total.attempts += part.attempts
+            for column, n in part.truncated.items():
+                total.truncated[column] = total.truncated.get(column, 0) + n
+        return total
+
     def _load_with_retries(self, request: LoadRequest, store: ObjectStore) -> LoadResult:
-        where = f"{self.name}:{request.target_schema}.{request.target_table}"
-        for attempt in range(1, LOAD_ATTEMPTS + 1):
-            try:
-                result = self._attempt(request, store)
-                result.attempts = attempt
-                return result
-            except LoadError:  # a StaleLoad too: the same request would be stale again
-                raise
-            except Exception as exc:
-                retry = isinstance(exc, RetryLoad) or self.is_serialization_failure(exc)
-                if not retry or attempt == LOAD_ATTEMPTS:
-                    raise LoadError(
-                        f"load into {where} rolled back after {attempt} attempt(s) "
-                        f"({type(exc).__name__}: {exc}); target and ledger are unchanged"
-                    ) from exc
-            time.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1) * (1 + random.random()))
-        raise AssertionError("unreachable")
+        where = f"load into {self.name}:{request.target_schema}.{request.target_table}"
+        result, attempts = run_with_retries(
+            self,
+            where,
+            lambda: self._attempt(request, store),
+            unchanged="target and ledger are unchanged",
+        )
+        result.attempts = attempts
+        return result
 
     def _attempt(self, request: LoadRequest, store: ObjectStore) -> LoadResult:
         """Stage without the lock, then lock, re-check the ledger, merge and record."""

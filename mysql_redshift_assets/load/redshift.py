@@ -127,9 +127,6 @@ class RedshiftWarehouse(DbApiWarehouse):
         """Views, grants, owner and comments the swap keeps (`redshift_keep.py`)."""
         return read_redshift(self.fetchall, schema, table)
 
-    def rebuild_lock_sql(self, table: str) -> str:
-        return f"LOCK {table}"  # readers keep the old table until the rebuild commits
-
     def target_table_options(self, request: LoadRequest) -> str:
         return table_suffix(request.distkey, request.sortkey)
 

@@ -1,28 +1,40 @@
-"""Swap a generation into the warehouse in one step: the table a resync (or a full table whose
-shape changed) is replaced by. A partitioned table's resync swaps in the new generation of every
-window at once: the side table gets every window's rows, the ledger every file.
+"""Swap a generation into the warehouse: the table a resync (or a full table whose shape changed)
+is replaced by. A partitioned table's resync swaps in the new generation of every window at once:
+the side table gets every window's rows, the ledger every file.
 
-    BEGIN
-      LOCK target                           -- readers keep reading the old table
-      ledger re-check; the request's fence  -- already swapped in: nothing to do; superseded
-                                            -- (a newer lineage or generation): StaleLoad
-      DROP TABLE IF EXISTS side; CREATE TABLE side (the files' columns)
+    BEGIN                                   -- 1: fill the side table; the target is not locked
+      ledger read: already swapped in?      -- then nothing to do
+      CREATE TABLE side (the files' columns) -- a name of this attempt's own (side.py)
       COPY staging <- exactly these files; check: rows copied == rows in the footers
       INSERT INTO side SELECT the recorded columns FROM staging
-      DROP the views on target (read first: keep.py)
+    COMMIT
+    BEGIN                                   -- 2: the swap, under the lock
+      LOCK target                           -- readers keep reading the old table
+      ledger re-check; the request's fence  -- swapped in meanwhile: nothing to do (the side
+                                            -- table is dropped); superseded: StaleLoad
+      the side table still ours?            -- else RetryLoad (a rival judged it dead)
+      drop other attempts' dead side tables (side.py)
+      DROP the views on target (read first, under the lock: keep.py)
       DROP TABLE target; ALTER TABLE side RENAME TO target
       recreate the views; the grants, owner and comments (keep.py)
       INSERT one ledger row per file
     COMMIT                                  -- or ROLLBACK: the old table and ledger stay
 
-The whole swap is one transaction on every target: PostgreSQL and DuckDB DDL is transactional,
-and Redshift runs DDL inside BEGIN ... COMMIT, TRUNCATE aside
+The target is locked only for transaction 2, which copies nothing (1c-4 of the readiness
+review): on Redshift LOCK takes ACCESS EXCLUSIVE, and "causes reads and writes on the table to
+wait" (https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html). The generation's rows and
+its ledger rows still commit together, in transaction 2. Both transactions run through
+`retry.run_with_retries`: a 1023 / 40001 abort runs transaction 2 again over the side table
+already filled (`side.Side`); a rival's drop of it runs the attempt again from transaction 1;
+a swap that ends without swapping it in drops it.
+
+DDL runs inside BEGIN ... COMMIT in Redshift, TRUNCATE aside
 (https://docs.aws.amazon.com/redshift/latest/dg/r_BEGIN.html); DROP TABLE and ALTER TABLE are
 refused in a transaction block only on external tables
 (https://docs.aws.amazon.com/redshift/latest/dg/r_DROP_TABLE.html,
-https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html), and COPY is part of every
-load's transaction already. A crash before COMMIT leaves
-the old table and a ledger without the generation: the next load swaps again.
+https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html). A crash before transaction
+2 commits leaves the old table and a ledger without the generation (and perhaps a side table,
+dropped by a later swap: side.py): the next load swaps again.
 """
 
 from __future__ import annotations
@@ -37,7 +49,8 @@ from mysql_redshift_assets.load.base import CopyBatch, Warehouse
 from mysql_redshift_assets.load.files import group_columns, read_footers
 from mysql_redshift_assets.load.keep import Kept
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult, check_fence
-from mysql_redshift_assets.naming import side_table_name
+from mysql_redshift_assets.load.retry import RetryLoad, run_with_retries
+from mysql_redshift_assets.load.side import Side, drop_dead_side_tables, side_exists
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 
@@ -46,7 +59,6 @@ def swap_in(warehouse: Warehouse, store: ObjectStore, request: LoadRequest) -> L
     """Replace the target by exactly `request.candidates` (one generation, or one of each window
     of a partitioned table; one schema)."""
     started = time.monotonic()
-    result = LoadResult()
     schema, name = request.target_schema, request.target_table
     files = request.candidates
     groups = group_columns(store, files)
@@ -54,52 +66,82 @@ def swap_in(warehouse: Warehouse, store: ObjectStore, request: LoadRequest) -> L
         raise LoadError(f"the files to swap in hold one schema; these hold {len(groups)}")
     warehouse.check_text_fits(request, files, read_footers(store, files))
     warehouse.ensure_ledger(schema)
-    # Read before the transaction: its first statement is the LOCK (DuckDB's snapshot begins
-    # at a transaction's first statement, and must see what the lock's last holder committed).
-    exists = bool(warehouse.table_columns(schema, name))
     warehouse.commit()
+    side = Side(warehouse, schema, name)
     try:
-        with warehouse.transaction():
-            _swap(warehouse, store, request, groups[0], result, exists)
-    except LoadError:
-        raise
-    except Exception as exc:
-        raise LoadError(
-            f"swap into {warehouse.name}:{schema}.{name} rolled back ({type(exc).__name__}: "
-            f"{exc}); the old table and the ledger are unchanged"
-        ) from exc
+        result, attempts = run_with_retries(
+            warehouse,
+            f"swap into {warehouse.name}:{schema}.{name}",
+            lambda: _attempt(warehouse, store, request, groups[0], side),
+            unchanged="the old table and the ledger are unchanged",
+        )
+    finally:
+        side.drop()  # not swapped in: a failure, or a rival swapped the generation in
+    result.attempts = attempts
     result.table_rows = warehouse.row_count(schema, name)
     warehouse.commit()
     result.seconds = time.monotonic() - started
     return result
 
 
-def _swap(
+def _already_in(warehouse: Warehouse, request: LoadRequest, result: LoadResult) -> bool:
+    """True if the ledger holds the generation (a rival swapped it in); LoadError if part."""
+    loaded = warehouse.loaded_keys(request.target_schema, request.ledger_name)
+    done = [f for f in request.candidates if f.key in loaded]
+    result.already_loaded = len(done)
+    if done and len(done) < len(request.candidates):
+        raise LoadError("a generation is partly in the ledger; refusing to guess")
+    return bool(done)
+
+
+def _attempt(
     warehouse: Warehouse,
     store: ObjectStore,
     request: LoadRequest,
     columns: list[FileColumn],
-    result: LoadResult,
-    exists: bool,
-) -> None:
+    side: Side,
+) -> LoadResult:
+    """Transaction 1 unless an earlier attempt filled the side table; then transaction 2."""
+    result = LoadResult()
     schema, name = request.target_schema, request.target_table
-    target, side = warehouse.ref(schema, name), warehouse.ref(schema, side_table_name(name))
-    if exists:
-        warehouse.lock(target)
-    loaded = warehouse.loaded_keys(schema, request.ledger_name)
-    done = [f for f in request.candidates if f.key in loaded]
-    result.already_loaded = len(done)
-    if done:
-        if len(done) < len(request.candidates):
-            raise LoadError("a generation is partly in the ledger; refusing to guess")
-        return
-    check_fence(request, f"swap into {warehouse.name}:{schema}.{name}")
-    # Under the lock, before anything is written: what depends on the table (LoadError if some
-    # of it cannot be kept; see keep.py).
-    kept = warehouse.kept_objects(schema, name) if exists else Kept()
+    try:
+        if not side.ready():
+            with warehouse.transaction():
+                if _already_in(warehouse, request, result):
+                    return result
+                side.rows = fill_side(warehouse, store, request, columns, side.new())
+        # Read before the transaction: its first statement is the LOCK (DuckDB's snapshot
+        # begins at a transaction's first statement, and must see what the lock's last holder
+        # committed).
+        exists = bool(warehouse.table_columns(schema, name))
+        warehouse.commit()
+        assert side.name is not None
+        with warehouse.transaction():
+            swapped = _swap(warehouse, request, columns, side.name, exists, result)
+    except Exception as exc:
+        if not warehouse.is_serialization_failure(exc):
+            side.drop()  # a retry after a serialization failure reuses it
+        raise
+    if swapped:
+        side.swapped()
+        result.rows_loaded = side.rows
+        result.copies.append(side.rows)
+        result.files_loaded = [f.key for f in request.candidates]
+    return result
+
+
+def fill_side(
+    warehouse: Warehouse,
+    store: ObjectStore,
+    request: LoadRequest,
+    columns: list[FileColumn],
+    side: str,
+) -> int:
+    """Transaction 1: the side table in the files' shape, filled with exactly the files; the
+    rows copied. The target is not touched."""
+    side_ref = warehouse.ref(request.target_schema, side)
     ddl = ", ".join(target_column_ddl(warehouse, c, request) for c in columns)
-    warehouse.execute(f"DROP TABLE IF EXISTS {side}")
-    warehouse.execute(f"CREATE TABLE {side} ({ddl}){warehouse.target_table_options(request)}")
+    warehouse.execute(f"CREATE TABLE {side_ref} ({ddl}){warehouse.target_table_options(request)}")
     # The files may end with the merge's order column: COPY (by position on Redshift) into a
     # staging table that mirrors them, then the recorded columns into the side table.
     footers = read_footers(store, request.candidates)
@@ -110,27 +152,50 @@ def _swap(
         staging = warehouse._create_staging(f"swap_{uuid.uuid4().hex[:8]}", staged)
         copied = warehouse.copy_into_staging(CopyBatch(staging, staged, files, store, request, 0))
         cols = ", ".join(quote_ident(c.name) for c in columns)
-        warehouse.execute(f"INSERT INTO {side} ({cols}) SELECT {cols} FROM {staging}")
+        warehouse.execute(f"INSERT INTO {side_ref} ({cols}) SELECT {cols} FROM {staging}")
         warehouse.execute(f"DROP TABLE {staging}")
     expected = sum(f.rows for f in request.candidates)
     if copied != expected:
         raise LoadError(
             f"COPY reported {copied} rows but the files' footers hold {expected}; rolled back"
         )
+    return copied
+
+
+def _swap(
+    warehouse: Warehouse,
+    request: LoadRequest,
+    columns: list[FileColumn],
+    side: str,
+    exists: bool,
+    result: LoadResult,
+) -> bool:
+    """Transaction 2, under the lock; False if a rival swapped the generation in meanwhile."""
+    schema, name = request.target_schema, request.target_table
+    target, side_ref = warehouse.ref(schema, name), warehouse.ref(schema, side)
+    if exists:
+        warehouse.lock(target)
+    if _already_in(warehouse, request, result):
+        return False
+    check_fence(request, f"swap into {warehouse.name}:{schema}.{name}")
+    if not side_exists(warehouse, schema, side):
+        raise RetryLoad(f"side table {side} was dropped by another swap; filling it again")
+    drop_dead_side_tables(warehouse, schema, name, keep=side)
+    # Under the lock, before anything is written: what depends on the table (LoadError if some
+    # of it cannot be kept; see keep.py).
+    kept = warehouse.kept_objects(schema, name) if exists else Kept()
     for sql in kept.drop_statements():
         warehouse.execute(sql)
-    for sql in swap_statements(target, side, name, exists):
+    for sql in swap_statements(target, side_ref, name, exists):
         warehouse.execute(sql)
     kept.restore(warehouse, target, [c.name for c in columns], f"{schema}.{name}")
     sql = ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph, warehouse.now_sql)
     for f in request.candidates:
         warehouse.execute(sql, (f.key, request.ledger_name, f.rows, request.run_id))
-    result.rows_loaded = copied
-    result.copies.append(copied)
-    result.files_loaded = [f.key for f in request.candidates]
+    return True
 
 
 def swap_statements(target: str, side: str, name: str, exists: bool) -> list[str]:
-    """The side table takes the target's name; inside the load's transaction."""
+    """The side table takes the target's name; inside the swap's transaction 2."""
     drop = [f"DROP TABLE {target}"] if exists else []
     return [*drop, f"ALTER TABLE {side} RENAME TO {quote_ident(name)}"]

@@ -272,7 +272,9 @@ class RecordingCursor:
         conn = self.conn
         conn.log.append((sql, params))
         self.rows = []
-        if created := re.match(r'CREATE TABLE IF NOT EXISTS "([^"]+)"\."([^"]+)" \((.*)$', sql):
+        if created := re.match(
+            r'CREATE TABLE (?:IF NOT EXISTS )?"([^"]+)"\."([^"]+)" \((.*)$', sql
+        ):
             names = re.findall(r'(?:^|, )"([^"]+)" [A-Z]', created.group(3))
             conn.tables.setdefault((created.group(1), created.group(2)), names)
             typed = re.findall(r'(?:^|, )"([^"]+)" ([A-Z][A-Z ]*(?:\(\d+(?:,\d+)?\))?)', sql)

@@ -41,6 +41,14 @@ TARGET = '"analytics"."orders"'
 SIDE = '"analytics"."orders__mra_new"'
 
 
+@pytest.fixture(autouse=True)
+def fixed_side_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each attempt's side table has a name of its own (load/side.py); here a fixed one."""
+    from mysql_redshift_assets.load import side
+
+    monkeypatch.setattr(side, "side_table", lambda name: f"{name}__mra_new")
+
+
 # -- the planner, as a table --------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "args", "parsed"),
@@ -234,7 +242,7 @@ def test_redshift_widens_varchar_alone_outside_a_transaction_block(tmp_path: Pat
     ]
 
 
-def test_redshift_rebuilds_for_any_other_widening_and_swaps_in_one_transaction(
+def test_redshift_rebuilds_for_any_other_widening_copying_outside_the_lock(
     tmp_path: Path,
 ) -> None:
     conn = AutocommitRecording(tables={("analytics", "orders"): list(EXISTING)})
@@ -246,19 +254,45 @@ def test_redshift_rebuilds_for_any_other_widening_and_swaps_in_one_transaction(
     ]  # fmt: skip
     request = _request(make_table(tmp_path), distkey="id", sortkey=("compound", ["updated_at"]))
     apply_changes(warehouse, request, existing, changes)
+    assert conn.log == rebuild_log(
+        'CREATE TABLE {SIDE} ("id" BIGINT NOT NULL, "order_total" DECIMAL(12,2), '
+        '"note" VARCHAR(160), "updated_at" TIMESTAMP) DISTKEY("id") COMPOUND SORTKEY("updated_at")'
+    )
+
+
+def _columns_of(table: str) -> tuple[str, tuple[str, str]]:
+    return (
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+        ("analytics", table),
+    )
+
+
+def rebuild_log(create: str) -> list[tuple[str, Any]]:
+    """Redshift's rebuild: the side table filled without the lock (transaction 1), then, under
+    the lock, the checks (the target's columns, its ledger rows, the side table still ours, the
+    dead side tables of the table) and the swap (transaction 2)."""
     cols = '"id", "order_total", "note", "updated_at"'
-    assert conn.log == [
+    ledger = _columns_of("mysql_redshift_loads")  # no ledger yet: no rows to read
+    return [
         CATALOG_READ,
         ("COMMIT", None),
-        (f"LOCK {TARGET}", None),
-        KEEP_READ,  # load/redshift_keep.py: what the rebuild's DROP TABLE must keep
-        (f"DROP TABLE IF EXISTS {SIDE}", None),
-        (
-            f'CREATE TABLE {SIDE} ("id" BIGINT NOT NULL, "order_total" DECIMAL(12,2), '
-            '"note" VARCHAR(160), "updated_at" TIMESTAMP) DISTKEY("id") COMPOUND SORTKEY("updated_at")',
-            None,
-        ),
+        ledger,
+        ledger,
+        (create.format(SIDE=SIDE), None),
         (f"INSERT INTO {SIDE} ({cols}) SELECT {cols} FROM {TARGET}", None),
+        ("COMMIT", None),
+        (f"LOCK {TARGET}", None),
+        _columns_of("orders"),
+        ledger,
+        ledger,
+        _columns_of("orders__mra_new"),
+        (
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_name LIKE %s",
+            ("analytics", "orders__mra_1c168a_%"),
+        ),
+        KEEP_READ,  # load/redshift_keep.py: what the rebuild's DROP TABLE must keep
         (f"DROP TABLE {TARGET}", None),
         (f'ALTER TABLE {SIDE} RENAME TO "orders"', None),
         (f'ALTER TABLE {TARGET} ADD COLUMN "col_190_time" INTEGER', None),
@@ -266,7 +300,7 @@ def test_redshift_rebuilds_for_any_other_widening_and_swaps_in_one_transaction(
     ]
 
 
-def test_redshift_swaps_a_generation_in_within_one_transaction(tmp_path: Path) -> None:
+def test_redshift_swaps_a_generation_in_copying_outside_the_lock(tmp_path: Path) -> None:
     table = make_table(tmp_path)
     store = S3LikeStore(tmp_path / "store")
     files = _write_files(store, tmp_path, [3, 2])
@@ -275,37 +309,47 @@ def test_redshift_swaps_a_generation_in_within_one_transaction(tmp_path: Path) -
     request = replace(_request(table), candidates=files)
     result = swap_in(warehouse, store, request)
     assert result.rows_loaded == 5 and result.files_loaded == [f.key for f in files]
-    statements = conn.statements
-    # ensure_ledger commits; the swap reads whether the target exists and commits, so that its
-    # transaction starts with the LOCK
-    begin = statements.index(LEDGER_DDL) + 4
-    assert "information_schema" in statements[begin - 2] and statements[begin - 1] == "COMMIT"
+    statements = [s for s in conn.statements if "information_schema" not in s]
+    # Transaction 1, after ensure_ledger's: the ledger read, the side table filled; no LOCK.
+    begin = statements.index(LEDGER_DDL) + 3
     end = begin + statements[begin:].index("COMMIT")
-    swap = [s for s in statements[begin:end] if "information_schema" not in s]
-    assert swap[0] == f"LOCK {TARGET}"
-    assert swap.pop(2) == KEEP_READ[0]  # under the lock, before anything is written
-    assert swap[2:4] == [
-        f"DROP TABLE IF EXISTS {SIDE}",
+    fill = statements[begin:end]
+    assert not any(s.startswith("LOCK") for s in fill)
+    assert (
+        fill[0]
+        == 'SELECT "file_key" FROM "analytics"."mysql_redshift_loads" WHERE "table_name" = %s'
+    )
+    assert fill[1] == (
         f'CREATE TABLE {SIDE} ("id" BIGINT NOT NULL, "col_190_time" INTEGER, '
         '"order_total" DECIMAL(12,2), "note" VARCHAR(160), "updated_at" TIMESTAMP) '
-        "DISTSTYLE AUTO SORTKEY AUTO",
-    ]
+        "DISTSTYLE AUTO SORTKEY AUTO"
+    )
     # The files end with the merge's order column: COPY (by position) into a staging table
     # that mirrors them, then the recorded columns into the side table.
-    staging = swap[4].split(" (")[0].removeprefix("CREATE TEMP TABLE ")
+    staging = fill[2].split(" (")[0].removeprefix("CREATE TEMP TABLE ")
     assert staging.startswith('"mra_staging_swap_')
-    assert swap[5] == "SELECT pg_last_query_id()"  # COPY's errors are the ones after it
-    del swap[5]
-    assert swap[5].startswith(f"COPY {staging} FROM 's3://bucket/backup/") and "MANIFEST" in swap[5]
+    assert fill[3] == "SELECT pg_last_query_id()"  # COPY's errors are the ones after it
+    assert fill[4].startswith(f"COPY {staging} FROM 's3://bucket/backup/") and "MANIFEST" in fill[4]
     cols = '"id", "col_190_time", "order_total", "note", "updated_at"'
-    assert swap[6:11] == [
+    assert fill[5:] == [
         "SELECT pg_last_copy_count()",
         f"INSERT INTO {SIDE} ({cols}) SELECT {cols} FROM {staging}",
         f"DROP TABLE {staging}",
+    ]
+    # Transaction 2 (after the read of whether the target exists): LOCK, the ledger re-read,
+    # the swap and the ledger rows; nothing copied under the lock.
+    begin = end + 2
+    end = begin + statements[begin:].index("COMMIT")
+    assert statements[begin:end] == [
+        f"LOCK {TARGET}",
+        'SELECT "file_key" FROM "analytics"."mysql_redshift_loads" WHERE "table_name" = %s',
+        KEEP_READ[0],  # under the lock, before anything is written (load/redshift_keep.py)
         f"DROP TABLE {TARGET}",
         f'ALTER TABLE {SIDE} RENAME TO "orders"',
+        *[
+            'INSERT INTO "analytics"."mysql_redshift_loads" ("file_key", "table_name", '
+            '"row_count", "run_id", "loaded_at") VALUES (%s, %s, %s, %s, GETDATE())'
+        ]
+        * 2,
     ]
-    assert [s.split(" (")[0] for s in swap[11:]] == [
-        'INSERT INTO "analytics"."mysql_redshift_loads"'
-    ] * 2
     assert not any(s.startswith("<autocommit") for s in statements)
