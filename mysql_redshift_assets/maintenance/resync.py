@@ -59,6 +59,7 @@ from mysql_redshift_assets.load.swap import swap_in
 from mysql_redshift_assets.maintenance.windows import known_partitions, window_of
 from mysql_redshift_assets.naming import generation_id, target_table
 from mysql_redshift_assets.partitions import Window
+from mysql_redshift_assets.state.fenced import FencedStore
 from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -125,7 +126,8 @@ def extract_generation(
     run_id: str,
 ) -> ResyncResult:
     """Steps 1 and 2: the new generation(s) in the store, then the one watermark write."""
-    with table_lease(watermarks.store, table, run_id):
+    with table_lease(watermarks.store, table, run_id) as lease:
+        store = FencedStore(store, lease)  # no upload once the lease is lost
         old = watermarks.load(table)
         windows = _windows(table, old)
         plan = plan_table(source, table, old.columns if old else None)

@@ -18,7 +18,12 @@ from typing import Literal
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.naming import LOADED_MARKER_FILE, WATERMARK_FILE, table_base
+from mysql_redshift_assets.naming import (
+    LOADED_MARKER_FILE,
+    WATERMARK_FILE,
+    lease_key,
+    table_base,
+)
 from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -77,12 +82,14 @@ def classify(
     store: ObjectStore, table: TableConfig, watermark: Watermark | None, loaded: set[str]
 ) -> list[StoredFile]:
     """Every object under the table's folder (paginated listing), but the watermark itself and
-    the no-op record beside it (`sync/noop.py`), which are the table's state, not its files."""
+    the no-op record beside it (`sync/noop.py`) and the lease, the table's state, not its files."""
     recorded = {f.key for f in watermark.files} if watermark else set()
     superseded = superseded_keys(watermark, loaded)
     files = []
     for obj in store.list(table_base(table) + "/"):
         if obj.key.endswith(("/" + WATERMARK_FILE, "/" + LOADED_MARKER_FILE)):
+            continue
+        if obj.key == lease_key(table):  # the lease: kept, its generation goes on
             continue
         state: FileState
         if "/_manifests/" in obj.key:

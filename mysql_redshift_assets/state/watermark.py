@@ -22,6 +22,7 @@ from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract.position import Position
 from mysql_redshift_assets.extract.samples import Sample
 from mysql_redshift_assets.naming import new_lineage, warehouse_names, watermark_key
+from mysql_redshift_assets.state.lease import lease_for
 from mysql_redshift_assets.store.objectstore import ObjectStore
 
 Status = Literal["new", "running", "success", "failed"]
@@ -270,11 +271,17 @@ class WatermarkStore:
         return watermark
 
     def save(self, table: TableConfig, watermark: Watermark) -> None:
-        """Write `watermark`, recording the warehouse names the table has from now on."""
+        """Write `watermark`, recording the warehouse names the table has from now on. Under
+        the table's lease (`state/lease.py`), conditionally: LeaseLost if it was lost."""
         names = warehouse_names(table, watermark)
         watermark.warehouse_names = {**watermark.warehouse_names, **names}
         watermark.updated_at = utcnow()
-        self.store.put_bytes(watermark.model_dump_json(indent=1).encode(), watermark_key(table))
+        key, data = watermark_key(table), watermark.model_dump_json(indent=1).encode()
+        lease = lease_for(self.store, key)
+        if lease is None:  # no run of this process holds the table (a test, a repair by hand)
+            self.store.put_bytes(data, key)
+        else:  # only while holding it, and only over the version it last saw
+            lease.write_watermark(key, data)
 
     def delete(self, table: TableConfig) -> None:
         self.store.delete([watermark_key(table)])

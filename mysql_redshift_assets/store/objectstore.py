@@ -7,6 +7,8 @@ PUT / multipart upload; the local store writes a temp file, fsyncs and renames.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -67,6 +69,15 @@ class ObjectStore(Closing, ABC):
         """Create `key` only if nothing is there (atomic); False when it already exists."""
 
     @abstractmethod
+    def put_if_match(self, data: bytes, key: str, tag: str | None) -> str | None:
+        """Compare-and-swap: write `key` only if its current version is `tag` (None: only if
+        nothing is there); the new version's tag, or None when refused (someone else wrote)."""
+
+    @abstractmethod
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and its version tag (for `put_if_match`), or None."""
+
+    @abstractmethod
     def get_bytes(self, key: str) -> bytes | None:
         """The object's bytes, or None when there is no such key."""
 
@@ -106,7 +117,11 @@ class LocalStore(ObjectStore):
         st = path.stat()
         return StoredObject(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
-    def _write_atomically(self, key: str, write: Callable[[BinaryIO], object]) -> Path:
+    def _write_atomically(
+        self, key: str, write: Callable[[BinaryIO], object], *, link: bool = True
+    ) -> Path:
+        """Write a temp file beside `key`, fsync it, and rename it to `key` (`link` False:
+        return the temp file's path; the caller links it and removes it)."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -115,6 +130,8 @@ class LocalStore(ObjectStore):
                 write(out)
                 out.flush()
                 os.fsync(out.fileno())
+            if not link:
+                return Path(tmp)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -139,17 +156,50 @@ class LocalStore(ObjectStore):
         self._write_atomically(key, lambda out: out.write(data))
 
     def put_if_absent(self, data: bytes, key: str) -> bool:
+        return self._create(key, data)
+
+    def _create(self, key: str, data: bytes) -> bool:
+        """Create `key` with all of `data` at once (a complete temp file hard-linked to the
+        name: the link fails if the name exists); False when it exists."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._write_atomically(key, lambda out: out.write(data), link=False)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.link(tmp, path)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        finally:
+            tmp.unlink(missing_ok=True)
         return True
+
+    @staticmethod
+    def _tag(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def put_if_match(self, data: bytes, key: str, tag: str | None) -> str | None:
+        """An atomic compare-and-swap between processes of this host: under an exclusive
+        `flock` of a lock file beside the object (`.tmp-lock-<name>`, never listed), compare
+        the current content's SHA-256 with `tag`, then replace atomically. Every conditional
+        writer of a key takes the lock; plain readers see the old or the new object, whole."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(path.parent / f".tmp-lock-{path.name}", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self.get_bytes(key)
+            if (None if current is None else self._tag(current)) != tag:
+                return None
+            if tag is None:
+                if not self._create(key, data):
+                    return None
+            else:
+                self._write_atomically(key, lambda out: out.write(data))
+            return self._tag(data)
+        finally:
+            os.close(lock)  # releases the flock
+
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        data = self.get_bytes(key)
+        return None if data is None else (data, self._tag(data))
 
     def get_bytes(self, key: str) -> bytes | None:
         try:

@@ -198,6 +198,37 @@ class S3Store(ObjectStore):
             raise
         return True
 
+    def put_if_match(self, data: bytes, key: str, tag: str | None) -> str | None:
+        """S3 conditional writes: `If-Match: <ETag>` replaces only the version we read,
+        `If-None-Match: *` creates only; refused with 412 PreconditionFailed (or 404 NoSuchKey
+        when an If-Match key is gone, or 409 ConditionalRequestConflict when two conditional
+        writes race), atomically on S3's side.
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html"""
+        condition = {"IfNoneMatch": "*"} if tag is None else {"IfMatch": tag}
+        try:
+            response = self._client.put_object(
+                Bucket=self.bucket, Key=self._full(key), Body=data, **condition
+            )
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412", "NoSuchKey", "404"):
+                return None
+            if code in ("ConditionalRequestConflict", "409"):
+                return None
+            raise
+        etag: str = response["ETag"]
+        return etag
+
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._full(key))
+            body: bytes = response["Body"].read()
+            return body, response["ETag"]
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
     def get_bytes(self, key: str) -> bytes | None:
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=self._full(key))

@@ -45,6 +45,7 @@ from mysql_redshift_assets.extract.snapshot_bounds import (
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.naming import generation_id
 from mysql_redshift_assets.partitions import Window
+from mysql_redshift_assets.state.fenced import FencedStore
 from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import FileRecord, ReadTo, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -150,7 +151,8 @@ def extract_table(
     `page_rows`: rows a MySQL query for this run (None: the table's `chunk_rows`)."""
     if table.partitioned and window is None:
         raise ValueError(f"{table.qualified} is partitioned ({table.mode}): give a window")
-    with table_lease(watermarks.store, table, run_id):
+    with table_lease(watermarks.store, table, run_id) as lease:
+        store = FencedStore(store, lease)  # no upload once the lease is lost
         started = time.monotonic()
         watermark = watermarks.load(table) or Watermark(table=table.qualified, mode=table.mode)
         plan = plan_table(source, table, watermark.columns)

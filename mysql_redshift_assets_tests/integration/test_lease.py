@@ -71,10 +71,10 @@ def test_two_extractions_at_once_one_refuses_and_rows_are_exact(orders):
         with fs.open_input_file(path) as handle:
             ids += pq.read_table(handle).column("id").to_pylist()
     assert sorted(ids) == list(range(1, 3001))
-    assert store.head(lease_key(table)) is None  # released
+    assert json.loads(store.get_bytes(lease_key(table)))["released"] is True
 
 
-def test_a_lease_left_by_a_dead_process_is_taken_over(orders):
+def test_an_expired_lease_left_by_a_dead_process_is_taken_over(orders):
     project, table = orders
     store = open_store(project, "s3")
     dead = subprocess.run(
@@ -84,8 +84,8 @@ def test_a_lease_left_by_a_dead_process_is_taken_over(orders):
 
     store.put_bytes(
         json.dumps({"run_id": "ghost", "host": socket.gethostname(), "pid": int(dead.stdout),
-                    "acquired_at": utcnow().isoformat(),
-                    "expires_at": (utcnow() + timedelta(hours=1)).isoformat()}).encode(),
+                    "generation": 7, "acquired_at": utcnow().isoformat(),
+                    "expires_at": (utcnow() - timedelta(seconds=1)).isoformat()}).encode(),
         lease_key(table),
     )  # fmt: skip
     source = open_source(project, "mysql")
@@ -93,16 +93,16 @@ def test_a_lease_left_by_a_dead_process_is_taken_over(orders):
         assert extract_table(source, store, WatermarkStore(store), table, run_id="r1").rows == 3000
     finally:
         source.close()
+    assert json.loads(store.get_bytes(lease_key(table)))["generation"] == 8
 
 
-def test_a_live_lease_refuses_and_an_expired_one_is_taken(tmp_path, orders):
+def test_a_live_lease_refuses_and_a_released_one_is_taken_at_once(tmp_path, orders):
     _, table = orders
     store = LocalStore(tmp_path / "store")
     with table_lease(store, table, "holder"):
         with pytest.raises(LeaseHeld, match="holder"):
             with table_lease(store, table, "intruder"):
                 pass
-    assert store.head(lease_key(table)) is None
-    with table_lease(store, table, "old", ttl=timedelta(seconds=-1)):
-        with table_lease(store, table, "new"):  # the first one's lease has expired
-            pass
+    assert json.loads(store.get_bytes(lease_key(table)))["released"] is True
+    with table_lease(store, table, "next"):  # released: no wait for its expiry
+        assert json.loads(store.get_bytes(lease_key(table)))["generation"] == 2
