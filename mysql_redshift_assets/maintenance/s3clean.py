@@ -24,6 +24,7 @@ from mysql_redshift_assets.naming import (
     lease_key,
     table_base,
 )
+from mysql_redshift_assets.state.fenced import FencedStore
 from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -157,8 +158,8 @@ def execute_clean(
     Under the table's lease, so an extraction cannot record a file in between.
     """
     keys = [f.key for f in plan.delete]
-    with table_lease(watermarks.store, table, f"s3clean-{uuid.uuid4().hex[:12]}"):
-        deleted = store.delete(keys)
+    with table_lease(watermarks.store, table, f"s3clean-{uuid.uuid4().hex[:12]}") as lease:
+        deleted = FencedStore(store, lease).delete(keys)  # not once the lease is lost
         watermark = watermarks.load(table)
         if watermark is not None and keys:
             gone = set(keys)
