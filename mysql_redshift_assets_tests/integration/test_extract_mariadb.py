@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -19,7 +20,7 @@ from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.resolve import TableConfig, table_config
 from mysql_redshift_assets.connect import open_source, open_store
 from mysql_redshift_assets.extract.source import SourceError
-from mysql_redshift_assets.naming import table_base
+from mysql_redshift_assets.naming import lease_key, table_base
 from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets.state.watermark import FileRecord, Position, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
@@ -541,9 +542,12 @@ def test_unreachable_mysql_names_source_and_host_not_password(
     assert "source 'mysql'" in message and f"127.0.0.1:{port}" in message
     assert TEST_PASSWORD not in message
     assert err.value.__cause__ is None and err.value.__suppress_context__
-    # Nothing was written for a run that never reached the source.
+    # Nothing was written for a run that never reached the source but the table's lease,
+    # released (kept: the next holder's generation goes on from it).
     store = open_store(project, "s3")
-    assert list(store.list("")) == []
+    lease = lease_key(table_config(project.pipeline("testpipe"), f"{mysql_db}.t"))
+    assert [o.key for o in store.list("")] == [lease]
+    assert json.loads(store.get_bytes(lease) or b"{}")["released"] is True
 
 
 def test_wrong_password_is_not_echoed(mysql_db, make_project, monkeypatch) -> None:
