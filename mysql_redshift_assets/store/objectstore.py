@@ -177,12 +177,12 @@ class LocalStore(ObjectStore):
 
     def put_if_match(self, data: bytes, key: str, tag: str | None) -> str | None:
         """An atomic compare-and-swap between processes of this host: under an exclusive
-        `flock` of a lock file beside the object (`.tmp-lock-<name>`, never listed), compare
-        the current content's SHA-256 with `tag`, then replace atomically. Every conditional
-        writer of a key takes the lock; plain readers see the old or the new object, whole."""
+        `flock` of the object's folder (no lock file left behind), compare the current
+        content's SHA-256 with `tag`, then replace atomically. Every conditional writer of
+        the folder takes the lock; plain readers see the old or the new object, whole."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(path.parent / f".tmp-lock-{path.name}", os.O_RDWR | os.O_CREAT, 0o644)
+        lock = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             current = self.get_bytes(key)
