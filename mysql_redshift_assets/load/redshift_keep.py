@@ -125,8 +125,10 @@ def read_redshift(fetch: Fetch, schema: str, name: str) -> Kept:
         row = fetch(VIEW_SQL, (d_oid,))[0]
         d_schema, d_name, relkind, definition, d_owner, d_comment = row
         what = f"{d_schema}.{d_name}"
-        if (d_schema, d_name) in materialized:
-            d = _materialized(fetch, row, materialized[(d_schema, d_name)], loader, superuser)
+        # SVV_MV_INFO shows a regular user only its own MVs: another user's is known by its DDL.
+        if (d_schema, d_name) in materialized or _HEAD.match(str(definition or "")):
+            auto = materialized.get((d_schema, d_name), False)
+            d = _materialized(fetch, row, auto, loader, superuser)
             if isinstance(d, str):
                 refused.append(d)
             else:
@@ -206,7 +208,9 @@ def _materialized(
     except ValueError:
         ddl = ""
     if not str(definition or "").strip() or not ddl:
-        return f"materialized view {what}: pg_get_viewdef gave no definition to create it from; {fix}"
+        return (
+            f"materialized view {what}: pg_get_viewdef gave no definition to create it from; {fix}"
+        )
     grants = tuple(parse_grants(fetch(GRANTS_SQL, (d_schema, d_name)), d_owner))
     return Dependent(
         d_schema, d_name, True, str(definition), (), True, d_owner, grants, d_comment, (), ddl

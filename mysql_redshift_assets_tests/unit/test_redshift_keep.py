@@ -143,7 +143,11 @@ def test_a_materialized_view_and_a_view_on_it_are_kept_in_dependency_order() -> 
     ("definition", "auto", "expected"),
     [
         # Only the SELECT (as PostgreSQL prints it): one CREATE statement around it.
-        (" SELECT t.id FROM s.t;", "f", 'CREATE MATERIALIZED VIEW "s"."mv" AS SELECT t.id FROM s.t'),
+        (
+            " SELECT t.id FROM s.t;",
+            "f",
+            'CREATE MATERIALIZED VIEW "s"."mv" AS SELECT t.id FROM s.t',
+        ),
         (
             " SELECT t.id FROM s.t;",
             "t",
@@ -186,6 +190,13 @@ def test_a_materialized_view_is_refused_before_anything_is_written() -> None:
         'create it again after, or ALTER TABLE "s"."mv" OWNER TO the loader\'s user, or run the '
         "resync as a superuser"
     )
+    # SVV_MV_INFO shows a regular user only its own MVs: bob's is known by its DDL.
+    catalog.rows[(rk.MATERIALIZED_SQL, ())] = []
+    catalog.rows[(rk.VIEW_SQL, (11,))] = [
+        ("s", "mv", "v", "CREATE MATERIALIZED VIEW mv AS SELECT id FROM s.t", "bob", None)
+    ]
+    with pytest.raises(LoadError, match=r"materialized view s\.mv belongs to bob"):
+        rk.read_redshift(catalog.fetch, "s", "t")
     catalog.rows[(rk.LOADER_SQL, ())] = [("loader", True)]
     kept = rk.read_redshift(catalog.fetch, "s", "t")
     assert 'ALTER TABLE "s"."mv" OWNER TO "bob"' in kept.restore_statements('"s"."t"', ["id"])
