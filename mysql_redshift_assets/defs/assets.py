@@ -6,6 +6,9 @@ tables run in worker threads, at most as many at once as the pool `mysql-<source
 op takes one slot of it). Each table yields one materialization per asset (per partition in a
 single-run backfill, each window with its own rows and files); a table that fails is logged with
 its error and fails its checks, the others complete, and the op fails at the end naming it.
+While they run, the op's thread (never a worker) logs what `sync/relay.py` gathers from the
+workers' threads: each long-running table's progress every `progress_interval_seconds`, and the
+library's warnings as they happen.
 
 Why the two layers share one op: Dagster skips a whole downstream step when any one upstream
 output it depends on is missing (`_should_skip_step` in dagster/_core/execution/plan/active.py),
