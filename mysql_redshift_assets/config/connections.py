@@ -76,7 +76,14 @@ class SshSpec(Strict):
     host: str
     port: int = 22
     user: str
-    private_key: str | None = Field(None, description="Path to the private key; none = ssh-agent.")
+    private_key: str | None = Field(
+        None, description="Path to the private key file; neither this nor private_key_data = "
+        "ssh-agent.",
+    )  # fmt: skip
+    private_key_data: SecretStr | None = Field(
+        None, description="The private key's content, from a secret (`${ENV_VAR}`): written to "
+        "an owner-only temporary file only while the key is loaded. Not with private_key.",
+    )  # fmt: skip
     private_key_passphrase: SecretStr | None = Field(
         None, description="Passphrase of an encrypted private key (use ${ENV_VAR})."
     )
@@ -86,6 +93,16 @@ class SshSpec(Strict):
     verify_host_key: bool = True
     keepalive_seconds: int = Field(30, ge=0, description="SSH keepalive interval; 0 = off.")
     connect_timeout_seconds: float = Field(10, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> SshSpec:
+        if self.private_key is not None and self.private_key_data is not None:
+            raise ValueError(
+                "private_key and private_key_data are both set; a bastion takes its key from "
+                "one of them. Fix: keep `private_key: <path>` for a key file, or "
+                "`private_key_data: ${ENV_VAR}` for a key held in a secret, not both"
+            )
+        return self
 
 
 # How keyset pages are read (extract/readers/): auto = wire where its C parser was built at

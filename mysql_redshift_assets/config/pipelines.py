@@ -174,6 +174,11 @@ class S3CleanSchedule(Strict):
     timezone: str = "UTC"
 
 
+# A run that has not ended after a day is hung (a first load of a very large table can take
+# hours: raise it for that pipeline). Dagster enforces it only with run monitoring on.
+DEFAULT_MAX_RUNTIME_SECONDS = 86_400
+
+
 class PipelineFile(Strict):
     source: str
     store: str
@@ -192,6 +197,11 @@ class PipelineFile(Strict):
     )
     description: str | None = None
     freshness_hours: float | None = Field(None, gt=0)
+    max_runtime_seconds: int = Field(
+        DEFAULT_MAX_RUNTIME_SECONDS, ge=0, le=7 * 86_400,
+        description="The `dagster/max_runtime` tag of the pipeline's runs: with run monitoring "
+        "on, a run still going after this long is failed and its slots freed. 0 = no bound.",
+    )  # fmt: skip
     s3clean: S3CleanSchedule | None = None
     schedule: ScheduleSpec | None = Field(
         None, description="Runs the pipeline's unpartitioned tables."

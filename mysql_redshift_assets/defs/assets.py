@@ -6,6 +6,9 @@ tables run in worker threads, at most as many at once as the pool `mysql-<source
 op takes one slot of it). Each table yields one materialization per asset (per partition in a
 single-run backfill, each window with its own rows and files); a table that fails is logged with
 its error and fails its checks, the others complete, and the op fails at the end naming it.
+While they run, the op's thread (never a worker) logs what `sync/relay.py` gathers from the
+workers' threads: each long-running table's progress every `progress_interval_seconds`, and the
+library's warnings as they happen.
 
 Why the two layers share one op: Dagster skips a whole downstream step when any one upstream
 output it depends on is missing (`_should_skip_step` in dagster/_core/execution/plan/active.py),
@@ -13,7 +16,7 @@ so with one op per layer a single failed extraction would stop every table's loa
 """
 
 from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import dagster as dg
 from pydantic import Field
@@ -23,6 +26,7 @@ from mysql_redshift_assets.defs.partitions import window_for
 from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.defs.table_run import Event, TableAssets, TableOutcome, run_table
 from mysql_redshift_assets.sync.clients import Clients
+from mysql_redshift_assets.sync.relay import PACKAGE_LOGGER, Line, ProgressRelay
 from mysql_redshift_assets.sync.table import SyncRun
 
 DEFAULT_WIDTH = 2  # dagster.yaml's `pools.default_limit`
@@ -38,6 +42,11 @@ class SyncConfig(dg.Config):
         None,
         description="Tables run at once in this op; default: the limit of the pool "
         "`mysql-<source>` (dagster.yaml `concurrency.pools`), else 2.",
+    )
+    progress_interval_seconds: float = Field(
+        30.0,
+        description="A line in the run's log for each table still running, this often: rows, "
+        "files, MB, rate and ETA while it extracts; while it loads; then when it is done.",
     )
 
 
@@ -89,7 +98,13 @@ def build_tables_op(
         )
         width = config.max_parallel_tables or pool_width(context.instance, pool)
         with connections.clients() as clients:
-            failed = yield from _run_all(context, clients, run, work, width)
+            relay = ProgressRelay(
+                [a.table.qualified for a, _, _ in work],
+                config.progress_interval_seconds,
+                relay_warnings=not dagster_relays_warnings(context.instance),
+            )
+            with relay:
+                failed = yield from _run_all(context, clients, run, work, width, relay)
         if failed:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(work)} table(s) failed: "
@@ -161,30 +176,54 @@ def _recorded(event: Event, blocking: set[dg.AssetCheckKey]) -> Recorded:
     )
 
 
+def dagster_relays_warnings(instance: dg.DagsterInstance) -> bool:
+    """Whether the instance's `python_logs: managed_python_loggers` covers the package's
+    loggers: Dagster then puts their records in the run's log itself (`sync/relay.py`)."""
+    names = instance.managed_python_loggers
+    return any(n in ("root", PACKAGE_LOGGER) or PACKAGE_LOGGER.startswith(n + ".") for n in names)
+
+
+def _log(context: dg.AssetExecutionContext, lines: list[Line]) -> None:
+    for level, message in lines:
+        getattr(context.log, level)(message)
+
+
 def _run_all(
-    context: dg.AssetExecutionContext, clients: Clients, run: SyncRun, work: Work, width: int
+    context: dg.AssetExecutionContext,
+    clients: Clients,
+    run: SyncRun,
+    work: Work,
+    width: int,
+    relay: ProgressRelay,
 ) -> Generator[Recorded, None, list[TableOutcome]]:
-    """Run the tables `width` at a time; yield each one's events as it finishes."""
+    """Run the tables `width` at a time; while they run, log what the relay gathers from
+    their threads (progress, the library's warnings); yield each one's events as it finishes."""
     failed: list[TableOutcome] = []
     blocking = {c.key for a, _, _ in work for c in a.checks if c.blocking}
     warned: dict[str, list[str]] = {}  # a warning many tables share (e.g. the source's) once
     with ThreadPoolExecutor(max_workers=max(1, min(width, len(work)))) as pool:
-        futures = [
+        pending: set[Future[TableOutcome]] = {
             pool.submit(run_table, clients, run, a, layers, checks) for a, layers, checks in work
-        ]
-        for future in as_completed(futures):
-            outcome = future.result()
-            name = outcome.assets.table.qualified
-            for level, message in outcome.logs:
-                if level == "warning":
-                    if message in warned:
-                        warned[message].append(name)
-                        continue
-                    warned[message] = [name]
-                getattr(context.log, level)(f"{name}: {message}")
-            yield from (_recorded(e, blocking) for e in outcome.events)
-            if outcome.error is not None:
-                failed.append(outcome)
+        }
+        while pending:
+            done, pending = wait(pending, timeout=relay.tick, return_when=FIRST_COMPLETED)
+            _log(context, relay.drain())
+            for future in done:
+                outcome = future.result()
+                name = outcome.assets.table.qualified
+                _log(context, relay.finished(name, failed=outcome.error is not None))
+                for level, message in outcome.logs:
+                    if level == "warning":
+                        if message in relay.warned:  # in the log already, as it happened
+                            continue
+                        if message in warned:
+                            warned[message].append(name)
+                            continue
+                        warned[message] = [name]
+                    getattr(context.log, level)(f"{name}: {message}")
+                yield from (_recorded(e, blocking) for e in outcome.events)
+                if outcome.error is not None:
+                    failed.append(outcome)
     for message, names in warned.items():
         if len(names) > 1:
             context.log.warning(f"{len(names)} tables warned: {message} ({', '.join(names)})")

@@ -36,6 +36,21 @@ if TYPE_CHECKING:  # what `define_asset_job` returns; dagster does not export th
 
 TABLE_TAG = "mysql_redshift/table"
 PIPELINE_TAG = "mysql_redshift/pipeline"
+# Dagster's job timeout; enforced by the daemon's run monitoring
+# (https://docs.dagster.io/deployment/execution/job-timeouts).
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+
+
+def max_runtime_tags(pipeline: Pipeline) -> dict[str, str]:
+    """`dagster/max_runtime` from the pipeline's max_runtime_seconds. "0" is sent too: the
+    daemon reads 0 as no bound, where a missing tag would get the instance's default."""
+    return {MAX_RUNTIME_TAG: str(pipeline.spec.max_runtime_seconds)}
+
+
+def run_limit_tags(pipeline: Pipeline) -> dict[str, str]:
+    """The tags that bound every sync run of `pipeline`: its pipeline tag (one run at a time,
+    by dagster.yaml's tag limit) and its `dagster/max_runtime`."""
+    return {PIPELINE_TAG: pipeline.name} | max_runtime_tags(pipeline)
 
 
 def _status(value: str) -> dg.DefaultScheduleStatus:
@@ -65,13 +80,13 @@ def sync_selection(tables: list[TableAssets]) -> dg.AssetSelection:
     return dg.AssetSelection.assets(*keys).without_checks() | dg.AssetSelection.checks(*checks)
 
 
-def table_job(assets: TableAssets) -> "UnresolvedAssetJobDefinition":
+def table_job(pipeline: Pipeline, assets: TableAssets) -> "UnresolvedAssetJobDefinition":
     """Both assets of one table; partitioned tables need a job of their own."""
     table = assets.table
     return dg.define_asset_job(
         table_job_name(table),
         selection=sync_selection([assets]),  # partitions follow from the selected assets
-        tags=_table_tags(table),
+        tags=run_limit_tags(pipeline) | _table_tags(table),
         description=f"{table.qualified}: MySQL -> store -> warehouse, schema drift and freshness "
         "checked in the same step.",
     )
@@ -86,7 +101,7 @@ def pipeline_job(
     return dg.define_asset_job(
         pipeline_job_name(pipeline.name),
         selection=sync_selection(unpartitioned),
-        tags={PIPELINE_TAG: pipeline.name},
+        tags=run_limit_tags(pipeline),
         description=f"Every unpartitioned table of pipeline {pipeline.name}: one step, the "
         "tables side by side, schema drift and freshness checked in it.",
     )
@@ -97,7 +112,7 @@ def reconcile_job(pipeline: Pipeline, tables: list[TableAssets]) -> "UnresolvedA
     return dg.define_asset_job(
         reconcile_job_name(pipeline.name),
         selection=dg.AssetSelection.checks_for_assets(*keys),
-        tags={PIPELINE_TAG: pipeline.name},
+        tags=run_limit_tags(pipeline),
         description=(
             f"The checks of pipeline {pipeline.name}'s tables: rows, keys and every "
             "row's values compared between MySQL and the warehouse (reads every row; "
@@ -110,7 +125,7 @@ def automation_sensor(pipeline: Pipeline, tables: list[TableAssets]) -> dg.Senso
     return dg.AutomationConditionSensorDefinition(
         automation_sensor_name(pipeline.name),
         target=dg.AssetSelection.assets(*[k for a in tables for k in _keys(a)]),
-        run_tags={PIPELINE_TAG: pipeline.name},
+        run_tags=run_limit_tags(pipeline),
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=f"Declarative automation for pipeline {pipeline.name}: a warehouse table is "
         "loaded when its Parquet files change. Its runs carry the pipeline's tag.",
@@ -269,7 +284,7 @@ def automation_for(pipeline: Pipeline, tables: list[TableAssets]) -> tuple[list,
     for assets in tables:
         table = assets.table
         if table.partitioned or table.schedule:
-            job = table_job(assets)
+            job = table_job(pipeline, assets)
             jobs.append(job)
             if table.schedule:
                 schedules.append(schedule_for(job, table.schedule, table))

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from mysql_redshift_assets.config.loader import Pipeline
+from mysql_redshift_assets.defs.automation import max_runtime_tags
 from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.maintenance.check_target import check_target
 from mysql_redshift_assets.naming import check_target_job_name, check_target_op_name
@@ -25,6 +26,7 @@ def build_check_target_job(pipeline: Pipeline) -> dg.JobDefinition:
     @dg.job(
         name=check_target_job_name(pipeline.name),
         description=f"Live self-test of pipeline {pipeline.name}'s warehouse and store.",
+        tags=max_runtime_tags(pipeline),
     )
     def _job() -> None:
         _check()

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.config.resolve import table_configs
+from mysql_redshift_assets.defs.automation import max_runtime_tags
 from mysql_redshift_assets.defs.resources import ConnectionsResource, WatermarkResource
 from mysql_redshift_assets.maintenance.s3clean import (
     classify,
@@ -73,6 +74,7 @@ def build_s3clean_job(pipeline: Pipeline) -> dg.JobDefinition:
     @dg.job(
         name=s3clean_job_name(pipeline.name),
         description=f"s3clean for pipeline {pipeline.name} (dry run by default).",
+        tags=max_runtime_tags(pipeline),
     )
     def _job() -> None:
         _s3clean()

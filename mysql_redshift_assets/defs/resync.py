@@ -10,6 +10,7 @@ from pydantic import Field
 
 from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.config.resolve import table_configs
+from mysql_redshift_assets.defs.automation import max_runtime_tags
 from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.maintenance.resync import resync_table
 from mysql_redshift_assets.naming import resync_job_name, resync_op_name
@@ -52,6 +53,7 @@ def build_resync_job(pipeline: Pipeline) -> dg.JobDefinition:
     @dg.job(
         name=resync_job_name(pipeline.name),
         description=f"Resync one table of pipeline {pipeline.name}: re-extract, swap in.",
+        tags=max_runtime_tags(pipeline),
     )
     def _job() -> None:
         _resync()

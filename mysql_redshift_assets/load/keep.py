@@ -23,7 +23,8 @@ So, inside the swap's transaction and under its lock, before anything is written
 One transaction: readers see the old table and the old views until COMMIT.
 
 PostgreSQL reads its catalog in `read_postgres` below, Redshift in `redshift_keep.py` (its own
-catalogs: SVV_RELATION_PRIVILEGES for grants, no `aclexplode`; materialized views refused);
+catalogs: SVV_RELATION_PRIVILEGES for grants, no `aclexplode`; a materialized view's whole
+CREATE statement from pg_get_viewdef);
 DuckDB needs nothing (no grants; its views bind by name when queried).
 """
 
@@ -70,6 +71,9 @@ class Dependent:
     grants: tuple[Grant, ...]
     comment: str | None
     indexes: tuple[str, ...]  # CREATE INDEX statements (materialized views)
+    # Redshift: the whole CREATE MATERIALIZED VIEW statement (its BACKUP, DISTKEY / SORTKEY and
+    # AUTO REFRESH clauses), read by `redshift_keep.py`; it has no WITH [NO] DATA.
+    ddl: str | None = None
 
     @property
     def ref(self) -> str:
@@ -80,6 +84,8 @@ class Dependent:
         return "MATERIALIZED VIEW" if self.materialized else "VIEW"
 
     def create_sql(self) -> str:
+        if self.ddl is not None:
+            return self.ddl
         options = f" WITH ({', '.join(self.options)})" if self.options else ""
         body = self.definition.strip().rstrip(";")
         data = (" WITH DATA" if self.populated else " WITH NO DATA") if self.materialized else ""
@@ -117,7 +123,10 @@ class Kept:
             out.extend(d.indexes)
             out.extend(g.sql(d.ref) for g in d.grants)
             if d.comment is not None:
-                out.append(f"COMMENT ON {d.kind} {d.ref} IS {text_of(d.comment)}")
+                # Redshift's COMMENT has no MATERIALIZED VIEW form: TABLE, COLUMN, CONSTRAINT,
+                # DATABASE, VIEW (https://docs.aws.amazon.com/redshift/latest/dg/r_COMMENT.html).
+                kind = "VIEW" if self.redshift else d.kind
+                out.append(f"COMMENT ON {kind} {d.ref} IS {text_of(d.comment)}")
         # Owners last: once a view belongs to another role, the loader may no longer grant on it.
         for d in self.dependents:
             kind = "TABLE" if self.redshift else d.kind

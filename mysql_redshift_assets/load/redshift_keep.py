@@ -12,8 +12,18 @@ decisions are pure functions fed with rows shaped as the documented columns.
                    underlying objects without dropping and recreating the view"; they bind by name
                    when queried (https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_VIEW.html,
                    usage notes). They are not in pg_depend and are left alone.
-    materialized   SVV_MV_INFO names them (https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_MV_INFO.html);
-                   no documented catalog gives an MV's query, so one on the table is refused.
+    materialized   SVV_MV_INFO names them and says autorefresh 't'
+                   (https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_MV_INFO.html); pg_get_viewdef
+                   gives the CREATE MATERIALIZED VIEW ... AS ... it was created with (AWS re:Post,
+                   https://repost.aws/questions/QUVNcJX9TYQMSo0lDS2uMcEQ; STV_MV_INFO is provisioned-
+                   only, https://docs.aws.amazon.com/redshift/latest/dg/c_intro_system_views.html).
+                   `mv_create_sql` turns either that DDL or a bare SELECT into one statement
+                   (https://docs.aws.amazon.com/redshift/latest/dg/materialized-view-create-sql-command.html:
+                   [BACKUP] [table_attributes] [AUTO REFRESH] AS query). It is dropped with DROP
+                   MATERIALIZED VIEW, no CASCADE (.../materialized-view-drop-sql-command.html) and
+                   created again in the swap's transaction: CREATE computes it from the new table,
+                   no REFRESH (which "runs as a transaction of its own",
+                   .../materialized-view-refresh-sql-command.html). check-target proves it live.
     grants         SVV_RELATION_PRIVILEGES: identity_type user / role / group / public,
                    admin_option (https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_RELATION_PRIVILEGES.html).
                    A non-superuser sees only "identities they have access to or own": give the
@@ -28,6 +38,7 @@ decisions are pure functions fed with rows shaped as the documented columns.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,8 +66,10 @@ VIEW_SQL = (
     "TRIM(pg_get_userbyid(c.relowner)), obj_description(c.oid) FROM pg_class c "
     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s"
 )
+# -> schema, name, autorefresh ('t' / 'f', char(1)).
 MATERIALIZED_SQL = (
-    "SELECT TRIM(schema_name), TRIM(name) FROM svv_mv_info WHERE database_name = current_database()"
+    "SELECT TRIM(schema_name), TRIM(name), autorefresh FROM svv_mv_info "
+    "WHERE database_name = current_database()"
 )
 # Parameters: schema, relation.
 GRANTS_SQL = (
@@ -97,7 +110,10 @@ def read_redshift(fetch: Fetch, schema: str, name: str) -> Kept:
     kept = Kept(owner=None if owner == loader else owner, comment=comment, redshift=True)
     kept.grants = parse_grants(fetch(GRANTS_SQL, (schema, name)), owner)
     kept.column_comments = {str(c): str(t) for c, t in fetch(COLUMN_COMMENTS_SQL, (oid,))}
-    materialized = {(str(s), str(n)) for s, n in fetch(MATERIALIZED_SQL, ())}
+    materialized = {
+        (str(s), str(n)): str(auto).strip().lower() in ("t", "true")
+        for s, n, auto in fetch(MATERIALIZED_SQL, ())
+    }
     refused = []
     if kept.owner is not None and not superuser:
         refused.append(
@@ -106,14 +122,17 @@ def read_redshift(fetch: Fetch, schema: str, name: str) -> Kept:
             f"{quote_ident(name)} OWNER TO the loader's user, or run the resync as a superuser"
         )
     for d_oid in _dependents(fetch, oid):
-        d_schema, d_name, relkind, definition, d_owner, d_comment = fetch(VIEW_SQL, (d_oid,))[0]
+        row = fetch(VIEW_SQL, (d_oid,))[0]
+        d_schema, d_name, relkind, definition, d_owner, d_comment = row
         what = f"{d_schema}.{d_name}"
-        ref = f"{quote_ident(d_schema)}.{quote_ident(d_name)}"
-        if (d_schema, d_name) in materialized:
-            refused.append(
-                f"materialized view {what}: Redshift does not expose its query to recreate it; "
-                f"DROP MATERIALIZED VIEW {ref} before the resync and create it again after"
-            )
+        # SVV_MV_INFO shows a regular user only its own MVs: another user's is known by its DDL.
+        if (d_schema, d_name) in materialized or _HEAD.match(str(definition or "")):
+            auto = materialized.get((d_schema, d_name), False)
+            d = _materialized(fetch, row, auto, loader, superuser)
+            if isinstance(d, str):
+                refused.append(d)
+            else:
+                kept.dependents.append(d)
             continue
         if str(relkind).strip() != "v":
             refused.append(f"{what} (relkind {relkind!r}) depends on it: drop it first")
@@ -138,6 +157,64 @@ def read_redshift(fetch: Fetch, schema: str, name: str) -> Kept:
             "written:\n  " + "\n  ".join(refused)
         )
     return kept
+
+
+_HEAD = re.compile(
+    r'\s*CREATE\s+MATERIALIZED\s+VIEW\s+(?:"(?:[^"]|"")*"|[^\s."(]+)'
+    r'(?:\s*\.\s*(?:"(?:[^"]|"")*"|[^\s."(]+))?\s*',
+    re.IGNORECASE,
+)
+_AUTO = re.compile(r"\bAUTO\s+REFRESH\s+(YES|NO)\b", re.IGNORECASE)
+_AS = re.compile(r"\bAS\b", re.IGNORECASE)
+
+
+def mv_create_sql(ref: str, definition: str, autorefresh: bool) -> str:
+    """One CREATE MATERIALIZED VIEW for `ref` from pg_get_viewdef's text: the DDL it was created
+    with (its name replaced by `ref`, its BACKUP / DISTKEY / SORTKEY / AUTO REFRESH kept) or a
+    bare SELECT. AUTO REFRESH as SVV_MV_INFO says now (ALTER MATERIALIZED VIEW may have changed
+    it since the DDL): YES written, NO (the default) left out."""
+    text = definition.strip().rstrip(";").strip()
+    head = _HEAD.match(text)
+    if head is None:
+        clauses, query = "", text
+    else:
+        rest = text[head.end() :]
+        as_ = _AS.search(rest)
+        if as_ is None:
+            raise ValueError(f"no AS in {definition!r}")
+        clauses, query = rest[: as_.start()].strip(), rest[as_.end() :].strip()
+    clauses = " ".join(_AUTO.sub(" ", clauses).split())
+    if autorefresh:
+        clauses = f"{clauses} AUTO REFRESH YES".strip()
+    return f"CREATE MATERIALIZED VIEW {ref} {clauses + ' ' if clauses else ''}AS {query}"
+
+
+def _materialized(
+    fetch: Fetch, row: tuple[Any, ...], autorefresh: bool, loader: str, superuser: bool
+) -> Dependent | str:
+    """A materialized view on the table, or why it cannot be kept (a refusal naming the fix)."""
+    d_schema, d_name, _relkind, definition, d_owner, d_comment = row
+    what = f"{d_schema}.{d_name}"
+    ref = f"{quote_ident(d_schema)}.{quote_ident(d_name)}"
+    fix = f"DROP MATERIALIZED VIEW {ref} before the resync and create it again after"
+    if d_owner != loader and not superuser:
+        return (
+            f"materialized view {what} belongs to {d_owner}, not the loader: only its owner or "
+            f"a superuser can drop it and create it again; {fix}, or ALTER TABLE {ref} OWNER TO "
+            "the loader's user, or run the resync as a superuser"
+        )
+    try:
+        ddl = mv_create_sql(ref, str(definition or ""), autorefresh)
+    except ValueError:
+        ddl = ""
+    if not str(definition or "").strip() or not ddl:
+        return (
+            f"materialized view {what}: pg_get_viewdef gave no definition to create it from; {fix}"
+        )
+    grants = tuple(parse_grants(fetch(GRANTS_SQL, (d_schema, d_name)), d_owner))
+    return Dependent(
+        d_schema, d_name, True, str(definition), (), True, d_owner, grants, d_comment, (), ddl
+    )
 
 
 def _dependents(fetch: Fetch, oid: Any) -> list[Any]:

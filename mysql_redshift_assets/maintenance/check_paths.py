@@ -14,8 +14,10 @@ fails (`cleanup`).
 - `validate`: the reconciliation's bucket hashes (`reconcile/buckets.py`, `compare.py`: the
   path `reconcile_scope` runs) of the scratch table in the target's SQL, against the same
   computed in a DuckDB file loaded with the same files through the same path (`check_reference`).
-- `resync`: a swap (`load/swap.py` `swap_in`) of the scratch table while a view reads it and
-  PUBLIC may SELECT it: afterwards the view answers with the new rows and the grant is listed.
+- `resync`: a swap (`load/swap.py` `swap_in`) of the scratch table while a view reads it, a
+  materialized view reads it (not DuckDB) and PUBLIC may SELECT it: afterwards the view and the
+  materialized view (created again in the swap's transaction, computed from the new table)
+  answer with the new rows and the grant is listed.
 - `rowsize`: a row over COPY's 4 MB row limit, refused before COPY (`load/widths.py`).
 """
 
@@ -115,6 +117,7 @@ class Canary:
         )  # fmt: skip
         self.schema, self.name = target_table(self.table)
         self.view = f"{self.name}_v"
+        self.mview = f"{self.name}_mv"
         self.run_id = f"check-{self.name}"
         self.files: list[Written] = []
         self.rows = canary_rows(warehouse.dialect)
@@ -246,8 +249,10 @@ class Canary:
         embedded = dialect_of(wh.dialect).embedded
         view = wh.ref(self.schema, self.view)
         wh.execute(f'CREATE VIEW {view} AS SELECT "id" FROM {self._target}')
+        mview = wh.ref(self.schema, self.mview)
         if not embedded:
             wh.execute(f"GRANT SELECT ON {self._target} TO PUBLIC")
+            wh.execute(f'CREATE MATERIALIZED VIEW {mview} AS SELECT "id" FROM {self._target}')
         wh.commit()
         generation = self._write("resync", later_rows(self.rows, SWAPPED_KEYS))
         request = self._request([generation.record])
@@ -258,16 +263,19 @@ class Canary:
             raise CheckFailed(f"after the swap the view {self.view} answers ids {ids}")
         if embedded:
             return "OK", f"swapped in; the view {self.view} answers with the new rows"
+        mv_ids = [int(r[0]) for r in wh.fetchall(f'SELECT "id" FROM {mview} ORDER BY 1')]
         kept = wh.kept_objects(self.schema, self.name)
         wh.commit()
+        if mv_ids != SWAPPED_KEYS:
+            raise CheckFailed(f"after the swap the materialized view {self.mview} answers {mv_ids}")
         if not any(g.grantee is None and g.privilege == "SELECT" for g in kept.grants):
             raise CheckFailed(
                 f"after the swap SELECT to PUBLIC is no longer granted on {self.name} "
                 f"(grants listed: {kept.grants})"
             )
         return "OK", (
-            f"swapped in; the view {self.view} answers with the new rows and SELECT to PUBLIC "
-            "is still granted"
+            f"swapped in; the view {self.view} and the materialized view {self.mview} answer "
+            "with the new rows and SELECT to PUBLIC is still granted"
         )
 
     def _rowsize(self) -> tuple[Status, str]:
@@ -343,7 +351,7 @@ class Canary:
             keys = [o.key for o in self.store.list(table_base(self.table))]
             self.store.delete(keys)
         return "OK", (
-            f"removed the scratch table, its view, its ledger rows and {len(keys)} store object(s)"
+            f"removed the scratch table, its views, its ledger rows and {len(keys)} store object(s)"
         )
 
     def _cleanup_warehouse(self, had_schema: bool, had_ledger: bool) -> None:
@@ -353,6 +361,8 @@ class Canary:
         except Exception:  # DuckDB: no transaction was open
             pass
         wh.execute(f"DROP VIEW IF EXISTS {wh.ref(self.schema, self.view)}")
+        if not dialect_of(wh.dialect).embedded:  # before its table, which it would hold
+            wh.execute(f"DROP MATERIALIZED VIEW IF EXISTS {wh.ref(self.schema, self.mview)}")
         for table in (self.name, side_table_name(self.name)):
             wh.execute(f"DROP TABLE IF EXISTS {wh.ref(self.schema, table)}")
         if wh.table_columns(self.schema, LEDGER_TABLE):

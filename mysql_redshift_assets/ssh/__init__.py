@@ -27,8 +27,10 @@ Security.
   and a changed key are refused with the command that fixes it. `verify_host_key: false`
   disables the check explicitly and logs a warning at every connect.
 - A private key file that group or others may read is refused (as OpenSSH does), with the
-  `chmod 600` fix. Without `private_key` the keys of a running ssh-agent are used; ~/.ssh/id_*
-  and ~/.ssh/config are never read implicitly, so what connects is what connections.yml says.
+  `chmod 600` fix. `private_key_data: ${ENV_VAR}` takes the key's content from a secret instead
+  (ECS, Kubernetes): written 0600 in a 0700 temporary folder only while it is loaded, then
+  removed. With neither, the keys of a running ssh-agent are used; ~/.ssh/id_* and
+  ~/.ssh/config are never read implicitly, so what connects is what connections.yml says.
 - Messages and logs name the connection, the bastion (user@host:port), the key *path* and
   public fingerprints, never a passphrase or key material; sshtunnel's byte-level TRACE logging
   is cut off.

@@ -159,7 +159,13 @@ class Forwarder(sshtunnel.SSHTunnelForwarder):
             if transport.is_authenticated():
                 return
         offered = ", ".join(f"{k.get_name()} {k.fingerprint}" for k in self.keys)
-        source = f"the key {spec.private_key}" if spec.private_key else "the ssh-agent's keys"
+        source = (
+            f"the key {spec.private_key}"
+            if spec.private_key
+            else f"the key in ssh.{target.bastion}.private_key_data"
+            if spec.private_key_data is not None
+            else "the ssh-agent's keys"
+        )
         self._fail(
             f"the bastion rejected {source} for user {spec.user!r} ({offered}). Fix: add the "
             f"public key to ~{spec.user}/.ssh/authorized_keys on the bastion, or set "

@@ -1,8 +1,14 @@
 """The checks made before and during an SSH login: client keys and the bastion's host key.
 
 - Client keys: the configured `private_key` file (refused, as OpenSSH does, when its group or
-  others may read it; an encrypted key needs `private_key_passphrase`), else the keys of a
-  running ssh-agent. ~/.ssh/id_* are never read implicitly.
+  others may read it; an encrypted key needs `private_key_passphrase`), or the key's content in
+  `private_key_data` (a secret in an env var, for ECS / Kubernetes where a key file with the
+  right mode is awkward), else the keys of a running ssh-agent. ~/.ssh/id_* are never read
+  implicitly.
+- `private_key_data` is written to a file only this user can read (0600, in a fresh 0700
+  folder under $TMPDIR), loaded from there, and the folder is removed as soon as the key is
+  loaded (and at interpreter exit, should that ever be skipped): the key lives on disk for
+  milliseconds per tunnel open, not for the run.
 - Host key: looked up in `known_hosts` (OpenSSH format, hashed names allowed, `[host]:port` for
   ports other than 22); an unknown key and a changed key are refused with the command that fixes
   it.
@@ -12,8 +18,13 @@ Messages name the key *path* and public fingerprints, never a passphrase or key 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paramiko
@@ -38,9 +49,66 @@ def check_key_permissions(path: Path) -> str | None:
 def load_client_keys(target: Target) -> tuple[list[paramiko.PKey], paramiko.Agent | None]:
     """The client keys to offer: the configured file, else the ssh-agent's keys (and the agent,
     which the caller closes when the tunnel closes)."""
-    if target.spec.private_key is None:
+    spec = target.spec
+    if spec.private_key_data is not None:
+        return [_data_key(target, spec.private_key_data.get_secret_value())], None
+    if spec.private_key is None:
         return _agent_keys(target)
-    return [_file_key(target, Path(target.spec.private_key).expanduser())], None
+    path = Path(spec.private_key).expanduser()
+    if not path.is_file():
+        raise target.error(
+            f"private key file {path} not found (ssh.{target.bastion}.private_key). Fix: point "
+            "private_key at the key file, or remove it to use ssh-agent"
+        )
+    if problem := check_key_permissions(path):
+        raise target.error(problem)
+    return [_file_key(target, path, f"private key {path}")], None
+
+
+# Folders holding a key right now: removed at interpreter exit if their `finally` never ran.
+_LIVE_KEY_FOLDERS: set[Path] = set()
+
+
+@atexit.register
+def _remove_key_folders() -> None:
+    for folder in list(_LIVE_KEY_FOLDERS):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def private_key_file(data: str) -> Iterator[Path]:
+    """`data` in a file only this user can read (0600 in a new 0700 folder), removed on exit."""
+    folder = Path(tempfile.mkdtemp(prefix="mra-ssh-key-"))  # mkdtemp: mode 0700, owner only
+    _LIVE_KEY_FOLDERS.add(folder)
+    try:
+        path = folder / "key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
+            handle.write(data)
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        _LIVE_KEY_FOLDERS.discard(folder)
+
+
+def normalize_key_text(data: str) -> str:
+    """A key as secret stores hand it over: CRLF, or one line with literal `\\n`, made PEM."""
+    text = data.strip().replace("\r\n", "\n")
+    if "\n" not in text and "\\n" in text:
+        text = text.replace("\\n", "\n")
+    return text + "\n"
+
+
+def _data_key(target: Target, data: str) -> paramiko.PKey:
+    where = f"ssh.{target.bastion}.private_key_data"
+    if not data.strip():
+        raise target.error(
+            f"{where} is empty (the variable it names is set but empty). Fix: put the private "
+            "key's content (the text of the key file) in that secret"
+        )
+    with private_key_file(normalize_key_text(data)) as path:
+        return _file_key(target, path, f"the private key in {where}")
 
 
 def _agent_keys(target: Target) -> tuple[list[paramiko.PKey], paramiko.Agent]:
@@ -60,19 +128,13 @@ def _agent_keys(target: Target) -> tuple[list[paramiko.PKey], paramiko.Agent]:
     return keys, agent
 
 
-def _file_key(target: Target, path: Path) -> paramiko.PKey:
+def _file_key(target: Target, path: Path, what: str) -> paramiko.PKey:
+    """The key in `path`; `what` names it in messages (`private key <path>`, or the YAML key)."""
     spec = target.spec
-    if not path.is_file():
-        raise target.error(
-            f"private key file {path} not found (ssh.{target.bastion}.private_key). Fix: point "
-            "private_key at the key file, or remove it to use ssh-agent"
-        )
-    if problem := check_key_permissions(path):
-        raise target.error(problem)
     secret = spec.private_key_passphrase.get_secret_value() if spec.private_key_passphrase else ""
     passphrase = secret.encode() if secret else None  # cryptography wants bytes
     encrypted = target.error(
-        f"private key {path} is encrypted and no passphrase is configured. Fix: set "
+        f"{what} is encrypted and no passphrase is configured. Fix: set "
         f"`private_key_passphrase: ${{SOME_ENV_VAR}}` under ssh.{target.bastion}"
     )
     try:
@@ -89,10 +151,10 @@ def _file_key(target: Target, path: Path) -> paramiko.PKey:
                 raise encrypted from None
             return paramiko.PKey.from_path(path, None)
     except PermissionError:
-        raise target.error(f"private key {path} cannot be read by this user") from None
+        raise target.error(f"{what} cannot be read by this user") from None
     except (paramiko.SSHException, ValueError, TypeError) as exc:
         raise target.error(
-            f"cannot load private key {path} ({type(exc).__name__}): wrong passphrase, or not an "
+            f"cannot load {what} ({type(exc).__name__}): wrong passphrase, or not an "
             "OpenSSH/PEM private key (ed25519, ecdsa or rsa; DSA is no longer supported)"
         ) from None
 

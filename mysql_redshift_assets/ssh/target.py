@@ -56,7 +56,7 @@ class Target:
         return Path(self.spec.known_hosts or DEFAULT_KNOWN_HOSTS).expanduser()
 
     def error(self, problem: str) -> TunnelError:
-        secret = self.spec.private_key_passphrase
-        if secret is not None and secret.get_secret_value():
-            problem = problem.replace(secret.get_secret_value(), "**********")
+        for secret in (self.spec.private_key_passphrase, self.spec.private_key_data):
+            if secret is not None and secret.get_secret_value().strip():
+                problem = problem.replace(secret.get_secret_value(), "**********")
         return TunnelError(f"{self.where}: {problem}", problem)

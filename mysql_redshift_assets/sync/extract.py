@@ -37,6 +37,7 @@ from mysql_redshift_assets.extract import (
 from mysql_redshift_assets.extract.bounds import reread_rows, run_bounds
 from mysql_redshift_assets.extract.indexes import cursor_index_warning
 from mysql_redshift_assets.extract.key_identity import check_loaded_with_identity
+from mysql_redshift_assets.extract.probes import estimated_rows
 from mysql_redshift_assets.extract.snapshot_bounds import (
     check_written,
     snapshot_rows,
@@ -51,6 +52,7 @@ from mysql_redshift_assets.state.watermark import FileRecord, ReadTo, Watermark,
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets.sync.files import FileSet, FileSink
+from mysql_redshift_assets.sync.progress import Step, listening, report
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,7 @@ class _Run:
             self.result.reread_rows += record.reread_rows
             if self.on_file:
                 self.on_file(record)
+            report(Step(self.table.qualified, "stored", rows=record.rows, bytes=record.bytes))
             log.info("%s: stored %s (%d rows)", self.table.qualified, record.key, record.rows)
 
     def files(self, generation: str | None = None, window: Window | None = None) -> FileSet:
@@ -126,6 +129,7 @@ class _Run:
         """Batches -> files; each file recorded as soon as it is stored, even if the run fails."""
         try:
             for batch in batches:
+                report(Step(self.table.qualified, "read", rows=batch.num_rows))
                 self.record(sink.write(batch))
             self.record(sink.finish())
         except BaseException:
@@ -164,6 +168,7 @@ def extract_table(
         watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)
         watermarks.save(table, watermark)
         run = _Run(table, watermarks, watermark, plan, result, on_file, page_rows)
+        _announce(source, table, watermark, window, max_rows or table.max_rows)
         tmp = Path(tempfile.mkdtemp(prefix="mra-extract-"))
         try:
             if table.mode == "full" or window is not None:
@@ -181,6 +186,30 @@ def extract_table(
     result.position_after = watermark.position
     result.seconds = time.monotonic() - started
     return result
+
+
+def _announce(
+    source: Source,
+    table: TableConfig,
+    watermark: Watermark,
+    window: Window | None,
+    max_rows: int | None,
+) -> None:
+    """The extraction starts (a progress record), with the rows it should read when known:
+    MySQL's estimate for a whole-table read (mode full, or an increment's first run), capped by
+    `max_rows`; an increment past a position or a window: unknown (`max_rows` at most). MySQL
+    is asked only when someone listens (`sync/progress.py`)."""
+    if not listening():
+        return
+    expected = None
+    if window is None and (table.mode == "full" or watermark.position is None):
+        try:
+            expected = estimated_rows(source, table.source_schema, table.source_table)
+        except Exception as exc:  # noqa: BLE001 - no estimate is no ETA, never a failed sync
+            log.debug("%s: no row estimate (%s)", table.qualified, exc)
+    if max_rows is not None:
+        expected = max_rows if expected is None else min(expected, max_rows)
+    report(Step(table.qualified, "extracting", expected=expected))
 
 
 def _extract_increment(

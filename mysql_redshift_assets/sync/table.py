@@ -46,7 +46,7 @@ from mysql_redshift_assets.naming import SCHEMA_DRIFT_CHECK, target_table
 from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.sync import drift, noop
+from mysql_redshift_assets.sync import drift, noop, progress
 from mysql_redshift_assets.sync.clients import TableClients
 from mysql_redshift_assets.sync.deletes import DeletePass, propagate_deletes
 from mysql_redshift_assets.sync.drift import SchemaCheck
@@ -218,6 +218,8 @@ class TableSync:
         defaults = column_defaults(plan_defaults(self.source, table))
         results, warnings = [], []
         for window in spec.each_window:
+            # Waiting for the lock counts as loading.
+            progress.report(progress.Step(table.qualified, "loading"))
             with spec.load_locks.lock(table.target):
                 result, warned = load_table(
                     self.warehouse,
@@ -228,6 +230,7 @@ class TableSync:
                     window=window,
                     defaults=defaults,
                 )
+            progress.report(progress.Step(table.qualified, "loaded", rows=result.rows_loaded))
             results.append(result)
             warnings += warned
         return Loaded(results, list(dict.fromkeys(warnings)), self.watermark())

@@ -118,10 +118,12 @@ def test_every_schedule_and_sensor_requests_runs_whose_config_fits_the_job(proje
     schedules = list(defs.schedules or [])
     automation = [s for s in defs.sensors or [] if isinstance(s, AutomationSensor)]
     sensors = [s for s in defs.sensors or [] if not isinstance(s, AutomationSensor)]
-    # Declarative automation runs in the daemon; its runs carry the pipeline's tag.
+    # Declarative automation runs in the daemon; its runs carry the pipeline's tag and its
+    # run timeout (the default max_runtime_seconds).
+    limit = {"dagster/max_runtime": "86400"}
     assert {s.name: s.run_tags for s in automation} == {
-        "automation_demo": {"mysql_redshift/pipeline": "demo"},
-        "automation_settlement": {"mysql_redshift/pipeline": "settlement"},
+        "automation_demo": {"mysql_redshift/pipeline": "demo", **limit},
+        "automation_settlement": {"mysql_redshift/pipeline": "settlement", **limit},
     }
     assert {s.name for s in schedules} == EXPECTED_SCHEDULES
     assert {s.name for s in sensors} == EXPECTED_SENSORS

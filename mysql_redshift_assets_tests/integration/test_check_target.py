@@ -6,6 +6,7 @@ text and arguments in unit/test_check_target_sql.py.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -56,9 +57,11 @@ def test_every_check_passes_and_nothing_is_left(project: Any, pg_schema: str) ->
     assert "added_def is VARCHAR(400) now, widened in place" in by_name["widen"].detail
     assert "#deletes' written" in by_name["deletes"].detail
     assert "6 rows, 29 columns hashed" in by_name["validate"].detail
-    assert "answers with the new rows and SELECT to PUBLIC is still granted" in (
-        by_name["resync"].detail
-    )
+    assert re.fullmatch(
+        r"swapped in; the view (mra_check_[0-9a-f]{8})_v and the materialized view \1_mv answer "
+        r"with the new rows and SELECT to PUBLIC is still granted",
+        by_name["resync"].detail,
+    ), by_name["resync"].detail
     assert by_name["rowsize"].detail.startswith("refused before COPY: ")
     assert "over the 4,194,304-byte row limit of Redshift's COPY" in by_name["rowsize"].detail
     # The target schema did not exist: the check created it, then removed it with the rest.
@@ -95,7 +98,8 @@ def test_a_failing_middle_step_still_cleans_everything(
     def fails(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError(f"{failing} refused (simulated)")
 
-    # The resync fails after its view and grant exist; the delete pass inside its transaction.
+    # The resync fails after its view, materialized view and grant exist; the delete pass
+    # inside its transaction.
     monkeypatch.setattr(
         check_paths, {"deletes": "delete_keys", "resync": "swap_in"}[failing], fails
     )

@@ -92,3 +92,50 @@ def test_views_are_found_read_dropped_and_recreated_around_a_swap(pg, pg_schema:
         f"obj_description('{pg_schema}.v'::regclass)"
     ).fetchone()
     assert comments == ("orders", "EUR", "dash")
+
+
+def test_a_materialized_view_and_a_view_on_it_survive_a_swap(pg, pg_schema: str) -> None:
+    """pg_depend finds the MV and the view on it; pg_get_viewdef on a PostgreSQL MV gives only
+    the SELECT, which `mv_create_sql` wraps. SVV_MV_INFO answers (schema_name, name,
+    autorefresh). The recreated MV is computed from the new table: no REFRESH."""
+    s = f'"{pg_schema}"'
+    pg.execute(f"CREATE TABLE {s}.t (id integer, amount numeric(12,2))")
+    pg.execute(f"INSERT INTO {s}.t VALUES (1, 2.50)")
+    pg.execute(f"CREATE MATERIALIZED VIEW {s}.mv AS SELECT id, amount * 2 AS twice FROM {s}.t")
+    pg.execute(f"CREATE VIEW {s}.vv AS SELECT mv.id, mv.twice FROM {s}.mv")
+    owner = pg.execute("SELECT current_user").fetchone()[0]
+
+    def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if "svv_user_info" in sql:
+            return [(owner, False)]
+        if "svv_mv_info" in sql:
+            return [(pg_schema, "mv", "f")]
+        if "svv_" in sql:  # no grant
+            return []
+        return pg.execute(sql, tuple(params)).fetchall()
+
+    kept = rk.read_redshift(fetch, pg_schema, "t")
+    assert [(d.name, d.materialized) for d in kept.dependents] == [("mv", True), ("vv", False)]
+    assert kept.drop_statements() == [
+        f'DROP VIEW {s}."vv"',
+        f'DROP MATERIALIZED VIEW {s}."mv"',
+    ]
+    with pg.transaction():
+        for sql in kept.drop_statements():
+            pg.execute(sql)
+        pg.execute(f"DROP TABLE {s}.t")
+        pg.execute(f"CREATE TABLE {s}.t (id integer, amount numeric(12,2))")
+        pg.execute(f"INSERT INTO {s}.t VALUES (7, 1.25), (8, 3.00)")
+        for sql in kept.restore_statements(f"{s}.t", ["id", "amount"]):
+            pg.execute(sql)
+    assert pg.execute(f"SELECT id, twice FROM {s}.mv ORDER BY id").fetchall() == [
+        (7, pytest.approx(2.5)),
+        (8, pytest.approx(6.0)),
+    ]
+    assert pg.execute(f"SELECT id FROM {s}.vv ORDER BY id").fetchall() == [(7,), (8,)]
+    kind = pg.execute(
+        "SELECT relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = 'mv'",
+        (pg_schema,),
+    ).fetchone()
+    assert kind == ("m",)

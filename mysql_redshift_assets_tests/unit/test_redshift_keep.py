@@ -39,8 +39,13 @@ def test_catalog_sql_is_exact() -> None:
         "ORDER BY identity_type, identity_name, privilege_type"
     )
     assert rk.MATERIALIZED_SQL == (
-        "SELECT TRIM(schema_name), TRIM(name) FROM svv_mv_info "
+        "SELECT TRIM(schema_name), TRIM(name), autorefresh FROM svv_mv_info "
         "WHERE database_name = current_database()"
+    )
+    assert rk.VIEW_SQL == (
+        "SELECT n.nspname, c.relname, c.relkind, pg_get_viewdef(c.oid), "
+        "TRIM(pg_get_userbyid(c.relowner)), obj_description(c.oid) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s"
     )
     assert rk.LOADER_SQL == (
         "SELECT TRIM(user_name), superuser FROM svv_user_info WHERE user_name = current_user"
@@ -97,14 +102,104 @@ def test_views_grants_and_comments_are_kept_in_dependency_order() -> None:
     ]
 
 
+def mv_catalog(definition: str | None, owner: str = "loader", auto: str = "t") -> Catalog:
+    """s.mv (11) is a materialized view on t; s.vv (12) a view on s.mv. SVV_MV_INFO columns:
+    schema_name, name, autorefresh char(1)
+    (https://docs.aws.amazon.com/redshift/latest/dg/r_SVV_MV_INFO.html)."""
+    catalog = Catalog()
+    catalog.rows.update(
+        {
+            (rk.MATERIALIZED_SQL, ()): [("s", "mv", auto)],
+            (rk.DEPENDENTS_SQL, (10, 10)): [(11,)],
+            (rk.DEPENDENTS_SQL, (11, 11)): [(12,)],
+            (rk.VIEW_SQL, (11,)): [("s", "mv", "v", definition, owner, "daily")],
+            (rk.VIEW_SQL, (12,)): [("s", "vv", "v", " SELECT mv.id FROM s.mv;", "loader", None)],
+            (rk.GRANTS_SQL, ("s", "mv")): [("SELECT", "bi", "group", False)],
+        }
+    )
+    return catalog
+
+
+def test_a_materialized_view_and_a_view_on_it_are_kept_in_dependency_order() -> None:
+    """pg_get_viewdef gives the DDL the MV was created with (AWS re:Post
+    https://repost.aws/questions/QUVNcJX9TYQMSo0lDS2uMcEQ); its name becomes the qualified one,
+    its attributes stay, AUTO REFRESH follows SVV_MV_INFO. DROP MATERIALIZED VIEW without
+    CASCADE, deepest first; COMMENT ON VIEW (Redshift's COMMENT has no MATERIALIZED VIEW)."""
+    ddl = "create materialized view mv backup no sortkey(id) as select id, amount from s.t;"
+    kept = rk.read_redshift(mv_catalog(ddl).fetch, "s", "t")
+    assert kept.drop_statements() == ['DROP VIEW "s"."vv"', 'DROP MATERIALIZED VIEW "s"."mv"']
+    assert kept.restore_statements('"s"."t"', ["id", "amount"])[6:] == [
+        'CREATE MATERIALIZED VIEW "s"."mv" backup no sortkey(id) AUTO REFRESH YES AS '
+        "select id, amount from s.t",
+        'GRANT SELECT ON "s"."mv" TO GROUP "bi"',
+        'COMMENT ON VIEW "s"."mv" IS \'daily\'',
+        'CREATE VIEW "s"."vv" AS SELECT mv.id FROM s.mv',
+        'ALTER TABLE "s"."mv" OWNER TO "loader"',
+        'ALTER TABLE "s"."vv" OWNER TO "loader"',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("definition", "auto", "expected"),
+    [
+        # Only the SELECT (as PostgreSQL prints it): one CREATE statement around it.
+        (
+            " SELECT t.id FROM s.t;",
+            "f",
+            'CREATE MATERIALIZED VIEW "s"."mv" AS SELECT t.id FROM s.t',
+        ),
+        (
+            " SELECT t.id FROM s.t;",
+            "t",
+            'CREATE MATERIALIZED VIEW "s"."mv" AUTO REFRESH YES AS SELECT t.id FROM s.t',
+        ),
+        # The DDL, quoted and qualified, AUTO REFRESH since turned off (ALTER MATERIALIZED VIEW).
+        (
+            'CREATE MATERIALIZED VIEW "s"."mv" DISTSTYLE KEY DISTKEY(id) AUTO REFRESH YES '
+            "AS SELECT id FROM s.t",
+            "f",
+            'CREATE MATERIALIZED VIEW "s"."mv" DISTSTYLE KEY DISTKEY(id) AS SELECT id FROM s.t',
+        ),
+    ],
+)
+def test_the_definition_becomes_one_create_statement(
+    definition: str, auto: str, expected: str
+) -> None:
+    """https://docs.aws.amazon.com/redshift/latest/dg/materialized-view-create-sql-command.html:
+    CREATE MATERIALIZED VIEW mv_name [BACKUP] [table_attributes] [AUTO REFRESH] AS query."""
+    kept = rk.read_redshift(mv_catalog(definition, auto=auto).fetch, "s", "t")
+    assert kept.dependents[0].create_sql() == expected
+
+
 def test_a_materialized_view_is_refused_before_anything_is_written() -> None:
-    catalog = Catalog(**{})
-    catalog.rows[(rk.MATERIALIZED_SQL, ())] = [("s", "vv")]
+    """Unreadable definition, or another owner and no superuser: refused, naming the fix."""
+    with pytest.raises(LoadError) as err:
+        rk.read_redshift(mv_catalog(None).fetch, "s", "t")
+    assert str(err.value) == (
+        "cannot replace s.t while keeping what depends on it; nothing was written:\n  "
+        "materialized view s.mv: pg_get_viewdef gave no definition to create it from; "
+        'DROP MATERIALIZED VIEW "s"."mv" before the resync and create it again after'
+    )
+    catalog = mv_catalog("SELECT id FROM s.t", owner="bob")
     with pytest.raises(LoadError) as err:
         rk.read_redshift(catalog.fetch, "s", "t")
-    assert "materialized view s.vv" in str(err.value)
-    assert 'DROP MATERIALIZED VIEW "s"."vv" before the resync' in str(err.value)
-    assert "nothing was written" in str(err.value)
+    assert str(err.value) == (
+        "cannot replace s.t while keeping what depends on it; nothing was written:\n  "
+        "materialized view s.mv belongs to bob, not the loader: only its owner or a superuser "
+        'can drop it and create it again; DROP MATERIALIZED VIEW "s"."mv" before the resync and '
+        'create it again after, or ALTER TABLE "s"."mv" OWNER TO the loader\'s user, or run the '
+        "resync as a superuser"
+    )
+    # SVV_MV_INFO shows a regular user only its own MVs: bob's is known by its DDL.
+    catalog.rows[(rk.MATERIALIZED_SQL, ())] = []
+    catalog.rows[(rk.VIEW_SQL, (11,))] = [
+        ("s", "mv", "v", "CREATE MATERIALIZED VIEW mv AS SELECT id FROM s.t", "bob", None)
+    ]
+    with pytest.raises(LoadError, match=r"materialized view s\.mv belongs to bob"):
+        rk.read_redshift(catalog.fetch, "s", "t")
+    catalog.rows[(rk.LOADER_SQL, ())] = [("loader", True)]
+    kept = rk.read_redshift(catalog.fetch, "s", "t")
+    assert 'ALTER TABLE "s"."mv" OWNER TO "bob"' in kept.restore_statements('"s"."t"', ["id"])
 
 
 def test_a_view_owned_by_another_user_is_refused_unless_superuser() -> None:
