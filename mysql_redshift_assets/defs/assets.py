@@ -26,7 +26,7 @@ from mysql_redshift_assets.defs.partitions import window_for
 from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.defs.table_run import Event, TableAssets, TableOutcome, run_table
 from mysql_redshift_assets.sync.clients import Clients
-from mysql_redshift_assets.sync.relay import PACKAGE_LOGGER, Line, ProgressRelay
+from mysql_redshift_assets.sync.relay import Line, ProgressRelay
 from mysql_redshift_assets.sync.table import SyncRun
 
 DEFAULT_WIDTH = 2  # dagster.yaml's `pools.default_limit`
@@ -101,7 +101,6 @@ def build_tables_op(
             relay = ProgressRelay(
                 [a.table.qualified for a, _, _ in work],
                 config.progress_interval_seconds,
-                relay_warnings=not dagster_relays_warnings(context.instance),
             )
             with relay:
                 failed = yield from _run_all(context, clients, run, work, width, relay)
@@ -174,13 +173,6 @@ def _recorded(event: Event, blocking: set[dg.AssetCheckKey]) -> Recorded:
         description=event.description,
         blocking=key in blocking,
     )
-
-
-def dagster_relays_warnings(instance: dg.DagsterInstance) -> bool:
-    """Whether the instance's `python_logs: managed_python_loggers` covers the package's
-    loggers: Dagster then puts their records in the run's log itself (`sync/relay.py`)."""
-    names = instance.managed_python_loggers
-    return any(n in ("root", PACKAGE_LOGGER) or PACKAGE_LOGGER.startswith(n + ".") for n in names)
 
 
 def _log(context: dg.AssetExecutionContext, lines: list[Line]) -> None:

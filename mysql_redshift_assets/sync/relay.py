@@ -10,9 +10,13 @@ thread that logs. The op's own thread drains the queue while it waits for its ta
 - a line a running table every `interval` seconds, once the table has run that long (a table
   done sooner adds no line: a no-op sync's log stays as it was), and at once when such a table
   starts loading; then its `done` line;
-- each distinct warning once, as it happens (`relay_warnings=False`: Dagster relays them itself,
-  `python_logs: managed_python_loggers` in the instance's dagster.yaml; they are still noted, so
-  that the op does not log them again with the table's result).
+- each distinct warning once, as it happens; noted either way, so that the op does not log it
+  again with the table's result. A warning that Dagster's own handler receives too (`python_logs:
+  managed_python_loggers` in the instance's dagster.yaml) is left to Dagster: whether it does is
+  decided per record, when it is logged, from the handlers then on its loggers. Dagster attaches
+  that handler for each user-code boundary of the step and removes it when one ends, so a
+  generator op that has yielded an output may have none on while its threads still run: a
+  warning logged then would otherwise be lost.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ _entered = 0  # relays entered in this process (the progress logger is set up by
 _saved: tuple[int, bool] = (logging.NOTSET, True)
 
 
-Caught = tuple[logging.LogRecord, str]  # a record, and its text as it was logged
+Caught = tuple[logging.LogRecord, str, bool]  # a record, its text as logged, Dagster has it
 
 
 class _Enqueue(logging.Handler):
@@ -47,8 +51,26 @@ class _Enqueue(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         # The text now: a later handler may rewrite the record (Dagster's managed loggers do).
-        text = "" if step_of(record) else self.format(record)
-        self.into.put((record, text))  # nothing else in the logging thread
+        if step_of(record):
+            self.into.put((record, "", False))
+            return
+        self.into.put((record, self.format(record), _dagster_receives(record)))
+
+
+# The class of the handler Dagster puts on its managed loggers (`dagster._core.log_manager`),
+# named, not imported: nothing below defs/ imports Dagster.
+DAGSTER_HANDLER = "DagsterLogHandler"
+
+
+def _dagster_receives(record: logging.LogRecord) -> bool:
+    """Whether a handler of Dagster's is on the record's loggers now (as `Logger.callHandlers`
+    walks them: up the hierarchy while each propagates)."""
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None:
+        if any(type(h).__name__ == DAGSTER_HANDLER for h in logger.handlers):
+            return True
+        logger = logger.parent if logger.propagate else None
+    return False
 
 
 class ProgressRelay:
@@ -57,12 +79,10 @@ class ProgressRelay:
         tables: Iterable[str],
         interval: float = 30.0,
         *,
-        relay_warnings: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tables = set(tables)
         self.interval = max(float(interval), 0.1)
-        self.relay_warnings = relay_warnings
         self.clock = clock
         self.warned: set[str] = set()  # every warning seen (relayed, or left to Dagster)
         self._queue: queue.SimpleQueue[Caught] = queue.SimpleQueue()
@@ -113,10 +133,10 @@ class ProgressRelay:
         now = self.clock()
         while True:
             try:
-                record, text = self._queue.get_nowait()
+                record, text, dagster_has_it = self._queue.get_nowait()
             except queue.Empty:
                 break
-            lines += self._take(record, text, now)
+            lines += self._take(record, text, dagster_has_it, now)
         for table, progress in self._running.items():
             if now - self._shown.get(table, progress.started) >= self.interval:
                 self._shown[table] = now
@@ -133,7 +153,9 @@ class ProgressRelay:
         self._shown.pop(table, None)
         return lines
 
-    def _take(self, record: logging.LogRecord, message: str, now: float) -> list[Line]:
+    def _take(
+        self, record: logging.LogRecord, message: str, dagster_has_it: bool, now: float
+    ) -> list[Line]:
         step = step_of(record)
         if step is not None:
             if step.table not in self.tables:
@@ -148,6 +170,6 @@ class ProgressRelay:
         if message in self.warned:
             return []
         self.warned.add(message)
-        if not self.relay_warnings:
+        if dagster_has_it:
             return []
         return [("error" if record.levelno >= logging.ERROR else "warning", message)]

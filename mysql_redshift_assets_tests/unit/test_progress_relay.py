@@ -91,9 +91,19 @@ def test_warnings_relayed_once_from_any_thread_and_other_ops_tables_ignored() ->
         clock.now += 5
         assert relay.drain() == [("warning", "db.t: slow")]
         assert relay.warned == {"db.t: slow"}
-    with ProgressRelay(["db.t"], 1, relay_warnings=False) as relay:
-        _in_thread(warn="db.t: left to Dagster")
-        assert relay.drain() == [] and relay.warned == {"db.t: left to Dagster"}
+    # Dagster's managed loggers: its handler is on the package logger for each user-code
+    # boundary of the step, and gone once one ends (an op that has yielded an output).
+    package = logging.getLogger("mysql_redshift_assets")
+    dagster_handler = type("DagsterLogHandler", (logging.Handler,), {"emit": lambda s, r: None})()
+    with ProgressRelay(["db.t"], 1) as relay:
+        package.addHandler(dagster_handler)
+        try:
+            _in_thread(warn="db.t: left to Dagster")
+        finally:
+            package.removeHandler(dagster_handler)
+        _in_thread(warn="db.t: Dagster's handler was off")
+        assert relay.drain() == [("warning", "db.t: Dagster's handler was off")]
+        assert relay.warned == {"db.t: left to Dagster", "db.t: Dagster's handler was off"}
     assert not [
         h for h in logging.getLogger("mysql_redshift_assets").handlers if "Enqueue" in repr(h)
     ]
