@@ -43,6 +43,9 @@ from mysql_redshift_assets.store.objectstore import ObjectStore
 log = logging.getLogger(__name__)
 TTL_ENV = "MYSQL_REDSHIFT_LEASE_TTL_SECONDS"
 DEFAULT_TTL_SECONDS = 120.0
+# Pauses between attempts to release a lease the store refused to take back (an outage that
+# failed the run may be over in seconds): a lease left behind blocks its table for a TTL.
+RELEASE_PAUSES = (0.5, 1.0, 2.0, 4.0)
 # The holder stops writing a little before its lease can expire in the store's eyes.
 _OWN_DEADLINE = 0.9
 
@@ -277,10 +280,18 @@ class Lease:
             if self._lost is not None:
                 return
             holder = _parse(self._body(_now(), self._acquired)) | {"released": True}
-            try:
-                self.store.put_if_match(json.dumps(holder).encode(), self.key, self._tag)
-            except Exception as exc:  # it expires by itself within a TTL
-                log.warning("%s: could not release the lease: %s", self.table.qualified, exc)
+            body = json.dumps(holder).encode()
+            for pause in (*RELEASE_PAUSES, None):
+                try:
+                    self.store.put_if_match(body, self.key, self._tag)
+                    return
+                except Exception as exc:  # a store outage: try again briefly
+                    if pause is None:  # it expires by itself within a TTL
+                        log.warning(
+                            "%s: could not release the lease: %s", self.table.qualified, exc
+                        )
+                        return
+                time.sleep(pause)
 
 
 @contextmanager

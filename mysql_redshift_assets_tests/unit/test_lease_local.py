@@ -65,3 +65,27 @@ def test_a_watermark_written_by_another_run_is_never_overwritten(tmp_path):
             store.put_bytes(b"{}", watermark_key(table))  # a writer that ignores the lease
             watermarks.save(table, Watermark(table=table.qualified, mode=table.mode))
     assert store.get_bytes(watermark_key(table)) == b"{}"
+
+
+def test_a_release_the_store_refuses_for_a_moment_is_tried_again(tmp_path, monkeypatch):
+    """A store outage that failed the run may be over in seconds: the release tries again,
+    else the lease would block the table for a TTL (`RELEASE_PAUSES`)."""
+    import mysql_redshift_assets.state.lease as lease_module
+
+    store, table = LocalStore(tmp_path), make_table()
+    monkeypatch.setattr(lease_module, "RELEASE_PAUSES", (0.01, 0.01, 0.01))
+    real_put = LocalStore.put_if_match
+    failures = []
+
+    with table_lease(store, table, "r1", ttl=timedelta(seconds=30)):
+
+        def flaky(self, data, key, tag):
+            if key.endswith("_lease.json") and len(failures) < 2:
+                failures.append(key)
+                raise ConnectionError("the store is down")
+            return real_put(self, data, key, tag)
+
+        monkeypatch.setattr(LocalStore, "put_if_match", flaky)
+    assert len(failures) == 2
+    with table_lease(store, table, "r2", ttl=timedelta(seconds=30)) as lease:
+        assert lease.run_id == "r2"  # r1's lease was released: no wait for its TTL
