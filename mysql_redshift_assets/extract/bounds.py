@@ -125,9 +125,9 @@ def run_bounds(
     kind = plan.cursor_type
     if kind in _TEMPORAL:
         # The clock first, then the open transactions: a statement that starts after this
-        # read of INNODB_TRX stamps a later NOW() than the bound (committed.py's rule).
-        now = source.utc_now()
-        oldest, warning = committed.oldest_open_transaction(source)
+        # read of INNODB_TRX stamps a later NOW() than the bound (committed.py's rule); one
+        # reading serves the run's tables for a second (`clock_and_oldest`).
+        now, oldest, warning = committed.clock_and_oldest(source)
         _once(source, warning, warnings)
         return _temporal(
             source, plan, position, window, oldest, warnings, now=now, last_read_at=last_read_at

@@ -42,6 +42,13 @@ first, then INNODB_TRX, so every statement that starts after the read stamps a l
   transaction that began since, so it is read inside a transaction of this session's own,
   begun just before: the snapshot is fresh iff it shows that transaction; else the read is
   tried again after 0.1 s, and if it never is, the run is bounded as without PROCESS.
+- One reading serves the run's later tables of the same source for `REUSE_SECONDS`
+  (`clock_and_oldest`, shared by the worker threads: `readings.py`): reading INNODB_TRX for
+  each table made tables finishing less than 0.1 s apart wait out the stale snapshot (0.11 s a
+  retry, most of a no-op table's wall). It stays a valid bound for any read that begins after
+  it: at the reading, every row with a cursor below the bound was committed (the rule above),
+  so a later read sees it. The bound is only older (up to `REUSE_SECONDS`): a table moves on
+  less, never misses a row; and the next run's window reaches back from the reading's clock.
 - A replica: the primary's open transactions are not visible at all, and rows arrive as late
   as the replication delay. `SHOW ALL SLAVES STATUS` (MariaDB) / `SHOW REPLICA STATUS` (MySQL
   8.0.22+) / `SHOW SLAVE STATUS` tell it; the delay widens the window.
@@ -82,6 +89,7 @@ FROM (SELECT trx_started, trx_mysql_thread_id = CONNECTION_ID() AS mine
      OR (trx_is_read_only = 0 AND (trx_rows_modified > 0
          OR (trx_query IS NOT NULL AND trx_autocommit_non_locking = 0)))) AS open_writers"""
 FRESH_TRIES = 5  # reads of INNODB_TRX, 0.1 s apart, before a run gives up on a fresh one
+REUSE_SECONDS = 1.0  # how long one reading of clock and INNODB_TRX serves later tables
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,19 @@ def _fresh_oldest_writer(source: MySQLSource) -> tuple[Any, ...] | None:
         if row is not None and row[2] is not None and int(raw_text(row[2])) == 1:
             return row
     return None
+
+
+def clock_and_oldest(source: Source) -> tuple[datetime, datetime | None, str | None]:
+    """The server's clock, then the oldest open transaction's start and its warning, as
+    `source.utc_now()` then `oldest_open_transaction(source)`; a reading younger than
+    `REUSE_SECONDS` is reused (see the module: still a valid bound for what reads after)."""
+
+    def read() -> tuple[datetime, datetime | None, str | None]:
+        clock = source.utc_now()  # first, then the open transactions (the module's rule)
+        return (clock, *oldest_open_transaction(source))
+
+    reading = source.readings.get(read, REUSE_SECONDS)
+    return reading.clock, reading.oldest, reading.warning
 
 
 def _process_warning(source: Source) -> str:

@@ -34,6 +34,7 @@ from mysql_redshift_assets.extract.mysql_socket import (
     set_keepalive,
 )
 from mysql_redshift_assets.extract.mysql_text import raw_conversions, raw_text
+from mysql_redshift_assets.extract.readings import Readings
 from mysql_redshift_assets.extract.schema_types import SourceColumn
 from mysql_redshift_assets.identifiers import quote_mysql_ident
 
@@ -74,6 +75,9 @@ class Source(Closing, ABC):
         self._kept: dict[str, Closeable] = {}
         # What a run learned once about the server (privileges, replica): asked once a source.
         self.facts: dict[str, Any] = {}
+        # The newest reading of the server's clock and open transactions, shared by the run's
+        # connections to this source (`committed.clock_and_oldest`; `sync/clients.py`).
+        self.readings = Readings()
 
     @property
     def in_snapshot(self) -> bool:

@@ -65,6 +65,9 @@ class Warehouse(Closing, ABC):
 
     def __init__(self, name: str) -> None:
         self.name = name
+        # Schemas whose ledger this session has seen (`has_ledger`), and has ensured.
+        self._ledgers: set[str] = set()
+        self._ensured: set[str] = set()
 
     @property
     def dialect(self) -> TargetKind:
@@ -196,7 +199,17 @@ class Warehouse(Closing, ABC):
         return self.ref(schema, LEDGER_TABLE)
 
     def ensure_ledger(self, schema: str) -> None:
-        self._ddl(self._create_ledger, schema)
+        if schema not in self._ensured:
+            self._ddl(self._create_ledger, schema)
+
+    def has_ledger(self, schema: str) -> bool:
+        """Whether `schema` has the ledger. Once seen, this session does not ask again (no-op
+        tables asked it six times each): only this project creates the ledger, committed at
+        once, and nothing drops it while syncs run; if someone did, the next ledger statement
+        fails the table, it never reads as "nothing loaded"."""
+        if schema not in self._ledgers and self.table_columns(schema, LEDGER_TABLE):
+            self._ledgers.add(schema)
+        return schema in self._ledgers
 
     def schema_exists(self, schema: str) -> bool:
         sql = f"SELECT 1 FROM information_schema.schemata WHERE schema_name = {self.ph}"
@@ -214,6 +227,8 @@ class Warehouse(Closing, ABC):
         elif self._ledger_needs_widening(schema):
             self.execute_type_change(ledger.widen_ledger_sql(self.ledger(schema)))
         self.commit()
+        self._ensured.add(schema)
+        self._ledgers.add(schema)
 
     def _ledger_needs_widening(self, schema: str) -> bool:
         """An existing ledger's `table_name` is narrower than LEDGER_NAME_BYTES and the warehouse
@@ -239,7 +254,7 @@ class Warehouse(Closing, ABC):
         return self.loaded_keys(target_table(table, watermark)[0], entry)
 
     def loaded_keys(self, schema: str, ledger_name: str) -> set[str]:
-        if not self.table_columns(schema, LEDGER_TABLE):
+        if not self.has_ledger(schema):
             return set()
         sql = ledger.loaded_keys_sql(self.ledger(schema), self.ph)
         return {r[0] for r in self.fetchall(sql, (ledger_name,))}

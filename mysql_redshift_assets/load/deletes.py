@@ -39,7 +39,7 @@ from mysql_redshift_assets.identifiers import quote_ident
 from mysql_redshift_assets.load import ledger
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.retry import run_with_retries
-from mysql_redshift_assets.naming import LEDGER_TABLE, deletes_ledger_name, target_table
+from mysql_redshift_assets.naming import deletes_ledger_name, target_table
 from mysql_redshift_assets.state.watermark import Watermark
 
 DELETE_BATCH = 500  # keys per INSERT into the staged keys
@@ -49,7 +49,7 @@ def minutes_since_last_pass(
     warehouse: Warehouse, table: TableConfig, watermark: Watermark
 ) -> float | None:
     schema = target_table(table, watermark)[0]
-    if not warehouse.table_columns(schema, LEDGER_TABLE):
+    if not warehouse.has_ledger(schema):
         return None
     sql = f'SELECT MAX("loaded_at") FROM {warehouse.ledger(schema)} WHERE "table_name" = {warehouse.ph}'
     last = warehouse.fetchall(sql, (deletes_ledger_name(table, watermark),))[0][0]
@@ -94,18 +94,22 @@ def _attempt(
 ) -> int | None:
     schema, name = target_table(table, watermark)
     target = warehouse.ref(schema, name)
-    doomed = quote_ident(f"mra_doomed_{uuid.uuid4().hex[:8]}")
+    # Nothing to delete (most passes): no staged keys, no DELETE; the pass is still recorded.
+    doomed = quote_ident(f"mra_doomed_{uuid.uuid4().hex[:8]}") if keys else None
     try:
-        with warehouse.transaction():
-            for sql, params in stage_keys_sql(warehouse.ph, target, doomed, key_columns, keys):
-                warehouse.execute(sql, params)
+        if doomed is not None:
+            with warehouse.transaction():
+                for sql, params in stage_keys_sql(warehouse.ph, target, doomed, key_columns, keys):
+                    warehouse.execute(sql, params)
         with warehouse.transaction():
             warehouse.lock(target)
             if warehouse.loaded_files(table, watermark) != files_seen:
                 return None
-            before = _count(warehouse, target)
-            warehouse.execute(delete_using_sql(target, doomed, key_columns))
-            deleted = before - _count(warehouse, target)
+            deleted = 0
+            if doomed is not None:
+                before = _count(warehouse, target)
+                warehouse.execute(delete_using_sql(target, doomed, key_columns))
+                deleted = before - _count(warehouse, target)
             entry_name = deletes_ledger_name(table, watermark)
             entry = f"{entry_name}/{run_id}/{uuid.uuid4().hex[:8]}"
             warehouse.execute(
@@ -117,9 +121,10 @@ def _attempt(
             warehouse.rollback()  # a failed COMMIT may leave the transaction open
         raise
     finally:
-        with suppress(Exception):  # a temp table: the session's end drops it anyway
-            warehouse.execute(f"DROP TABLE IF EXISTS {doomed}")
-            warehouse.commit()
+        if doomed is not None:
+            with suppress(Exception):  # a temp table: the session's end drops it anyway
+                warehouse.execute(f"DROP TABLE IF EXISTS {doomed}")
+                warehouse.commit()
     return deleted
 
 

@@ -7,7 +7,8 @@ connections.yml, each opened at its first use and reused table after table.
 Sources and warehouses are one per worker thread and name (a connection is not shared between
 threads, and opening one costs more than a no-op table's queries: a pymysql connection builds an
 SSL context, ~70 ms of CPU); a table that fails discards its thread's (`discard_mine`), so the
-next table starts on fresh ones. A store client is one per name, shared by the threads.
+next table starts on fresh ones. A store client is one per name, shared by the threads, and so
+is the newest reading of a source's clock and open transactions (`extract/committed.py`).
 `OpenClients` hands a table the clients its caller opened (and closes).
 """
 
@@ -19,6 +20,7 @@ from typing import Protocol
 from mysql_redshift_assets.closing import Closing
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.extract.readings import Readings
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.ssh import TunnelPool
@@ -46,6 +48,7 @@ class Clients(Closing):
         self._local = threading.local()
         self._all: list[Source | Warehouse] = []
         self._stores: dict[str, ObjectStore] = {}
+        self._readings: dict[str, Readings] = {}  # a source's, shared by the threads
         self._lock = threading.Lock()
 
     def _mine(self) -> tuple[dict[str, Source], dict[str, Warehouse]]:
@@ -61,6 +64,8 @@ class Clients(Closing):
         sources = self._mine()[0]
         if name not in sources:
             sources[name] = open_source(self.project, name, tunnels=self.tunnels)
+            with self._lock:
+                sources[name].readings = self._readings.setdefault(name, Readings())
             self._opened(sources[name])
         return sources[name]
 

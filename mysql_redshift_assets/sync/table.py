@@ -316,10 +316,11 @@ class TableSync:
         if not deletes.ran and deletes.note.endswith("carries the deletes"):
             note = f"no delete pass this run: {deletes.note}"
             result.loaded.warnings.append(self.table.error("deletes", note))
-        last.table_rows = self.warehouse.row_count(
-            *target_table(self.table, result.loaded.watermark)
-        )
-        self.warehouse.commit()
+        if deletes.deleted:  # else the load's count stands
+            last.table_rows = self.warehouse.row_count(
+                *target_table(self.table, result.loaded.watermark)
+            )
+            self.warehouse.commit()
         return deletes
 
     def _warn_loaded(self, result: TableSyncResult, loaded: Loaded) -> None:
