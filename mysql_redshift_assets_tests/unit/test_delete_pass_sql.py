@@ -79,3 +79,32 @@ def test_a_pass_aborted_with_error_1023_runs_again(tmp_path: Path) -> None:
     deletes_run = [s for s in conn.statements if s.startswith(f"DELETE FROM {TARGET} USING")]
     assert len(deletes_run) == 2
     assert len(conn.ledger) == 1  # recorded once
+
+
+def test_a_pass_with_nothing_to_delete_only_records_itself(tmp_path: Path) -> None:
+    """Most passes find nothing (a sync with nothing new): no keys staged, no DELETE and no
+    counts, but the pass is still recorded under the lock after the ledger re-check
+    (`deletes_every_minutes` reads it), in one transaction (issue 28)."""
+    ledger_columns = ["file_key", "table_name", "row_count", "run_id", "loaded_at"]
+    conn = RecordingConnection(
+        tables={
+            ("analytics", "orders"): ["region", "code", "qty"],
+            ("analytics", "mysql_redshift_loads"): ledger_columns,
+        }
+    )
+    warehouse = warehouse_over(conn)
+    deleted = delete_keys(
+        warehouse, make_table(tmp_path), None, ["region", "code"], [],  # type: ignore[arg-type]
+        files_seen=set(), run_id="run-7",
+    )  # fmt: skip
+    assert deleted == 0
+    log = [(s, p) for s, p in conn.log if "information_schema" not in s]
+    assert [s for s, _ in log] == [
+        f"LOCK {TARGET}",
+        f'SELECT "file_key" FROM {LEDGER} WHERE "table_name" = %s',
+        f'INSERT INTO {LEDGER} ("file_key", "table_name", "row_count", "run_id", '
+        '"loaded_at") VALUES (%s, %s, %s, %s, GETDATE())',
+        "COMMIT",
+    ]
+    assert log[2][1] is not None and log[2][1][1:] == ("analytics.orders#deletes", 0, "run-7")
+    assert len(conn.ledger) == 1
