@@ -34,6 +34,7 @@ _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 # The event is written after the process started; /proc's start time is rounded to a tick and
 # the boot time to a second.
 _START_SLACK_SECONDS = 2.0
+_FIRST_EVENTS = 50
 
 
 def _boot_time() -> float | None:
@@ -79,9 +80,11 @@ class LocalProcessRunLauncher(dg.DefaultRunLauncher):
         return True
 
     def _worker(self, run: dg.DagsterRun) -> tuple[int, float] | None:
-        """(PID, when it reported) of the run's latest worker process, from its engine event."""
+        """(PID, when it reported) of the run's worker process, from its engine event: among the
+        run's first engine events (a bounded read at every poll; runs are never resumed here,
+        so there is one worker)."""
         records = self._instance.get_records_for_run(
-            run.run_id, of_type=DagsterEventType.ENGINE_EVENT, ascending=False
+            run.run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=_FIRST_EVENTS
         ).records
         for record in records:
             entry = record.event_log_entry

@@ -24,6 +24,7 @@ import os
 import random
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -78,8 +79,11 @@ def link(mysql_server):
     slow.close()
 
 
-def writer(mysql_server, mysql_db: str, stop: threading.Event) -> threading.Thread:
-    """Updates, inserts and deletes, one statement every few ms, until `stop`."""
+@pytest.fixture
+def writes(mysql_server, mysql_db):
+    """`writes.start()`: updates, inserts and deletes, one statement every few ms, until
+    `writes.stop()` (or the end of the test)."""
+    stop = threading.Event()
 
     def work() -> None:
         rng, next_id = random.Random(25), ROWS + 1
@@ -97,18 +101,20 @@ def writer(mysql_server, mysql_db: str, stop: threading.Event) -> threading.Thre
                     cur.execute("DELETE FROM orders WHERE id = %s", (pick + 1,))
 
     thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    return thread
+
+    def halt() -> None:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+
+    yield SimpleNamespace(start=thread.start, stop=halt)
+    halt()
 
 
-def _runs(instance: DagsterInstance) -> list:
-    return sorted(instance.get_runs(), key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)  # fmt: skip
-
-
-def test_a_run_killed_mid_extraction_is_failed_and_the_next_run_finishes_exact(
-    orders, link, mysql, mysql_server, mysql_db, make_project, pg_schema, tmp_path
-):
-    started = time.monotonic()
+@pytest.fixture
+def pipeline(orders, link, mysql_db, make_project, pg_schema):
+    """The pipeline `testpipe` (S3 store on moto, the PostgreSQL warehouse) reading MySQL
+    through the slow link: (project, table)."""
     project = make_project(
         {f"{mysql_db}.orders": {"cursor": "updated_at"}}, store="s3", target="postgres",
         target_schema=pg_schema, file_rows=4000, chunk_rows=4000, upper_bound_lag_seconds=0,
@@ -116,10 +122,29 @@ def test_a_run_killed_mid_extraction_is_failed_and_the_next_run_finishes_exact(
     )  # fmt: skip
     connections = project.root / "connections.yml"
     config = yaml.safe_load(connections.read_text())
-    config["sources"]["mysql"]["port"] = link.port  # the runs read MySQL through the slow link
+    config["sources"]["mysql"]["port"] = link.port
     connections.write_text(yaml.safe_dump(config))
     project = load_project(project.root)
-    table = table_config(project.pipeline("testpipe"), f"{mysql_db}.orders")
+    return project, table_config(project.pipeline("testpipe"), f"{mysql_db}.orders")
+
+
+def _runs(instance: DagsterInstance) -> list:
+    return sorted(instance.get_runs(), key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)  # fmt: skip
+
+
+def _worker_pid(instance: DagsterInstance, run_id: str) -> int:
+    """The run worker's PID, from its "Started process for run (pid: N)" engine event."""
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        if entry.message.startswith("Started process for run") and entry.dagster_event:
+            return int(str(entry.dagster_event.engine_event_data.metadata["pid"].value))
+    raise AssertionError(f"run {run_id} reported no worker process")
+
+
+def test_a_run_killed_mid_extraction_is_failed_and_the_next_run_finishes_exact(
+    pipeline, link, writes, mysql, tmp_path
+):
+    started = time.monotonic()
+    project, table = pipeline
     store = open_store(project, table.store)
     env = {
         **os.environ,
@@ -127,12 +152,13 @@ def test_a_run_killed_mid_extraction_is_failed_and_the_next_run_finishes_exact(
         "MRA_TEST_MYSQL_PASSWORD": TEST_PASSWORD,
         TTL_ENV: "5",
     }
-    stop = threading.Event()
     with pg_database() as database:
         instance_config = instance_yaml(REPO / "deploy/local/dagster.yaml", database, FAST)
-        with Deployment.start(tmp_path, env, instance_config) as dep:
-            instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(dep.home)))
-            writes = writer(mysql_server, mysql_db, stop)
+        with (
+            Deployment.start(tmp_path, env, instance_config) as dep,
+            DagsterInstance.from_ref(InstanceRef.from_dir(str(dep.home))) as instance,
+        ):
+            writes.start()
             dep.launch("sync_testpipe")
             (first,) = wait_for("the first run", lambda: _runs(instance), timeout=30)
 
@@ -144,8 +170,9 @@ def test_a_run_killed_mid_extraction_is_failed_and_the_next_run_finishes_exact(
                 return lease if files and held else None
 
             lease = wait_for("files and the lease of the first run", extracting, timeout=60)
-            step_pid = int(lease["pid"])
-            assert os.getpgid(step_pid) == dep.procs["code_server"].pid  # a process of the run
+            step_pid, worker_pid = int(lease["pid"]), _worker_pid(instance, first.run_id)
+            for pid in (step_pid, worker_pid):  # the run's processes, in the server's group
+                assert os.getpgid(pid) == dep.procs["code_server"].pid
             # The next run (a schedule's tick) waits in the queue: one run per pipeline.
             dep.launch("sync_testpipe")
             second = _runs(instance)[-1]
@@ -156,8 +183,7 @@ def test_a_run_killed_mid_extraction_is_failed_and_the_next_run_finishes_exact(
             assert extracting() is not None  # still extracting: files, the lease held
 
             dep.kill_code_server()  # the server, the run worker and its step process
-            stop.set()
-            writes.join()
+            writes.stop()
             wait_for("the step process to die", lambda: process_state(step_pid, time.time()), 10)
             link.rate = None
             dep.start_code_server()  # the service manager starts it again
@@ -180,7 +206,7 @@ def test_a_run_killed_mid_extraction_is_failed_and_the_next_run_finishes_exact(
             print(failure.message)
             # Failed by run monitoring, from the launcher's check of the worker's process.
             assert "Detected run worker status FAILED" in failure.message
-            assert "the run worker process" in failure.message
+            assert f"the run worker process {worker_pid} " in failure.message
             assert len(_runs(instance)) == 2  # nothing else ran
     lease = json.loads(store.get_bytes(lease_key(table)) or b"{}")
     assert (lease["run_id"], lease["released"]) == (second.run_id, True)
