@@ -32,6 +32,7 @@ import dagster as dg
 from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.events import DagsterEvent
 from dagster._core.remote_representation.code_location import CodeLocation
+from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._core.workspace.context import BaseWorkspaceRequestContext, WorkspaceProcessContext
 from dagster._core.workspace.load_target import (
@@ -61,6 +62,17 @@ class Submission:
     checks: set[dg.AssetCheckKey]
     tags: dict[str, str]
     run_config: dict[str, Any]
+
+
+def coordinator_warning(instance: dg.DagsterInstance) -> str | None:
+    """A run coordinator other than the queue launches at once: no tag limits."""
+    coordinator = instance.run_coordinator
+    if isinstance(coordinator, QueuedRunCoordinator):
+        return None
+    return (
+        f"warning: the instance's run coordinator is {type(coordinator).__name__}: the run is "
+        "launched at once, without the queue's tag limits (deploy/*/dagster.yaml queue runs)"
+    )
 
 
 def workspace_target(path: str | None, pipelines_dir: Path) -> WorkspaceLoadTarget:

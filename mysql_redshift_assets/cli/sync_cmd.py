@@ -19,6 +19,7 @@ from mysql_redshift_assets.cli.failures import RunResult, for_console
 from mysql_redshift_assets.cli.submit import (
     WEBSERVER_URL_ENV,
     Submission,
+    coordinator_warning,
     open_workspace,
     submit,
     wait,
@@ -272,6 +273,8 @@ def _submit(
     The workspace stays open while waiting: under the DefaultRunCoordinator the run is
     launched at once, from the code server this process started."""
     url = os.environ.get(WEBSERVER_URL_ENV, "").rstrip("/")
+    if warning := coordinator_warning(instance):
+        print(warning, file=sys.stderr)
     with open_workspace(instance, workspace_target(args.workspace, ctx.project.root)) as ws:
         ids = [submit(instance, ws, _submission(ctx, args, defs, r, layers)) for r in runs]
         for run_id in ids:

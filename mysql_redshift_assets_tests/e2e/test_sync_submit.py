@@ -167,6 +167,7 @@ def test_submit_wait_follows_the_daemons_run_to_an_exact_warehouse(deployment, d
     out = _cli(env, "sync", "-t", table, "--submit", "--wait", "--workspace", str(workspace))
     assert re.search(r"run [0-9a-f-]{36} submitted \(QUEUED\)", out), out
     assert re.search(r"run [0-9a-f-]{36}: STARTED", out), out  # followed through the daemon
+    assert f"{table}: stored " in out, out  # the run's log relayed as it runs
     assert "300 rows extracted, 3 file(s)" in out, out  # the in-process sync's summary
     assert re.search(r"run [0-9a-f-]{36}: succeeded", out), out
     with _instance(env) as instance:
