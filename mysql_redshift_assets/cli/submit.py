@@ -201,7 +201,8 @@ def _print_new(instance: dg.DagsterInstance, run: SubmittedRun, quiet: bool) -> 
 
 
 def _level(level: str | int) -> int:
-    return level if isinstance(level, int) else logging.getLevelName(level.upper())
+    number = level if isinstance(level, int) else logging.getLevelName(level.upper())
+    return number if isinstance(number, int) else logging.INFO
 
 
 def _last_line(text: str) -> str:

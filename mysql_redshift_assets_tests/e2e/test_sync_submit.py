@@ -191,3 +191,41 @@ def test_submit_wait_follows_the_daemons_run_to_an_exact_warehouse(deployment, d
     )
     assert re.search(rf"error: testpipe {re.escape(table)}: .*wh\.duckdb", out), out
     assert re.search(r"run [0-9a-f-]{36}: FAILED", out), out
+
+
+def test_submit_queues_a_partition_range_as_the_in_process_sync_runs_it(
+    deployment, mysql, mysql_db, make_project
+):
+    _, env, _, _ = deployment
+    with mysql.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE events (id INT PRIMARY KEY, created_at DATETIME(6) NOT NULL, "
+            "KEY (created_at, id))"
+        )
+    mysql.commit()
+    spec = {
+        "mode": "time",
+        "cursor": "created_at",
+        "partitions": {"granularity": "daily", "start": "2024-05-01"},
+    }
+    make_project(
+        {f"{mysql_db}.orders": {"cursor": "updated_at"}, f"{mysql_db}.events": spec},
+        store="local",
+        max_runtime_seconds=900,
+    )
+    out = _cli(
+        env, "sync", "-t", f"{mysql_db}.events", "--submit",
+        "--partition-range", "2024-05-01...2024-05-03",
+    )  # fmt: skip
+    (run_id,) = re.findall(r"run ([0-9a-f-]{36}) submitted \(QUEUED\)", out)
+    with _instance(env) as instance:
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.QUEUED
+        # One single-run backfill over the three days, as the in-process sync runs it.
+        assert run.tags["dagster/asset_partition_range_start"] == "2024-05-01"
+        assert run.tags["dagster/asset_partition_range_end"] == "2024-05-03"
+        assert run.tags["mysql_redshift/pipeline"] == "testpipe"
+        assert run.asset_selection == {
+            dg.AssetKey(["testpipe", mysql_db, "events"]),
+            dg.AssetKey(["public", "events"]),
+        }
