@@ -40,6 +40,10 @@ from dagster._core.workspace.load_target import (
     WorkspaceFileTarget,
     WorkspaceLoadTarget,
 )
+from dagster._daemon.controller import get_daemon_statuses
+from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+    QueuedRunCoordinatorDaemon,
+)
 
 from mysql_redshift_assets.config.errors import ConfigError
 
@@ -65,14 +69,25 @@ class Submission:
 
 
 def coordinator_warning(instance: dg.DagsterInstance) -> str | None:
-    """A run coordinator other than the queue launches at once: no tag limits."""
+    """What a user should know before waiting: a coordinator other than the queue launches at
+    once (no tag limits); a queue no daemon serves (no heartbeat for 90 s; it beats every
+    30 s) keeps the run QUEUED."""
     coordinator = instance.run_coordinator
-    if isinstance(coordinator, QueuedRunCoordinator):
-        return None
-    return (
-        f"warning: the instance's run coordinator is {type(coordinator).__name__}: the run is "
-        "launched at once, without the queue's tag limits (deploy/*/dagster.yaml queue runs)"
-    )
+    if not isinstance(coordinator, QueuedRunCoordinator):
+        return (
+            f"warning: the instance's run coordinator is {type(coordinator).__name__}: the run "
+            "is launched at once, without the queue's tag limits (deploy/*/dagster.yaml queue)"
+        )
+    daemon = QueuedRunCoordinatorDaemon.daemon_type()
+    status = get_daemon_statuses(
+        instance, [daemon], ignore_errors=True, heartbeat_tolerance_seconds=60
+    )[daemon]
+    if status.required and not status.healthy:
+        return (
+            "warning: no dagster-daemon has reported to this instance in the last 90 s: the run "
+            "stays QUEUED until one runs (`dagster-daemon run`, or `make dev`)"
+        )
+    return None
 
 
 def workspace_target(path: str | None, pipelines_dir: Path) -> WorkspaceLoadTarget:

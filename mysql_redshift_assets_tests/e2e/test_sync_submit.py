@@ -63,6 +63,13 @@ def deployment(mysql, mysql_db, make_project, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(INSTANCE))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        # The SQLite storages created once, here: a daemon and a code server starting together
+        # on a fresh folder would both run its migrations ("more than one head").
+        instance.get_runs()
+        instance.get_daemon_heartbeats()
+        instance.all_instigator_state()
+        instance.get_latest_materialization_event(dg.AssetKey("none"))
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(
         yaml.safe_dump(
@@ -109,6 +116,7 @@ def test_submit_queues_the_run_the_in_process_sync_would_run(deployment):
     out = _cli(env, "sync", "-t", table, "--submit", "--limit", "50")
     found = re.search(r"run ([0-9a-f-]{36}) submitted \(QUEUED\)", out)
     assert found, out
+    assert "warning: no dagster-daemon has reported to this instance" in out
 
     with _instance(env) as instance:
         run = instance.get_run_by_id(found[1])
