@@ -86,6 +86,7 @@ TRANSLATION = {
     "op": {"tags": {"team": "data"}},
     "pipelines": {
         "testpipe": {
+            "key_prefix": ["finance"],
             "translation": {
                 "owners": ["alice@example.com"],
                 "automation_condition": "{{ dg.AutomationCondition.on_cron('0 * * * *') }}",
@@ -102,10 +103,11 @@ def test_translation_pool_and_op_tags_from_yaml(orders):
     sandbox, loaded = _load(project.root, TRANSLATION)
     with loaded as (component, defs):
         assert isinstance(component, MysqlRedshiftComponent)
-        parquet = defs.resolve_assets_def(dg.AssetKey(["testpipe", db, "orders"]))
-        warehouse_key = dg.AssetKey(["public", "orders"])
+        parquet_key = dg.AssetKey(["finance", "testpipe", db, "orders"])  # the pipeline's prefix
+        parquet = defs.resolve_assets_def(parquet_key)
+        warehouse_key = dg.AssetKey(["finance", "public", "orders"])
         specs = {s.key: s for s in parquet.specs}
-        p, w = specs[dg.AssetKey(["testpipe", db, "orders"])], specs[warehouse_key]
+        p, w = specs[parquet_key], specs[warehouse_key]
         assert p.group_name == "testpipe_parquet" and w.group_name == "testpipe_redshift"
         # The pipeline's translation after the component's: owners replaced, tags merged.
         assert p.owners == ["alice@example.com"]
@@ -143,6 +145,7 @@ def test_translation_pool_and_op_tags_from_yaml(orders):
         ({"translation": {"key": "elsewhere"}}, "translation.key: not settable by a translation"),
         ({"pipelines": {"nope": {"pool": "p"}}}, "pipelines.nope: no such pipeline"),
         ({"op": {"name": "x"}}, "op.name: give it per pipeline"),
+        ({"op": {"description": "x"}}, "op.description: not supported"),
     ],
 )
 def test_bad_component_input_is_one_clear_error(orders, attributes, message):

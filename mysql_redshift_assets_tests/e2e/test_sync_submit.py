@@ -7,6 +7,7 @@ Times on this machine (2 shared cores): the queued-only test ~10 s, the daemon o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -136,6 +137,16 @@ def test_submit_queues_the_run_the_in_process_sync_would_run(deployment):
         assert run.remote_job_origin.location_name == "mysql_redshift_assets"
         (op,) = run.run_config["ops"]
         assert run.run_config["ops"][op]["config"] == {"max_rows": 50}
+    # `--json`: the run ids, for automation.
+    done = subprocess.run(
+        [sys.executable, "-m", "mysql_redshift_assets", "--json", "sync", "-t", table, "--submit"],
+        env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (second,) = json.loads(done.stdout)["submitted"]
+    with _instance(env) as instance:
+        assert {r.run_id for r in instance.get_runs()} == {found[1], second}
+        assert all(r.status == dg.DagsterRunStatus.QUEUED for r in instance.get_runs())
     # Nothing ran: no warehouse yet.
     assert not (Path(env["MYSQL_REDSHIFT_PIPELINES_DIR"]).parent / "wh.duckdb").exists()
 
