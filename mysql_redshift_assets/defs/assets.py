@@ -15,7 +15,7 @@ output it depends on is missing (`_should_skip_step` in dagster/_core/execution/
 so with one op per layer a single failed extraction would stop every table's load.
 """
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import dagster as dg
@@ -65,11 +65,35 @@ def pool_width(instance: dg.DagsterInstance, pool: str) -> int:
     return instance.get_concurrency_config().pool_config.default_pool_limit or DEFAULT_WIDTH
 
 
+class TablesOpRun:
+    """What an `execute` hook (`build_tables_op`, `MysqlRedshiftComponent.execute`) is given
+    for one run of a pipeline op: its tables, the run's config and connections, and `sync()`,
+    the op's own work, an iterator of the events to yield."""
+
+    def __init__(
+        self,
+        tables: Sequence[TableAssets],
+        config: SyncConfig,
+        connections: ConnectionsResource,
+        pool: str,
+        sync: Callable[[], Iterator[Recorded]],
+    ) -> None:
+        self.tables, self.config, self.connections, self.pool = tables, config, connections, pool
+        self.sync = sync
+
+
+# `execute(context, run)`: yields every event `run.sync()` yields (and may add log lines or
+# wrap the work); a failed table raises `dg.Failure` from `run.sync()` after its events.
+Execute = Callable[[dg.AssetExecutionContext, TablesOpRun], Iterator[Recorded]]
+
+
 def build_tables_op(
     name: str,
     tables: Sequence[TableAssets],
     specs: Sequence[dg.AssetSpec],
     pool: str,
+    op_tags: Mapping[str, str] | None = None,
+    execute: Execute | None = None,
 ) -> dg.AssetsDefinition:
     partitioned = tables[0].table.partitioned
     by_key = {a.parquet: a for a in tables} | {a.warehouse: a for a in tables}
@@ -83,8 +107,17 @@ def build_tables_op(
         # One run for a whole range (`dagster asset materialize --partition-range`, the UI's
         # single-run backfill); inside it every window is its own query plan, files and replace.
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
-        op_tags={"mysql_redshift/pipeline": tables[0].table.pipeline},
+        op_tags={**(op_tags or {}), "mysql_redshift/pipeline": tables[0].table.pipeline},
     )
+    def _op(
+        context: dg.AssetExecutionContext, config: SyncConfig, connections: ConnectionsResource
+    ) -> Iterator[Recorded]:
+        def sync() -> Iterator[Recorded]:
+            return _tables(context, config, connections)
+
+        run = TablesOpRun(tables, config, connections, pool, sync)
+        yield from execute(context, run) if execute else sync()
+
     def _tables(
         context: dg.AssetExecutionContext, config: SyncConfig, connections: ConnectionsResource
     ) -> Iterator[Recorded]:
@@ -118,7 +151,7 @@ def build_tables_op(
                 },
             )
 
-    return _tables
+    return _op
 
 
 def _pdef(context: dg.AssetExecutionContext) -> dg.PartitionsDefinition:
