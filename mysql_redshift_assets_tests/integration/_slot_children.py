@@ -5,8 +5,8 @@ a server-side `SELECT SLEEP(MRA_SLOT_TEST_SLEEP)` on the source's own session, t
 pipeline (`/* mra-slot-test <pipeline> */`): an extracting table is one visible query in MySQL's
 process list for as long as it extracts.
 
-`hold <host> <port> <source> <limit>`: hold one slot of the source's pool and wait to be killed
-(prints `held <lock name> <connection id>` once it holds it).
+`hold <pipelines folder> <source> <limit>`: hold one slot of the source's pool (through its SSH
+tunnel when it has one) and wait to be killed (prints `held <lock name> <connection id>`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
-
-from mysql_redshift_assets.extract.source import MySQLSource
 
 
 def _slow_sync(argv: list[str]) -> int:
@@ -35,11 +34,12 @@ def _slow_sync(argv: list[str]) -> int:
     return main(argv)
 
 
-def _hold(host: str, port: str, name: str, limit: str) -> None:
+def _hold(root: str, name: str, limit: str) -> None:
+    from mysql_redshift_assets.connect import open_source
     from mysql_redshift_assets.extract.slots import SESSION_KEY, SourceSlots
-    from mysql_redshift_assets_tests.private_mariadb import TEST_PASSWORD, TEST_USER
+    from mysql_redshift_assets.project import load_project
 
-    source = MySQLSource(name, host=host, port=int(port), user=TEST_USER, password=TEST_PASSWORD)
+    source = open_source(load_project(Path(root)), name)
     with SourceSlots(f"mysql-{name}", int(limit)).hold(source, "child") as lock:
         conn = source.kept(SESSION_KEY, lambda: None)
         print(f"held {lock} {conn.thread_id()}", flush=True)
@@ -50,4 +50,4 @@ def _hold(host: str, port: str, name: str, limit: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "sync":
         sys.exit(_slow_sync(sys.argv[2:]))
-    _hold(*sys.argv[2:6])
+    _hold(*sys.argv[2:5])

@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from mysql_redshift_assets.config.resolve import table_config
+from mysql_redshift_assets.connect import open_source
 from mysql_redshift_assets.extract.slots import PREFIX_ENV, SourceSlots, lock_names
-from mysql_redshift_assets.extract.source import MySQLSource
 from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 from mysql_redshift_assets_tests.private_mariadb import TEST_PASSWORD, TEST_USER
@@ -158,7 +158,8 @@ def test_two_runs_of_two_pipelines_stay_within_the_pool(
     elapsed = time.monotonic() - started
     for r, out in zip(runs, outputs, strict=True):
         assert r.returncode == 0, out[-4000:]
-        print(out[-3000:])
+    # A table that waits says so once, in the run's log (through the op's relay).
+    assert "waiting for a slot of pool mysql-mysql" in "".join(outputs)
     most = max(len(tags) for tags, _ in sampler.samples)
     runs_seen = [{t.split()[0] for t in tags} for tags, _ in sampler.samples]
     both = [seen for seen in runs_seen if seen == {"pipe_a", "pipe_b"}]
@@ -174,29 +175,42 @@ def test_two_runs_of_two_pipelines_stay_within_the_pool(
             assert_same_rows(mysql, Sync(project, table), COLUMNS, ["id"])
 
 
-def test_a_killed_holder_frees_its_slot(mysql_server: Any, prefix: str) -> None:
-    name = f"kill-{uuid.uuid4().hex[:6]}"
+@pytest.fixture(params=["direct", "ssh"])
+def holder_project(request: pytest.FixtureRequest, make_project: Any, tmp_path: Path) -> Any:
+    """A project whose source `mysql` is reached directly, or through an SSH bastion."""
+    project = make_project({"x.y": {"mode": "full"}}, store="local")
+    if request.param == "direct":
+        return project
+    from mysql_redshift_assets_tests.integration.test_ssh_tunnel import with_ssh
+    from mysql_redshift_assets_tests.sshd import SshServer
+
+    server = SshServer.start(tmp_path / "sshd")
+    request.addfinalizer(server.stop)
+    return with_ssh(project, {"bastion": server.ssh_entry()}, sources__mysql="bastion")
+
+
+def test_a_killed_holder_frees_its_slot(
+    mysql_server: Any, holder_project: Any, prefix: str
+) -> None:
     child = subprocess.Popen(
-        [sys.executable, str(CHILD), "hold", mysql_server.host, str(mysql_server.port), name, "1"],
+        [sys.executable, str(CHILD), "hold", str(holder_project.root), "mysql", "1"],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
         stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
     )  # fmt: skip
-    source = MySQLSource(
-        name, host=mysql_server.host, port=mysql_server.port, user=TEST_USER,
-        password=TEST_PASSWORD,
-    )  # fmt: skip
+    source = open_source(holder_project, "mysql")
     try:
         assert child.stdout is not None
         line = child.stdout.readline()
         assert line.startswith("held "), line
         lock, conn_id = line.split()[1], int(line.split()[2])
+        assert lock == lock_names("mysql", 1, prefix)[0]
         with mysql_server.connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT IS_USED_LOCK(%s)", (lock,))
             assert cur.fetchone()[0] == conn_id  # held by the child's session
         taken = threading.Event()
 
         def take() -> None:
-            with SourceSlots(f"mysql-{name}", 1).hold(source, "waiter"):
+            with SourceSlots("mysql-mysql", 1).hold(source, "waiter"):
                 taken.set()
 
         waiter = threading.Thread(target=take, daemon=True)
