@@ -44,7 +44,8 @@ class SyncConfig(dg.Config):
     max_parallel_tables: int | None = Field(
         None,
         description="Tables run at once in this op; default: the limit of the pool "
-        "`mysql-<source>` (dagster.yaml `concurrency.pools`), else 2.",
+        "`mysql-<source>` (dagster.yaml `concurrency.pools`), else 2. Whatever it is, the "
+        "tables reading the source at once, across runs, stay within the pool's limit.",
     )
     progress_interval_seconds: float = Field(
         30.0,
