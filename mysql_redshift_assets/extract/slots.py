@@ -77,11 +77,16 @@ class SourceSlots:
         if not isinstance(source, MySQLSource):
             yield None
             return
-        conn = _session(source)
+        conn = source.kept(SESSION_KEY, lambda: _open(source))
         pinger: _Pinger | None = None
         name: str | None = None
         try:
-            name = self._take(conn, source.name, what)
+            try:
+                name = self._take(conn, source.name, what)
+            except pymysql.err.Error:  # the kept session timed out between tables: a new one
+                source.discard_kept(SESSION_KEY)
+                conn = source.kept(SESSION_KEY, lambda: _open(source))
+                name = self._take(conn, source.name, what)
             pinger = _Pinger(conn, SLOT_SESSION_TIMEOUT / 3)
             yield name
         finally:
@@ -143,19 +148,9 @@ def _one(row: tuple[object, ...] | None) -> bool:
     return row is not None and row[0] is not None and int(row[0]) == 1  # type: ignore[call-overload]
 
 
-def _session(source: MySQLSource) -> pymysql.connections.Connection:
+def _open(source: MySQLSource) -> pymysql.connections.Connection:
     """The source's slot session: one a source (a worker thread's), kept from table to table
     (opening one costs ~70 ms of CPU), reopened when it has timed out between tables."""
-    conn: pymysql.connections.Connection = source.kept(SESSION_KEY, lambda: _open(source))
-    try:
-        conn.ping(reconnect=False)
-    except pymysql.err.Error:
-        source.discard_kept(SESSION_KEY)
-        conn = source.kept(SESSION_KEY, lambda: _open(source))
-    return conn
-
-
-def _open(source: MySQLSource) -> pymysql.connections.Connection:
     conn = source.open_session()
     with conn.cursor() as cur:
         cur.execute("SET SESSION wait_timeout = %s", (SLOT_SESSION_TIMEOUT,))

@@ -26,7 +26,8 @@ import yaml
 
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source
-from mysql_redshift_assets.extract.slots import PREFIX_ENV, SourceSlots, lock_names
+from mysql_redshift_assets.extract.slots import PREFIX_ENV, SESSION_KEY, SourceSlots, lock_names
+from mysql_redshift_assets.extract.source import MySQLSource
 from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 from mysql_redshift_assets_tests.private_mariadb import TEST_PASSWORD, TEST_USER
@@ -231,4 +232,28 @@ def test_a_killed_holder_frees_its_slot(
         if child.poll() is None:
             child.kill()
             child.wait()
+        source.close()
+
+
+def test_a_slot_session_lost_between_tables_is_replaced(mysql_server: Any, prefix: str) -> None:
+    """The slot session is kept from table to table; one the server dropped meanwhile (its
+    wait_timeout, a restart) is replaced, and the next table still holds a real slot."""
+    source = MySQLSource(
+        "lost", host=mysql_server.host, port=mysql_server.port, user=TEST_USER,
+        password=TEST_PASSWORD,
+    )  # fmt: skip
+    slots = SourceSlots("mysql-lost", 1)
+    try:
+        with slots.hold(source, "first") as lock:
+            first = source.kept(SESSION_KEY, lambda: None).thread_id()
+        with mysql_server.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT IS_USED_LOCK(%s)", (lock,))
+            assert cur.fetchone()[0] is None  # released after the table, session kept
+            cur.execute(f"KILL {first}")
+        with slots.hold(source, "second") as again:
+            second = source.kept(SESSION_KEY, lambda: None).thread_id()
+            with mysql_server.connect() as conn, conn.cursor() as cur:
+                cur.execute("SELECT IS_USED_LOCK(%s)", (again,))
+                assert cur.fetchone()[0] == second != first
+    finally:
         source.close()
