@@ -2,8 +2,9 @@
 
 `sync <cli args...>`: `mysql-redshift sync` as a user runs it, each table's extraction slowed by
 a server-side `SELECT SLEEP(MRA_SLOT_TEST_SLEEP)` on the source's own session, tagged with the
-pipeline (`/* mra-slot-test <pipeline> */`): an extracting table is one visible query in MySQL's
-process list for as long as it extracts.
+pipeline (`/* mra-slot-test <pipeline> <table> */`): an extracting table is one visible query in
+MySQL's process list for as long as it extracts. With `MRA_SLOT_TEST_BARRIER` (a folder) it
+writes `ready-<pid>` there once imported and waits for `go`.
 
 `hold <pipelines folder> <source> <limit>`: hold one slot of the source's pool (through its SSH
 tunnel when it has one) and wait to be killed (prints `held <lock name> <connection id>`).
@@ -31,6 +32,12 @@ def _slow_sync(argv: list[str]) -> int:
         return real(source, store, watermarks, table, **kwargs)
 
     table_module.extract_table = slowed  # type: ignore[assignment]
+    barrier = os.environ.get("MRA_SLOT_TEST_BARRIER")
+    if barrier:  # imports done: start together with the other run (a loaded machine's start
+        # times differ by seconds)
+        (Path(barrier) / f"ready-{os.getpid()}").touch()
+        while not (Path(barrier) / "go").exists():
+            time.sleep(0.05)
     return main(argv)
 
 

@@ -132,6 +132,9 @@ def test_two_runs_of_two_pipelines_stay_within_the_pool(
     )
     env = {**os.environ, "MYSQL_REDSHIFT_PIPELINES_DIR": str(root), "DAGSTER_HOME": str(home)}
     env["MRA_SLOT_TEST_SLEEP"] = "2"
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env["MRA_SLOT_TEST_BARRIER"] = str(barrier)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2]), env.get("PYTHONPATH", "")])
     # More names than the limit: a holder of a name past it would be a bug.
     sampler = Sampler(mysql_server, mysql_db, lock_names("mysql", LIMIT + 3, prefix))
@@ -149,6 +152,10 @@ def test_two_runs_of_two_pipelines_stay_within_the_pool(
         for p in "ab"
     ]
     try:
+        deadline = time.monotonic() + 120
+        while len(list(barrier.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (barrier / "go").touch()
         outputs = [r.communicate(timeout=240)[0] for r in runs]
     finally:
         sampler.stop.set()
@@ -159,8 +166,6 @@ def test_two_runs_of_two_pipelines_stay_within_the_pool(
     elapsed = time.monotonic() - started
     for r, out in zip(runs, outputs, strict=True):
         assert r.returncode == 0, out[-4000:]
-    # A table that waits says so once, in the run's log (through the op's relay).
-    assert "waiting for a slot of pool mysql-mysql" in "".join(outputs)
     most = max(len(tags) for tags, _ in sampler.samples)
     runs_seen = [{t.split()[0] for t in tags} for tags, _ in sampler.samples]
     both = [seen for seen in runs_seen if seen == {"pipe_a", "pipe_b"}]
@@ -169,6 +174,8 @@ def test_two_runs_of_two_pipelines_stay_within_the_pool(
     assert most <= LIMIT, f"{most} tables extracting at once from one source (limit {LIMIT})"
     assert both, "the two runs never extracted at the same time: the test proves nothing"
     assert most == LIMIT and holders == LIMIT  # the pool was used to its limit, not beyond
+    # A table that waits says so once, in the run's log (through the op's relay).
+    assert "waiting for a slot of pool mysql-mysql" in "".join(outputs)
     project = load_project(root)
     for p in "ab":
         for t in TABLES:
