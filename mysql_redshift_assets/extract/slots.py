@@ -8,9 +8,8 @@ from one source at once, whatever the number of runs and processes.
 A slot is a MySQL named lock, `GET_LOCK('<prefix>:<source>:<i>', 0)` for i in 0..limit-1, taken
 on a session of its own (same account, settings and SSH tunnel as the source's; kept by the
 source, i.e. the worker thread, from table to table, and released with RELEASE_LOCK after each
-table: closing the session would release it too). Named locks are
-server-wide, so every run on every machine that reads the server counts against the same
-`limit` slots. The lock lives with its session: a process that dies (SIGKILL, OOM, a pod gone)
+table: closing the session would release it too). Named locks are server-wide, so every run
+on every machine that reads the server counts against the same `limit` slots. The lock lives with its session: a process that dies (SIGKILL, OOM, a pod gone)
 drops its connection and MySQL frees the lock at once; one that vanishes without closing its
 TCP connection (a node lost) loses it when its session times out (`SLOT_SESSION_TIMEOUT`; the
 holder pings it more often than that). GET_LOCK needs no privilege.
@@ -18,7 +17,8 @@ holder pings it more often than that). GET_LOCK needs no privilege.
 While all slots are taken the table polls (backoff up to `poll_max_seconds`) and logs once, at
 WARNING on this package's logger (a Dagster op's relay puts it in the run's log), which pool it
 waits on. What holds a slot (a table's extraction and delete pass, a resync) and what a table's
-own parallel page reads add: docs/deploy.md, "Pools bound a source across runs". A source that is not MySQL (the demo's SQLite) has no server to hold slots on: no bound.
+own parallel page reads add: docs/deploy.md, "Pools bound a source across runs". A source that
+is not MySQL (the demo's SQLite) has no server to hold slots on: no bound.
 
 Names: MySQL refuses lock names longer than 64 characters, so a longer `<prefix>:<source>`
 is replaced by a hash of it. `MYSQL_REDSHIFT_POOL_PREFIX` (default `mra-pool`) names the
