@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -130,6 +131,8 @@ def test_two_runs_of_two_pipelines_stay_within_the_pool(
     (home / "dagster.yaml").write_text(
         f"telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: {LIMIT}\n"
     )
+    # The runs share this instance: its storage made now (two processes creating it race).
+    dg.DagsterInstance.from_config(str(home)).dispose()
     env = {**os.environ, "MYSQL_REDSHIFT_PIPELINES_DIR": str(root), "DAGSTER_HOME": str(home)}
     env["MRA_SLOT_TEST_SLEEP"] = "2"
     barrier = tmp_path / "barrier"
