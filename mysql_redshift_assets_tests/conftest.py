@@ -327,3 +327,19 @@ def _quiet_moto_access_log() -> None:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_pool_slots() -> Iterator[None]:
+    """Pool slots are MySQL named locks, server-wide (`extract/slots.py`): this test session's
+    own names, so that test sessions sharing the MariaDB do not wait for each other's slots.
+    Child processes inherit them."""
+    from mysql_redshift_assets.extract.slots import PREFIX_ENV
+
+    before = os.environ.get(PREFIX_ENV)
+    os.environ[PREFIX_ENV] = f"mra-test-{uuid.uuid4().hex[:8]}"
+    yield
+    if before is None:
+        os.environ.pop(PREFIX_ENV, None)
+    else:
+        os.environ[PREFIX_ENV] = before

@@ -10,6 +10,8 @@ failures from the op's `dg.Failure` metadata (`errors`, one line a table, `defs/
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 
 import dagster as dg
 
@@ -34,7 +36,23 @@ def for_console(job: dg.JobDefinition, verbose: bool) -> dg.JobDefinition:
     return job if verbose else job.with_logger_defs({"console": console_without_errors})
 
 
-def failures(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:
+class RunResult(Protocol):
+    """What `sync` reads of a run: an in-process result, or a submitted run followed to its
+    end (`cli/submit.py`)."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def success(self) -> bool: ...
+
+    @property
+    def all_events(self) -> Sequence[dg.DagsterEvent]: ...
+
+    def get_asset_materialization_events(self) -> Sequence[dg.DagsterEvent]: ...
+
+
+def failures(result: RunResult) -> tuple[list[str], list[str]]:
     """(one line a failure, the failed tables) of one run."""
     lines: list[str] = []
     tables: list[str] = []
@@ -48,12 +66,14 @@ def failures(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:
             tables += _strings(metadata["failed_tables"].value)
         elif data.error is not None:  # not a table's failure (a resource, Dagster itself)
             lines.append(f"{event.step_key}: {_first_line(data.error.message)}")
-    if not result.success and not lines:
+    if not result.success and not lines:  # the run's own end: a launch failure, a timeout
         lines += [
             _first_line(e.message or "the run failed")
             for e in result.all_events
-            if e.event_type_value == "RUN_FAILURE"
+            if e.event_type_value in ("RUN_FAILURE", "RUN_CANCELED")
         ]
+    if not result.success and not lines:
+        lines.append(f"run {result.run_id} did not succeed")
     return lines, tables
 
 

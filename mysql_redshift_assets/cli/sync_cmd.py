@@ -15,16 +15,27 @@ import dagster as dg
 from mysql_redshift_assets.cli import progress
 from mysql_redshift_assets.cli.args import Subcommands, table_args
 from mysql_redshift_assets.cli.common import Context, find_tables
-from mysql_redshift_assets.cli.failures import failures, for_console
+from mysql_redshift_assets.cli.failures import RunResult, for_console
+from mysql_redshift_assets.cli.submit import (
+    WEBSERVER_URL_ENV,
+    Submission,
+    coordinator_warning,
+    open_workspace,
+    submit,
+    wait,
+    workspace_target,
+)
 from mysql_redshift_assets.cli.sync_partitions import (
     PartitionedRun,
     add_id_ranges,
     partitioned_runs,
 )
+from mysql_redshift_assets.cli.sync_summary import print_summary, summarise
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.loader import default_dagster_home
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.connect import open_store, open_warehouse
+from mysql_redshift_assets.defs.automation import PIPELINE_TAG, run_limit_tags
 from mysql_redshift_assets.defs.build import build_definitions, table_assets
 from mysql_redshift_assets.defs.checks import CHEAP_CHECKS
 from mysql_redshift_assets.defs.table_run import TableAssets
@@ -63,6 +74,21 @@ def add_arguments(commands: Subcommands) -> None:
         help="partitioned tables: every partition from A to B (one run for a time range)",
     )
     sync.add_argument("--dry-run", action="store_true", help="show what would run")
+    sync.add_argument(
+        "--submit",
+        action="store_true",
+        help="queue the run(s) in the Dagster instance (its run coordinator, tag limits and "
+        "pools) instead of running here; prints each run id",
+    )
+    sync.add_argument(
+        "--wait", action="store_true", help="with --submit: follow the run(s) to their end"
+    )
+    sync.add_argument(
+        "--workspace",
+        metavar="FILE",
+        help="with --submit: the workspace.yaml naming the code location (the daemon's); "
+        "default ./workspace.yaml, else the module mysql_redshift_assets.definitions",
+    )
     sync.add_argument("--json-output", help="write a JSON summary to this file")
 
 
@@ -190,15 +216,34 @@ def _cheap_checks(assets: list[TableAssets]) -> set[dg.AssetCheckKey]:
     return {a.check_key(c.name) for a in assets for c in a.checks if c.name in CHEAP_CHECKS}
 
 
+def _tags(ctx: Context, run: _Run, submitted: bool) -> dict[str, str]:
+    tags = {"mysql_redshift/started_by": "cli sync --submit" if submitted else "cli sync"}
+    pipelines = {t.pipeline for t in run.tables}
+    if len(pipelines) == 1:  # the tag the instance's one-run-a-pipeline limit reads
+        pipeline = ctx.project.pipeline(pipelines.pop())
+        # A queued run gets the daemon's `dagster/max_runtime` too, as the pipeline's jobs do.
+        tags.update(run_limit_tags(pipeline) if submitted else {PIPELINE_TAG: pipeline.name})
+    if run.partitioned is not None:
+        tags.update(run.partitioned.tags)
+    return tags
+
+
+def _submission(
+    ctx: Context, args: Any, defs: dg.Definitions, run: _Run, layers: list[Layer]
+) -> Submission:
+    """The run `_execute` would run, for the instance's queue. The run config's ops are the
+    same; the console logger's level is this terminal's, so it is left out."""
+    keys, checks = _selection(ctx, run.tables, layers)
+    ops = {defs.resolve_assets_def(k).node_def.name for k in keys}
+    config = _run_config(ctx, args, ops, layers)
+    config.pop("loggers")
+    return Submission(keys, checks, _tags(ctx, run, submitted=True), config)
+
+
 def _execute(
     ctx: Context, args: Any, defs: dg.Definitions, run: _Run, layers: list[Layer], instance: Any
 ) -> dg.ExecuteInProcessResult:
-    tags = {"mysql_redshift/started_by": "cli sync"}
-    pipelines = {t.pipeline for t in run.tables}
-    if len(pipelines) == 1:  # the tag the instance's one-run-a-pipeline limit reads
-        tags["mysql_redshift/pipeline"] = pipelines.pop()
-    if run.partitioned is not None:
-        tags.update(run.partitioned.tags)
+    tags = _tags(ctx, run, submitted=False)
     # The assets and their cheap checks, in the pipeline's op; the reconciliation reads every
     # row of MySQL and the warehouse (`mysql-redshift validate` runs it, as does
     # `reconcile_<pipeline>`).
@@ -216,88 +261,44 @@ def _execute(
     )
 
 
-def _summarise(
-    results: list[tuple[_Run, dg.ExecuteInProcessResult]], owners: dict[str, str]
-) -> dict[str, Any]:
-    """`owners`: asset key path -> the table it belongs to."""
-    summary: dict[str, Any] = {
-        "run_id": results[0][1].run_id if results else None,
-        "success": all(r.success for _, r in results),
-        "runs": [
-            {
-                "run_id": r.run_id,
-                "success": r.success,
-                "partitions": run.partitioned.keys if run.partitioned else None,
-            }
-            for run, r in results
-        ],
-        "assets": {},
-        "checks": {},
-        "errors": [],  # one line a failure: "<pipeline> <table>: <cause>"
-        "failed_tables": [],
-    }
-    for _, result in results:
-        for event in result.get_asset_materialization_events():
-            mat = event.step_materialization_data.materialization
-            md = {k: v.value for k, v in mat.metadata.items() if not k.startswith("dagster/")}
-            path = "/".join(mat.asset_key.path)
-            if mat.partition is None:
-                summary["assets"][path] = md
-            else:  # one materialization per partition, with that window's own figures
-                summary["assets"].setdefault(path, {"partitions": {}})["partitions"][
-                    mat.partition
-                ] = md
-        for event in result.all_events:
-            if event.event_type_value == "ASSET_CHECK_EVALUATION":
-                check = event.asset_check_evaluation_data
-                name = f"{'/'.join(check.asset_key.path)}:{check.check_name}"
-                summary["checks"][name] = {
-                    "passed": check.passed,
-                    "description": check.description,
-                    "table": owners.get("/".join(check.asset_key.path)),
-                }
-        lines, failed = failures(result)
-        summary["errors"] += lines
-        summary["failed_tables"] += failed
-    return summary
+def _submit(
+    ctx: Context,
+    args: Any,
+    defs: dg.Definitions,
+    runs: list[_Run],
+    layers: list[Layer],
+    instance: dg.DagsterInstance,
+) -> list[tuple[_Run, RunResult]] | None:
+    """Queue the runs; with `--wait` follow them to their end (else None: nothing to sum up).
+    The workspace stays open while waiting: under the DefaultRunCoordinator the run is
+    launched at once, from the code server this process started."""
+    url = os.environ.get(WEBSERVER_URL_ENV, "").rstrip("/")
+    if warning := coordinator_warning(instance):
+        print(warning, file=sys.stderr)
+    with open_workspace(instance, workspace_target(args.workspace, ctx.project.root)) as ws:
+        ids = [submit(instance, ws, _submission(ctx, args, defs, r, layers)) for r in runs]
+        for run_id in ids:
+            record = instance.get_run_by_id(run_id)
+            status = record.status.value if record else "?"
+            if not ctx.as_json:
+                print(
+                    f"run {run_id} submitted ({status})" + (f": {url}/runs/{run_id}" if url else "")
+                )
+        if not args.wait:
+            _write_json(args.json_output, {"submitted": ids})
+            ctx.emit({"submitted": ids})
+            return None
+        followed: list[RunResult] = list(wait(instance, ids, quiet=ctx.as_json))
+    return list(zip(runs, followed, strict=True))
 
 
-def _totals(md: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """An asset's figures (summed over its partitions) and the words saying which."""
-    parts = md.get("partitions")
-    if not isinstance(parts, dict):
-        return md, ""
-    total: dict[str, Any] = {}
-    for figures in parts.values():
-        for name, value in figures.items():
-            if isinstance(value, int):
-                total[name] = total.get(name, 0) + value
-    last = list(parts.values())[-1]
-    total["table_rows"] = last.get("table_rows", 0)
-    return total, f" over partitions {', '.join(parts)}"
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    for key, raw in summary["assets"].items():
-        md, over = _totals(raw)
-        if "rows" in md:  # the Parquet asset
-            print(
-                f"{key}: {md['rows']:,} rows extracted, {md['files']} file(s), "
-                f"{md['bytes']:,} bytes{over}"
-            )
-        else:
-            print(
-                f"{key}: {md['rows_loaded']:,} rows loaded from {md['files_loaded']} file(s); "
-                f"table has {md['table_rows']:,} rows{over}"
-            )
-    for name, check in summary["checks"].items():
-        # A failed table's checks failed with it: its one error line below says why.
-        if not check["passed"] and check["table"] not in summary["failed_tables"]:
-            print(f"check {name} FAILED: {check['description']}", file=sys.stderr)
-    for error in summary["errors"]:
-        print(f"error: {error}", file=sys.stderr)
-    for run in summary["runs"]:
-        print(f"run {run['run_id']}: {'succeeded' if run['success'] else 'FAILED'}")
+def _check_submit_flags(args: Any) -> None:
+    if args.wait and not args.submit:
+        raise ConfigError("--wait follows a submitted run: add --submit")
+    if args.workspace and not args.submit:
+        raise ConfigError("--workspace names where a submitted run runs: add --submit")
+    if args.submit and args.dry_run:
+        raise ConfigError("--dry-run runs nothing and --submit queues a run: choose one")
 
 
 def run(ctx: Context, args: Any) -> int:
@@ -310,6 +311,7 @@ def run(ctx: Context, args: Any) -> int:
         else ["parquet", "redshift"]
     )
     _check_partition_flags(args, tables)
+    _check_submit_flags(args)
     if args.dry_run:
         planned = _dry_run(ctx, tables, layers)
         _dry_run_partitions(ctx, args, tables, planned)
@@ -323,22 +325,40 @@ def run(ctx: Context, args: Any) -> int:
     runs = _runs(ctx, args, tables)
     instance = _instance(ctx)
     add_id_ranges(instance, [r.partitioned for r in runs if r.partitioned is not None])
-    ctx.live = not ctx.as_json and sys.stderr.isatty()
-    limit = args.limit * (args.max_chunks or 1) if args.limit else None
-    expected = progress.expected_rows(ctx.project, tables, limit) if ctx.live else None
-    with progress.SyncProgress(expected, live=ctx.live):
-        results = [(r, _execute(ctx, args, defs, r, layers, instance)) for r in runs]
+    if args.submit:
+        submitted = _submit(ctx, args, defs, runs, layers, instance)
+        if submitted is None:
+            return 0
+        results = submitted
+    else:
+        results = _in_process(ctx, args, defs, runs, layers, instance, tables)
     assets = [table_assets(ctx.project, t, MysqlRedshiftTranslator()) for t in tables]
     owners = {"/".join(k.path): a.table.qualified for a in assets for k in (a.parquet, a.warehouse)}
-    summary = _summarise(results, owners)
+    summary = summarise(results, owners)
     _write_json(args.json_output, summary)
     if ctx.as_json:
         ctx.emit(summary)
     elif ctx.live:
         progress.print_summary(summary)
     else:
-        _print_summary(summary)
+        print_summary(summary)
     return 0 if summary["success"] else 1
+
+
+def _in_process(
+    ctx: Context,
+    args: Any,
+    defs: dg.Definitions,
+    runs: list[_Run],
+    layers: list[Layer],
+    instance: dg.DagsterInstance,
+    tables: list[TableConfig],
+) -> list[tuple[_Run, RunResult]]:
+    ctx.live = not ctx.as_json and sys.stderr.isatty()
+    limit = args.limit * (args.max_chunks or 1) if args.limit else None
+    expected = progress.expected_rows(ctx.project, tables, limit) if ctx.live else None
+    with progress.SyncProgress(expected, live=ctx.live):
+        return [(r, _execute(ctx, args, defs, r, layers, instance)) for r in runs]
 
 
 def _write_json(path: str | None, data: Any) -> None:

@@ -3,7 +3,9 @@
 The op holds both assets of every table (`<pipeline>/<schema>/<table>` Parquet and
 `<target_schema>/<table>` in the warehouse) and their checks; it runs any subset of them. Its
 tables run in worker threads, at most as many at once as the pool `mysql-<source>` allows (the
-op takes one slot of it). Each table yields one materialization per asset (per partition in a
+op takes one slot of it, for the queue and the UI); each table's extraction and delete pass also
+hold one of the pool's slots on the MySQL server (`extract/slots.py`), so that the tables reading
+one source stay within the pool's limit across every run and process. Each table yields one materialization per asset (per partition in a
 single-run backfill, each window with its own rows and files); a table that fails is logged with
 its error and fails its checks, the others complete, and the op fails at the end naming it.
 While they run, the op's thread (never a worker) logs what `sync/relay.py` gathers from the
@@ -15,7 +17,7 @@ output it depends on is missing (`_should_skip_step` in dagster/_core/execution/
 so with one op per layer a single failed extraction would stop every table's load.
 """
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import dagster as dg
@@ -25,6 +27,7 @@ from mysql_redshift_assets.causes import table_line
 from mysql_redshift_assets.defs.partitions import window_for
 from mysql_redshift_assets.defs.resources import ConnectionsResource
 from mysql_redshift_assets.defs.table_run import Event, TableAssets, TableOutcome, run_table
+from mysql_redshift_assets.extract.slots import SourceSlots
 from mysql_redshift_assets.sync.clients import Clients
 from mysql_redshift_assets.sync.relay import Line, ProgressRelay
 from mysql_redshift_assets.sync.table import SyncRun
@@ -41,7 +44,8 @@ class SyncConfig(dg.Config):
     max_parallel_tables: int | None = Field(
         None,
         description="Tables run at once in this op; default: the limit of the pool "
-        "`mysql-<source>` (dagster.yaml `concurrency.pools`), else 2.",
+        "`mysql-<source>` (dagster.yaml `concurrency.pools`), else 2. Whatever it is, the "
+        "tables reading the source at once, across runs, stay within the pool's limit.",
     )
     progress_interval_seconds: float = Field(
         30.0,
@@ -56,7 +60,8 @@ Recorded = dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.AssetCheckResu
 
 
 def pool_width(instance: dg.DagsterInstance, pool: str) -> int:
-    """The pool's slot count, so the op's own parallelism stays within what the pool allows."""
+    """The pool's slot count: the op's threads, and the tables reading its source at once
+    across runs (`extract/slots.py`)."""
     storage = instance.event_log_storage
     if storage.supports_global_concurrency_limits:
         info = storage.get_concurrency_info(pool)
@@ -65,11 +70,35 @@ def pool_width(instance: dg.DagsterInstance, pool: str) -> int:
     return instance.get_concurrency_config().pool_config.default_pool_limit or DEFAULT_WIDTH
 
 
+class TablesOpRun:
+    """What an `execute` hook (`build_tables_op`, `MysqlRedshiftComponent.execute`) is given
+    for one run of a pipeline op: its tables, the run's config and connections, and `sync()`,
+    the op's own work, an iterator of the events to yield."""
+
+    def __init__(
+        self,
+        tables: Sequence[TableAssets],
+        config: SyncConfig,
+        connections: ConnectionsResource,
+        pool: str,
+        sync: Callable[[], Iterator[Recorded]],
+    ) -> None:
+        self.tables, self.config, self.connections, self.pool = tables, config, connections, pool
+        self.sync = sync
+
+
+# `execute(context, run)`: yields every event `run.sync()` yields (and may add log lines or
+# wrap the work); a failed table raises `dg.Failure` from `run.sync()` after its events.
+Execute = Callable[[dg.AssetExecutionContext, TablesOpRun], Iterator[Recorded]]
+
+
 def build_tables_op(
     name: str,
     tables: Sequence[TableAssets],
     specs: Sequence[dg.AssetSpec],
     pool: str,
+    op_tags: Mapping[str, str] | None = None,
+    execute: Execute | None = None,
 ) -> dg.AssetsDefinition:
     partitioned = tables[0].table.partitioned
     by_key = {a.parquet: a for a in tables} | {a.warehouse: a for a in tables}
@@ -83,20 +112,31 @@ def build_tables_op(
         # One run for a whole range (`dagster asset materialize --partition-range`, the UI's
         # single-run backfill); inside it every window is its own query plan, files and replace.
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
-        op_tags={"mysql_redshift/pipeline": tables[0].table.pipeline},
+        op_tags={**(op_tags or {}), "mysql_redshift/pipeline": tables[0].table.pipeline},
     )
+    def _op(
+        context: dg.AssetExecutionContext, config: SyncConfig, connections: ConnectionsResource
+    ) -> Iterator[Recorded]:
+        def sync() -> Iterator[Recorded]:
+            return _tables(context, config, connections)
+
+        run = TablesOpRun(tables, config, connections, pool, sync)
+        yield from execute(context, run) if execute else sync()
+
     def _tables(
         context: dg.AssetExecutionContext, config: SyncConfig, connections: ConnectionsResource
     ) -> Iterator[Recorded]:
         work = _selected(context, tables, by_key)
         keys = list(context.partition_keys) if partitioned else []
+        limit = pool_width(context.instance, pool)
         run = SyncRun(
             run_id=context.run.run_id,
             windows=[window_for(tables[0].table, _pdef(context), k) for k in keys],
             max_rows=config.max_rows,
             page_rows=config.chunk_rows,
+            slots=SourceSlots(pool, limit),  # bounds this source's tables across runs
         )
-        width = config.max_parallel_tables or pool_width(context.instance, pool)
+        width = config.max_parallel_tables or limit
         with connections.clients() as clients:
             relay = ProgressRelay(
                 [a.table.qualified for a, _, _ in work],
@@ -118,7 +158,7 @@ def build_tables_op(
                 },
             )
 
-    return _tables
+    return _op
 
 
 def _pdef(context: dg.AssetExecutionContext) -> dg.PartitionsDefinition:

@@ -2,7 +2,10 @@
 partitioned one whole: every window it has extracted, swapped in together).
 
 Launched with run config `{"ops": {"resync_<pipeline>_table": {"config": {"table": "db.t"}}}}`,
-the same work as `mysql-redshift resync -p <pipeline> -t <table>`.
+the same work as `mysql-redshift resync -p <pipeline> -t <table>`. Its runs carry the pipeline
+tag (`automation.run_limit_tags`), so the instance's one-run-a-pipeline limit orders a resync
+with the pipeline's syncs; it holds a slot of the source's pool while it runs
+(`extract/slots.py`).
 """
 
 import dagster as dg
@@ -10,10 +13,12 @@ from pydantic import Field
 
 from mysql_redshift_assets.config.loader import Pipeline
 from mysql_redshift_assets.config.resolve import table_configs
-from mysql_redshift_assets.defs.automation import max_runtime_tags
+from mysql_redshift_assets.defs.assets import pool_width
+from mysql_redshift_assets.defs.automation import run_limit_tags
 from mysql_redshift_assets.defs.resources import ConnectionsResource
+from mysql_redshift_assets.extract.slots import SourceSlots
 from mysql_redshift_assets.maintenance.resync import resync_table
-from mysql_redshift_assets.naming import resync_job_name, resync_op_name
+from mysql_redshift_assets.naming import resync_job_name, resync_op_name, source_pool_name
 
 
 class ResyncConfig(dg.Config):
@@ -35,9 +40,12 @@ def build_resync_job(pipeline: Pipeline) -> dg.JobDefinition:
             known = ", ".join(sorted(tables))
             raise dg.Failure(f"{pipeline.path}: unknown table {config.table!r} (known: {known})")
         store = connections.store(table.store)  # the run's, shared: not closed here
+        pool = source_pool_name(table.source)
+        slots = SourceSlots(pool, pool_width(context.instance, pool))
         with (
             connections.source(table.source) as source,
             connections.warehouse(table.target) as warehouse,
+            slots.hold(source, table.qualified),  # a slot of the source's pool, as syncs take
         ):
             result = resync_table(source, store, warehouse, table, run_id=context.run_id)
         for warning in result.warnings:
@@ -53,7 +61,9 @@ def build_resync_job(pipeline: Pipeline) -> dg.JobDefinition:
     @dg.job(
         name=resync_job_name(pipeline.name),
         description=f"Resync one table of pipeline {pipeline.name}: re-extract, swap in.",
-        tags=max_runtime_tags(pipeline),
+        # The pipeline tag: under the instance's tag limit (1) a resync queues behind the
+        # pipeline's running sync, and the next sync behind it.
+        tags=run_limit_tags(pipeline),
     )
     def _job() -> None:
         _resync()

@@ -90,6 +90,13 @@ class Source(Closing, ABC):
             self._kept[key] = make()
         return self._kept[key]
 
+    def discard_kept(self, key: str) -> None:
+        """Close and forget a kept client (a broken one): the next `kept` makes a new one."""
+        client = self._kept.pop(key, None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
     def describe(self) -> str:
         """What `status` shows of the connection: where it points, no secret."""
         return f"{type(self).__name__} {self.name!r}"

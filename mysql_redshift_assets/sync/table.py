@@ -27,6 +27,7 @@ files recorded). The row-count reconciliation reads every row of both sides and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import traceback
@@ -37,6 +38,7 @@ from typing import Literal, TypeVar
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.extract import TablePlan, plan_table
 from mysql_redshift_assets.extract.plan import plan_defaults
+from mysql_redshift_assets.extract.slots import SourceSlots
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.deletes import minutes_since_last_pass
@@ -82,6 +84,9 @@ class SyncRun:
     max_rows: int | None = None  # each table stops after this many rows
     page_rows: int | None = None  # rows a MySQL query, this run only (None: `chunk_rows`)
     load_locks: LoadLocks = field(default_factory=LoadLocks)
+    # A slot of the source's pool held on the MySQL server while a table reads it (its
+    # extraction, its delete pass): `extract/slots.py`. None: no bound (a library caller's).
+    slots: SourceSlots | None = None
 
     @property
     def each_window(self) -> list[Window | None]:
@@ -190,7 +195,17 @@ class TableSync:
     def check_schema(self) -> SchemaCheck:
         return drift.check_schema(self.source, self.store, self.warehouse, self.table)
 
+    def slot(self) -> contextlib.AbstractContextManager[str | None]:
+        """A slot of the source's pool while the block reads MySQL (none without `slots`)."""
+        if self.spec.slots is None:
+            return contextlib.nullcontext()
+        return self.spec.slots.hold(self.source, self.table.qualified)
+
     def extract(self, on_file: Callable[[FileRecord], None] | None = None) -> list[ExtractResult]:
+        with self.slot():
+            return self._extract_windows(on_file)
+
+    def _extract_windows(self, on_file: Callable[[FileRecord], None] | None) -> list[ExtractResult]:
         spec = self.spec
         return [
             extract_table(
@@ -236,7 +251,8 @@ class TableSync:
         return Loaded(results, list(dict.fromkeys(warnings)), self.watermark())
 
     def propagate_deletes(self) -> DeletePass:
-        with self.spec.load_locks.lock(self.table.target):
+        # The load lock first, then the slot: a table holding a slot never waits for a load lock.
+        with self.spec.load_locks.lock(self.table.target), self.slot():
             return propagate_deletes(
                 self.source, self.warehouse, self.watermarks, self.table, run_id=self.spec.run_id
             )

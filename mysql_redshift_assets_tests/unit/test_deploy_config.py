@@ -95,6 +95,31 @@ def test_run_monitoring_and_library_logs_are_on_in_every_instance(path, tmp_path
         assert concurrency.pool_config.default_pool_limit == 2
         [limit] = concurrency.run_queue_config.tag_concurrency_limits
         assert limit["key"] == "mysql_redshift/pipeline" and limit["limit"] == 1
+        # A queued run launched while the code server restarts is tried again.
+        assert instance.run_coordinator.get_run_queue_config().max_user_code_failure_retries == 3
+
+
+def test_the_local_instance_checks_its_run_workers_health(tmp_path):
+    from mysql_redshift_assets.defs.run_launcher import LocalProcessRunLauncher
+
+    with _instance_from("deploy/local/dagster.yaml", tmp_path) as instance:
+        assert isinstance(instance.run_launcher, LocalProcessRunLauncher)
+        # Run monitoring checks a worker only where the launcher says it can.
+        assert instance.run_launcher.supports_check_run_worker_health
+
+
+def test_the_instance_storage_uses_psycopg2(monkeypatch):
+    """SQLAlchemy 2.1 maps `postgresql://` to psycopg 3, installed here for the PostgreSQL target,
+    on which dagster-postgres fails: the ECS config and the Helm values name psycopg2."""
+    from dagster_postgres.utils import pg_url_from_config
+
+    for var in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
+        monkeypatch.setenv(var, "placeholder")
+    storage = yaml.safe_load((REPO / "deploy/ecs/dagster.yaml").read_text())["storage"]
+    config = process_config(dagster_instance_config_schema(), {"storage": storage}).value
+    assert pg_url_from_config(config["storage"]["postgres"]).startswith("postgresql+psycopg2://")
+    values = yaml.safe_load((REPO / "deploy/k8s/values.yaml").read_text())
+    assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
 
 
 def test_ecs_compute_logs_go_to_s3(tmp_path, monkeypatch):

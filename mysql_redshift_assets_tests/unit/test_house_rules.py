@@ -26,6 +26,8 @@ DAGSTER_LAYER = {
     "__main__",
     "cli",
     "cli.failures",
+    "cli.submit",
+    "cli.sync_summary",
     "cli.sync_cmd",
     "cli.sync_partitions",
     "definitions",
