@@ -75,8 +75,7 @@ class Source(Closing, ABC):
         self._kept: dict[str, Closeable] = {}
         # What a run learned once about the server (privileges, replica): asked once a source.
         self.facts: dict[str, Any] = {}
-        # The newest reading of the server's clock and open transactions, shared by the run's
-        # connections to this source (`committed.clock_and_oldest`; `sync/clients.py`).
+        # The run's shared reading of clock + open transactions (`committed.clock_and_oldest`).
         self.readings = Readings()
 
     @property
