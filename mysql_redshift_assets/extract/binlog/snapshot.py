@@ -1,0 +1,127 @@
+"""A read snapshot of the tables and the binlog position it corresponds to, exactly: every
+transaction committed before the position is in the snapshot, every one after it is not. The
+initial copy (and a resync) reads the table in the snapshot and the stream starts at the position.
+
+MariaDB (no lock): `START TRANSACTION WITH CONSISTENT SNAPSHOT` then the status variables
+`Binlog_snapshot_file` / `Binlog_snapshot_position`, which the binlog fills in as a participant of
+the snapshot ("the binlog position that corresponds to the snapshot",
+https://mariadb.com/kb/en/enhancements-for-start-transaction-with-consistent-snapshot/). 10.11 has
+no GTID status variable for it: `BINLOG_GTID_POS(file, offset)` converts the position to the GTID
+position. Both need no privilege. Reading `SHOW MASTER STATUS` instead, before or after the
+`START TRANSACTION`, is off by the commits in between (the integration test shows it).
+
+MySQL 8 has no snapshot position: the sequence of `mysqldump --single-transaction --source-data`,
+a global read lock held only while the snapshot opens and the position is read:
+`FLUSH TABLES WITH READ LOCK` (needs RELOAD), `START TRANSACTION WITH CONSISTENT SNAPSHOT`,
+`SHOW BINARY LOG STATUS` (`SHOW MASTER STATUS` before 8.2; REPLICATION CLIENT), `UNLOCK TABLES`
+(which ends no transaction not begun by LOCK TABLES). `lock_wait_timeout` bounds how long the lock
+request may queue behind a long statement (while it queues, writers queue behind it). We do not
+use `performance_schema.log_status` (BACKUP_ADMIN): it reports the log position when it is read,
+not when the snapshot opened, so it has the same gap as `SHOW MASTER STATUS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pymysql
+
+from mysql_redshift_assets.extract.binlog.server import (
+    ACCESS_DENIED,
+    BinlogPreflightError,
+    Server,
+    current_account,
+    detect_server,
+    one_row,
+)
+
+Connection = pymysql.connections.Connection
+LOCK_WAIT_SECONDS = 10
+SNAPSHOT = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+
+
+@dataclass(frozen=True)
+class SnapshotPosition:
+    """Where the binlog stream starts after the snapshot. A minimal type of this module's own
+    (the stream reader owns the position type): `file:offset`, and the GTID position at the same
+    point when the server has one (MariaDB `D-S-N,...`; MySQL the executed GTID set)."""
+
+    file: str
+    offset: int
+    gtid: str | None
+
+    @property
+    def file_offset(self) -> str:
+        return f"{self.file}:{self.offset}"
+
+
+def open_snapshot(
+    conn: Connection, server: Server | None = None
+) -> tuple[SnapshotPosition, Connection]:
+    """Open a REPEATABLE READ, read-only transaction on `conn` and return the binlog position of
+    its snapshot with the connection, still in the snapshot: read the tables through it, then
+    `commit()` (or `rollback()`) to end it."""
+    server = server or detect_server(conn)
+    try:
+        if server.is_mariadb:
+            position = _open_mariadb(conn)
+        else:
+            position = _open_mysql(conn, server)
+    except BaseException:
+        conn.rollback()
+        raise
+    return position, conn
+
+
+def _open_mariadb(conn: Connection) -> SnapshotPosition:
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute(SNAPSHOT)
+    return _mariadb_position(conn)
+
+
+def _mariadb_position(conn: Connection) -> SnapshotPosition:
+    """The position of the snapshot just opened on `conn` (not the binlog's current end)."""
+    with conn.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Binlog_snapshot_%'")
+        status = {str(name).lower(): str(value) for name, value in cur.fetchall()}
+        file = status.get("binlog_snapshot_file", "")
+        if not file:
+            raise BinlogPreflightError(
+                "the server reports no binlog position for the snapshot: the binary log is off "
+                "(start the server with log_bin and binlog_format=ROW)"
+            )
+        offset = int(status["binlog_snapshot_position"])
+        gtid = one_row(cur, "SELECT BINLOG_GTID_POS(%s, %s)", (file, offset))[0]
+    return SnapshotPosition(file, offset, str(gtid) if gtid else None)
+
+
+def _open_mysql(conn: Connection, server: Server) -> SnapshotPosition:
+    status = "SHOW BINARY LOG STATUS" if server.version >= (8, 2, 0) else "SHOW MASTER STATUS"
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION lock_wait_timeout = %s", (LOCK_WAIT_SECONDS,))
+        try:
+            cur.execute("FLUSH TABLES WITH READ LOCK")
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] in ACCESS_DENIED:
+                account = current_account(conn)
+                raise BinlogPreflightError(
+                    f"the MySQL user {account} cannot take the brief global read lock "
+                    f"that ties the initial copy to a binlog position on {server}: run "
+                    f"GRANT RELOAD ON *.* TO {account}"
+                ) from exc
+            raise
+        try:
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute(SNAPSHOT)
+            cur.execute(status)
+            row = cur.fetchone()
+        finally:
+            cur.execute("UNLOCK TABLES")
+    if not row:
+        raise BinlogPreflightError(
+            f"{status} returned nothing on {server}: the binary log is off (start the server "
+            "with log_bin and binlog_format=ROW)"
+        )
+    gtid = str(row[4]).replace("\n", "") if len(row) > 4 and row[4] else None
+    return SnapshotPosition(str(row[0]), int(row[1]), gtid)
