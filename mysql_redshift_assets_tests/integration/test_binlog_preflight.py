@@ -211,6 +211,11 @@ def test_a_purged_position_needs_a_resync_and_an_old_one_warns(primary: MysqlSer
             (warning,) = preflight(conn, positions={f"{db}.t": old}).warnings
             assert f"{old}) lies in the oldest retained binlog file ({files[-2]})" in warning
         assert preflight(conn, positions={"a": new_file, "b": new_gtid}).warnings == []
+        # Down to the file being written, which the server never purges: no warning.
+        _root_execute(primary, f"PURGE BINARY LOGS TO '{files[-1]}'")
+        assert preflight(conn, positions={"a": new_file, "b": new_gtid}).warnings == []
+        with pytest.raises(BinlogPreflightError, match="has purged"):
+            preflight(conn, positions={f"{db}.t": old_gtid})
 
 
 def test_a_replica_without_log_slave_updates_fails(

@@ -279,3 +279,16 @@ def test_a_position_read_before_the_snapshot_opened_replays_the_gap_commit_twice
         mysql_server, seeded, rows, log_file=position.file, log_pos=position.offset
     )
     assert any("insert of (999999, 0, 'gap')" in problem for problem in problems)
+
+
+def test_a_snapshot_without_a_binlog_names_log_bin(mariadb_server: None) -> None:
+    """The shared server runs without a binlog: there is no position to start the stream at."""
+    from mysql_redshift_assets.extract.binlog.server import BinlogPreflightError
+    from mysql_redshift_assets_tests.conftest import mysql_connect
+
+    with mysql_connect() as conn:
+        with pytest.raises(BinlogPreflightError, match="the binary log is off .* log_bin"):
+            open_snapshot(conn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@in_transaction")
+            assert cur.fetchone()[0] == 0  # the snapshot's transaction was rolled back

@@ -216,6 +216,9 @@ def test_a_mysql_file_position_is_checked_against_show_binary_logs() -> None:
     (warning,) = run(conn, positions={"t": "binlog.000041:500"}).warnings
     assert "lies in the oldest retained binlog file (binlog.000041)" in warning
     assert run(conn, positions={"t": "binlog.000042:4"}).warnings == []
+    conn.answers["SHOW BINARY LOGS"] = [("binlog.000042", 2048, "No")]
+    # The file being written is never purged: no warning when it is the only one.
+    assert run(conn, positions={"t": "binlog.000042:4"}).warnings == []
     with pytest.raises(BinlogPreflightError, match="past the newest binlog file"):
         run(conn, positions={"t": "binlog.000043:4"})
 
@@ -232,7 +235,7 @@ def test_the_mysql_snapshot_holds_the_read_lock_only_around_the_position(
     assert conn.statements()[1:] == [
         "SET SESSION lock_wait_timeout = %s",
         "FLUSH TABLES WITH READ LOCK",
-        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
         status,
         "UNLOCK TABLES",

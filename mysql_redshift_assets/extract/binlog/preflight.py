@@ -242,8 +242,9 @@ def check_position(
     conn: Connection, server: Server, files: list[str], table: str, position: str
 ) -> str | None:
     """Raise if the server no longer has the binlog from `position` on; return a warning when
-    the position lies in the oldest retained binlog file (the next purge, by expiry or by
-    `PURGE BINARY LOGS`, removes it)."""
+    the position is close to the purge: it lies in the oldest retained binlog file and that file
+    is not the one being written (the server never purges that one), so the next purge, by
+    expiry or by `PURGE BINARY LOGS`, removes it."""
     if _MARIADB_GTID.match(position):
         return _check_mariadb_gtid(conn, server, files, table, position)
     if _MYSQL_GTID.match(position):
@@ -277,7 +278,7 @@ def _check_file_offset(
             f"of {server} ({newest}): the binlog was reset or this is another server. The table "
             f"needs `mysql-redshift resync` for {table}"
         )
-    if match["file"] == oldest:
+    if match["file"] == oldest and oldest != newest:
         return _near(table, position, oldest)
     return None
 
@@ -296,7 +297,7 @@ def _check_mariadb_gtid(
     for domain, seq in wanted.items():
         if seq < starts[0].get(domain, 0):
             raise _purged(server, table, position, f"the oldest retained file {files[0]}")
-    if len(starts) < 2 or any(seq < starts[1].get(d, 0) for d, seq in wanted.items()):
+    if len(starts) > 1 and any(seq < starts[1].get(d, 0) for d, seq in wanted.items()):
         return _near(table, position, files[0])
     return None
 

@@ -14,8 +14,10 @@ MySQL 8 has no snapshot position: the sequence of `mysqldump --single-transactio
 a global read lock held only while the snapshot opens and the position is read:
 `FLUSH TABLES WITH READ LOCK` (needs RELOAD), `START TRANSACTION WITH CONSISTENT SNAPSHOT`,
 `SHOW BINARY LOG STATUS` (`SHOW MASTER STATUS` before 8.2; REPLICATION CLIENT), `UNLOCK TABLES`
-(which ends no transaction not begun by LOCK TABLES). `lock_wait_timeout` bounds how long the lock
-request may queue behind a long statement (while it queues, writers queue behind it). We do not
+(which ends no transaction not begun by LOCK TABLES). The lock's known cost: while it waits for a
+long-running statement, writers wait behind it (Percona XtraBackup's docs:
+https://docs.percona.com/percona-xtrabackup/8.0/flush-tables-with-read-lock.html); a session
+`lock_wait_timeout` of 10 s makes the request give up instead of stalling writers longer. We do not
 use `performance_schema.log_status` (BACKUP_ADMIN): it reports the log position when it is read,
 not when the snapshot opened, so it has the same gap as `SHOW MASTER STATUS`.
 """
@@ -37,6 +39,8 @@ from mysql_redshift_assets.extract.binlog.server import (
 
 Connection = pymysql.connections.Connection
 LOCK_WAIT_SECONDS = 10
+# The next transaction only: the session's own isolation level is left as it was.
+REPEATABLE_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
 SNAPSHOT = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
 
 
@@ -75,7 +79,7 @@ def open_snapshot(
 
 def _open_mariadb(conn: Connection) -> SnapshotPosition:
     with conn.cursor() as cur:
-        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute(REPEATABLE_READ)
         cur.execute(SNAPSHOT)
     return _mariadb_position(conn)
 
@@ -112,7 +116,7 @@ def _open_mysql(conn: Connection, server: Server) -> SnapshotPosition:
                 ) from exc
             raise
         try:
-            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute(REPEATABLE_READ)
             cur.execute(SNAPSHOT)
             cur.execute(status)
             row = cur.fetchone()
