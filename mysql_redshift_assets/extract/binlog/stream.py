@@ -50,7 +50,7 @@ from mysql_redshift_assets.extract.binlog.positions import (
     MariaDbGtidPos,
     MysqlGtidSet,
 )
-from mysql_redshift_assets.extract.binlog.values import column_fixes, fixed
+from mysql_redshift_assets.extract.binlog.values import column_fixes, fixed, missing_columns
 
 TableName = tuple[str, str]
 Operation = Literal["insert", "update", "delete"]
@@ -258,10 +258,25 @@ def _changes(event: Any, tables: set[TableName]) -> Iterator[RowChange]:
         return
     fixes = column_fixes(event.columns)
     for row in event.rows:
-        if isinstance(event, WriteRowsEvent):
-            yield RowChange(table, "insert", None, fixed(row["values"], fixes))
-        elif isinstance(event, UpdateRowsEvent):
-            before, after = fixed(row["before_values"], fixes), fixed(row["after_values"], fixes)
+        if isinstance(event, UpdateRowsEvent):
+            before = _image(table, row["before_values"], row["before_none_sources"], fixes)
+            after = _image(table, row["after_values"], row["after_none_sources"], fixes)
             yield RowChange(table, "update", before, after)
         else:
-            yield RowChange(table, "delete", fixed(row["values"], fixes), None)
+            image = _image(table, row["values"], row["none_sources"], fixes)
+            if isinstance(event, WriteRowsEvent):
+                yield RowChange(table, "insert", None, image)
+            else:
+                yield RowChange(table, "delete", image, None)
+
+
+def _image(
+    table: TableName, values: dict[str, Any], none_sources: dict[str, str], fixes: list[Any]
+) -> dict[str, Any]:
+    missing = missing_columns(none_sources)
+    if missing:
+        raise BinlogError(
+            f"the binlog's row images of {'.'.join(table)} leave out {', '.join(missing)}: set "
+            "`binlog_row_image=FULL` on the server (then resync the table)"
+        )
+    return fixed(values, none_sources, fixes)
