@@ -1,13 +1,9 @@
-"""Helpers of the binlog stream tests: a replication account on the private MariaDB, and the
-changes of a read applied to an in-memory copy of a table (newest change of a key wins,
-deletes delete)."""
+"""Helpers of the binlog stream tests: a replication account on the private MariaDB."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from mysql_redshift_assets.extract.binlog.stream import Transaction
 from mysql_redshift_assets_tests.private_mariadb import MysqlServer
 
 # A throwaway account of the private test server only.
@@ -26,22 +22,3 @@ def binlog_account(server: MysqlServer, grants: str, user: str = BINLOG_USER) ->
             if grants:
                 cur.execute(f"GRANT {grants} ON *.* TO '{user}'@'{host}'")
     return {"host": server.host, "port": server.port, "user": user, "password": BINLOG_PASSWORD}
-
-
-def applied(
-    rows: dict[Any, dict[str, Any]],
-    transactions: Iterable[Transaction],
-    table: tuple[str, str],
-    key: str = "id",
-) -> dict[Any, dict[str, Any]]:
-    """`rows` (key -> row) with the changes of `table` applied in the order given."""
-    copy = dict(rows)
-    for transaction in transactions:
-        for change in transaction.changes:
-            if change.table != table:
-                continue
-            if change.before is not None:
-                copy.pop(change.before[key], None)
-            if change.after is not None:
-                copy[change.after[key]] = dict(change.after)
-    return copy
