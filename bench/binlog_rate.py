@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pymysql
+
 from mysql_redshift_assets.extract.binlog.stream import binlog_end, read_transactions
 from mysql_redshift_assets_tests.integration.binlog_support import MINIMAL_GRANTS, binlog_account
 from mysql_redshift_assets_tests.private_mariadb import start_private_mariadb
@@ -27,10 +29,10 @@ TABLE = """CREATE TABLE bench.orders (
 BATCH = 100
 
 
-def _write(root: object, changes: int) -> None:
+def _write(root: pymysql.connections.Connection, changes: int) -> None:
     inserts, updates = changes * 2 // 5, changes * 2 // 5
     deletes = changes - inserts - updates
-    with root.cursor() as cur:  # type: ignore[attr-defined]
+    with root.cursor() as cur:
         cur.execute("CREATE DATABASE bench")
         cur.execute(TABLE)
         for first in range(0, inserts, BATCH):
@@ -61,7 +63,9 @@ def main() -> None:
             start = binlog_end(root)
             _write(root, args.changes)
         cpu, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-        count = sum(len(t.changes) for t in read_transactions(account, start, {("bench", "orders")}))
+        count = sum(
+            len(t.changes) for t in read_transactions(account, start, {("bench", "orders")})
+        )
         after = resource.getrusage(resource.RUSAGE_SELF)
         seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
         wall = time.perf_counter() - wall

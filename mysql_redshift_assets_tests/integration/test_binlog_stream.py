@@ -168,20 +168,28 @@ def test_the_minimal_grants_and_a_clear_error_for_each_missing_one(
         _read(no_slave, start, table)
 
 
-def test_row_events_without_column_names_are_an_error_naming_the_setting(
-    mysql_server: MysqlServer, mysql_db: str, mysql: Any
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("binlog_row_metadata", "MINIMAL", "carry no column names: set `binlog_row_metadata=FULL`"),
+        ("binlog_row_image", "MINIMAL", "leave out v: set `binlog_row_image=FULL`"),
+    ],
+)
+def test_row_events_without_names_or_full_images_are_an_error_naming_the_setting(
+    mysql_server: MysqlServer, mysql_db: str, mysql: Any, setting: str, value: str, message: str
 ) -> None:
     account = binlog_account(mysql_server, MINIMAL_GRANTS)
-    _run(mysql, "CREATE TABLE items (id INT PRIMARY KEY)")
+    _run(mysql, "CREATE TABLE items (id INT PRIMARY KEY, v INT)")
+    _run(mysql, "INSERT INTO items VALUES (1, 1)")
     start = _end(mysql_server)
     with mysql_server.root() as root:
-        _run(root, "SET GLOBAL binlog_row_metadata = 'MINIMAL'")
+        _run(root, f"SET GLOBAL {setting} = '{value}'")
         try:
             with mysql_server.connect(mysql_db) as writer:  # a new session takes the new value
-                _run(writer, "INSERT INTO items VALUES (1)")
+                _run(writer, "DELETE FROM items WHERE id = 1")
         finally:
-            _run(root, "SET GLOBAL binlog_row_metadata = 'FULL'")
-    with pytest.raises(BinlogError, match="binlog_row_metadata=FULL") as caught:
+            _run(root, f"SET GLOBAL {setting} = 'FULL'")
+    with pytest.raises(BinlogError, match=message) as caught:
         _read(account, start, (mysql_db, "items"))
     assert f"{mysql_db}.items" in str(caught.value)
 
