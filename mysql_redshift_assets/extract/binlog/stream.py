@@ -104,11 +104,14 @@ class _Group:
 
 
 def binlog_end(conn: pymysql.connections.Connection) -> FilePosition:
-    """The binlog's end now (`SHOW MASTER STATUS`: BINLOG MONITOR on MariaDB 10.5+,
-    REPLICATION CLIENT on MySQL)."""
+    """The binlog's end now (`SHOW MASTER STATUS`, `SHOW BINARY LOG STATUS` on MySQL 8.4+:
+    BINLOG MONITOR on MariaDB 10.5+, REPLICATION CLIENT on MySQL)."""
     with conn.cursor() as cur:
         try:
-            cur.execute("SHOW MASTER STATUS")
+            try:
+                cur.execute("SHOW MASTER STATUS")
+            except pymysql.err.ProgrammingError:  # MySQL 8.4 removed it (untested here)
+                cur.execute("SHOW BINARY LOG STATUS")
         except pymysql.err.OperationalError as exc:
             raise BinlogError(
                 "cannot read the binlog end (SHOW MASTER STATUS): grant the reading account "
