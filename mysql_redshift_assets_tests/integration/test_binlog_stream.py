@@ -123,15 +123,16 @@ def test_committed_changes_in_commit_order_applied_equal_the_table(
     assert _rows(mysql, mysql_db)[(2,)]["v"] == "a2"
 
 
+@pytest.mark.parametrize("kind", ["file", "gtid"])
 def test_a_read_stops_at_the_end_it_saw_when_rotation_and_commits_come_during_it(
-    mysql_server: MysqlServer, mysql_db: str, mysql: Any
+    mysql_server: MysqlServer, mysql_db: str, mysql: Any, kind: str
 ) -> None:
     """12 MB of binlog before the end: the server is still sending it (the socket is full)
     when the log rotates and a new commit lands, so the server would send that one too."""
     account = binlog_account(mysql_server, MINIMAL_GRANTS)
     table = (mysql_db, "items")
     _run(mysql, "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(20), pad LONGBLOB)")
-    start = _end(mysql_server)
+    start = _start(mysql_server, kind)
     with mysql.cursor() as cur:
         for i in range(1, BEFORE + 1):
             cur.execute("INSERT INTO items VALUES (%s, 'before', REPEAT('x', 40000))", (i,))
@@ -149,6 +150,40 @@ def test_a_read_stops_at_the_end_it_saw_when_rotation_and_commits_come_during_it
 
 
 BEFORE = 300
+
+
+@pytest.mark.parametrize("kind", ["file", "gtid"])
+def test_a_dropped_connection_is_an_error_and_the_next_read_resumes_exactly(
+    mysql_server: MysqlServer, mysql_db: str, mysql: Any, kind: str
+) -> None:
+    """mysql-replication reconnects by itself when its dump connection drops (a GTID read from
+    its start again, and here in a loop): the read fails instead, and a read from the last
+    transaction received yields the rest, each transaction once."""
+    account = binlog_account(mysql_server, MINIMAL_GRANTS)
+    table = (mysql_db, "items")
+    _run(mysql, "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(20), pad LONGBLOB)")
+    start = (
+        _end(mysql_server)
+        if kind == "file"
+        else MariaDbGtidPos.parse(_gtid_binlog_pos(mysql_server))
+    )
+    with mysql.cursor() as cur:
+        for i in range(1, BEFORE + 1):
+            cur.execute("INSERT INTO items VALUES (%s, 'before', REPEAT('x', 40000))", (i,))
+    reading = read_transactions(account, start, {table})
+    seen = [next(reading)]
+    with mysql_server.root() as root, root.cursor() as cur:
+        cur.execute(
+            "SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'"
+        )
+        (dump,) = cur.fetchall()
+        cur.execute(f"KILL {dump[0]}")
+    with pytest.raises(BinlogError, match="the binlog connection dropped during the read"):
+        for transaction in reading:
+            seen.append(transaction)
+    assert len(seen) < BEFORE
+    rest = _read(account, seen[-1].position, table)
+    assert [c.after["id"] for t in seen + rest for c in t.changes] == list(range(1, BEFORE + 1))
 
 
 def test_the_minimal_grants_and_a_clear_error_for_each_missing_one(
@@ -213,6 +248,26 @@ def test_a_non_transactional_change_is_kept_when_its_transaction_rolls_back(
     assert _rows_of(mysql, "plain") == [(1,)] and _rows_of(mysql, "items") == []
 
 
+@pytest.mark.parametrize("kind", ["file", "gtid"])
+def test_a_purged_start_position_is_an_error_naming_resync_never_a_skip(
+    mysql_server: MysqlServer, mysql_db: str, mysql: Any, kind: str
+) -> None:
+    account = binlog_account(mysql_server, MINIMAL_GRANTS)
+    _run(mysql, "CREATE TABLE items (id INT PRIMARY KEY)")
+    start = (
+        _end(mysql_server)
+        if kind == "file"
+        else MariaDbGtidPos.parse(_gtid_binlog_pos(mysql_server))
+    )
+    _run(mysql, "INSERT INTO items VALUES (1)")  # in the file about to be purged
+    _flush(mysql_server)
+    _run(mysql, "INSERT INTO items VALUES (2)")
+    with mysql_server.root() as root:
+        _run(root, f"PURGE BINARY LOGS TO '{binlog_end(root).file}'")
+    with pytest.raises(BinlogError, match=r"is no longer in the server's binlog .* needs a resync"):
+        _read(account, start, (mysql_db, "items"))
+
+
 def _rows_of(conn: pymysql.connections.Connection, table: str) -> list[tuple[Any, ...]]:
     with conn.cursor() as cur:
         cur.execute(f"SELECT * FROM {table}")
@@ -222,6 +277,10 @@ def _rows_of(conn: pymysql.connections.Connection, table: str) -> list[tuple[Any
 def _run(conn: pymysql.connections.Connection, sql: str) -> None:
     with conn.cursor() as cur:
         cur.execute(sql)
+
+
+def _start(server: MysqlServer, kind: str) -> FilePosition | MariaDbGtidPos:
+    return _end(server) if kind == "file" else MariaDbGtidPos.parse(_gtid_binlog_pos(server))
 
 
 def _flush(server: MysqlServer) -> None:
