@@ -13,7 +13,11 @@ the caller's tables and the position after it (the position to resume from).
   yielded with its statement and no changes (schema changes are for a later lane: issue 26).
 - Rotation (`FLUSH BINARY LOGS`) is followed: the server sends the next file's events.
 - Column names come from the table map's optional metadata (`binlog_row_metadata=FULL`); a table
-  of the caller's without them is an error naming that setting, never a guess.
+  of the caller's without them is an error naming that setting, never a guess; so is a row image
+  without every column (`binlog_row_image=FULL`).
+- A purged start is an error naming resync (never a skip); a dropped dump connection is an error
+  (the library would reconnect, and from a GTID start replay): the next read resumes after the
+  last transaction yielded. `_DumpConnection` fixes the library's MariaDB GTID dump request.
 
 Positions: a read started at a `FilePosition` resumes by file positions; one started at a
 `MariaDbGtidPos` by MariaDB GTIDs (the GTID of each group advances its domain); a
@@ -66,6 +70,7 @@ _EVENTS = [
     DeleteRowsEvent,
 ]
 _ER_MASTER_FATAL_READING_BINLOG = 1236  # the dump's error: e.g. the start was purged
+_ACCESS_DENIED = {1044, 1045, 1227}
 _STANDALONE = 0x01  # MariaDB GTID flag: a group of one statement (DDL), no BEGIN/COMMIT
 
 
@@ -154,10 +159,12 @@ def _stream_error(exc: pymysql.err.OperationalError, start: BinlogPosition) -> B
             "keep the binlog longer, expire_logs_days / binlog_expire_logs_seconds): the table "
             f"needs a resync; nothing was skipped: {exc}"
         )
-    return BinlogError(
-        "the binlog stream failed: the reading account needs `GRANT REPLICATION SLAVE ON *.*`: "
-        f"{exc}"
-    )
+    if exc.args and exc.args[0] in _ACCESS_DENIED:
+        return BinlogError(
+            f"the binlog stream was refused: grant the reading account `GRANT REPLICATION SLAVE "
+            f"ON *.* TO ...`: {exc}"
+        )
+    return BinlogError(f"the binlog stream failed at {start.format()} or after it: {exc}")
 
 
 def _reader(
@@ -169,8 +176,9 @@ def _reader(
         "server_id": server_id,
         "blocking": False,
         "only_events": _EVENTS,
-        "only_schemas": sorted({schema for schema, _ in tables}) or None,
-        "only_tables": sorted({table for _, table in tables}) or None,
+        # Row events of other tables are not decoded ([] filters out every table).
+        "only_schemas": sorted({schema for schema, _ in tables}),
+        "only_tables": sorted({table for _, table in tables}),
         "enable_logging": False,
     }
     if isinstance(start, FilePosition):
