@@ -13,6 +13,8 @@ import pytest
 
 from mysql_redshift_assets.extract.binlog.changes import applied, table_changes
 from mysql_redshift_assets.extract.binlog.positions import FilePosition, MariaDbGtidPos
+from mysql_redshift_assets.extract.binlog.preflight import check_grants
+from mysql_redshift_assets.extract.binlog.server import BinlogPreflightError, detect_server
 from mysql_redshift_assets.extract.binlog.stream import (
     BinlogError,
     Transaction,
@@ -20,6 +22,7 @@ from mysql_redshift_assets.extract.binlog.stream import (
     read_transactions,
 )
 from mysql_redshift_assets_tests.integration.binlog_support import (
+    BINLOG_USER,
     MINIMAL_GRANTS,
     binlog_account,
 )
@@ -195,12 +198,16 @@ def test_the_minimal_grants_and_a_clear_error_for_each_missing_one(
     _run(mysql, "INSERT INTO items VALUES (1)")
     full = binlog_account(mysql_server, MINIMAL_GRANTS)
     assert _ops(_read(full, start, table)) == [("insert", None, 1)]
-    no_monitor = binlog_account(mysql_server, "REPLICATION SLAVE")
-    with pytest.raises(BinlogError, match=r"GRANT BINLOG MONITOR, REPLICATION SLAVE ON \*\.\*"):
-        _read(no_monitor, start, table)
-    no_slave = binlog_account(mysql_server, "BINLOG MONITOR")
-    with pytest.raises(BinlogError, match=r"GRANT REPLICATION SLAVE ON \*\.\*"):
-        _read(no_slave, start, table)
+    grant = f"GRANT {MINIMAL_GRANTS} ON *.* TO '{BINLOG_USER}'@'"
+    for missing in ("REPLICATION SLAVE", "BINLOG MONITOR"):
+        lacking = binlog_account(mysql_server, MINIMAL_GRANTS.replace(missing, "").strip(", "))
+        with pytest.raises(BinlogError) as caught:
+            _read(lacking, start, table)
+        # The exact GRANT the preflight names for this server and account.
+        with pymysql.connect(**lacking) as conn, pytest.raises(BinlogPreflightError) as checked:
+            check_grants(conn, detect_server(conn))
+        named = str(checked.value).split(": run ")[1]
+        assert named.startswith(grant) and f"run {named}: " in str(caught.value)
 
 
 @pytest.mark.parametrize(

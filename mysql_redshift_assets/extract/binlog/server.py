@@ -1,5 +1,7 @@
-"""What the binlog checks and the snapshot need to know of a server: its flavour and version,
-its GLOBAL variables, the account the session runs as, and how long it keeps its binlog."""
+"""What the binlog preflight, snapshot and stream share about a server: its flavour and version,
+its GLOBAL variables, the account the session runs as, how long it keeps its binlog, its binlog
+end (`SHOW MASTER STATUS`), the GRANT the stream needs, the fix of each row-event setting, and
+the errors of binlog capture (one base, `BinlogCaptureError`)."""
 
 from __future__ import annotations
 
@@ -10,15 +12,43 @@ from typing import Any, Literal
 
 import pymysql
 
+from mysql_redshift_assets.extract.binlog.positions import FilePosition
+
 Connection = pymysql.connections.Connection
 Cursor = pymysql.cursors.Cursor
-# ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR
-ACCESS_DENIED = (1227, 1045, 1142)
+# ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR,
+# ER_DBACCESS_DENIED_ERROR
+ACCESS_DENIED = (1227, 1045, 1142, 1044)
 
 
-class BinlogPreflightError(Exception):
-    """The server or the user cannot give binlog change capture what it needs; the message
-    names the fix."""
+class BinlogCaptureError(Exception):
+    """Binlog change capture cannot go on as configured; the message names the fix."""
+
+
+class BinlogPreflightError(BinlogCaptureError):
+    """The server or the user cannot give binlog change capture what it needs (found before
+    reading: the preflight, the snapshot)."""
+
+
+class BinlogError(BinlogCaptureError, RuntimeError):
+    """The binlog cannot be read exactly as configured (found while reading: the stream)."""
+
+
+# The fix of each row-event setting, for the preflight (reading the variable) and the stream
+# (meeting an event written under another value).
+ROW_IMAGE_FIX = (
+    "set `binlog_row_image=FULL` on the server: run SET GLOBAL binlog_row_image = 'FULL' and "
+    "set it in the server's configuration"
+)
+ROW_METADATA_FIX = (
+    "set `binlog_row_metadata=FULL` on the server (MariaDB 10.5+, MySQL 8.0.1+): run "
+    "SET GLOBAL binlog_row_metadata = 'FULL' and set it in the server's configuration"
+)
+# What a purged position needs, for the preflight (a stored position) and the stream (its start).
+KEEP_LONGER = (
+    "keep the binlog longer (binlog_expire_logs_seconds) than the longest gap between two runs"
+)
+LOG_BIN_OFF = "the binary log is off (start the server with log_bin and binlog_format=ROW)"
 
 
 @dataclass(frozen=True)
@@ -89,3 +119,40 @@ def retention_text(variables: Mapping[str, str]) -> str:
     if not seconds:
         return "binlog_expire_logs_seconds = 0: binlog files are kept until purged by hand"
     return f"binlog_expire_logs_seconds = {seconds:.0f} ({seconds / 86400:.1f} days)"
+
+
+def grant_statement(server: Server, account: str) -> str:
+    """The GRANT the stream needs, for this server's flavour and version."""
+    if server.is_mariadb and server.version >= (10, 5, 2):
+        return f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO {account}"
+    return f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO {account}"
+
+
+def status_statement(server: Server) -> str:
+    """The binlog's own position: `SHOW BINARY LOG STATUS` from MySQL 8.2 (8.4 removed
+    `SHOW MASTER STATUS`), `SHOW MASTER STATUS` before and on MariaDB. Its row: File, Position,
+    Binlog_Do_DB, Binlog_Ignore_DB, and on MySQL Executed_Gtid_Set."""
+    if not server.is_mariadb and server.version >= (8, 2, 0):
+        return "SHOW BINARY LOG STATUS"
+    return "SHOW MASTER STATUS"
+
+
+def binlog_end(conn: Connection, server: Server | None = None) -> FilePosition:
+    """The binlog's end now (`status_statement`: BINLOG MONITOR on MariaDB 10.5+, REPLICATION
+    CLIENT on MySQL). A missing privilege is an error naming `grant_statement`."""
+    server = server or detect_server(conn)
+    statement = status_statement(server)
+    with conn.cursor() as cur:
+        try:
+            cur.execute(statement)
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] in ACCESS_DENIED:
+                raise BinlogError(
+                    f"cannot read the binlog end ({statement}) on {server}: run "
+                    f"{grant_statement(server, current_account(conn))}: {exc}"
+                ) from exc
+            raise
+        row = cur.fetchone()
+    if not row:
+        raise BinlogError(f"{statement} returned nothing on {server}: {LOG_BIN_OFF}")
+    return FilePosition(str(row[0]), int(row[1]))

@@ -2,8 +2,10 @@
 when the read began, the committed transactions in commit order, each with the row changes of
 the caller's tables and the position after it (the position to resume from).
 
-- The end is `SHOW MASTER STATUS` read before the stream opens; the read stops there and never
-  waits for more (the dump is non-blocking, so the server also ends it at the newest event).
+- The end is `server.binlog_end` (`SHOW MASTER STATUS`) read before the stream opens; the read
+  stops there and never waits for more (the dump is non-blocking, so the server also ends it at
+  the newest event). Errors name the fix from `server`: the same GRANT as the preflight for the
+  detected flavour (`grant_statement`), the same setting fixes.
 - The binlog is written at commit, one transaction group at a time, so its order is commit
   order (not begin order), and an InnoDB transaction that rolls back never reaches it.
 - A group ends with an XID event (InnoDB), or a `COMMIT` query (a non-transactional table, whose
@@ -54,6 +56,17 @@ from mysql_redshift_assets.extract.binlog.positions import (
     MariaDbGtidPos,
     MysqlGtidSet,
 )
+from mysql_redshift_assets.extract.binlog.server import (
+    ACCESS_DENIED,
+    KEEP_LONGER,
+    ROW_IMAGE_FIX,
+    ROW_METADATA_FIX,
+    BinlogError,
+    binlog_end,
+    current_account,
+    detect_server,
+    grant_statement,
+)
 from mysql_redshift_assets.extract.binlog.values import column_fixes, fixed, missing_columns
 
 TableName = tuple[str, str]
@@ -70,12 +83,7 @@ _EVENTS = [
     DeleteRowsEvent,
 ]
 _ER_MASTER_FATAL_READING_BINLOG = 1236  # the dump's error: e.g. the start was purged
-_ACCESS_DENIED = {1044, 1045, 1227}
 _STANDALONE = 0x01  # MariaDB GTID flag: a group of one statement (DDL), no BEGIN/COMMIT
-
-
-class BinlogError(RuntimeError):
-    """The binlog cannot be read exactly as configured: the message names what to change."""
 
 
 @dataclass(frozen=True)
@@ -109,27 +117,6 @@ class _Group:
     changes: list[RowChange] = field(default_factory=list)
 
 
-def binlog_end(conn: pymysql.connections.Connection) -> FilePosition:
-    """The binlog's end now (`SHOW MASTER STATUS`, `SHOW BINARY LOG STATUS` on MySQL 8.4+:
-    BINLOG MONITOR on MariaDB 10.5+, REPLICATION CLIENT on MySQL)."""
-    with conn.cursor() as cur:
-        try:
-            try:
-                cur.execute("SHOW MASTER STATUS")
-            except pymysql.err.ProgrammingError:  # MySQL 8.4 removed it (untested here)
-                cur.execute("SHOW BINARY LOG STATUS")
-        except pymysql.err.OperationalError as exc:
-            raise BinlogError(
-                "cannot read the binlog end (SHOW MASTER STATUS): grant the reading account "
-                "`GRANT BINLOG MONITOR, REPLICATION SLAVE ON *.* TO ...` (MariaDB 10.5+) or "
-                f"`GRANT REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO ...` (MySQL): {exc}"
-            ) from exc
-        row = cur.fetchone()
-    if not row:
-        raise BinlogError("the binary log is off on this server (log_bin): nothing to read")
-    return FilePosition(str(row[0]), int(row[1]))
-
-
 def read_transactions(
     connection: dict[str, Any],
     start: BinlogPosition,
@@ -142,28 +129,29 @@ def read_transactions(
     arguments (host, port, user, password). `server_id`: the id this reader registers as a
     replica with; it must differ from every real replica's (default: random in 2^30..2^32-1)."""
     with pymysql.connect(**connection) as conn:
-        end = binlog_end(conn)
+        server = detect_server(conn)
+        grant = grant_statement(server, current_account(conn))
+        end = binlog_end(conn, server)
     reader = _reader(connection, start, tables, server_id or random.randint(1 << 30, 2**32 - 1))
     try:
         yield from _groups(reader, start, end, tables)
     except pymysql.err.OperationalError as exc:
-        raise _stream_error(exc, start) from exc
+        raise _stream_error(exc, start, grant) from exc
     finally:
         reader.close()
 
 
-def _stream_error(exc: pymysql.err.OperationalError, start: BinlogPosition) -> BinlogError:
+def _stream_error(
+    exc: pymysql.err.OperationalError, start: BinlogPosition, grant: str
+) -> BinlogError:
     if exc.args and exc.args[0] == _ER_MASTER_FATAL_READING_BINLOG:
         return BinlogError(
-            f"the start position {start.format()} is no longer in the server's binlog (purged: "
-            "keep the binlog longer, expire_logs_days / binlog_expire_logs_seconds): the table "
-            f"needs a resync; nothing was skipped: {exc}"
+            f"the start position {start.format()} is no longer in the server's binlog (purged): "
+            "the table needs a resync (`mysql-redshift resync`); nothing was skipped. Then "
+            f"{KEEP_LONGER}: {exc}"
         )
-    if exc.args and exc.args[0] in _ACCESS_DENIED:
-        return BinlogError(
-            f"the binlog stream was refused: grant the reading account `GRANT REPLICATION SLAVE "
-            f"ON *.* TO ...`: {exc}"
-        )
+    if exc.args and exc.args[0] in ACCESS_DENIED:
+        return BinlogError(f"the binlog stream was refused: run {grant}: {exc}")
     return BinlogError(f"the binlog stream failed at {start.format()} or after it: {exc}")
 
 
@@ -302,8 +290,8 @@ def _check_names(event: Any, tables: set[TableName]) -> None:
     if (event.schema, event.table) in tables and any(not c.name for c in event.columns):
         raise BinlogError(
             f"the binlog's row events of {event.schema}.{event.table} carry no column names: "
-            "set `binlog_row_metadata=FULL` on the server (MariaDB 10.5+, MySQL 8.0.14+); "
-            "events written before the change stay without them (resync the table after it)"
+            f"{ROW_METADATA_FIX}; events written before the change stay without them (resync "
+            "the table after it)"
         )
 
 
@@ -331,7 +319,7 @@ def _image(
     missing = missing_columns(none_sources)
     if missing:
         raise BinlogError(
-            f"the binlog's row images of {'.'.join(table)} leave out {', '.join(missing)}: set "
-            "`binlog_row_image=FULL` on the server (then resync the table)"
+            f"the binlog's row images of {'.'.join(table)} leave out {', '.join(missing)}: "
+            f"{ROW_IMAGE_FIX} (then resync the table)"
         )
     return fixed(values, none_sources, fixes)
