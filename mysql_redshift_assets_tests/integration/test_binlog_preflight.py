@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import pymysql
 import pytest
 
+from mysql_redshift_assets.extract.binlog.positions import FilePosition, MariaDbGtidPos
 from mysql_redshift_assets.extract.binlog.preflight import (
     BinlogPreflightError,
     PreflightReport,
@@ -177,12 +178,12 @@ def test_grants_through_a_default_role_pass(primary: MysqlServer) -> None:
         _root_execute(primary, f"DROP ROLE {role}")
 
 
-def _binlog_position(server: MysqlServer) -> tuple[str, str]:
+def _binlog_position(server: MysqlServer) -> tuple[FilePosition, MariaDbGtidPos]:
     with server.root() as root, root.cursor() as cur:
         cur.execute("SHOW MASTER STATUS")
         file, offset = cur.fetchone()[:2]
         cur.execute("SELECT @@gtid_binlog_pos")
-        return f"{file}:{offset}", str(cur.fetchone()[0])
+        return FilePosition(file, int(offset)), MariaDbGtidPos.parse(str(cur.fetchone()[0]))
 
 
 def test_a_purged_position_needs_a_resync_and_an_old_one_warns(primary: MysqlServer) -> None:
@@ -209,7 +210,9 @@ def test_a_purged_position_needs_a_resync_and_an_old_one_warns(primary: MysqlSer
             assert f"Run `mysql-redshift resync` for {db}.t" in str(caught.value)
         for old in (old_file, old_gtid):
             (warning,) = preflight(conn, positions={f"{db}.t": old}).warnings
-            assert f"{old}) lies in the oldest retained binlog file ({files[-2]})" in warning
+            assert (
+                f"{old.format()}) lies in the oldest retained binlog file ({files[-2]})" in warning
+            )
         assert preflight(conn, positions={"a": new_file, "b": new_gtid}).warnings == []
         # Down to the file being written, which the server never purges: no warning.
         _root_execute(primary, f"PURGE BINARY LOGS TO '{files[-1]}'")

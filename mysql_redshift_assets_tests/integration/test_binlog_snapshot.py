@@ -23,7 +23,8 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from mysql_redshift_assets.extract.binlog import snapshot
-from mysql_redshift_assets.extract.binlog.snapshot import SnapshotPosition, open_snapshot
+from mysql_redshift_assets.extract.binlog.positions import FilePosition, MariaDbGtidPos
+from mysql_redshift_assets.extract.binlog.snapshot import SnapshotStart, open_snapshot
 from mysql_redshift_assets_tests.private_mariadb import MysqlServer
 
 pytestmark = [
@@ -188,7 +189,7 @@ def seeded(mysql_server: MysqlServer, mysql_db: str) -> Iterator[str]:
 
 def run_initial_copy(
     server: MysqlServer, db: str, gap_after: str = "START TRANSACTION"
-) -> tuple[SnapshotPosition, list[Row], list[Row]]:
+) -> tuple[SnapshotStart, list[Row], list[Row]]:
     """Writers run before, during and after the snapshot; a transaction is open across it; one
     commit lands in the gap. Returns the position, the snapshot's rows and the final rows."""
     stop = threading.Event()
@@ -224,29 +225,30 @@ def test_the_snapshot_plus_the_binlog_after_its_position_is_the_table(
     position, rows, final = run_initial_copy(mysql_server, seeded)
     assert 999999 not in {r[0] for r in rows}  # the gap commit is after the snapshot
     replayed, problems = replay(
-        mysql_server, seeded, rows, log_file=position.file, log_pos=position.offset
+        mysql_server, seeded, rows, log_file=position.file.file, log_pos=position.file.offset
     )
     assert problems == []
     assert replayed == final
     assert len(set(final) - set(rows)) > 50, "the writers changed the table after the snapshot"
-    assert position.gtid, "MariaDB converts the snapshot's position to a GTID position"
+    assert isinstance(position.gtid, MariaDbGtidPos), "MariaDB converts it to a GTID position"
+    assert position.position == position.gtid  # the stream's start where there is a GTID
     by_gtid, problems = replay(
-        mysql_server, seeded, rows, auto_position=position.gtid, is_mariadb=True
+        mysql_server, seeded, rows, auto_position=position.gtid.format(), is_mariadb=True
     )
     assert problems == []
     assert by_gtid == final
 
 
-def _master_status(server: MysqlServer) -> Callable[[Any], SnapshotPosition]:
+def _master_status(server: MysqlServer) -> Callable[[Any], SnapshotStart]:
     """A position read by `SHOW MASTER STATUS` in a separate session (BINLOG MONITOR)."""
 
-    def read(conn: Any) -> SnapshotPosition:
+    def read(conn: Any) -> SnapshotStart:
         with server.root() as root, root.cursor() as cur:
             cur.execute("SHOW MASTER STATUS")
             file, offset = cur.fetchone()[:2]
         with conn.cursor() as cur:
             cur.execute("SELECT 'position read'")  # the statement after which the gap commits
-        return SnapshotPosition(str(file), int(offset), None)
+        return SnapshotStart(FilePosition(str(file), int(offset)), None)
 
     return read
 
@@ -257,7 +259,7 @@ def test_a_position_read_after_the_snapshot_opened_misses_the_gap_commit(
     monkeypatch.setattr(snapshot, "_mariadb_position", _master_status(mysql_server))
     position, rows, final = run_initial_copy(mysql_server, seeded)
     replayed, problems = replay(
-        mysql_server, seeded, rows, log_file=position.file, log_pos=position.offset
+        mysql_server, seeded, rows, log_file=position.file.file, log_pos=position.file.offset
     )
     assert replayed != final
     missing = {row for row in final if row[0] == 999999} - set(replayed)
@@ -267,7 +269,7 @@ def test_a_position_read_after_the_snapshot_opened_misses_the_gap_commit(
 def test_a_position_read_before_the_snapshot_opened_replays_the_gap_commit_twice(
     mysql_server: MysqlServer, seeded: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def status_then_snapshot(conn: Any) -> SnapshotPosition:
+    def status_then_snapshot(conn: Any) -> SnapshotStart:
         position = _master_status(mysql_server)(conn)
         with conn.cursor() as cur:
             cur.execute(snapshot.SNAPSHOT)
@@ -276,7 +278,7 @@ def test_a_position_read_before_the_snapshot_opened_replays_the_gap_commit_twice
     monkeypatch.setattr(snapshot, "_open_mariadb", status_then_snapshot)
     position, rows, _ = run_initial_copy(mysql_server, seeded, gap_after="SELECT 'position read'")
     _, problems = replay(
-        mysql_server, seeded, rows, log_file=position.file, log_pos=position.offset
+        mysql_server, seeded, rows, log_file=position.file.file, log_pos=position.file.offset
     )
     assert any("insert of (999999, 0, 'gap')" in problem for problem in problems)
 

@@ -17,13 +17,15 @@ from typing import Any
 import pymysql
 import pytest
 
+from mysql_redshift_assets.extract.binlog.positions import FilePosition, MysqlGtidSet
 from mysql_redshift_assets.extract.binlog.preflight import (
     BinlogPreflightError,
     grant_statement,
     preflight,
 )
 from mysql_redshift_assets.extract.binlog.server import parse_server
-from mysql_redshift_assets.extract.binlog.snapshot import SnapshotPosition, open_snapshot
+from mysql_redshift_assets.extract.binlog.snapshot import SnapshotStart, open_snapshot
+from mysql_redshift_assets.extract.binlog.stream import BinlogError, binlog_end
 
 GTID_SET = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n8a94f357-aab4-11df-86ab-c80aa9429562:1-9"
 DENIED = pymysql.err.OperationalError(
@@ -199,9 +201,10 @@ def test_mysql_before_8_0_1_cannot_name_columns() -> None:
 
 def test_a_purged_mysql_gtid_position_needs_a_resync() -> None:
     conn = FakeMysql()
-    position = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-3"
+    text = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-3"
+    position = MysqlGtidSet.parse(text)
     run(conn, positions={"shop.orders": position})
-    assert ("SELECT GTID_SUBSET(@@GLOBAL.gtid_purged, %s)", (position,)) in conn.executed
+    assert ("SELECT GTID_SUBSET(@@GLOBAL.gtid_purged, %s)", (text,)) in conn.executed
     conn.answers["SELECT GTID_SUBSET(@@GLOBAL.gtid_purged, %s)"] = [(0,)]
     with pytest.raises(BinlogPreflightError) as caught:
         run(conn, positions={"shop.orders": position})
@@ -212,15 +215,15 @@ def test_a_purged_mysql_gtid_position_needs_a_resync() -> None:
 def test_a_mysql_file_position_is_checked_against_show_binary_logs() -> None:
     conn = FakeMysql()
     with pytest.raises(BinlogPreflightError, match="has purged"):
-        run(conn, positions={"t": "binlog.000040:4"})
-    (warning,) = run(conn, positions={"t": "binlog.000041:500"}).warnings
+        run(conn, positions={"t": FilePosition.parse("binlog.000040:4")})
+    (warning,) = run(conn, positions={"t": FilePosition.parse("binlog.000041:500")}).warnings
     assert "lies in the oldest retained binlog file (binlog.000041)" in warning
-    assert run(conn, positions={"t": "binlog.000042:4"}).warnings == []
+    assert run(conn, positions={"t": FilePosition.parse("binlog.000042:4")}).warnings == []
     conn.answers["SHOW BINARY LOGS"] = [("binlog.000042", 2048, "No")]
     # The file being written is never purged: no warning when it is the only one.
-    assert run(conn, positions={"t": "binlog.000042:4"}).warnings == []
+    assert run(conn, positions={"t": FilePosition.parse("binlog.000042:4")}).warnings == []
     with pytest.raises(BinlogPreflightError, match="past the newest binlog file"):
-        run(conn, positions={"t": "binlog.000043:4"})
+        run(conn, positions={"t": FilePosition.parse("binlog.000043:4")})
 
 
 @pytest.mark.parametrize(
@@ -240,8 +243,9 @@ def test_the_mysql_snapshot_holds_the_read_lock_only_around_the_position(
         status,
         "UNLOCK TABLES",
     ]
-    gtids = GTID_SET.replace("\n", "")
-    assert position == SnapshotPosition("binlog.000042", 2048, gtids)
+    gtids = MysqlGtidSet.parse(GTID_SET.replace("\n", ""))
+    assert position == SnapshotStart(FilePosition("binlog.000042", 2048), gtids)
+    assert position.position == gtids
 
 
 def test_the_mysql_snapshot_without_reload_names_the_grant() -> None:
@@ -261,3 +265,34 @@ def test_the_mysql_snapshot_unlocks_when_the_position_cannot_be_read() -> None:
     with pytest.raises(pymysql.err.OperationalError):
         open_snapshot(conn)
     assert conn.statements()[-1] == "UNLOCK TABLES" and conn.rolled_back
+
+
+def test_a_file_position_of_another_log_needs_a_resync() -> None:
+    """Files of two logs do not order (`FilePosition.at_or_after` refuses): the stored position
+    is of another server or a renamed log, never 'purged' or 'fine'."""
+    conn = FakeMysql()
+    with pytest.raises(BinlogPreflightError) as caught:
+        run(conn, positions={"t": FilePosition.parse("mysql-bin.000041:4")})
+    assert "this is another server. The table needs `mysql-redshift resync` for t" in str(
+        caught.value
+    )
+    assert "has purged" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("version", "status"), [("8.0.36", "SHOW MASTER STATUS"), ("8.4.3", "SHOW BINARY LOG STATUS")]
+)
+def test_the_streams_binlog_end_names_the_preflights_grant(version: str, status: str) -> None:
+    """The stream's end (`binlog_end`) reads the statement of the server's version, and a
+    missing REPLICATION CLIENT is an error naming the exact GRANT the preflight names."""
+    conn = FakeMysql(version)
+    assert binlog_end(conn) == FilePosition("binlog.000042", 2048)
+    assert conn.statements()[-1] == status
+    conn.answers[status] = DENIED
+    with pytest.raises(BinlogError) as caught:
+        binlog_end(conn)
+    grant = "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'cdc'@'%'"
+    assert grant == grant_statement(parse_server(version, ""), "'cdc'@'%'")
+    assert f"cannot read the binlog end ({status}) on MySQL {version}: run {grant}" in str(
+        caught.value
+    )

@@ -2,12 +2,12 @@
 table from its stored position? Each check fails with one `BinlogPreflightError` that names the
 setting or the GRANT to fix; nothing is skipped ahead silently.
 
-    report = preflight(conn, positions={"shop.orders": "0-1-1234"}, need_column_names=True)
+    report = preflight(conn, positions={"shop.orders": MariaDbGtidPos.parse("0-1-1234")})
     report.warnings   # e.g. a position in the oldest retained binlog file
     report.retention  # "binlog_expire_logs_seconds = 604800 (7.0 days)"
 
-Positions are plain strings (the stream reader owns the position type): a MariaDB GTID position
-`D-S-N[,D-S-N...]`, a MySQL GTID set `uuid:1-5[,uuid:1-9...]`, or `file:offset`.
+Positions are `positions.py`'s (`FilePosition`, `MariaDbGtidPos`, `MysqlGtidSet`), compared with
+their own ordering; the GRANT is `server.grant_statement`, the setting fixes `server`'s too.
 
 What each check reads (MariaDB verified on 10.11; MySQL 8 from its manual):
 - `log_bin`, `binlog_format`, `binlog_row_image`, `binlog_row_metadata` (GLOBAL values: new
@@ -31,20 +31,30 @@ What each check reads (MariaDB verified on 10.11; MySQL 8 from its manual):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pymysql
 
+from mysql_redshift_assets.extract.binlog.positions import (
+    BinlogPosition,
+    FilePosition,
+    MariaDbGtidPos,
+    MysqlGtidSet,
+    PositionError,
+)
 from mysql_redshift_assets.extract.binlog.server import (
     ACCESS_DENIED,
+    KEEP_LONGER,
+    ROW_IMAGE_FIX,
+    ROW_METADATA_FIX,
     BinlogPreflightError,
     Connection,
     Server,
     current_account,
     detect_server,
     global_variables,
+    grant_statement,
     one_row,
     retention_text,
 )
@@ -59,9 +69,6 @@ VARIABLES = (
     "binlog_expire_logs_seconds",
     "expire_logs_days",
 )
-_MARIADB_GTID = re.compile(r"^\d+-\d+-\d+(,\d+-\d+-\d+)*$")
-_MYSQL_GTID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}:")
-_FILE_OFFSET = re.compile(r"^(?P<file>.+\.(?P<seq>\d+)):(?P<offset>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -75,12 +82,12 @@ class PreflightReport:
 def preflight(
     conn: Connection,
     *,
-    positions: Mapping[str, str] | None = None,
+    positions: Mapping[str, BinlogPosition] | None = None,
     need_column_names: bool = True,
     replica: bool | None = None,
 ) -> PreflightReport:
     """Run every check in order, raising the first failure. `positions`: each table's stored
-    position (`{"db.table": "0-1-42"}`). `replica`: None detects whether the server replicates
+    position (`{"db.table": MariaDbGtidPos.parse("0-1-42")}`, a `positions.py` type). `replica`: None detects whether the server replicates
     from another one."""
     server = detect_server(conn)
     variables = global_variables(conn, VARIABLES)
@@ -120,8 +127,7 @@ def check_settings(
     if image != "FULL":
         raise BinlogPreflightError(
             f"binlog_row_image is {image or 'unset'} on {server}: a change must carry every "
-            "column. Run SET GLOBAL binlog_row_image = 'FULL' and set it in the server's "
-            "configuration"
+            f"column: {ROW_IMAGE_FIX}"
         )
     if need_column_names:
         _check_row_metadata(server, variables)
@@ -140,16 +146,8 @@ def _check_row_metadata(server: Server, variables: Mapping[str, str]) -> None:
     if metadata.upper() != "FULL":
         raise BinlogPreflightError(
             f"binlog_row_metadata is {metadata.upper()} on {server}: the row events must "
-            "carry the column names. Run SET GLOBAL binlog_row_metadata = 'FULL' and set it "
-            "in the server's configuration"
+            f"carry the column names: {ROW_METADATA_FIX}"
         )
-
-
-def grant_statement(server: Server, account: str) -> str:
-    """The GRANT the stream needs, for this server's flavour and version."""
-    if server.is_mariadb and server.version >= (10, 5, 2):
-        return f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO {account}"
-    return f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO {account}"
 
 
 def check_grants(conn: Connection, server: Server) -> list[str]:
@@ -239,94 +237,85 @@ def check_replica_logs_updates(server: Server, variables: Mapping[str, str]) -> 
 
 
 def check_position(
-    conn: Connection, server: Server, files: list[str], table: str, position: str
+    conn: Connection, server: Server, files: list[str], table: str, position: BinlogPosition
 ) -> str | None:
     """Raise if the server no longer has the binlog from `position` on; return a warning when
     the position is close to the purge: it lies in the oldest retained binlog file and that file
     is not the one being written (the server never purges that one), so the next purge, by
     expiry or by `PURGE BINARY LOGS`, removes it."""
-    if _MARIADB_GTID.match(position):
-        return _check_mariadb_gtid(conn, server, files, table, position)
-    if _MYSQL_GTID.match(position):
+    if isinstance(position, MysqlGtidSet):
         with conn.cursor() as cur:
-            if not int(
-                one_row(cur, "SELECT GTID_SUBSET(@@GLOBAL.gtid_purged, %s)", (position,))[0]
-            ):
+            purged = "SELECT GTID_SUBSET(@@GLOBAL.gtid_purged, %s)"
+            if not int(one_row(cur, purged, (position.format(),))[0]):
                 raise _purged(server, table, position, "@@GLOBAL.gtid_purged")
         return None
-    match = _FILE_OFFSET.match(position)
-    if not match:
-        raise BinlogPreflightError(
-            f"the stored binlog position of {table} ({position!r}) is neither a GTID nor "
-            f"file:offset: run `mysql-redshift resync` for {table}"
-        )
-    return _check_file_offset(server, files, table, position, match)
-
-
-def _check_file_offset(
-    server: Server, files: list[str], table: str, position: str, match: re.Match[str]
-) -> str | None:
     if not files:
         raise _purged(server, table, position, "SHOW BINARY LOGS (empty)")
-    oldest, newest = files[0], files[-1]
-    sequence = int(match["seq"])
-    if sequence < _file_sequence(oldest):
-        raise _purged(server, table, position, f"the oldest retained file {oldest}")
-    if sequence > _file_sequence(newest):
+    if isinstance(position, MariaDbGtidPos):
+        return _check_mariadb_gtid(conn, server, files, table, position)
+    return _check_file(server, files, table, position)
+
+
+def _check_file(server: Server, files: list[str], table: str, position: FilePosition) -> str | None:
+    oldest, newest = FilePosition(files[0], 0), FilePosition(files[-1], 0)
+    try:
+        purged = not position.at_or_after(oldest)
+        past = position.file != newest.file and position.at_or_after(newest)
+    except PositionError as exc:  # a file of another log
+        purged, past, detail = False, True, f" ({exc})"
+    else:
+        detail = ""
+    if purged:
+        raise _purged(server, table, position, f"the oldest retained file {oldest.file}")
+    if past:
         raise BinlogPreflightError(
-            f"the stored binlog position of {table} ({position}) is past the newest binlog file "
-            f"of {server} ({newest}): the binlog was reset or this is another server. The table "
-            f"needs `mysql-redshift resync` for {table}"
+            f"the stored binlog position of {table} ({position.format()}) is past the newest "
+            f"binlog file of {server} ({newest.file}){detail}: the binlog was reset or this is "
+            f"another server. The table needs `mysql-redshift resync` for {table}"
         )
-    if match["file"] == oldest and oldest != newest:
-        return _near(table, position, oldest)
+    if position.file == oldest.file and oldest != newest:
+        return _near(table, position, oldest.file)
     return None
 
 
 def _check_mariadb_gtid(
-    conn: Connection, server: Server, files: list[str], table: str, position: str
+    conn: Connection, server: Server, files: list[str], table: str, position: MariaDbGtidPos
 ) -> str | None:
-    if not files:
-        raise _purged(server, table, position, "SHOW BINARY LOGS (empty)")
+    """Compared, in the domains of `position`, with the GTID state where each of the two oldest
+    files starts (`BINLOG_GTID_POS(file, 4)`)."""
     starts = []
     with conn.cursor() as cur:
         for name in files[:2]:
-            start = one_row(cur, "SELECT BINLOG_GTID_POS(%s, 4)", (name,))[0]
-            starts.append(_domains(str(start or "")))
-    wanted = _domains(position)
-    for domain, seq in wanted.items():
-        if seq < starts[0].get(domain, 0):
-            raise _purged(server, table, position, f"the oldest retained file {files[0]}")
-    if len(starts) > 1 and any(seq < starts[1].get(d, 0) for d, seq in wanted.items()):
+            start = MariaDbGtidPos.parse(
+                str(one_row(cur, "SELECT BINLOG_GTID_POS(%s, 4)", (name,))[0] or "")
+            )
+            starts.append(
+                MariaDbGtidPos(
+                    tuple(g for g in start.gtids if position.domain(g.domain) is not None)
+                )
+            )
+    if not position.at_or_after(starts[0]):
+        raise _purged(server, table, position, f"the oldest retained file {files[0]}")
+    if len(starts) > 1 and not position.at_or_after(starts[1]):
         return _near(table, position, files[0])
     return None
 
 
-def _domains(gtids: str) -> dict[int, int]:
-    """`0-1-5,1-2-9` -> {domain: seq_no}."""
-    found = {}
-    for part in filter(None, gtids.split(",")):
-        domain, _, seq = part.strip().split("-")
-        found[int(domain)] = int(seq)
-    return found
-
-
-def _file_sequence(name: str) -> int:
-    return int(name.rsplit(".", 1)[-1])
-
-
-def _purged(server: Server, table: str, position: str, oldest: str) -> BinlogPreflightError:
+def _purged(
+    server: Server, table: str, position: BinlogPosition, oldest: str
+) -> BinlogPreflightError:
     return BinlogPreflightError(
-        f"{server} has purged the binlog from the stored position of {table} ({position}; "
-        f"compared with {oldest}): the changes since then are gone, and skipping ahead would "
-        f"lose them. Run `mysql-redshift resync` for {table}, and keep the binlog longer "
-        "(binlog_expire_logs_seconds) than the longest gap between two runs"
+        f"{server} has purged the binlog from the stored position of {table} "
+        f"({position.format()}; compared with {oldest}): the changes since then are gone, and "
+        f"skipping ahead would lose them. Run `mysql-redshift resync` for {table}, and "
+        f"{KEEP_LONGER}"
     )
 
 
-def _near(table: str, position: str, oldest: str) -> str:
+def _near(table: str, position: BinlogPosition, oldest: str) -> str:
     return (
-        f"the stored binlog position of {table} ({position}) lies in the oldest retained binlog "
-        f"file ({oldest}): the next purge removes it, and the table would then need a resync. "
-        "Run the sync more often or keep the binlog longer (binlog_expire_logs_seconds)"
+        f"the stored binlog position of {table} ({position.format()}) lies in the oldest "
+        f"retained binlog file ({oldest}): the next purge removes it, and the table would then "
+        "need a resync. Run the sync more often or keep the binlog longer "
+        "(binlog_expire_logs_seconds)"
     )

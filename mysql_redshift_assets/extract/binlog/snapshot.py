@@ -28,13 +28,21 @@ from dataclasses import dataclass
 
 import pymysql
 
+from mysql_redshift_assets.extract.binlog.positions import (
+    BinlogPosition,
+    FilePosition,
+    MariaDbGtidPos,
+    MysqlGtidSet,
+)
 from mysql_redshift_assets.extract.binlog.server import (
     ACCESS_DENIED,
+    LOG_BIN_OFF,
     BinlogPreflightError,
     Server,
     current_account,
     detect_server,
     one_row,
+    status_statement,
 )
 
 Connection = pymysql.connections.Connection
@@ -45,25 +53,25 @@ SNAPSHOT = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
 
 
 @dataclass(frozen=True)
-class SnapshotPosition:
-    """Where the binlog stream starts after the snapshot. A minimal type of this module's own
-    (the stream reader owns the position type): `file:offset`, and the GTID position at the same
-    point when the server has one (MariaDB `D-S-N,...`; MySQL the executed GTID set)."""
+class SnapshotStart:
+    """Where the binlog stream starts after the snapshot, in `positions.py` types: the file
+    position, and the GTID position at the same point when the server has one (MariaDB's
+    `MariaDbGtidPos`, MySQL's executed `MysqlGtidSet`)."""
 
-    file: str
-    offset: int
-    gtid: str | None
+    file: FilePosition
+    gtid: MariaDbGtidPos | MysqlGtidSet | None
 
     @property
-    def file_offset(self) -> str:
-        return f"{self.file}:{self.offset}"
+    def position(self) -> BinlogPosition:
+        """The stream's start: the GTID position where there is one, else the file position."""
+        return self.gtid or self.file
 
 
 def open_snapshot(
     conn: Connection, server: Server | None = None
-) -> tuple[SnapshotPosition, Connection]:
+) -> tuple[SnapshotStart, Connection]:
     """Open a REPEATABLE READ, read-only transaction on `conn` and return the binlog position of
-    its snapshot with the connection, still in the snapshot: read the tables through it, then
+    its snapshot (a `SnapshotStart`) with the connection, still in the snapshot: read the tables through it, then
     `commit()` (or `rollback()`) to end it."""
     server = server or detect_server(conn)
     try:
@@ -77,14 +85,14 @@ def open_snapshot(
     return position, conn
 
 
-def _open_mariadb(conn: Connection) -> SnapshotPosition:
+def _open_mariadb(conn: Connection) -> SnapshotStart:
     with conn.cursor() as cur:
         cur.execute(REPEATABLE_READ)
         cur.execute(SNAPSHOT)
     return _mariadb_position(conn)
 
 
-def _mariadb_position(conn: Connection) -> SnapshotPosition:
+def _mariadb_position(conn: Connection) -> SnapshotStart:
     """The position of the snapshot just opened on `conn` (not the binlog's current end)."""
     with conn.cursor() as cur:
         cur.execute("SHOW SESSION STATUS LIKE 'Binlog_snapshot_%'")
@@ -92,16 +100,17 @@ def _mariadb_position(conn: Connection) -> SnapshotPosition:
         file = status.get("binlog_snapshot_file", "")
         if not file:
             raise BinlogPreflightError(
-                "the server reports no binlog position for the snapshot: the binary log is off "
-                "(start the server with log_bin and binlog_format=ROW)"
+                f"the server reports no binlog position for the snapshot: {LOG_BIN_OFF}"
             )
         offset = int(status["binlog_snapshot_position"])
         gtid = one_row(cur, "SELECT BINLOG_GTID_POS(%s, %s)", (file, offset))[0]
-    return SnapshotPosition(file, offset, str(gtid) if gtid else None)
+    return SnapshotStart(
+        FilePosition(file, offset), MariaDbGtidPos.parse(str(gtid)) if gtid else None
+    )
 
 
-def _open_mysql(conn: Connection, server: Server) -> SnapshotPosition:
-    status = "SHOW BINARY LOG STATUS" if server.version >= (8, 2, 0) else "SHOW MASTER STATUS"
+def _open_mysql(conn: Connection, server: Server) -> SnapshotStart:
+    status = status_statement(server)
     with conn.cursor() as cur:
         cur.execute("SET SESSION lock_wait_timeout = %s", (LOCK_WAIT_SECONDS,))
         try:
@@ -123,9 +132,6 @@ def _open_mysql(conn: Connection, server: Server) -> SnapshotPosition:
         finally:
             cur.execute("UNLOCK TABLES")
     if not row:
-        raise BinlogPreflightError(
-            f"{status} returned nothing on {server}: the binary log is off (start the server "
-            "with log_bin and binlog_format=ROW)"
-        )
-    gtid = str(row[4]).replace("\n", "") if len(row) > 4 and row[4] else None
-    return SnapshotPosition(str(row[0]), int(row[1]), gtid)
+        raise BinlogPreflightError(f"{status} returned nothing on {server}: {LOG_BIN_OFF}")
+    gtid = MysqlGtidSet.parse(str(row[4])) if len(row) > 4 and row[4] else None
+    return SnapshotStart(FilePosition(str(row[0]), int(row[1])), gtid)
