@@ -64,6 +64,13 @@ class TableSpec(Strict):
     cursor: str | None = Field(
         None, description="Cursor column: set on every insert and update (e.g. updated_at)."
     )
+    capture: Literal["binlog"] | None = Field(
+        None,
+        description="Mode incremental: read every change (deletes, key changes, updates that "
+        "touch no timestamp) from MySQL's row-based binlog instead of a cursor column. Needs "
+        "the binlog on (ROW, FULL images and metadata) and REPLICATION grants; see "
+        "docs/binlog.md.",
+    )
     append_only: bool = Field(
         False,
         description="Incremental without a cursor: rows are only ever inserted, with growing "
@@ -127,7 +134,9 @@ class TableSpec(Strict):
             raise ValueError("`id_range:` is only for mode id_range")
         if self.new_data_sensor is not None and self.mode != "incremental":
             raise ValueError("`new_data_sensor:` is only for mode incremental")
-        if self.mode == "incremental" and self.cursor is None and not self.append_only:
+        if self.capture == "binlog":
+            self._binlog_rules()
+        elif self.mode == "incremental" and self.cursor is None and not self.append_only:
             raise ValueError(
                 "an incremental table needs `cursor: <column>` (a column every insert and "
                 "update sets, e.g. updated_at) or `append_only: true` (rows are only inserted, "
@@ -143,6 +152,30 @@ class TableSpec(Strict):
                 "replace the table or window they reload, deletes included)"
             )
         return self
+
+    def _binlog_rules(self) -> None:
+        """`capture: binlog` replaces the cursor's contract: the keys that shape a cursor's
+        reads (its column, its lag, its re-read window, the delete pass) do not apply."""
+        if self.mode != "incremental":
+            raise ValueError(
+                f"`capture: binlog` is only for mode incremental, not mode {self.mode} (a full "
+                "or partitioned table reloads what it replaces)"
+            )
+        excluded = {
+            "cursor": self.cursor is not None,
+            "append_only": self.append_only,
+            "cursor_fallback": self.cursor_fallback is not None,
+            "upper_bound_lag_seconds": self.upper_bound_lag_seconds is not None,
+            "late_commit_window_seconds": self.late_commit_window_seconds is not None,
+            "deletes_every_minutes": self.deletes_every_minutes != 0,
+        }
+        given = [k for k, v in excluded.items() if v]
+        if given:
+            raise ValueError(
+                f"`capture: binlog` reads every committed change from the binlog in commit "
+                f"order, so {', '.join(f'`{k}:`' for k in given)} does not apply: remove it "
+                "(deletes come with the stream; `deletes: ignore` keeps deleted rows)"
+            )
 
     @field_validator("time_zone")
     @classmethod

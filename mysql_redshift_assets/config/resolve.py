@@ -43,6 +43,7 @@ class TableConfig:
     new_data_sensor: SensorSpec | None = None
     text_overflow: str = "error"
     append_only: bool = False
+    capture: str | None = None  # "binlog": changes from the row-based binlog (sync/binlog.py)
     cursor_fallback: str | None = None
     time_zone: str | None = None  # None: the source's `time_zone:`
     late_commit_window_seconds: int = 900
@@ -54,6 +55,11 @@ class TableConfig:
     @property
     def partitioned(self) -> bool:
         return self.mode in ("time", "id_range")
+
+    @property
+    def binlog(self) -> bool:
+        """Changes come from the binlog (`capture: binlog`), not from a cursor's reads."""
+        return self.capture == "binlog"
 
     @property
     def qualified(self) -> str:
@@ -110,6 +116,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 new_data_sensor=table.new_data_sensor,
                 text_overflow=table.text_overflow,
                 append_only=table.append_only,
+                capture=table.capture,
                 cursor_fallback=table.cursor_fallback,
                 time_zone=table.time_zone,
                 late_commit_window_seconds=(

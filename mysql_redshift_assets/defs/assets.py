@@ -136,6 +136,7 @@ def build_tables_op(
             page_rows=config.chunk_rows,
             slots=SourceSlots(pool, limit),  # bounds this source's tables across runs
         )
+        run.binlog.register(a.table for a, _, _ in work)  # one binlog stream a source
         width = config.max_parallel_tables or limit
         with connections.clients() as clients:
             relay = ProgressRelay(

@@ -92,7 +92,11 @@ def plan_table(
         raise ConfigError(table.error(None, str(exc))) from None
     primary_key = _primary_key(source, table, {c.source.name for c in planned})
     prefixes = source.key_prefixes(table.source_schema, table.source_table)
-    identity = identity_column(table, source_columns, primary_key, prefixes)
+    # The binlog carries a key's exact old and new bytes (a key change is a delete and an
+    # insert), so a binlog table needs no identity of MySQL's collation.
+    identity = (
+        None if table.binlog else identity_column(table, source_columns, primary_key, prefixes)
+    )
     if identity is not None:
         planned = [*planned, identity]
     cursor = table.cursor if table.mode in ("incremental", "time") else None

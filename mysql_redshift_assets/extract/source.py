@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol, cast
-from urllib.parse import quote
+from typing import Any, Protocol, TypeVar, cast
 
 import pymysql
 import pymysql.cursors
 
 from mysql_redshift_assets.closing import Closing
+from mysql_redshift_assets.extract.binlog.snapshot import SnapshotStart, open_snapshot
 from mysql_redshift_assets.extract.catalog import (
     read_primary_key,
     read_primary_key_parts,
@@ -36,16 +35,16 @@ from mysql_redshift_assets.extract.mysql_socket import (
 from mysql_redshift_assets.extract.mysql_text import raw_conversions, raw_text
 from mysql_redshift_assets.extract.readings import Readings
 from mysql_redshift_assets.extract.schema_types import SourceColumn
+from mysql_redshift_assets.extract.source_helpers import RateLog, mysql_url
 from mysql_redshift_assets.identifiers import quote_mysql_ident
 
 log = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 # A socket read of a query's answer waits at most this long for the next bytes (each page,
 # control query and bucket hash; `read_timeout_seconds` in connections.yml overrides it).
 DEFAULT_READ_TIMEOUT_SECONDS = 1800
-# A long stream logs its rows so far and rate this often (a slow run is visibly alive).
-PROGRESS_EVERY_SECONDS = 30.0
 # pymysql's error codes for a socket that timed out: connecting (TCP) and reading an answer.
 _CONNECT_FAILED, _LOST = 2003, 2013
 # Every MySQL session, whichever reader opens it: TIMESTAMPs compared and returned in UTC, long
@@ -313,7 +312,7 @@ class MySQLSource(Source):
 
     def stream(self, sql: str, params: Sequence[Any], fetch_rows: int) -> Iterator[list[Row]]:
         cur = self._connection().cursor(pymysql.cursors.SSCursor)
-        rate = _RateLog(f"source {self.name!r}: query")
+        rate = RateLog(f"source {self.name!r}: query")
         try:
             with self._step("running a query"):
                 cur.execute(sql, tuple(params))
@@ -343,31 +342,43 @@ class MySQLSource(Source):
             return cur.mogrify(sql, tuple(params))
 
     def connectorx_url(self) -> str:
-        # Never logged: it carries the password. TCP to the same host/port (or tunnel end) as
-        # pymysql, never the server's socket, so the account is the same `user`@`host`.
-        host, port = (self._params["host"], self._params["port"])
-        if self._endpoint is not None:
-            host, port = self._endpoint()
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        user = quote(self._params["user"], safe="")
-        password = quote(self._params["password"] or "", safe="")
-        database = quote(self._params["database"] or "", safe="")
-        timeout_ms = int(self._params["connect_timeout"]) * 1000
-        return (
-            f"mysql://{user}:{password}@{host}:{port}/{database}"
-            f"?cxprotocol=binary&prefer_socket=false&tcp_connect_timeout_ms={timeout_ms}"
-        )
+        # Never logged: it carries the password (TCP to the same host/port or tunnel end).
+        return mysql_url(self.replication_params() | {"database": self._params["database"]})
+
+    def replication_params(self) -> dict[str, Any]:
+        """pymysql keyword arguments for a binlog reader's own connections: this source's
+        account, server and SSH tunnel (never logged: it holds the password)."""
+        host, port = self._address()
+        keep = ("user", "password", "connect_timeout", "write_timeout", "charset")
+        return {k: self._params[k] for k in keep} | {  # type: ignore[literal-required]
+            "host": host, "port": port, "read_timeout": self._read_timeout,
+        }  # fmt: skip
+
+    @contextlib.contextmanager
+    def binlog_snapshot(self) -> Iterator[SnapshotStart]:
+        """`snapshot()` with the binlog position it corresponds to (`binlog/snapshot.py`):
+        every transaction committed before it is in the read view, none after."""
+        with self._snapshot(lambda conn: open_snapshot(conn)[0]) as start:
+            yield start
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
+        def start(conn: pymysql.connections.Connection) -> None:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+
+        with self._snapshot(start):
+            yield
+
+    @contextlib.contextmanager
+    def _snapshot(self, start: Callable[[pymysql.connections.Connection], T]) -> Iterator[T]:
         conn = self._connection()
-        with self._step("starting a snapshot"), conn.cursor() as cur:
-            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        with self._step("starting a snapshot"):
+            opened = start(conn)
         self._in_snapshot = True
         try:
-            yield
+            yield opened
         finally:
             self._in_snapshot = False
             if conn.open:
@@ -382,19 +393,3 @@ class MySQLSource(Source):
                 pass  # already gone (e.g. its tunnel dropped)
         self._conn = None
         self._connected_to = None
-
-
-class _RateLog:
-    """Logs rows so far and the rate every `PROGRESS_EVERY_SECONDS` of one long stream."""
-
-    def __init__(self, what: str) -> None:
-        self.what, self.rows = what, 0
-        self.started = self.last = time.monotonic()
-
-    def add(self, rows: int) -> None:
-        self.rows += rows
-        now = time.monotonic()
-        if now - self.last >= PROGRESS_EVERY_SECONDS:
-            self.last = now
-            rate = self.rows / max(now - self.started, 1e-9)
-            log.info("%s: %s rows so far (%s rows/s)", self.what, f"{self.rows:,}", f"{rate:,.0f}")

@@ -55,12 +55,13 @@ from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
 from mysql_redshift_assets.load.alter import create_or_widen
 from mysql_redshift_assets.load.base import CopyBatch, Warehouse
 from mysql_redshift_assets.load.files import group_columns, read_footers, schema_groups
+from mysql_redshift_assets.load.keyless_changes import keyless_change_sql
 from mysql_redshift_assets.load.request import LoadError, LoadRequest, LoadResult, check_fence
 from mysql_redshift_assets.load.retry import LOAD_ATTEMPTS as LOAD_ATTEMPTS
 from mysql_redshift_assets.load.retry import RetryLoad, run_with_retries
 from mysql_redshift_assets.state.watermark import FileRecord
 from mysql_redshift_assets.store.objectstore import ObjectStore
-from mysql_redshift_assets.store.parquet import ORDER_COLUMN, FileColumn
+from mysql_redshift_assets.store.parquet import DELETED_COLUMN, ORDER_COLUMN, FileColumn
 
 # The Parquet bytes one transaction of a big incremental load takes at most (a single file
 # bigger than this is its own transaction): 1c-9 of the readiness review, the first load of a
@@ -88,6 +89,7 @@ class Staged:
     staging: str  # the temporary table's quoted name
     columns: list[str]  # the target columns it holds (the recorded columns, in file order)
     ordered: bool  # it ends with the merge's order column (`ORDER_COLUMN`)
+    changes: bool = False  # change files (`capture: binlog`): `DELETED_COLUMN` marks deletes
 
 
 class ExactlyOnceWarehouse(Warehouse):
@@ -214,7 +216,10 @@ class ExactlyOnceWarehouse(Warehouse):
         self._delete_replaced_rows(request)
         for item in staged:
             if item is not None:
-                self._merge(request, item.staging, item.columns, ordered=item.ordered)
+                if item.changes:
+                    self._apply_changes(request, item)
+                else:
+                    self._merge(request, item.staging, item.columns, ordered=item.ordered)
                 self.execute(f"DROP TABLE {item.staging}")
         self._record_in_ledger(request, pending)
         result.files_loaded = [f.key for f in pending]
@@ -286,7 +291,8 @@ class ExactlyOnceWarehouse(Warehouse):
             )
         result.copies.append(copied)
         result.rows_loaded += copied
-        return Staged(staging, [c.name for c in footers[0].columns], footers[0].ordered)
+        first = footers[0]
+        return Staged(staging, [c.name for c in first.columns], first.ordered, first.changes)
 
     def _merge(
         self, request: LoadRequest, staging: str, names: list[str], *, ordered: bool = False
@@ -307,6 +313,29 @@ class ExactlyOnceWarehouse(Warehouse):
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ("
             f"SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {', '.join(pk)} ORDER BY {order}) "
             f'AS "mra_rank" FROM {staging}) AS "latest" WHERE "mra_rank" = 1'
+        )
+
+    def _apply_changes(self, request: LoadRequest, staged: Staged) -> None:
+        """Change files (`capture: binlog`, `sync/binlog.py`): every key a change touches is
+        deleted, then the newest change of each key is inserted unless it is a delete. The
+        order column is the changes' commit order (file sequence, then row), so the newest
+        change is exactly the last one MySQL committed. A keyless table's changes are applied
+        as a multiset of whole rows (`keyless_changes.py`)."""
+        target = self.ref(request.target_schema, request.target_table)
+        if not request.primary_key:
+            for sql in keyless_change_sql(target, staged.staging, staged.columns):
+                self.execute(sql)
+            return
+        cols = ", ".join(quote_ident(n) for n in staged.columns)
+        pk = [quote_ident(k) for k in request.primary_key]
+        match = " AND ".join(f"{target}.{k} = {staged.staging}.{k}" for k in pk)
+        self.execute(f"DELETE FROM {target} USING {staged.staging} WHERE {match}")
+        order, deleted = quote_ident(ORDER_COLUMN), quote_ident(DELETED_COLUMN)
+        self.execute(
+            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ("
+            f"SELECT {cols}, {deleted}, ROW_NUMBER() OVER (PARTITION BY {', '.join(pk)} "
+            f'ORDER BY {order} DESC) AS "mra_rank" FROM {staged.staging}) AS "latest" '
+            f'WHERE "mra_rank" = 1 AND NOT {deleted}'
         )
 
 

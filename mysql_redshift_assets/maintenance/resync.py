@@ -64,6 +64,7 @@ from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
+from mysql_redshift_assets.sync.binlog_copy import copy_at_position
 from mysql_redshift_assets.sync.clients import OpenClients
 from mysql_redshift_assets.sync.files import FileSet, FileSink
 from mysql_redshift_assets.sync.load import (
@@ -105,7 +106,13 @@ def resync_table(
     watermarks = WatermarkStore(store)
     if table.partitioned:
         refuse_rows_outside_windows(warehouse, table, watermarks.load(table))
-    result = extract_generation(source, store, watermarks, table, run_id=run_id)
+    if table.binlog:  # the copy at a binlog position the stream continues from
+        copied = copy_at_position(source, store, watermarks, table, run_id=run_id)
+        result = ResyncResult(table=table.qualified, windows=[])
+        result.files, result.generations = copied.files, [copied.generation or ""]
+        result.rows_extracted, result.warnings = copied.rows, copied.warnings
+    else:
+        result = extract_generation(source, store, watermarks, table, run_id=run_id)
     if table.partitioned:
         result.load, warnings = swap_windows(warehouse, store, watermarks, table, run_id)
     else:  # a table's sync without its extraction: the load (the swap), then the delete pass

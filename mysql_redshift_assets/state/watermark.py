@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
@@ -52,6 +52,9 @@ class FileRecord(_Model):
     last: Position | None = None
     # Rows in the file at or before the position the run started from (the re-read window).
     reread_rows: int = Field(0, ge=0)
+    # `capture: binlog`: the binlog position after the file's last transaction
+    # (`extract/binlog/positions.py`, as JSON): where the next read resumes.
+    binlog_to: dict[str, Any] | None = None
 
 
 class Counts(_Model):
@@ -135,6 +138,9 @@ class Watermark(_Model):
     # (the window is then measured back from the position).
     last_read_at: datetime | None = None
     read_to: ReadTo | None = None
+    # `capture: binlog`: the binlog position every change before which is in a recorded file
+    # (or in the generation the initial copy read at it); None: no copy yet.
+    binlog_position: dict[str, Any] | None = None
     updated_at: datetime | None = None
 
     def begin_session(
@@ -206,6 +212,8 @@ class Watermark(_Model):
         if record.generation is None:
             self.next_seq += 1
             self.position = position
+            if record.binlog_to is not None:
+                self.binlog_position = record.binlog_to
         else:
             generation = self.generation(record.generation)
             generation.rows += record.rows

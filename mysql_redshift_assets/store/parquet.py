@@ -90,6 +90,12 @@ ORDER_COLUMN = "mra$order"
 ORDER_SEQ_SHIFT = 32  # a file holds fewer than 2**32 rows
 ORDER_METADATA_KEY = b"mysql_redshift_assets.order"
 ORDER_FILE_COLUMN = FileColumn(ORDER_COLUMN, "", "bigint", "BIGINT", "BIGINT", "BIGINT")
+# A change file's (`capture: binlog`) hidden column before the order column: true where the row
+# is a deleted key (its before image), false for a row's after image. The merge deletes every
+# key a change touches and inserts the newest change of each key unless it is a delete.
+DELETED_COLUMN = "mra$deleted"
+DELETED_METADATA_KEY = b"mysql_redshift_assets.deleted"
+DELETED_FILE_COLUMN = FileColumn(DELETED_COLUMN, "", "boolean", "BOOLEAN", "BOOLEAN", "BOOLEAN")
 
 
 def columns_json(columns: list[FileColumn]) -> str:
@@ -100,10 +106,13 @@ def columns_json(columns: list[FileColumn]) -> str:
     )
 
 
-def schema_fingerprint(columns: list[FileColumn], *, ordered: bool = False) -> str:
-    """Files of one fingerprint share a staging table: a file with the order column never
-    shares one with a file without it."""
-    text = columns_json(columns) + (f"+{ORDER_COLUMN}" if ordered else "")
+def schema_fingerprint(
+    columns: list[FileColumn], *, ordered: bool = False, changes: bool = False
+) -> str:
+    """Files of one fingerprint share a staging table: a file with the order column (or the
+    change files' deleted column) never shares one with a file without it."""
+    text = columns_json(columns) + (f"+{DELETED_COLUMN}" if changes else "")
+    text += f"+{ORDER_COLUMN}" if ordered else ""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -114,10 +123,17 @@ def parse_columns(raw: bytes | str) -> list[FileColumn]:
 def file_schema(
     schema: pa.Schema, columns: list[FileColumn], *, ordered: bool = False
 ) -> pa.Schema:
+    """`schema` (the recorded columns, then a change file's deleted column) with the order
+    column and the file's metadata."""
+    changes = DELETED_COLUMN in schema.names
     metadata = {
         COLUMNS_METADATA_KEY: columns_json(columns).encode(),
-        FINGERPRINT_METADATA_KEY: schema_fingerprint(columns, ordered=ordered).encode(),
+        FINGERPRINT_METADATA_KEY: schema_fingerprint(
+            columns, ordered=ordered, changes=changes
+        ).encode(),
     }
+    if changes:
+        metadata[DELETED_METADATA_KEY] = DELETED_COLUMN.encode()
     if ordered:
         schema = schema.append(pa.field(ORDER_COLUMN, pa.int64(), nullable=False))
         metadata[ORDER_METADATA_KEY] = ORDER_COLUMN.encode()
@@ -248,11 +264,13 @@ class Footer:
     truncated: dict[str, int]  # values cut to Redshift's limit, per column
     reread_rows: int = 0  # rows read again by the late-commit window
     ordered: bool = False  # the file ends with ORDER_COLUMN
+    changes: bool = False  # a change file: DELETED_COLUMN follows the recorded columns
 
     @property
     def staging_columns(self) -> list[FileColumn]:
         """The file's columns in file order, as a staging table mirrors them."""
-        return [*self.columns, ORDER_FILE_COLUMN] if self.ordered else self.columns
+        hidden = [DELETED_FILE_COLUMN] if self.changes else []
+        return [*self.columns, *hidden, *([ORDER_FILE_COLUMN] if self.ordered else [])]
 
     # Longest value in bytes per string/binary column; None: a file written before it was kept.
     max_bytes: dict[str, int] | None = None
@@ -280,6 +298,7 @@ def read_footer(source: Any, filesystem: Any = None) -> Footer:
         truncated=json.loads(kv.get(TRUNCATED_METADATA_KEY, b"{}")),
         reread_rows=int(kv.get(REREAD_METADATA_KEY, b"0")),
         ordered=ORDER_METADATA_KEY in kv,
+        changes=DELETED_METADATA_KEY in kv,
         max_bytes=json.loads(kv[MAX_BYTES_METADATA_KEY]) if MAX_BYTES_METADATA_KEY in kv else None,
         max_row_bytes=max_row.get("bytes"),
         max_row_index=max_row.get("row"),

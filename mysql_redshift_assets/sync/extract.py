@@ -75,6 +75,9 @@ class ExtractResult:
     reread_rows: int = 0
     reread_from: Position | None = None
     warnings: list[str] = field(default_factory=list)
+    # `capture: binlog`: the binlog positions the run read from and to (`sync/binlog.py`).
+    binlog_before: str | None = None
+    binlog_after: str | None = None
 
     @property
     def rows_per_second(self) -> float:

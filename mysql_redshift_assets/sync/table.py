@@ -49,6 +49,8 @@ from mysql_redshift_assets.partitions import Window
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.sync import drift, noop, progress
+from mysql_redshift_assets.sync.binlog import BinlogCapture
+from mysql_redshift_assets.sync.binlog_copy import copy_at_position
 from mysql_redshift_assets.sync.clients import TableClients
 from mysql_redshift_assets.sync.deletes import DeletePass, propagate_deletes
 from mysql_redshift_assets.sync.drift import SchemaCheck
@@ -87,6 +89,8 @@ class SyncRun:
     # A slot of the source's pool held on the MySQL server while a table reads it (its
     # extraction, its delete pass): `extract/slots.py`. None: no bound (a library caller's).
     slots: SourceSlots | None = None
+    # `capture: binlog` tables: one binlog stream per source for the run (`sync/binlog.py`).
+    binlog: BinlogCapture = field(default_factory=BinlogCapture)
 
     @property
     def each_window(self) -> list[Window | None]:
@@ -203,7 +207,24 @@ class TableSync:
 
     def extract(self, on_file: Callable[[FileRecord], None] | None = None) -> list[ExtractResult]:
         with self.slot():
+            if self.table.binlog:
+                return [self._binlog_changes(on_file)]
             return self._extract_windows(on_file)
+
+    def _binlog_changes(self, on_file: Callable[[FileRecord], None] | None) -> ExtractResult:
+        """`capture: binlog`: the initial copy at a binlog position, or the changes since."""
+        watermark, spec = self.watermark(), self.spec
+        if watermark is None or watermark.binlog_position is None:
+            spec.binlog.copying(self.table)
+            copied = copy_at_position(
+                self.source, self.store, self.watermarks, self.table, run_id=spec.run_id
+            )
+            for record in copied.files if on_file else []:
+                on_file(record)  # type: ignore[misc]
+            return copied
+        return spec.binlog.extract(
+            self.source, self.store, self.table, run_id=spec.run_id, on_file=on_file
+        )
 
     def _extract_windows(self, on_file: Callable[[FileRecord], None] | None) -> list[ExtractResult]:
         spec = self.spec
@@ -320,7 +341,10 @@ class TableSync:
         if self.skipped_warehouse:
             return False
         table = self.table
-        propagate = table.mode == "incremental" and table.deletes == "propagate"
+        # A binlog table's deletes come with its changes: no delete pass.
+        propagate = (
+            table.mode == "incremental" and table.deletes == "propagate" and not table.binlog
+        )
         return propagate and loaded.watermark is not None
 
     def _deletes(self, result: TableSyncResult) -> DeletePass:

@@ -229,3 +229,73 @@ def at_or_after(a: BinlogPosition, b: BinlogPosition) -> bool:
         f"a {type(a).__name__} and a {type(b).__name__} cannot be compared: "
         f"{a.format()} vs {b.format()}"
     )
+
+
+def earliest(positions: list[BinlogPosition]) -> BinlogPosition:
+    """A position at or before each of `positions` (one stream serves tables at different
+    positions): the earliest file position; per MariaDB domain every position names, the lowest
+    GTID (a domain one of them lacks is left out: the server sends it from its start); the
+    intersection of MySQL GTID sets."""
+    first = positions[0]
+    if isinstance(first, FilePosition):
+        files = [p for p in positions if isinstance(p, FilePosition)]
+        return min(files, key=lambda p: p.sort_key())
+    if isinstance(first, MariaDbGtidPos):
+        gtids = [p for p in positions if isinstance(p, MariaDbGtidPos)]
+        kept = []
+        for gtid in first.gtids:
+            found = [g for p in gtids if (g := p.domain(gtid.domain)) is not None]
+            if len(found) == len(gtids):
+                kept.append(min(found, key=lambda g: g.seq))
+        return MariaDbGtidPos(tuple(kept))
+    sets = [p for p in positions if isinstance(p, MysqlGtidSet)]
+    common = dict(sets[0].sets)
+    for other in sets[1:]:
+        theirs = dict(other.sets)
+        common = {
+            uuid: tuple(
+                (max(s, t), min(e, f))
+                for s, e in intervals
+                for t, f in theirs.get(uuid, ())
+                if max(s, t) <= min(e, f)
+            )
+            for uuid, intervals in common.items()
+        }
+    return MysqlGtidSet(tuple(sorted((u, _normalized(list(iv))) for u, iv in common.items() if iv)))
+
+
+def latest(a: BinlogPosition, b: BinlogPosition) -> BinlogPosition:
+    """The position that holds both `a` and `b`: the later file position, per MariaDB domain
+    the higher GTID, the union of MySQL GTID sets."""
+    if isinstance(a, FilePosition) and isinstance(b, FilePosition):
+        return a if a.at_or_after(b) else b
+    if isinstance(a, MariaDbGtidPos) and isinstance(b, MariaDbGtidPos):
+        merged = {g.domain: g for g in a.gtids}
+        for gtid in b.gtids:
+            if gtid.domain not in merged or merged[gtid.domain].seq < gtid.seq:
+                merged[gtid.domain] = gtid
+        return MariaDbGtidPos(tuple(merged.values()))
+    if isinstance(a, MysqlGtidSet) and isinstance(b, MysqlGtidSet):
+        found: dict[str, list[tuple[int, int]]] = {u: list(iv) for u, iv in a.sets}
+        for uuid, intervals in b.sets:
+            found.setdefault(uuid, []).extend(intervals)
+        return MysqlGtidSet(tuple(sorted((u, _normalized(iv)) for u, iv in found.items())))
+    raise PositionError(f"a {type(a).__name__} and a {type(b).__name__} cannot be combined")
+
+
+def holds(position: BinlogPosition, gtid: str | None, end: FilePosition) -> bool:
+    """Whether the transaction with `gtid` that ended at file position `end` is at or before
+    `position` (a table at `position` already has it)."""
+    if isinstance(position, FilePosition):
+        try:
+            return position.at_or_after(end)
+        except PositionError:
+            return False
+    if gtid is None:
+        raise PositionError(f"a transaction without a GTID at {end.format()} in a GTID read")
+    if isinstance(position, MariaDbGtidPos):
+        parsed = MariaDbGtid.parse(gtid)
+        mine = position.domain(parsed.domain)
+        return mine is not None and mine.seq >= parsed.seq
+    uuid, _, gno = gtid.rpartition(":")
+    return position.contains(uuid, int(gno))
