@@ -84,6 +84,10 @@ def _names_table(ddl: str, schema: str, table: str) -> bool:
     return re.search(rf"(^|[\s,.(]){name}($|[\s,;(])", plain) is not None
 
 
+class _NoPosition(Exception):
+    """A table of the run with no copy yet: its own sync makes the copy (not this stream)."""
+
+
 class _ChangeBatch:
     """What `FileSink.write` takes of a `Batch`: rows, with no keyset position."""
 
@@ -111,7 +115,7 @@ class _Table:
         self.watermarks = WatermarkStore(store)
         watermark = self.watermarks.load(table)
         if watermark is None or watermark.binlog_position is None:
-            raise BinlogError(f"{table.qualified}: no binlog position yet (no initial copy)")
+            raise _NoPosition(table.qualified)
         self.watermark: Watermark = watermark
         self.start: BinlogPosition = position_from_json(watermark.binlog_position)
         self.position = self.start
@@ -287,6 +291,8 @@ def read_changes(
                     part.tmp.mkdir()
                     part.open(stack, store)
                     parts.append(part)
+                except _NoPosition:
+                    continue
                 except Exception as exc:  # noqa: BLE001 - this table fails, the others go on
                     outcomes[table.qualified] = exc
             live = _preflight(mysql, parts, outcomes)
