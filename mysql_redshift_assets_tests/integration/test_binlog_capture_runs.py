@@ -5,6 +5,7 @@ MySQL and the warehouse."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from mysql_redshift_assets.cli import main
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.sync import binlog
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
+from mysql_redshift_assets_tests.integration.test_ssh_tunnel import with_ssh
+from mysql_redshift_assets_tests.sshd import SshServer
 
 pytestmark = pytest.mark.mariadb
 
@@ -57,7 +60,7 @@ def _change(session, name: str, base: int) -> None:
     session.commit()
 
 
-def _pipeline(request, target: str) -> dict[str, Any]:
+def _pipeline(request: Any, target: str) -> dict[str, Any]:
     schema = request.getfixturevalue("pg_schema") if target == "postgres" else "public"
     return {"target": target, "target_schema": schema, "store": "local", "file_rows": 20,
             "upper_bound_lag_seconds": 0, "chunk_rows": 7}  # fmt: skip
@@ -103,3 +106,37 @@ def test_one_stream_for_every_binlog_table_of_a_run(
     assert len(streams) == 2
     for sync in syncs:
         assert_same_rows(mysql, sync, COLUMNS, KEY)
+
+
+@pytest.fixture
+def bastion(tmp_path: Path) -> Iterator[SshServer]:
+    server = SshServer.start(tmp_path / "sshd_db")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_stream_goes_through_the_sources_ssh_bastion(
+    mysql, mysql_db, mysql_sessions, make_project, monkeypatch, bastion, private_mariadb
+):
+    _table(mysql, "t", 30)
+    base = make_project({f"{mysql_db}.t": {"capture": "binlog"}}, **_pipeline(None, "duckdb"))
+    project = with_ssh(base, {"db_bastion": bastion.ssh_entry()}, sources__mysql="db_bastion")
+    sync = Sync(project, table_config(project.pipeline("testpipe"), f"{mysql_db}.t"))
+    ports: list[int] = []
+    real_read = binlog.read_transactions
+
+    def read_transactions(connection, *args, **kwargs):
+        ports.append(connection["port"])
+        return real_read(connection, *args, **kwargs)
+
+    monkeypatch.setattr(binlog, "read_transactions", read_transactions)
+    sync.run("copy")
+    assert_same_rows(mysql, sync, COLUMNS, KEY)
+    _change(mysql_sessions("+05:30"), "t", 100)
+    streamed, _ = sync.run("changes")
+    assert streamed.rows > 0 and len(ports) == 1
+    assert ports[0] != private_mariadb.port  # the tunnel's local end, not the server
+    assert f"target 127.0.0.1 port {private_mariadb.port}" in bastion.log_text()
+    assert_same_rows(mysql, sync, COLUMNS, KEY)
