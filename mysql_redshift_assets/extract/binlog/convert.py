@@ -6,7 +6,8 @@ converts the column as it converts every extraction's: one conversion rule for b
 contracts (DECIMAL through its text, never a float; zero dates NULL; BIT from its bytes). Then
 DATETIME wall clocks become UTC instants in the table's zone, as `extract/table.py` does.
 
-- DECIMAL: the column's scale, exactly (`1.5` of a DECIMAL(10,2) is the text `1.50`).
+- DECIMAL: the column's scale, exactly (`1.5` of a DECIMAL(10,2) is the text `1.50`), all 65
+  digits (quantized in a context wider than MySQL's DECIMAL).
 - FLOAT: the float32's exact value as a double's text (the extraction reads `f * 1E0`).
 - TIME: `[-]H:MM:SS` with the column's fractional digits, as MySQL prints it (a VARCHAR target).
 - GEOMETRY: MySQL's internal value is a 4-byte SRID then the WKB; the extraction reads
@@ -21,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -29,6 +30,8 @@ import pyarrow as pa
 from mysql_redshift_assets.extract.mysql_text import raw_to_arrow
 from mysql_redshift_assets.extract.schema_types import GEOMETRY_TYPES, PlannedColumn
 from mysql_redshift_assets.extract.zones import datetimes_to_utc, is_utc
+
+_DECIMALS = Context(prec=100)
 
 
 def _time_text(value: dt.timedelta, digits: int) -> str:
@@ -52,7 +55,8 @@ def mysql_text(col: PlannedColumn, value: Any) -> str | bytes | None:
         return "1" if value else "0"
     if isinstance(value, Decimal):
         scale = source.numeric_scale or 0
-        return format(value.quantize(Decimal(1).scaleb(-scale)), "f")
+        # MySQL's 65 digits: past the default context's 28 (quantize would raise)
+        return format(value.quantize(Decimal(1).scaleb(-scale), context=_DECIMALS), "f")
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, dt.datetime):

@@ -11,6 +11,8 @@ Measured on MariaDB 10.11 (integration/test_binlog_values.py compares every type
 - TIME(n) < 0 with a fraction: the library negates the whole seconds but adds the stored
   (complemented) fraction, so `-838:59:58.125` comes out as `-838:59:58.875`. Corrected: for
   such a value the true magnitude is `2 * whole + 1 - decoded`.
+- YEAR 0000 (MySQL's zero year): the binlog byte is 0, which the library decodes as 1900 + 0;
+  a SELECT gives 0. YEAR holds 1901..2155 and 0000 only, so 1900 is always the zero year.
 Unchanged and equal: integers (unsigned BIGINT included), DECIMAL (an exact Decimal), FLOAT (the
 float32's exact value, as the extractors read it: `f * 1E0`, since the text protocol prints 6
 digits), DOUBLE, DATE, DATETIME (naive wall clock), TIMESTAMP (naive UTC: a SELECT in a `+00:00`
@@ -55,6 +57,10 @@ def _negative_time(value: datetime.timedelta) -> datetime.timedelta:
     return -(2 * whole + datetime.timedelta(seconds=1) - decoded)
 
 
+def _zero_year(value: int) -> int:
+    return 0 if value == 1900 else value
+
+
 def column_fixes(columns: list[Any]) -> list[tuple[str, Fix]]:
     """(column name, fix) for every column of a table map whose decoding needs one."""
     fixes: list[tuple[str, Fix]] = []
@@ -70,6 +76,8 @@ def column_fixes(columns: list[Any]) -> list[tuple[str, Fix]]:
             fixes.append((column.name, _set(list(column.set_values))))
         elif kind == FIELD_TYPE.TIME2 and getattr(column, "fsp", 0):
             fixes.append((column.name, _negative_time))
+        elif kind == FIELD_TYPE.YEAR:
+            fixes.append((column.name, _zero_year))
     return fixes
 
 
