@@ -61,11 +61,16 @@ def binlog_past_position(
     and only move its position."""
     if watermark is None or watermark.binlog_position is None:
         return BinlogProbe(True, None, None)
-    stored = position_from_json(watermark.binlog_position)
     with pymysql.connect(**binlog_source(source, table).replication_params()) as conn:
-        now = server_position(conn, stored)
+        return compare_positions(conn, watermark.binlog_position)
+
+
+def compare_positions(conn: pymysql.connections.Connection, stored: dict[str, Any]) -> BinlogProbe:
+    """A stored position (positions.py JSON) against the server's now, on `conn`."""
+    position = position_from_json(stored)
+    now = server_position(conn, position)
     try:
-        behind = not at_or_after(stored, now)
+        behind = not at_or_after(position, now)
     except PositionError:  # another log (reset, another server): the run names the resync
         behind = True
-    return BinlogProbe(behind, stored.format(), now.format())
+    return BinlogProbe(behind, position.format(), now.format())
