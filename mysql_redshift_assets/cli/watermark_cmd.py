@@ -9,6 +9,7 @@ from mysql_redshift_assets.cli.args import Subcommands, table_args
 from mysql_redshift_assets.cli.common import Context, find_pipeline, find_tables, text_table
 from mysql_redshift_assets.config.resolve import TableConfig, table_configs
 from mysql_redshift_assets.connect import open_store, open_warehouse
+from mysql_redshift_assets.extract.binlog.positions import PositionError, position_from_json
 from mysql_redshift_assets.maintenance import watermarks as ops
 from mysql_redshift_assets.maintenance.s3clean import superseded_keys
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
@@ -52,6 +53,22 @@ def _position(pos: dict[str, Any] | None) -> str:
     return "; ".join(parts) or "(start)"
 
 
+def _binlog_text(pos: dict[str, Any] | None) -> str:
+    """A `capture: binlog` table's resume point: its binlog position (positions.py JSON)."""
+    if not pos:
+        return "(no binlog position: the next run makes the initial copy)"
+    try:
+        return f"binlog {position_from_json(pos).format()} ({pos['kind']})"
+    except PositionError as exc:
+        return f"unreadable binlog position ({exc})"
+
+
+def _resumes(info: dict[str, Any]) -> str:
+    if info.get("capture") == "binlog":
+        return _binlog_text(info.get("binlog_position"))
+    return _position(info["position"]) if info["mode"] == "incremental" else "-"
+
+
 def _whole(info: dict[str, Any]) -> str:
     return f"- (mode {info['mode']}: each run reads the whole table or window)"
 
@@ -61,11 +78,11 @@ def _known(value: int | None) -> str:
 
 
 def _text(info: dict[str, Any], files: list[str] | None) -> str:
-    pos = info["position"]
+    resumes = _whole(info) if info["mode"] != "incremental" else _resumes(info)
     lines = [
         f"table:        {info['table']} ({info['mode']})",
         f"status:       {info['status']}",
-        f"resumes at:   {_position(pos) if info['mode'] == 'incremental' else _whole(info)}",
+        f"resumes at:   {resumes}",
     ]
     if info["session"]:
         s = info["session"]
@@ -103,7 +120,7 @@ def run(ctx: Context, args: Any) -> int:
             )
             return 0
         loaded = _loaded_keys(ctx, table, watermark)
-        info = ops.describe(watermark, loaded)
+        info = ops.describe(watermark, loaded) | {"capture": table.capture}
         files = None
         if args.show_files:
             superseded = superseded_keys(watermark, loaded) if loaded is not None else set()
@@ -147,6 +164,8 @@ def _list_row(pipeline: str, table: TableConfig, watermark: Watermark | None) ->
         "files": current["files"] if current else 0,
         "cumulative_rows": watermark.cumulative.rows if watermark else 0,
         "position": watermark.position.model_dump() if watermark and watermark.position else None,
+        "capture": table.capture,
+        "binlog_position": watermark.binlog_position if watermark else None,
     }
 
 
@@ -177,7 +196,7 @@ def _list_text(rows: list[dict[str, Any]]) -> str:
     headers = ["PIPELINE", "TABLE", "MODE", "STATUS", "ROWS", "FILES", "RESUMES AT"]
     cells = [
         [r["pipeline"], r["table"], r["mode"], r["status"], f"{r['rows']:,}", str(r["files"]),
-         _position(r["position"]) if r["mode"] == "incremental" else "-"]
+         _resumes(r)]
         for r in rows
     ]  # fmt: skip
     return text_table(headers, cells, right={4, 5})

@@ -26,8 +26,12 @@ from mysql_redshift_assets.naming import (
     table_job_name,
 )
 from mysql_redshift_assets.partitions import id_range_key, id_range_keys
-from mysql_redshift_assets.state.watermark import Generation
-from mysql_redshift_assets.sync.probe import first_row_past_watermark, max_primary_key
+from mysql_redshift_assets.state.watermark import Generation, Watermark
+from mysql_redshift_assets.sync.probe import (
+    binlog_past_position,
+    first_row_past_watermark,
+    max_primary_key,
+)
 
 if TYPE_CHECKING:  # what `define_asset_job` returns; dagster does not export the name
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -187,12 +191,19 @@ def new_data_sensor(assets: TableAssets) -> dg.SensorDefinition:
         asset_selection=sync_selection([assets]),
         minimum_interval_seconds=spec.interval_seconds,
         default_status=_sensor_status(spec.default_status),
-        description=f"Starts a run when {table.qualified} has rows past the watermark.",
+        description=(
+            f"Starts a run when the server's binlog is past {table.qualified}'s position (any "
+            "transaction on the server counts)."
+            if table.binlog
+            else f"Starts a run when {table.qualified} has rows past the watermark."
+        ),
     )
     def _sensor(
         connections: ConnectionsResource, watermarks: WatermarkResource
     ) -> dg.SkipReason | dg.RunRequest:
         watermark = watermarks.get(table)
+        if table.binlog:
+            return _binlog_new_data(connections, table, watermark)
         source = connections.source(table.source)
         try:
             first = first_row_past_watermark(source, table, watermark)
@@ -211,6 +222,22 @@ def new_data_sensor(assets: TableAssets) -> dg.SensorDefinition:
         return dg.RunRequest(run_key=f"after:{where}", tags=_table_tags(table))
 
     return _sensor
+
+
+def _binlog_new_data(
+    connections: ConnectionsResource, table: TableConfig, watermark: Watermark | None
+) -> dg.SkipReason | dg.RunRequest:
+    """`capture: binlog`: a run when the server's binlog is past the table's position (any
+    transaction on the server counts) or the table has no position yet (its initial copy)."""
+    source = connections.source(table.source)
+    try:
+        probe = binlog_past_position(source, table, watermark)
+    finally:
+        source.close()
+    if not probe.new:
+        return dg.SkipReason(f"no new data: {probe}")
+    key = f"binlog-after:{probe.table_position or 'the start'}"
+    return dg.RunRequest(run_key=key, tags=_table_tags(table))
 
 
 def id_range_sensor(assets: TableAssets) -> dg.SensorDefinition:

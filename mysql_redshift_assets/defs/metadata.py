@@ -94,7 +94,13 @@ def parquet_metadata(
             + ([f"... {len(files) - KEYS_SHOWN} more"] if len(files) > KEYS_SHOWN else [])
         )
     first, last = results[0], results[-1]
-    if table.mode == "incremental":
+    if table.binlog:  # no cursor: where the binlog was read from and to
+        md["change_capture"] = dg.MetadataValue.text(change_capture(table))
+        md["binlog_before"] = dg.MetadataValue.text(
+            first.binlog_before or "(none: a copy of the whole table at binlog_after)"
+        )
+        md["binlog_after"] = dg.MetadataValue.text(last.binlog_after or "(unchanged)")
+    elif table.mode == "incremental":
         md["change_capture"] = dg.MetadataValue.text(change_capture(table))
         md["watermark_before"] = dg.MetadataValue.text(_position_text(first.position_before))
         md["watermark_after"] = dg.MetadataValue.text(_position_text(last.position_after))

@@ -30,6 +30,12 @@ def _kind(project: Project, group: str, name: str) -> str:
 
 def change_capture(table: TableConfig) -> str:
     """The contract an incremental table runs under, in words the UI shows."""
+    if table.binlog:
+        deletes = "kept in the warehouse" if table.deletes == "ignore" else "carried"
+        return (
+            "binlog: every committed insert, update and key change read from MySQL's row-based "
+            f"binlog in commit order; deletes {deletes} (docs/binlog.md)"
+        )
     if table.cursor is not None:
         fallback = (
             f" (or {table.cursor_fallback} where it is NULL)" if table.cursor_fallback else ""

@@ -10,7 +10,10 @@ one scope (`reconcile/scope.py`), bucket by bucket on a hash of each key and eac
 a row missing, extra, duplicated, or changed on either side (updated in MySQL behind the
 cursor's back, edited in the warehouse) is a mismatch, named by key. Rows not yet extracted are pending, not wrong. Tables without a
 primary key are full or partitioned: counted (full), or compared window by window as a
-multiset of rows (`maintenance/windows.py`, `reconcile/keyless.py`).
+multiset of rows (`maintenance/windows.py`, `reconcile/keyless.py`); or `capture: binlog`:
+compared whole as a multiset. A `capture: binlog` table has no cursor to tell pending rows by:
+its whole table is compared, exact while the server's binlog is at the table's position
+(`binlog_verdict`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from mysql_redshift_assets.reconcile.scope import (
 )
 from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.sync.load import candidate_files
+from mysql_redshift_assets.sync.probe import binlog_past_position
 
 
 @dataclass(kw_only=True)
@@ -89,11 +93,13 @@ def reconcile_table(
         counts.note = f"{counts.files_pending} file(s) extracted but not loaded yet; " + counts.note
     elif (
         table.mode == "incremental"
-        and plan.primary_key  # a keyless table is never incremental (`plan_table` refuses)
+        # a keyless table is incremental only under `capture: binlog` (a multiset of rows)
+        and (plan.primary_key or table.binlog)
         and warehouse_rows
         and values_comparable(source, plan)
     ):
-        diff = reconcile_scope(source, warehouse, plan, mysql, target, pending=later.where)
+        pending = None if table.binlog else later.where  # binlog: `binlog_verdict`
+        diff = reconcile_scope(source, warehouse, plan, mysql, target, pending=pending)
         counts.take(diff, deletes_kept=table.deletes != "propagate")
         counts.columns_not_compared = columns_not_compared(plan)
     elif warehouse_rows == counts.source_rows:
@@ -104,7 +110,9 @@ def reconcile_table(
             f"warehouse has {warehouse_rows - counts.source_rows:+,} rows against the source "
             "(a row deleted or added behind the tool's back, or a MySQL delete not carried)"
         )
-    if counts.verdict == "mismatch":
+    if table.binlog:
+        binlog_verdict(source, table, watermark, counts)
+    elif counts.verdict == "mismatch":
         counts.note += settled_note(plan, watermark, later.settled)
     return counts
 
@@ -126,6 +134,9 @@ def _counted(
     if table.mode == "full":
         source_rows = parquet_rows
         note = f"source has {total:,} rows now; the newest generation holds {parquet_rows:,}"
+    elif table.binlog:  # no cursor to tell changed rows by: MySQL's table as it is now
+        source_rows = total
+        note = "Parquet rows include the copy and every change read from the binlog"
     else:
         later = not_yet_extracted(source, plan, watermark, total)
         source_rows = total - later.rows
@@ -140,6 +151,28 @@ def _counted(
         not_yet_extracted=later.rows,
     )
     return counts, later
+
+
+def binlog_verdict(
+    source: Source, table: TableConfig, watermark: Watermark, counts: TableCounts
+) -> None:
+    """A `capture: binlog` table has no cursor: MySQL's rows changed after its binlog position
+    cannot be told from the others without reading the binlog. While the server's binlog is at
+    the table's position the comparison is exact (a difference is a mismatch); past it, a
+    difference may be a change the next run carries: `behind`, naming both positions."""
+    try:
+        probe = binlog_past_position(source, table, watermark)
+    except Exception as exc:  # noqa: BLE001 - the comparison stands; the note says why
+        counts.note += f"; the server's binlog position is unknown ({type(exc).__name__}: {exc})"
+        return
+    counts.note += f"; {probe}"
+    if counts.verdict == "mismatch" and probe.new and probe.table_position is not None:
+        counts.verdict = "behind"
+        counts.note = (
+            f"{probe}: a difference may be a change after the table's position, for the next "
+            "run (validate right after a run with the writes paused for an exact verdict); "
+            + counts.note
+        )
 
 
 def table_error(table: TableConfig, exc: Exception) -> TableCounts:

@@ -32,6 +32,15 @@ def set_position(
     """
     if table.mode != "incremental":
         raise ConfigError(table.error("mode", "only incremental tables have a position to set"))
+    if table.binlog:
+        raise ConfigError(
+            table.error(
+                "capture",
+                "a `capture: binlog` table resumes at a binlog position, which only its copy "
+                f"sets: run `mysql-redshift resync -p {table.pipeline} -t {table.qualified}` "
+                "to copy it again at a new position",
+            )
+        )
     watermark = watermarks.load(table) or Watermark(table=table.qualified, mode=table.mode)
     has_cursor = table.cursor is not None and table.cursor not in (table.primary_key or ())
     if watermark.cursor is not None or watermark.primary_key:
@@ -112,6 +121,8 @@ def describe(watermark: Watermark, loaded: set[str] | None) -> dict[str, Any]:
         "mode": watermark.mode,
         "status": watermark.status,
         "position": watermark.position.model_dump() if watermark.position else None,
+        # `capture: binlog`: the binlog position the next read resumes at (positions.py JSON)
+        "binlog_position": watermark.binlog_position,
         "warehouse_names": dict(watermark.warehouse_names),  # the target's names, never changed
         "session": _session(watermark.session),
         "current": current_counts(watermark),

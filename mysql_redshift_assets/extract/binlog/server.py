@@ -12,7 +12,12 @@ from typing import Any, Literal
 
 import pymysql
 
-from mysql_redshift_assets.extract.binlog.positions import FilePosition
+from mysql_redshift_assets.extract.binlog.positions import (
+    BinlogPosition,
+    FilePosition,
+    MariaDbGtidPos,
+    MysqlGtidSet,
+)
 
 Connection = pymysql.connections.Connection
 Cursor = pymysql.cursors.Cursor
@@ -156,3 +161,20 @@ def binlog_end(conn: Connection, server: Server | None = None) -> FilePosition:
     if not row:
         raise BinlogError(f"{statement} returned nothing on {server}: {LOG_BIN_OFF}")
     return FilePosition(str(row[0]), int(row[1]))
+
+
+def server_position(
+    conn: Connection, like: BinlogPosition, server: Server | None = None
+) -> BinlogPosition:
+    """Where the server's binlog is now, in the kind of `like` (a stored position): MariaDB's
+    `@@GLOBAL.gtid_binlog_pos` (the last GTID of each domain written to the binlog), MySQL's
+    `@@GLOBAL.gtid_executed`, else the binlog end (`binlog_end`). Every transaction the server
+    writes moves it, whichever table it changes."""
+    if isinstance(like, FilePosition):
+        return binlog_end(conn, server)
+    variable = "gtid_binlog_pos" if isinstance(like, MariaDbGtidPos) else "gtid_executed"
+    with conn.cursor() as cur:
+        text = str(one_row(cur, f"SELECT @@GLOBAL.{variable}")[0] or "")
+    if isinstance(like, MariaDbGtidPos):
+        return MariaDbGtidPos.parse(text)
+    return MysqlGtidSet.parse(text)
