@@ -77,11 +77,17 @@ def _names_table(ddl: str, schema: str, table: str) -> bool:
     text = _COMMENT.sub(" ", ddl).lower()
     if not _DDL.match(text) or re.match(r"\s*(create|drop)\s+(unique\s+)?index\b", text):
         return False
-    if not re.search(r"\btables?\b", text):
-        return False
     plain = text.replace("`", "").replace('"', "")
-    name = re.escape(table.lower())
-    return re.search(rf"(^|[\s,.(]){name}($|[\s,;(])", plain) is not None
+    if re.match(r"\s*drop\s+(database|schema)\b", plain):  # its tables go, no row event
+        return _token(plain, schema)
+    # `TRUNCATE t` needs no TABLE keyword (and writes no row event either).
+    if not re.match(r"\s*truncate\b", plain) and not re.search(r"\btables?\b", plain):
+        return False
+    return _token(plain, table)
+
+
+def _token(text: str, name: str) -> bool:
+    return re.search(rf"(^|[\s,.(]){re.escape(name.lower())}($|[\s,;(.])", text) is not None
 
 
 class _ChangeBatch:
@@ -115,7 +121,9 @@ class _Table:
         self.watermark: Watermark = watermark
         self.start: BinlogPosition = position_from_json(watermark.binlog_position)
         self.position = self.start
-        self.plan: TablePlan = plan_table(source, table, watermark.columns)
+        self.plan: TablePlan = _loaded_shape(
+            plan_table(source, table, watermark.columns), watermark
+        )
         self.columns = {c.source.name for c in self.plan.columns}
         self.result = ExtractResult(table.qualified, run_id, binlog_before=self.start.format())
         self.stopped: BinlogError | None = None
@@ -258,6 +266,22 @@ class _Table:
         self.watermark.fail(error)
         with contextlib.suppress(Exception):
             self.watermarks.save(self.table, self.watermark)
+
+
+def _loaded_shape(plan: TablePlan, watermark: Watermark) -> TablePlan:
+    """Columns added since the table was copied: the images before the ALTER have the loaded
+    columns only, so they are read as those (the ALTER then stops the table, `_names_table`);
+    a column dropped since cannot be typed any more: its images stop the table at once."""
+    loaded = set(watermark.columns)
+    current = {c.source.name for c in plan.columns}
+    if not loaded or not loaded < current:
+        return plan
+    kept = [i for i, c in enumerate(plan.columns) if c.source.name in loaded]
+    return dataclasses.replace(
+        plan,
+        columns=[plan.columns[i] for i in kept],
+        arrow_schema=pa.schema([plan.arrow_schema.field(i) for i in kept]),
+    )
 
 
 def _shape(image: dict[str, Any], columns: set[str]) -> str:
