@@ -19,11 +19,14 @@ A run killed at any point resumes from the last recorded position: the transacti
 are read again into the same file keys. The load applies the files exactly once
 (`load/exactly_once.py`, `_apply_changes`: the newest change of a key wins, deletes delete).
 
-A statement that drops, renames, truncates or recreates a table, or a row image whose columns
-are not the table's columns now (a column added or dropped since), stops that table before the
-change: what came before is recorded, and the run fails naming `mysql-redshift resync`.
-An ALTER that keeps the column names (a wider type) goes on: each image is converted to the
-current type, as MySQL converted its rows (the drift check refuses what the load cannot hold).
+A statement that alters, drops, renames, truncates or recreates a table (or drops its
+database), or a row image whose columns are not the table's columns (a column dropped since),
+stops that table before the change: what came before is recorded (read as the columns loaded so
+far when columns were added since; each image converted to the current types), and the run
+fails naming `mysql-redshift resync`. Every ALTER stops it, even one that keeps the column
+names: `DROP COLUMN c, ADD COLUMN c ...` or a DECIMAL scale or DATETIME precision cut changes
+every row's value with no row event (measured on MariaDB 10.11, strict mode), and the stream
+cannot tell those from a widening without the types before the ALTER.
 """
 
 from __future__ import annotations
