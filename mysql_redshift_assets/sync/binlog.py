@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 import shutil
 import tempfile
 import threading
@@ -65,32 +64,12 @@ from mysql_redshift_assets.state.watermark import FileRecord, Watermark, Waterma
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import DELETED_COLUMN, FileColumn
 from mysql_redshift_assets.sync.binlog_copy import binlog_source
+from mysql_redshift_assets.sync.binlog_shape import image_shape, loaded_shape, names_table
 from mysql_redshift_assets.sync.extract import ExtractResult
 from mysql_redshift_assets.sync.files import FILE_TARGET_BYTES, FileSet, FileSink
 from mysql_redshift_assets.sync.progress import Step, report
 
 BATCH_ROWS = 10_000  # changes converted to Arrow at once (at a transaction's end)
-_DDL = re.compile(r"^\s*(alter|drop|rename|truncate|create)\b", re.IGNORECASE)
-_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*|#[^\n]*", re.DOTALL)
-
-
-def _names_table(ddl: str, schema: str, table: str) -> bool:
-    """Whether `ddl` may change `schema.table` (conservative: the table's name as a token of a
-    table statement; an index of its own (`CREATE INDEX`) changes no row)."""
-    text = _COMMENT.sub(" ", ddl).lower()
-    if not _DDL.match(text) or re.match(r"\s*(create|drop)\s+(unique\s+)?index\b", text):
-        return False
-    plain = text.replace("`", "").replace('"', "")
-    if re.match(r"\s*drop\s+(database|schema)\b", plain):  # its tables go, no row event
-        return _token(plain, schema)
-    # `TRUNCATE t` needs no TABLE keyword (and writes no row event either).
-    if not re.match(r"\s*truncate\b", plain) and not re.search(r"\btables?\b", plain):
-        return False
-    return _token(plain, table)
-
-
-def _token(text: str, name: str) -> bool:
-    return re.search(rf"(^|[\s,.(]){re.escape(name.lower())}($|[\s,;(.])", text) is not None
 
 
 class _ChangeBatch:
@@ -124,9 +103,7 @@ class _Table:
         self.watermark: Watermark = watermark
         self.start: BinlogPosition = position_from_json(watermark.binlog_position)
         self.position = self.start
-        self.plan: TablePlan = _loaded_shape(
-            plan_table(source, table, watermark.columns), watermark
-        )
+        self.plan: TablePlan = loaded_shape(plan_table(source, table, watermark.columns), watermark)
         self.columns = {c.source.name for c in self.plan.columns}
         self.result = ExtractResult(table.qualified, run_id, binlog_before=self.start.format())
         self.stopped: BinlogError | None = None
@@ -166,7 +143,7 @@ class _Table:
             return
         schema, name = self.name
         if transaction.ddl is not None:
-            if _names_table(transaction.ddl, schema, name):
+            if names_table(transaction.ddl, schema, name):
                 self._stop(transaction, f"a statement changed it: {transaction.ddl[:200]!r}")
                 return
         else:
@@ -174,7 +151,7 @@ class _Table:
             for change in mine:
                 image = change.after if change.after is not None else change.before
                 if image is not None and set(image) != self.columns:
-                    self._stop(transaction, _shape(image, self.columns))
+                    self._stop(transaction, image_shape(image, self.columns))
                     return
             for change in mine:
                 self._add(change)
@@ -269,29 +246,6 @@ class _Table:
         self.watermark.fail(error)
         with contextlib.suppress(Exception):
             self.watermarks.save(self.table, self.watermark)
-
-
-def _loaded_shape(plan: TablePlan, watermark: Watermark) -> TablePlan:
-    """Columns added since the table was copied: the images before the ALTER have the loaded
-    columns only, so they are read as those (the ALTER then stops the table, `_names_table`);
-    a column dropped since cannot be typed any more: its images stop the table at once."""
-    loaded = set(watermark.columns)
-    current = {c.source.name for c in plan.columns}
-    if not loaded or not loaded < current:
-        return plan
-    kept = [i for i, c in enumerate(plan.columns) if c.source.name in loaded]
-    return dataclasses.replace(
-        plan,
-        columns=[plan.columns[i] for i in kept],
-        arrow_schema=pa.schema([plan.arrow_schema.field(i) for i in kept]),
-    )
-
-
-def _shape(image: dict[str, Any], columns: set[str]) -> str:
-    extra, missing = sorted(set(image) - columns), sorted(columns - set(image))
-    parts = [f"columns {', '.join(extra)} are not in the table now"] if extra else []
-    parts += [f"the table now has {', '.join(missing)}, which the row lacks"] if missing else []
-    return "a row image does not match the table's columns: " + "; ".join(parts)
 
 
 Outcome = ExtractResult | BaseException
