@@ -19,18 +19,20 @@ A run killed at any point resumes from the last recorded position: the transacti
 are read again into the same file keys. The load applies the files exactly once
 (`load/exactly_once.py`, `_apply_changes`: the newest change of a key wins, deletes delete).
 
-A statement that drops, renames, truncates or recreates a table, or a row image whose columns
-are not the table's columns now (a column added or dropped since), stops that table before the
-change: what came before is recorded, and the run fails naming `mysql-redshift resync`.
-An ALTER that keeps the column names (a wider type) goes on: each image is converted to the
-current type, as MySQL converted its rows (the drift check refuses what the load cannot hold).
+A statement that alters, drops, renames, truncates or recreates a table (or drops its
+database), or a row image whose columns are not the table's columns (a column dropped since),
+stops that table before the change: what came before is recorded (read as the columns loaded so
+far when columns were added since; each image converted to the current types), and the run
+fails naming `mysql-redshift resync`. Every ALTER stops it, even one that keeps the column
+names: `DROP COLUMN c, ADD COLUMN c ...` or a DECIMAL scale or DATETIME precision cut changes
+every row's value with no row event (measured on MariaDB 10.11, strict mode), and the stream
+cannot tell those from a widening without the types before the ALTER.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 import shutil
 import tempfile
 import threading
@@ -62,26 +64,12 @@ from mysql_redshift_assets.state.watermark import FileRecord, Watermark, Waterma
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import DELETED_COLUMN, FileColumn
 from mysql_redshift_assets.sync.binlog_copy import binlog_source
+from mysql_redshift_assets.sync.binlog_shape import image_shape, loaded_shape, names_table
 from mysql_redshift_assets.sync.extract import ExtractResult
 from mysql_redshift_assets.sync.files import FILE_TARGET_BYTES, FileSet, FileSink
 from mysql_redshift_assets.sync.progress import Step, report
 
 BATCH_ROWS = 10_000  # changes converted to Arrow at once (at a transaction's end)
-_DDL = re.compile(r"^\s*(alter|drop|rename|truncate|create)\b", re.IGNORECASE)
-_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*|#[^\n]*", re.DOTALL)
-
-
-def _names_table(ddl: str, schema: str, table: str) -> bool:
-    """Whether `ddl` may change `schema.table` (conservative: the table's name as a token of a
-    table statement; an index of its own (`CREATE INDEX`) changes no row)."""
-    text = _COMMENT.sub(" ", ddl).lower()
-    if not _DDL.match(text) or re.match(r"\s*(create|drop)\s+(unique\s+)?index\b", text):
-        return False
-    if not re.search(r"\btables?\b", text):
-        return False
-    plain = text.replace("`", "").replace('"', "")
-    name = re.escape(table.lower())
-    return re.search(rf"(^|[\s,.(]){name}($|[\s,;(])", plain) is not None
 
 
 class _NoPosition(Exception):
@@ -119,7 +107,7 @@ class _Table:
         self.watermark: Watermark = watermark
         self.start: BinlogPosition = position_from_json(watermark.binlog_position)
         self.position = self.start
-        self.plan: TablePlan = plan_table(source, table, watermark.columns)
+        self.plan: TablePlan = loaded_shape(plan_table(source, table, watermark.columns), watermark)
         self.columns = {c.source.name for c in self.plan.columns}
         self.result = ExtractResult(table.qualified, run_id, binlog_before=self.start.format())
         self.stopped: BinlogError | None = None
@@ -159,7 +147,7 @@ class _Table:
             return
         schema, name = self.name
         if transaction.ddl is not None:
-            if _names_table(transaction.ddl, schema, name):
+            if names_table(transaction.ddl, schema, name):
                 self._stop(transaction, f"a statement changed it: {transaction.ddl[:200]!r}")
                 return
         else:
@@ -167,7 +155,7 @@ class _Table:
             for change in mine:
                 image = change.after if change.after is not None else change.before
                 if image is not None and set(image) != self.columns:
-                    self._stop(transaction, _shape(image, self.columns))
+                    self._stop(transaction, image_shape(image, self.columns))
                     return
             for change in mine:
                 self._add(change)
@@ -264,13 +252,6 @@ class _Table:
         self.watermark.fail(error)
         with contextlib.suppress(Exception):
             self.watermarks.save(self.table, self.watermark)
-
-
-def _shape(image: dict[str, Any], columns: set[str]) -> str:
-    extra, missing = sorted(set(image) - columns), sorted(columns - set(image))
-    parts = [f"columns {', '.join(extra)} are not in the table now"] if extra else []
-    parts += [f"the table now has {', '.join(missing)}, which the row lacks"] if missing else []
-    return "a row image does not match the table's columns: " + "; ".join(parts)
 
 
 Outcome = ExtractResult | BaseException
