@@ -213,7 +213,9 @@ def _primary_key(source: Source, table: TableConfig, names: set[str]) -> list[st
                     f"unknown column(s) {', '.join(unknown)} (columns: {', '.join(sorted(names))})",
                 )
             )
-    if not primary_key and table.mode == "incremental":
+    # A binlog table's changes carry whole row images: without a key they are applied as a
+    # multiset of rows (`load/keyless_changes.py`).
+    if not primary_key and table.mode == "incremental" and not table.binlog:
         raise ConfigError(
             table.error(
                 "primary_key",

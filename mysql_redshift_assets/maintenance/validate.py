@@ -89,7 +89,7 @@ def reconcile_table(
         counts.note = f"{counts.files_pending} file(s) extracted but not loaded yet; " + counts.note
     elif (
         table.mode == "incremental"
-        and plan.primary_key  # a keyless table is never incremental (`plan_table` refuses)
+        and plan.primary_key  # keyless and incremental: `capture: binlog` only; counts compared
         and warehouse_rows
         and values_comparable(source, plan)
     ):

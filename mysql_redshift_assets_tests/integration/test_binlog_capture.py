@@ -143,3 +143,27 @@ def test_a_stream_closes_a_file_every_file_rows_each_recorded_at_its_own_positio
     assert len(saves) == 3
     sync.run("run-4")
     assert_same_rows(mysql, sync, COLUMNS, KEY)
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_a_keyless_table_arrives_exact_as_a_multiset(
+    mysql, mysql_db, mysql_sessions, make_project, request, target
+):
+    """No primary key: identical rows are interchangeable, `... LIMIT 1` changes one copy."""
+    columns = ["v", "note"]
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE k (v INT NOT NULL, note VARCHAR(20) NULL)")
+        cur.executemany("INSERT INTO k VALUES (%s, %s)", [(1, "a")] * 3 + [(2, None)] * 2)
+    schema = request.getfixturevalue("pg_schema") if target == "postgres" else "public"
+    sync = Sync.of(
+        make_project, mysql_db, "k", {"capture": "binlog"}, target=target, target_schema=schema
+    )
+    sync.run("run-1")
+    assert_same_rows(mysql, sync, columns, columns)
+    with mysql_sessions("+05:30").cursor() as cur:
+        cur.execute("DELETE FROM k WHERE v = 1 LIMIT 1")  # one of three copies
+        cur.execute("UPDATE k SET note = 'b' WHERE v = 2 LIMIT 1")  # one of two
+        cur.execute("INSERT INTO k VALUES (2, NULL), (3, 'c'), (3, 'c')")
+        cur.execute("UPDATE k SET v = 1 WHERE v = 3")  # into copies of a row already there
+    sync.run("run-2")
+    assert_same_rows(mysql, sync, columns, columns)
