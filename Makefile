@@ -44,10 +44,10 @@ demo: $(VENV)/.installed home
 test: $(VENV)/.installed-dev lint
 	$(VENV)/bin/pytest
 
-## soak: the randomized soak for SOAK_SECONDS a target (seed printed; MRA_SOAK_SEED=<seed> replays)
+## soak: the randomized soaks (cursor and binlog) for SOAK_SECONDS a target (seed printed; MRA_SOAK_SEED=<seed> replays)
 SOAK_SECONDS ?= 600
 soak: $(VENV)/.installed-dev
-	MRA_SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest -m soak -s mysql_redshift_assets_tests/integration/test_soak.py
+	MRA_SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/pytest -m soak -s mysql_redshift_assets_tests/integration/test_soak.py mysql_redshift_assets_tests/integration/test_soak_binlog.py
 
 ## lint: ruff (lint + format), mypy, and the house rules: the import contracts (lint-imports,
 ## [tool.importlinter] in pyproject.toml) and the size test (module <= 400 lines, function <= 80)

@@ -207,10 +207,12 @@ class _Table:
         if (sink.writer.rows if sink.writer else 0) + len(self._rows) >= self.table.file_rows:
             self._write_rows()  # the changes buffered count toward the file's rows
         writer = sink.writer
-        if writer is None:
+        # The rows not yet written count too: below BATCH_ROWS changes nothing is written yet.
+        rows = (writer.rows if writer is not None else 0) + len(self._rows)
+        if rows == 0:
             return
-        full = (
-            writer.rows >= self.table.file_rows or writer.path.stat().st_size >= FILE_TARGET_BYTES
+        full = rows >= self.table.file_rows or (
+            writer is not None and writer.path.stat().st_size >= FILE_TARGET_BYTES
         )
         if full or force:
             self._write_rows()

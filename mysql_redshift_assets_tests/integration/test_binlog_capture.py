@@ -99,3 +99,71 @@ def test_changes_of_concurrent_sessions_arrive_exact(
     assert again.rows == 0 and not again.files
     assert_same_rows(mysql, sync, COLUMNS, KEY)
     assert _position(sync) == before
+
+
+class _Killed(BaseException):
+    """A crash: not an Exception, so nothing in the run catches it (as a SIGKILL)."""
+
+
+def test_a_stream_closes_a_file_every_file_rows_each_recorded_at_its_own_position(
+    mysql, mysql_db, mysql_sessions, make_project, monkeypatch
+):
+    """`file_rows` closes a file between transactions, also below the stream's batch of
+    10,000 changes (the binlog soak found no file closed before it: no crash point between two
+    files); each file records the position after its own last transaction, so a run killed
+    after its second file resumes there and loses nothing."""
+    _table(mysql, rows=5)
+    sync = Sync.of(make_project, mysql_db, "t", {"capture": "binlog"}, target="duckdb", file_rows=7)
+    sync.run("run-1")
+    app = mysql_sessions()
+    with app.cursor() as cur:
+        for i in range(100, 130):  # 30 transactions of one row
+            cur.execute("INSERT INTO t (id, note) VALUES (%s, 'streamed')", (i,))
+    extracted = sync.extract("run-2")
+    assert [f.rows for f in extracted.files] == [7, 7, 7, 7, 2]
+    ends = [f.binlog_to for f in extracted.files]
+    assert len({str(e) for e in ends}) == 5 and ends[-1] == _position(sync)
+    sync.load("run-2")
+    assert_same_rows(mysql, sync, COLUMNS, KEY)
+
+    with app.cursor() as cur:
+        for i in range(200, 230):
+            cur.execute("INSERT INTO t (id, note) VALUES (%s, 'killed run')", (i,))
+    save, saves = WatermarkStore.save, []
+
+    def save_then_die(self, *args) -> None:
+        save(self, *args)
+        saves.append(1)
+        if len(saves) == 3:  # the run's start, then two files recorded
+            raise _Killed
+
+    with monkeypatch.context() as patched, pytest.raises(_Killed):
+        patched.setattr(WatermarkStore, "save", save_then_die)
+        sync.extract("run-3")
+    assert len(saves) == 3
+    sync.run("run-4")
+    assert_same_rows(mysql, sync, COLUMNS, KEY)
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_a_keyless_table_arrives_exact_as_a_multiset(
+    mysql, mysql_db, mysql_sessions, make_project, request, target
+):
+    """No primary key: identical rows are interchangeable, `... LIMIT 1` changes one copy."""
+    columns = ["v", "note"]
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE k (v INT NOT NULL, note VARCHAR(20) NULL)")
+        cur.executemany("INSERT INTO k VALUES (%s, %s)", [(1, "a")] * 3 + [(2, None)] * 2)
+    schema = request.getfixturevalue("pg_schema") if target == "postgres" else "public"
+    sync = Sync.of(
+        make_project, mysql_db, "k", {"capture": "binlog"}, target=target, target_schema=schema
+    )
+    sync.run("run-1")
+    assert_same_rows(mysql, sync, columns, columns)
+    with mysql_sessions("+05:30").cursor() as cur:
+        cur.execute("DELETE FROM k WHERE v = 1 LIMIT 1")  # one of three copies
+        cur.execute("UPDATE k SET note = 'b' WHERE v = 2 LIMIT 1")  # one of two
+        cur.execute("INSERT INTO k VALUES (2, NULL), (3, 'c'), (3, 'c')")
+        cur.execute("UPDATE k SET v = 1 WHERE v = 3")  # into copies of a row already there
+    sync.run("run-2")
+    assert_same_rows(mysql, sync, columns, columns)
