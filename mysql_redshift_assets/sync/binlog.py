@@ -204,8 +204,6 @@ class _Table:
         """Between transactions: close the file when full (or at the end), at this position."""
         sink = self.sink
         assert sink is not None
-        if (sink.writer.rows if sink.writer else 0) + len(self._rows) >= self.table.file_rows:
-            self._write_rows()  # the changes buffered count toward the file's rows
         writer = sink.writer
         # The rows not yet written count too: below BATCH_ROWS changes nothing is written yet.
         rows = (writer.rows if writer is not None else 0) + len(self._rows)
