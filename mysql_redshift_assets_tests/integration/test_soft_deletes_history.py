@@ -7,6 +7,7 @@ intervals; a run with nothing new changes nothing (exactly once)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -141,6 +142,8 @@ def test_soft_deletes_keep_deleted_rows_and_bring_keys_back(
         cur.execute("DELETE FROM t WHERE id IN (3, 7)")
         cur.execute("UPDATE t SET id = 100 WHERE id = 10")  # a key change: 10 leaves
         cur.execute("DELETE FROM t WHERE id = 20")
+        cur.execute("DELETE FROM t WHERE id = 15")  # and back before the sync: never deleted
+        cur.execute("INSERT INTO t (id, amount, note) VALUES (15, 15.0001, 'at once')")
     sync.run("run-2")
     _assert_live_rows_are_mysql(mysql, sync, DELETED_AT)
     deleted = _soft_deleted(sync)
@@ -157,6 +160,7 @@ def test_soft_deletes_keep_deleted_rows_and_bring_keys_back(
     _assert_live_rows_are_mysql(mysql, sync, DELETED_AT)
     assert sorted(_soft_deleted(sync)) == [3, 10]
     whole = _query(sync, [*COLUMNS, DELETED_AT], order='"id"')
+    sync.load("run-3")  # the same load again: the ledger has its files
     sync.run("run-4")  # nothing new: nothing changes, deletion times included
     assert _query(sync, [*COLUMNS, DELETED_AT], order='"id"') == whole
 
@@ -236,6 +240,7 @@ def test_history_keeps_every_version_with_its_interval(
     whole = _versions(sync)
     assert [v[1] for v in whole[3]] == ["zoë 3 😀", "back"] and whole[3][-1][3] is None
     _assert_live_rows_are_mysql(mysql, sync, VALID_TO)
+    sync.load("run-3")  # the same load again: the ledger has its files
     sync.run("run-4")  # nothing new: no version opened or closed
     assert _versions(sync) == whole
     verdict, metadata = _validate(sync)
@@ -296,3 +301,24 @@ def test_a_new_mysql_column_and_a_view_of_the_current_rows_through_a_resync(
     finally:
         warehouse.close()
     assert rows == [r[:3] for r in read_mysql(mysql, "t", COLUMNS, KEY)]
+
+
+@pytest.mark.parametrize("option", ["soft", "history"])
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_the_option_turned_on_for_a_table_already_loaded(
+    mysql, mysql_db, mysql_sessions, make_project, request, target, option
+):
+    """The columns are added at the next load; the rows loaded before are live / current."""
+    _table(mysql, rows=5)
+    sync = _sync(make_project, mysql_db, request, target, "cursor")
+    sync.run("run-1")
+    on = {"deletes": "soft"} if option == "soft" else {"history": True}
+    sync = Sync(sync.project, replace(sync.table, **on))
+    with mysql_sessions().cursor() as cur:
+        cur.execute("UPDATE t SET amount = 9 WHERE id = 1")
+        cur.execute("DELETE FROM t WHERE id = 2")
+    sync.run("run-2")
+    retired = DELETED_AT if option == "soft" else VALID_TO
+    _assert_live_rows_are_mysql(mysql, sync, retired)
+    kept = _query(sync, ["id"], f"{quote_ident(retired)} IS NOT NULL", '"id"')
+    assert kept == ([(2,)] if option == "soft" else [(1,), (2,)])
