@@ -117,7 +117,12 @@ def reconcile_table(
         )
     if counts.verdict == "mismatch":
         counts.note += settled_note(plan, watermark, later.settled)
+    for what, n in counts.rows_kept.items():  # beside the rows compared, not compared
+        counts.note += f"; {n:,} {_KEPT[what]} kept"
     return counts
+
+
+_KEPT = {"rows_soft_deleted": "soft-deleted row(s)", "versions_closed": "closed version(s)"}
 
 
 def _counted(

@@ -96,6 +96,7 @@ def _assert_live_rows_are_mysql(mysql, sync: Sync, live: str) -> None:
 
 
 def _validate(sync: Sync) -> tuple[str, dict]:
+    """`validate`'s verdict and the `row_count_reconciled` check's metadata."""
     store = open_store(sync.project, sync.table.store)
     source = open_source(sync.project, sync.table.source)
     warehouse = open_warehouse(sync.project, sync.table.target)
@@ -105,6 +106,9 @@ def _validate(sync: Sync) -> tuple[str, dict]:
         warehouse.close()
         source.close()
     outcome = row_count_check(counts)
+    for what, n in counts.rows_kept.items():  # the description says what is kept, and how many
+        label = {"rows_soft_deleted": "soft-deleted row(s)", "versions_closed": "closed version(s)"}
+        assert f"; {n:,} {label[what]} kept" in outcome.description
     return counts.verdict, outcome.metadata
 
 
