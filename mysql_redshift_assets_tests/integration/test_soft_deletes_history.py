@@ -8,12 +8,14 @@ intervals; a run with nothing new changes nothing (exactly once)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.identifiers import quote_ident
+from mysql_redshift_assets.load.request import LoadError
 from mysql_redshift_assets.maintenance.resync import resync_table
 from mysql_redshift_assets.maintenance.validate import reconcile_table, row_count_check
 from mysql_redshift_assets.naming import target_table
@@ -326,3 +328,59 @@ def test_the_option_turned_on_for_a_table_already_loaded(
     _assert_live_rows_are_mysql(mysql, sync, retired)
     kept = _query(sync, ["id"], f"{quote_ident(retired)} IS NOT NULL", '"id"')
     assert kept == ([(2,)] if option == "soft" else [(1,), (2,)])
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("option", ["history", "soft"])
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_a_failure_before_the_ledger_row_leaves_versions_and_deletions_as_they_were(
+    mysql, mysql_db, mysql_sessions, make_project, request, target, option, monkeypatch
+):
+    """The history merge and the soft delete pass commit with their ledger rows or not at all:
+    a failure at the ledger row rolls the closed versions / deletion times back, and the run
+    after it applies them once."""
+    from mysql_redshift_assets.load import base, deletes
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise _Crash("the ledger row fails")
+
+    _table(mysql, rows=5)
+    on = {"history": True} if option == "history" else {"deletes": "soft"}
+    sync = _sync(make_project, mysql_db, request, target, "cursor", **on)
+    sync.run("run-1")
+    with mysql_sessions().cursor() as cur:
+        cur.execute("UPDATE t SET amount = 9 WHERE id = 1")
+        cur.execute("DELETE FROM t WHERE id = 2")
+    before = _query(sync, [*COLUMNS, *(n for n, _ in _kept(option))], order='"id"')
+    # History: the merge's ledger rows fail; soft deletes: the delete pass's.
+    failing = (
+        (base.Warehouse, "_record_in_ledger")
+        if option == "history"
+        else (deletes, "ledger", SimpleNamespace(record_file_sql=crash))  # the pass's alone
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr(*failing) if len(failing) == 3 else patch.setattr(*failing, crash)
+        with pytest.raises((_Crash, LoadError), match="the ledger row fails"):
+            sync.run("run-2")
+    if option == "history":  # the closed version and the new one were rolled back
+        assert _query(sync, [*COLUMNS, VALID_FROM, VALID_TO, VERSION], order='"id"') == before
+        sync.load("run-3")
+        after = _versions(sync)
+        assert [len(after[k]) for k in sorted(after)] == [2, 1, 1, 1, 1]
+        assert after[2][0][3] is not None  # closed by the pass
+        _assert_intervals(after)
+        _assert_live_rows_are_mysql(mysql, sync, VALID_TO)
+    else:  # the merge committed; the deletion time was rolled back with the pass
+        assert _soft_deleted(sync) == {}
+        sync.load("run-3")
+        assert sorted(_soft_deleted(sync)) == [2]
+        _assert_live_rows_are_mysql(mysql, sync, DELETED_AT)
+
+
+def _kept(option: str) -> list[tuple[str, str]]:
+    if option == "history":
+        return [(VALID_FROM, ""), (VALID_TO, ""), (VERSION, "")]
+    return [(DELETED_AT, "")]
