@@ -42,7 +42,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from mysql_redshift_assets.identifiers import quote_ident
+from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
 from mysql_redshift_assets.load import ledger, versions
 from mysql_redshift_assets.load.alter import target_column_ddl
 from mysql_redshift_assets.load.base import CopyBatch, Warehouse
@@ -200,8 +200,10 @@ def _swap(
             warehouse.fetchall(versions.opened_at_sql(side_ref)) if request.table.history else []
         )
         at = versions.instant(opened[0][0] if opened else None)
+        # MySQL's identity of a collated key where both tables carry it (`_merge`'s rule).
+        key = [KEY_IDENTITY] if KEY_IDENTITY in old and KEY_IDENTITY in new else request.primary_key
         for sql, n in versions.carry_over_sql(
-            request.table, target, side_ref, old, new, request.primary_key, warehouse.ph
+            request.table, target, side_ref, old, new, key, warehouse.ph
         ):
             warehouse.execute(sql, (at,) * n)
     for sql in kept.drop_statements():
