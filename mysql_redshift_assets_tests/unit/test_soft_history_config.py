@@ -3,6 +3,7 @@ the load's refusal of a keyless table."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
-from mysql_redshift_assets.load.versions import check_keyed, kept_columns, live_where
+from mysql_redshift_assets.load.versions import (
+    check_keyed,
+    history_changes_sql,
+    history_merge_sql,
+    kept_columns,
+    live_where,
+    retire_sql,
+)
 from mysql_redshift_assets.project import load_project
 from mysql_redshift_assets_tests.unit.test_config import PIPELINE, write_folder
 
@@ -75,3 +83,23 @@ def test_a_keyless_table_is_refused_by_the_load(tmp_path: Path, option: dict) ->
     with pytest.raises(LoadError, match=r"needs a primary key and MySQL's table has none"):
         check_keyed(request)
     check_keyed(replace(request, primary_key=["id"]))  # keyed: accepted
+
+
+def test_the_updates_follow_redshifts_update_rules() -> None:
+    """Redshift's UPDATE: the SET column is not qualified by the table name, and a FROM list
+    joins the target on an equality (https://docs.aws.amazon.com/redshift/latest/dg/r_UPDATE.html:
+    "UPDATE tab SET tab.col = 1 is invalid"; an outer join there is refused)."""
+    target, staging, names, key = '"s"."t"', '"stage"', ["id", "v"], ["id"]
+    statements = [
+        retire_sql(target, '"doomed"', key, "mra$deleted_at", "%s"),
+        *(
+            sql
+            for sql, _ in history_merge_sql(target, staging, names, key, '"id"', "%s", ordered=True)
+        ),
+        *(sql for sql, _ in history_changes_sql(target, staging, names, key, "%s")),
+    ]
+    updates = [s for s in statements if s.startswith("UPDATE")]
+    assert len(updates) == 3
+    for sql in updates:
+        assert re.match(rf'UPDATE {re.escape(target)} SET "mra\$[a-z_]+" = %s FROM ', sql), sql
+        assert f'{target}."id" = ' in sql and " JOIN " not in sql.upper()
