@@ -108,11 +108,12 @@ class TableSpec(Strict):
         description="Text over Redshift's 65,535-byte VARCHAR: refuse the load (error) or cut "
         "it at extraction, counted in metadata (truncate).",
     )
-    deletes: Literal["propagate", "ignore"] | None = Field(
+    deletes: Literal["propagate", "ignore", "soft"] | None = Field(
         None,
         description="Mode incremental: remove from the warehouse the keys MySQL no longer has "
-        "(propagate, the default) or keep them (ignore, e.g. MySQL purges history the "
-        "warehouse keeps). Full and partitioned modes replace what they reload.",
+        "(propagate, the default), keep them (ignore, e.g. MySQL purges history the "
+        "warehouse keeps) or keep them marked deleted (soft: `mra$deleted_at`, the deletion "
+        "time, NULL for live rows). Full and partitioned modes replace what they reload.",
     )
     deletes_every_minutes: float = Field(
         0,
@@ -120,6 +121,12 @@ class TableSpec(Strict):
         le=525_600,
         description="Run the delete pass at most this often (0: after every load); it reads "
         "MySQL's primary-key index once per pass.",
+    )
+    history: bool = Field(
+        False,
+        description="Mode incremental with a primary key: keep every version the capture sees "
+        "(type 2) with `mra$valid_from` / `mra$valid_to` (NULL: current) and `mra$version`; "
+        "a delete closes the key's current version. The current rows: `mra$valid_to IS NULL`.",
     )
 
     @model_validator(mode="after")
@@ -146,12 +153,36 @@ class TableSpec(Strict):
             raise ValueError("`append_only:` is only for mode incremental")
         if self.cursor_fallback is not None and (self.cursor is None or self.mode != "incremental"):
             raise ValueError("`cursor_fallback:` needs mode incremental and a `cursor:`")
-        if self.deletes == "propagate" and self.mode != "incremental":
+        if self.deletes in ("propagate", "soft") and self.mode != "incremental":
             raise ValueError(
-                "`deletes: propagate` is only for mode incremental (full and partitioned modes "
-                "replace the table or window they reload, deletes included)"
+                f"`deletes: {self.deletes}` is only for mode incremental (full and partitioned "
+                "modes replace the table or window they reload, deletes included)"
             )
+        self._history_rules()
         return self
+
+    def _history_rules(self) -> None:
+        """`history: true` keeps the versions merges see: only merges on a key have them."""
+        if not self.history:
+            return
+        if self.mode != "incremental":
+            raise ValueError(
+                f"`history: true` is only for mode incremental, not mode {self.mode} (a full or "
+                "partitioned load replaces what it reloads, so it has no versions to keep)"
+            )
+        if self.append_only:
+            raise ValueError(
+                "`history: true` with `append_only: true`: rows are never updated, so there are "
+                "no versions to keep; remove one of them"
+            )
+        if self.deletes == "soft":
+            raise ValueError(
+                "`history: true` with `deletes: soft`: history already keeps a deleted key (its "
+                "last version is closed, `mra$valid_to`, and none is current); remove `deletes: "
+                "soft`"
+            )
+        if self.primary_key == []:
+            raise ValueError("`history: true` needs a primary key")
 
     def _binlog_rules(self) -> None:
         """`capture: binlog` replaces the cursor's contract: the keys that shape a cursor's

@@ -47,10 +47,13 @@ class TableConfig:
     cursor_fallback: str | None = None
     time_zone: str | None = None  # None: the source's `time_zone:`
     late_commit_window_seconds: int = 900
-    # Mode incremental only: "propagate" runs the delete pass after each load (sync/deletes.py).
+    # Mode incremental only: "propagate" runs the delete pass after each load (sync/deletes.py),
+    # "soft" too, marking the rows deleted (`load/versions.py`).
     deletes: str = "ignore"
     deletes_every_minutes: float = 0.0
     target_kind: str = "redshift"  # the target's kind: its identifier limit shapes names
+    # Type-2 history of every version merged (`load/versions.py`); mode incremental, a key.
+    history: bool = False
 
     @property
     def partitioned(self) -> bool:
@@ -127,6 +130,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 deletes=table.deletes or ("propagate" if table.mode == "incremental" else "ignore"),
                 deletes_every_minutes=table.deletes_every_minutes,
                 target_kind=pipeline.target_kind,
+                history=table.history,
             )
         )
     return configs

@@ -30,6 +30,7 @@ from dataclasses import replace
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
+from mysql_redshift_assets.load import versions
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.evolve import (
     Change,
@@ -301,12 +302,19 @@ def create_or_widen(
     Returns the added names."""
     target = warehouse.ref(request.target_schema, request.target_table)
     existing = warehouse.table_columns(request.target_schema, request.target_table)
+    kept = versions.kept_columns(request.table)  # soft deletes, history: never in files
     if not existing:
-        ddl = ", ".join(target_column_ddl(warehouse, c, request) for c in columns)
+        ddl = ", ".join(
+            [target_column_ddl(warehouse, c, request) for c in columns]
+            + [f"{quote_ident(n)} {t}" for n, t in kept]
+        )
         options = warehouse.target_table_options(request)
         warehouse.execute(f"CREATE TABLE IF NOT EXISTS {target} ({ddl}){options}")
         warehouse.commit()
         return []
+    for name, sql_type in kept:  # the option turned on for a table loaded without it
+        if name not in existing:
+            warehouse.execute(add_column_sql(target, name, sql_type, None))
     added = [c for c in columns if c.name not in existing]
     if any(c.name == KEY_IDENTITY for c in added) and warehouse.row_count(
         request.target_schema, request.target_table

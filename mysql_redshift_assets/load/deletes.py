@@ -9,6 +9,9 @@
       LOCK target                       -- the same lock a load takes
       the ledger's files == the files the comparison saw?   else: change nothing, retry next pass
       DELETE FROM target USING doomed WHERE target.k1 = doomed.k1 AND ...   -- one statement
+                                        -- (soft deletes, history: UPDATE target SET
+                                        -- mra$deleted_at | mra$valid_to = <pass time> FROM
+                                        -- doomed WHERE ... AND it IS NULL: versions.py)
       INSERT one ledger row: <table>#deletes, rows deleted, run id
     COMMIT                              -- or ROLLBACK: target and ledger untouched
 
@@ -36,7 +39,7 @@ from typing import Any
 
 from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.identifiers import quote_ident
-from mysql_redshift_assets.load import ledger
+from mysql_redshift_assets.load import ledger, versions
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.retry import run_with_retries
 from mysql_redshift_assets.naming import deletes_ledger_name, target_table
@@ -107,9 +110,16 @@ def _attempt(
                 return None
             deleted = 0
             if doomed is not None:
-                before = _count(warehouse, target)
-                warehouse.execute(delete_using_sql(target, doomed, key_columns))
-                deleted = before - _count(warehouse, target)
+                # Soft deletes, history: the live rows are marked, not deleted (versions.py).
+                live = versions.live_where(table)
+                retire = versions.retire_column(table)
+                before = _count(warehouse, target, live)
+                if retire is None:
+                    warehouse.execute(delete_using_sql(target, doomed, key_columns))
+                else:
+                    sql = versions.retire_sql(target, doomed, key_columns, retire, warehouse.ph)
+                    warehouse.execute(sql, (versions.now(),))
+                deleted = before - _count(warehouse, target, live)
             entry_name = deletes_ledger_name(table, watermark)
             entry = f"{entry_name}/{run_id}/{uuid.uuid4().hex[:8]}"
             warehouse.execute(
@@ -159,5 +169,6 @@ def delete_using_sql(target: str, doomed: str, key_columns: Sequence[str]) -> st
     return f"DELETE FROM {target} USING {doomed} WHERE {match}"
 
 
-def _count(warehouse: Warehouse, target: str) -> int:
-    return int(warehouse.fetchall(f"SELECT COUNT(*) FROM {target}")[0][0])
+def _count(warehouse: Warehouse, target: str, where: str = "") -> int:
+    sql = f"SELECT COUNT(*) FROM {target}" + (f" WHERE {where}" if where else "")
+    return int(warehouse.fetchall(sql)[0][0])

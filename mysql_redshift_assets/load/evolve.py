@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
 from mysql_redshift_assets.load.mysql_defaults import ColumnDefault
 from mysql_redshift_assets.load.request import LoadError, LoadRequest
+from mysql_redshift_assets.load.versions import KEPT_COLUMNS
 from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets.targets import dialect_of
 
@@ -138,7 +139,7 @@ def plan_changes(
     changes = []
     names = {c.name for c in files}
     for name, (_t, text) in existing.items():
-        if name not in names:
+        if name not in names and name not in KEPT_COLUMNS:  # soft deletes' and history's
             changes.append(Change(name, "refuse", text, None, reason=_GONE))
     for col in files:
         new_text = column_type[col.name]

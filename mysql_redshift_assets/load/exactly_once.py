@@ -52,6 +52,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
+from mysql_redshift_assets.load import versions
 from mysql_redshift_assets.load.alter import create_or_widen
 from mysql_redshift_assets.load.base import CopyBatch, Warehouse
 from mysql_redshift_assets.load.files import group_columns, read_footers, schema_groups
@@ -299,6 +300,7 @@ class ExactlyOnceWarehouse(Warehouse):
     ) -> None:
         target = self.ref(request.target_schema, request.target_table)
         cols = ", ".join(quote_ident(n) for n in names)
+        versions.check_keyed(request)
         if request.mode == "full" or not request.primary_key:
             self.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging}")
             return
@@ -307,8 +309,14 @@ class ExactlyOnceWarehouse(Warehouse):
         key = [KEY_IDENTITY] if KEY_IDENTITY in names else request.primary_key
         pk = [quote_ident(k) for k in key]
         match = " AND ".join(f"{target}.{k} = {staging}.{k}" for k in pk)
-        self.execute(f"DELETE FROM {target} USING {staging} WHERE {match}")
         order = latest_first(request.cursor, ordered=ordered) or f"{pk[0]} DESC"
+        if request.table.history:  # close the current versions, open the new (versions.py)
+            sql = versions.history_merge_sql(
+                target, staging, names, key, order, self.ph, ordered=ordered
+            )
+            return self._run_at_once(sql)
+        # A soft-deleted key inserted again comes back to life: its new row has no deletion time.
+        self.execute(f"DELETE FROM {target} USING {staging} WHERE {match}")
         self.execute(
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ("
             f"SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {', '.join(pk)} ORDER BY {order}) "
@@ -322,10 +330,14 @@ class ExactlyOnceWarehouse(Warehouse):
         change is exactly the last one MySQL committed. A keyless table's changes are applied
         as a multiset of whole rows (`keyless_changes.py`)."""
         target = self.ref(request.target_schema, request.target_table)
+        versions.check_keyed(request)
         if not request.primary_key:
             for sql in keyless_change_sql(target, staged.staging, staged.columns):
                 self.execute(sql)
             return
+        kept = versions.changes_sql(request, target, staged.staging, staged.columns, self.ph)
+        if kept:  # soft deletes or history: deleted rows and old versions stay (versions.py)
+            return self._run_at_once(kept)
         cols = ", ".join(quote_ident(n) for n in staged.columns)
         pk = [quote_ident(k) for k in request.primary_key]
         match = " AND ".join(f"{target}.{k} = {staged.staging}.{k}" for k in pk)
@@ -337,6 +349,12 @@ class ExactlyOnceWarehouse(Warehouse):
             f'ORDER BY {order} DESC) AS "mra_rank" FROM {staged.staging}) AS "latest" '
             f'WHERE "mra_rank" = 1 AND NOT {deleted}'
         )
+
+    def _run_at_once(self, statements: list[tuple[str, int]]) -> None:
+        """Statements that each bind one instant `n` times (`versions.py`): the load's time."""
+        at = versions.now()
+        for sql, n in statements:
+            self.execute(sql, (at,) * n)
 
 
 def latest_first(cursor: str | None, *, ordered: bool) -> str:

@@ -42,8 +42,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from mysql_redshift_assets.identifiers import quote_ident
-from mysql_redshift_assets.load import ledger
+from mysql_redshift_assets.identifiers import KEY_IDENTITY, quote_ident
+from mysql_redshift_assets.load import ledger, versions
 from mysql_redshift_assets.load.alter import target_column_ddl
 from mysql_redshift_assets.load.base import CopyBatch, Warehouse
 from mysql_redshift_assets.load.files import group_columns, read_footers
@@ -140,7 +140,10 @@ def fill_side(
     """Transaction 1: the side table in the files' shape, filled with exactly the files; the
     rows copied. The target is not touched."""
     side_ref = warehouse.ref(request.target_schema, side)
-    ddl = ", ".join(target_column_ddl(warehouse, c, request) for c in columns)
+    ddl = ", ".join(
+        [target_column_ddl(warehouse, c, request) for c in columns]
+        + [f"{quote_ident(n)} {t}" for n, t in versions.kept_columns(request.table)]
+    )
     warehouse.execute(f"CREATE TABLE {side_ref} ({ddl}){warehouse.target_table_options(request)}")
     # The files may end with the merge's order column: COPY (by position on Redshift) into a
     # staging table that mirrors them, then the recorded columns into the side table.
@@ -152,7 +155,13 @@ def fill_side(
         staging = warehouse._create_staging(f"swap_{uuid.uuid4().hex[:8]}", staged)
         copied = warehouse.copy_into_staging(CopyBatch(staging, staged, files, store, request, 0))
         cols = ", ".join(quote_ident(c.name) for c in columns)
-        warehouse.execute(f"INSERT INTO {side_ref} ({cols}) SELECT {cols} FROM {staging}")
+        # History: the generation's rows open their versions (versions.py).
+        opened = f", {quote_ident(versions.VALID_FROM)}" if request.table.history else ""
+        warehouse.execute(
+            f"INSERT INTO {side_ref} ({cols}{opened}) SELECT {cols}{opened and ', ' + warehouse.ph} "
+            f"FROM {staging}",
+            (versions.now(),) if opened else (),
+        )
         warehouse.execute(f"DROP TABLE {staging}")
     expected = sum(f.rows for f in request.candidates)
     if copied != expected:
@@ -184,11 +193,25 @@ def _swap(
     # Under the lock, before anything is written: what depends on the table (LoadError if some
     # of it cannot be kept; see keep.py).
     kept = warehouse.kept_objects(schema, name) if exists else Kept()
+    if exists:  # soft deletes, history: what the old table kept stays (versions.py)
+        old = warehouse.table_columns(schema, name)
+        new = [c.name for c in columns]
+        opened = (
+            warehouse.fetchall(versions.opened_at_sql(side_ref)) if request.table.history else []
+        )
+        at = versions.instant(opened[0][0] if opened else None)
+        # MySQL's identity of a collated key where both tables carry it (`_merge`'s rule).
+        key = [KEY_IDENTITY] if KEY_IDENTITY in old and KEY_IDENTITY in new else request.primary_key
+        for sql, n in versions.carry_over_sql(
+            request.table, target, side_ref, old, new, key, warehouse.ph
+        ):
+            warehouse.execute(sql, (at,) * n)
     for sql in kept.drop_statements():
         warehouse.execute(sql)
     for sql in swap_statements(target, side_ref, name, exists):
         warehouse.execute(sql)
-    kept.restore(warehouse, target, [c.name for c in columns], f"{schema}.{name}")
+    extra = [n for n, _ in versions.kept_columns(request.table)]
+    kept.restore(warehouse, target, [c.name for c in columns] + extra, f"{schema}.{name}")
     sql = ledger.record_file_sql(warehouse.ledger(schema), warehouse.ph, warehouse.now_sql)
     for f in request.candidates:
         warehouse.execute(sql, (f.key, request.ledger_name, f.rows, request.run_id))

@@ -27,6 +27,7 @@ from mysql_redshift_assets.extract import TablePlan, plan_table
 from mysql_redshift_assets.extract.scope import Scope, count_in, source_scope
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.load.base import Warehouse
+from mysql_redshift_assets.load.versions import live_where, retired_where
 from mysql_redshift_assets.maintenance.settled import Pending, not_yet_extracted, settled_note
 from mysql_redshift_assets.maintenance.windows import (
     WindowCounts,
@@ -57,6 +58,8 @@ class TableCounts(Counts):
     not_yet_extracted: int = 0
     columns_not_compared: dict[str, str] = field(default_factory=dict)
     windows: list[WindowCounts] = field(default_factory=list)  # partitioned tables, per window
+    # Soft deletes: {"rows_soft_deleted": n}; history: {"versions_closed": n} (not compared).
+    rows_kept: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,9 +78,11 @@ def reconcile_table(
         return reconcile_windows(source, watermarks, warehouse, table, partitions)
     watermark = watermarks.load(table)
     plan = plan_table(source, table, watermark.columns if watermark else None)
-    mysql, target = source_scope(plan), Scope(*target_table(table, watermark))
+    # Soft deletes, history: MySQL's rows against the warehouse's live ones (load/versions.py).
+    mysql, target = source_scope(plan), Scope(*target_table(table, watermark), live_where(table))
     total = count_in(source, mysql)
     warehouse_rows = warehouse_count(warehouse, target)
+    retired = retired_where(table)
     if watermark is None:
         return TableCounts(
             table=table.qualified,
@@ -88,6 +93,12 @@ def reconcile_table(
         )
     counts, later = _counted(source, warehouse, table, plan, watermark, total)
     counts.warehouse_rows = warehouse_rows
+    if retired:  # the rows kept beside the live ones: soft-deleted, or closed versions
+        counts.rows_kept = {
+            "versions_closed" if table.history else "rows_soft_deleted": warehouse_count(
+                warehouse, Scope(*target_table(table, watermark), retired)
+            )
+        }
     if counts.files_pending:
         counts.verdict = "behind"
         counts.note = f"{counts.files_pending} file(s) extracted but not loaded yet; " + counts.note
@@ -100,7 +111,7 @@ def reconcile_table(
     ):
         pending = None if table.binlog else later.where  # binlog: `binlog_verdict`
         diff = reconcile_scope(source, warehouse, plan, mysql, target, pending=pending)
-        counts.take(diff, deletes_kept=table.deletes != "propagate")
+        counts.take(diff, deletes_kept=table.deletes == "ignore")
         counts.columns_not_compared = columns_not_compared(plan)
     elif warehouse_rows == counts.source_rows:
         counts.verdict = "ok"
@@ -114,7 +125,12 @@ def reconcile_table(
         binlog_verdict(source, table, watermark, counts)
     elif counts.verdict == "mismatch":
         counts.note += settled_note(plan, watermark, later.settled)
+    for what, n in counts.rows_kept.items():  # beside the rows compared, not compared
+        counts.note += f"; {n:,} {_KEPT[what]} kept"
     return counts
+
+
+_KEPT = {"rows_soft_deleted": "soft-deleted row(s)", "versions_closed": "closed version(s)"}
 
 
 def _counted(
@@ -254,6 +270,7 @@ def row_count_check(counts: TableCounts) -> CheckOutcome:
         "rows_extra": counts.extra,
         "rows_changed": counts.changed,
         "columns_not_compared": counts.columns_not_compared,
+        **counts.rows_kept,
     }
     if counts.windows:
         metadata["windows"] = [

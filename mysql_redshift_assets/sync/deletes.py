@@ -34,6 +34,7 @@ from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.extract.zones import is_utc
 from mysql_redshift_assets.load.base import Warehouse
 from mysql_redshift_assets.load.deletes import delete_keys, minutes_since_last_pass
+from mysql_redshift_assets.load.versions import live_where
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.reconcile.canonical import canonical
 from mysql_redshift_assets.reconcile.compare import Diff
@@ -66,7 +67,7 @@ def propagate_deletes(
     run_id: str,
 ) -> DeletePass:
     """Compare MySQL's keys with the warehouse's and delete those MySQL no longer has."""
-    if table.mode == "incremental" and table.deletes != "propagate":
+    if table.mode == "incremental" and table.deletes not in ("propagate", "soft"):
         return _skip("deletes: ignore")
     watermark = watermarks.load(table)
     if watermark is not None and not watermark.primary_key:
@@ -117,9 +118,8 @@ def propagate_deletes(
                 f"{len(unloaded)} file(s) are extracted but not loaded"
             )  # fmt: skip
             return _skip(f"{why}; the next pass carries the deletes")
-        diff = reconcile_scope(
-            source, warehouse, plan, source_scope(plan), Scope(schema, name), deletes_only=True
-        )
+        live = Scope(schema, name, live_where(table))  # soft deletes, history: the live rows
+        diff = reconcile_scope(source, warehouse, plan, source_scope(plan), live, deletes_only=True)
     warehouse.commit()
     deleted = delete_keys(
         warehouse,

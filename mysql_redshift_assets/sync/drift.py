@@ -119,7 +119,7 @@ def _loader_without_mysql(table: TableConfig) -> bool:
     """The warehouse asset opens MySQL only for the delete pass (incremental, `deletes:
     propagate`); without it the load cannot read a new column's DEFAULT."""
     return table.mode != "full" and not (
-        table.mode == "incremental" and table.deletes == "propagate"
+        table.mode == "incremental" and table.deletes in ("propagate", "soft")
     )
 
 

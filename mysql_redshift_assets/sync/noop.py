@@ -74,7 +74,7 @@ def forget(store: ObjectStore, table: TableConfig) -> None:
 
 
 def deletes_due(table: TableConfig, marker: LoadedMarker, now: datetime) -> bool:
-    if table.deletes != "propagate":
+    if table.deletes not in ("propagate", "soft"):  # the delete pass runs for both
         return False
     if not table.deletes_every_minutes or marker.deletes_at is None:
         return True

@@ -343,7 +343,9 @@ class TableSync:
         table = self.table
         # A binlog table's deletes come with its changes: no delete pass.
         propagate = (
-            table.mode == "incremental" and table.deletes == "propagate" and not table.binlog
+            table.mode == "incremental"
+            and table.deletes in ("propagate", "soft")
+            and not table.binlog
         )
         return propagate and loaded.watermark is not None
 
