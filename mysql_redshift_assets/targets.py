@@ -87,6 +87,13 @@ class TargetDialect:
     hex_piece_sql: str
     date_text: Literal["strftime", "to_char"]
     planned_type: Callable[[PlannedTypes], str] = field(repr=False, compare=False)
+    # `json: super` (`store/json_limits.py`): the staging type that holds a JSON document as text,
+    # and the expression that parses it into the target's JSON type in the merge.
+    json_staging_type: str = "VARCHAR"
+    json_parse_sql: str = "{}"
+    # ... and, for `check-target`'s `json` probe, a parsed value's JSON type and text.
+    json_typeof_sql: str = "JSON_TYPE({})"
+    json_text_sql: str = "CAST({} AS VARCHAR)"
 
     def column_type(self, col: PlannedTypes) -> str:
         """The SQL type of a planned column in this warehouse."""
@@ -129,6 +136,13 @@ REDSHIFT = TargetDialect(
     hex_piece_sql="CAST(STRTOL({}, 16) AS DECIMAL(38,0))",
     date_text="to_char",
     planned_type=lambda c: c.redshift_type,
+    # JSON_PARSE takes VARCHAR (https://docs.aws.amazon.com/redshift/latest/dg/JSON_PARSE.html);
+    # a COPY of a Parquet string into a SUPER column would keep it a SUPER string.
+    json_staging_type=f"VARCHAR({REDSHIFT_MAX_VARCHAR})",
+    json_parse_sql="JSON_PARSE({})",
+    # https://docs.aws.amazon.com/redshift/latest/dg/JSON_TYPEOF.html, .../JSON_SERIALIZE.html
+    json_typeof_sql="JSON_TYPEOF({})",
+    json_text_sql="JSON_SERIALIZE({})",
 )
 
 POSTGRES = TargetDialect(
@@ -150,6 +164,10 @@ POSTGRES = TargetDialect(
     hex_piece_sql="CAST(CAST('x' || {} AS BIT(60)) AS BIGINT)",
     date_text="to_char",
     planned_type=lambda c: c.postgres_type,
+    json_staging_type="TEXT",
+    json_parse_sql="CAST({} AS JSONB)",
+    json_typeof_sql="JSONB_TYPEOF({})",
+    json_text_sql="CAST({} AS TEXT)",
 )
 
 DUCKDB = TargetDialect(
@@ -170,6 +188,7 @@ DUCKDB = TargetDialect(
     hex_piece_sql="CAST('0x' || {} AS BIGINT)",
     date_text="strftime",
     planned_type=lambda c: c.duckdb_type,
+    json_parse_sql="CAST({} AS JSON)",  # the JSON type is built into DuckDB's wheel
 )
 
 DIALECTS: dict[str, TargetDialect] = {d.kind: d for d in (DUCKDB, POSTGRES, REDSHIFT)}

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mysql_redshift_assets.config.connections import Strict, check_time_zone
+from mysql_redshift_assets.config.connections import JsonMode, Strict, check_time_zone
 
 Mode = Literal["incremental", "full", "time", "id_range"]
 
@@ -120,6 +120,12 @@ class TableSpec(Strict):
         le=525_600,
         description="Run the delete pass at most this often (0: after every load); it reads "
         "MySQL's primary-key index once per pass.",
+    )
+    json_mode: JsonMode | None = Field(
+        None,
+        alias="json",
+        description="JSON columns as text (varchar) or parsed into SUPER (JSONB, JSON on the "
+        "stand-ins); default: the target's `json:`, else varchar.",
     )
 
     @model_validator(mode="after")

@@ -51,6 +51,7 @@ class TableConfig:
     deletes: str = "ignore"
     deletes_every_minutes: float = 0.0
     target_kind: str = "redshift"  # the target's kind: its identifier limit shapes names
+    json: str = "varchar"  # "super": JSON columns parsed into SUPER / JSONB / JSON
 
     @property
     def partitioned(self) -> bool:
@@ -127,6 +128,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 deletes=table.deletes or ("propagate" if table.mode == "incremental" else "ignore"),
                 deletes_every_minutes=table.deletes_every_minutes,
                 target_kind=pipeline.target_kind,
+                json=table.json_mode or pipeline.target_json,
             )
         )
     return configs

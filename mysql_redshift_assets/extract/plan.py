@@ -49,6 +49,12 @@ class TablePlan:
         return self.cursor is None or self.cursor in self.primary_key
 
     @property
+    def key_names(self) -> tuple[str, ...]:
+        """The primary key's warehouse names (what a refusal names a row by)."""
+        names = self.column_map
+        return tuple(names[k] for k in self.primary_key if k in names)
+
+    @property
     def column_map(self) -> dict[str, str]:
         return {c.source.name: c.name for c in self.columns}
 
@@ -86,11 +92,16 @@ def plan_table(
     recorded = _recorded_names(table, loaded_names or {}, limit)
     try:
         planned = plan_columns(
-            source_columns, table=table.qualified, limit=limit, recorded=recorded
+            source_columns,
+            table=table.qualified,
+            limit=limit,
+            recorded=recorded,
+            json_super=table.json == "super",
         )
     except IdentifierError as exc:
         raise ConfigError(table.error(None, str(exc))) from None
     primary_key = _primary_key(source, table, {c.source.name for c in planned})
+    _json_needs_key(table, planned, primary_key)
     prefixes = source.key_prefixes(table.source_schema, table.source_table)
     # The binlog carries a key's exact old and new bytes (a key change is a delete and an
     # insert), so a binlog table needs no identity of MySQL's collation.
@@ -174,6 +185,23 @@ def _fallback(
             )
         )
     return fallback
+
+
+def _json_needs_key(
+    table: TableConfig, planned: list[PlannedColumn], primary_key: list[str]
+) -> None:
+    """A keyless table's binlog changes match whole rows (`load/keyless_changes.py`), which a
+    parsed JSON document (SUPER has no equality with its text) cannot take part in."""
+    parsed = [c.source.name for c in planned if c.redshift_type == "SUPER"]
+    if parsed and table.binlog and not primary_key:
+        raise ConfigError(
+            table.error(
+                "json",
+                f"`json: super` on a table without a primary key and `capture: binlog` is not "
+                f"supported (columns {', '.join(parsed)}): changes of a keyless table match "
+                "whole rows. Set `json: varchar` for this table, or a `primary_key:`",
+            )
+        )
 
 
 def _recorded_names(

@@ -90,6 +90,7 @@ class Staged:
     columns: list[str]  # the target columns it holds (the recorded columns, in file order)
     ordered: bool  # it ends with the merge's order column (`ORDER_COLUMN`)
     changes: bool = False  # change files (`capture: binlog`): `DELETED_COLUMN` marks deletes
+    json: tuple[str, ...] = ()  # columns staged as JSON text, parsed by the merge (`json: super`)
 
 
 class ExactlyOnceWarehouse(Warehouse):
@@ -219,7 +220,9 @@ class ExactlyOnceWarehouse(Warehouse):
                 if item.changes:
                     self._apply_changes(request, item)
                 else:
-                    self._merge(request, item.staging, item.columns, ordered=item.ordered)
+                    self._merge(
+                        request, item.staging, item.columns, ordered=item.ordered, json=item.json
+                    )
                 self.execute(f"DROP TABLE {item.staging}")
         self._record_in_ledger(request, pending)
         result.files_loaded = [f.key for f in pending]
@@ -292,15 +295,23 @@ class ExactlyOnceWarehouse(Warehouse):
         result.copies.append(copied)
         result.rows_loaded += copied
         first = footers[0]
-        return Staged(staging, [c.name for c in first.columns], first.ordered, first.changes)
+        json = tuple(c.name for c in first.columns if c.parsed_json)
+        return Staged(staging, [c.name for c in first.columns], first.ordered, first.changes, json)
 
     def _merge(
-        self, request: LoadRequest, staging: str, names: list[str], *, ordered: bool = False
+        self,
+        request: LoadRequest,
+        staging: str,
+        names: list[str],
+        *,
+        ordered: bool = False,
+        json: tuple[str, ...] = (),
     ) -> None:
         target = self.ref(request.target_schema, request.target_table)
         cols = ", ".join(quote_ident(n) for n in names)
+        picked = self.select_parsed(names, json)
         if request.mode == "full" or not request.primary_key:
-            self.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging}")
+            self.execute(f"INSERT INTO {target} ({cols}) SELECT {picked} FROM {staging}")
             return
         # MySQL's identity of a collated or prefix key where the files carry it (equal under
         # the collation iff equal there): else the key itself, whose equality is MySQL's.
@@ -310,7 +321,7 @@ class ExactlyOnceWarehouse(Warehouse):
         self.execute(f"DELETE FROM {target} USING {staging} WHERE {match}")
         order = latest_first(request.cursor, ordered=ordered) or f"{pk[0]} DESC"
         self.execute(
-            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ("
+            f"INSERT INTO {target} ({cols}) SELECT {picked} FROM ("
             f"SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {', '.join(pk)} ORDER BY {order}) "
             f'AS "mra_rank" FROM {staging}) AS "latest" WHERE "mra_rank" = 1'
         )
@@ -331,8 +342,9 @@ class ExactlyOnceWarehouse(Warehouse):
         match = " AND ".join(f"{target}.{k} = {staged.staging}.{k}" for k in pk)
         self.execute(f"DELETE FROM {target} USING {staged.staging} WHERE {match}")
         order, deleted = quote_ident(ORDER_COLUMN), quote_ident(DELETED_COLUMN)
+        picked = self.select_parsed(staged.columns, staged.json)
         self.execute(
-            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ("
+            f"INSERT INTO {target} ({cols}) SELECT {picked} FROM ("
             f"SELECT {cols}, {deleted}, ROW_NUMBER() OVER (PARTITION BY {', '.join(pk)} "
             f'ORDER BY {order} DESC) AS "mra_rank" FROM {staged.staging}) AS "latest" '
             f'WHERE "mra_rank" = 1 AND NOT {deleted}'

@@ -152,7 +152,10 @@ def fill_side(
         staging = warehouse._create_staging(f"swap_{uuid.uuid4().hex[:8]}", staged)
         copied = warehouse.copy_into_staging(CopyBatch(staging, staged, files, store, request, 0))
         cols = ", ".join(quote_ident(c.name) for c in columns)
-        warehouse.execute(f"INSERT INTO {side_ref} ({cols}) SELECT {cols} FROM {staging}")
+        picked = warehouse.select_parsed(
+            [c.name for c in columns], [c.name for c in columns if c.parsed_json]
+        )
+        warehouse.execute(f"INSERT INTO {side_ref} ({cols}) SELECT {picked} FROM {staging}")
         warehouse.execute(f"DROP TABLE {staging}")
     expected = sum(f.rows for f in request.candidates)
     if copied != expected:

@@ -150,6 +150,7 @@ class _Table:
             run_id=self.run_id,
             first_seq=self.watermark.next_seq,
             lineage=self.watermark.lineage,
+            primary_key=self.plan.key_names,
         )
         self.sink = FileSink(self.files, self.watermarks.store, self.tmp)
 
