@@ -70,6 +70,10 @@ class TargetDialect:
       dialects spell it differently: binary as lowercase hex, 15 hex digits as an exact
       integer, and dates by `strftime` or by `to_char` (year 0 printed as 1 BC).
     - `planned_type`: which of a planned column's types is this dialect's (`column_type`).
+    - `json_staging_type`, `json_parse_sql`: `json: super`: the staging type of a JSON
+      document's text and the merge's parse of it into the JSON type (SUPER, JSONB, JSON);
+      `json_typeof_sql`, `json_text_sql`: a parsed value's JSON type and text
+      (`check-target`'s `json` probe).
     """
 
     kind: TargetKind
@@ -87,11 +91,9 @@ class TargetDialect:
     hex_piece_sql: str
     date_text: Literal["strftime", "to_char"]
     planned_type: Callable[[PlannedTypes], str] = field(repr=False, compare=False)
-    # `json: super` (`store/json_limits.py`): the staging type that holds a JSON document as text,
-    # and the expression that parses it into the target's JSON type in the merge.
+    # `json: super` (`store/json_limits.py`).
     json_staging_type: str = "VARCHAR"
     json_parse_sql: str = "{}"
-    # ... and, for `check-target`'s `json` probe, a parsed value's JSON type and text.
     json_typeof_sql: str = "JSON_TYPE({})"
     json_text_sql: str = "CAST({} AS VARCHAR)"
 

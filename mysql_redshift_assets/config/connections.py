@@ -35,7 +35,9 @@ JsonMode = Literal["varchar", "super"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # populate_by_name: a field with an alias (`json:`) validates under its name too (what
+    # `env.py` re-validates a model with).
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Keepalive(Strict):

@@ -192,7 +192,7 @@ def _json_needs_key(
 ) -> None:
     """A keyless table's binlog changes match whole rows (`load/keyless_changes.py`), which a
     parsed JSON document (SUPER has no equality with its text) cannot take part in."""
-    parsed = [c.source.name for c in planned if c.redshift_type == "SUPER"]
+    parsed = [c.source.name for c in planned if c.parsed_json]
     if parsed and table.binlog and not primary_key:
         raise ConfigError(
             table.error(

@@ -119,6 +119,11 @@ class PlannedColumn:
     select_expr: str
     rule: str
 
+    @property
+    def parsed_json(self) -> bool:
+        """`json: super`: a JSON document parsed into SUPER (JSONB, JSON) in the merge."""
+        return self.redshift_type == JSON_SUPER.redshift
+
 
 class _Target(NamedTuple):
     arrow: pa.DataType

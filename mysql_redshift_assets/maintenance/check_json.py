@@ -36,6 +36,7 @@ def json_probe(warehouse: Warehouse, wanted: bool) -> tuple[Status, str]:
         return "SKIP", "no table of this pipeline has `json: super`"
     dialect = dialect_of(warehouse.dialect)
     col = FileColumn("doc", "doc", "json", "SUPER", "JSON", "JSONB")
+    warehouse.begin()
     try:
         warehouse.execute(
             f'CREATE TEMP TABLE "mra_json_text" ("doc" {warehouse.staging_type(col)})'

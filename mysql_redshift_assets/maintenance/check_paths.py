@@ -137,7 +137,7 @@ class Canary:
             ("validate", self._validate, "reload"),
             ("resync", self._resync, "load"),
             ("rowsize", self._rowsize, "resync"),
-            ("json", lambda: json_probe(self.warehouse, self.json), None),
+            ("json", lambda: json_probe(self.warehouse, self.json), "load"),
         ]
 
     def run(self) -> list[TargetCheck]:

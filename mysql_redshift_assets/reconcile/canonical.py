@@ -89,7 +89,7 @@ class Canonical:
 
 def canonical(col: PlannedColumn) -> Canonical:
     dt = col.source.data_type
-    if col.redshift_type == "SUPER":
+    if col.parsed_json:
         return Canonical(
             col, None, "JSON parsed (`json: super`): the warehouse writes a document its own way"
         )

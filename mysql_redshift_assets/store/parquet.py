@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mysql_redshift_assets.extract.schema_types import PlannedColumn
+from mysql_redshift_assets.extract.schema_types import JSON_SUPER, PlannedColumn
 from mysql_redshift_assets.store.json_limits import check_batch
 from mysql_redshift_assets.targets import REDSHIFT_MAX_VARCHAR, dialect_of
 
@@ -57,7 +57,7 @@ class FileColumn:
     @property
     def parsed_json(self) -> bool:
         """`json: super`: a JSON document, written and staged as text, parsed in the merge."""
-        return self.redshift_type == "SUPER"
+        return self.redshift_type == JSON_SUPER.redshift
 
     @property
     def capped(self) -> bool:
