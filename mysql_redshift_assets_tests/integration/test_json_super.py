@@ -10,8 +10,9 @@ import json
 
 import pytest
 
-from mysql_redshift_assets.connect import open_store, open_warehouse
+from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.extract.catalog import read_source_columns
+from mysql_redshift_assets.maintenance.resync import resync_table
 from mysql_redshift_assets.naming import table_base, target_table
 from mysql_redshift_assets_tests.exactness import Sync, assert_same_rows
 
@@ -160,3 +161,12 @@ def test_switching_json_on_a_loaded_table_is_refused_with_the_resync_command(
         after.load("run-2")
     assert "doc" in str(refused.value)
     assert [r[0] for r in after.warehouse_rows(["note"], ["id"])][0] == "n0"  # untouched
+    store, source = open_store(after.project, "local"), open_source(after.project, "mysql")
+    warehouse = open_warehouse(after.project, after.table.target)
+    try:  # the command it names rebuilds the table parsed (the swap parses too)
+        resync_table(source, store, warehouse, after.table, run_id="resync-1")
+    finally:
+        warehouse.close()
+        source.close()
+    assert _typeof(after)[:2] == ["jsonb", "object"]
+    assert_same_rows(mysql, after, COLUMNS, KEY, json_columns=["doc"])
