@@ -101,7 +101,6 @@ def plan_table(
     except IdentifierError as exc:
         raise ConfigError(table.error(None, str(exc))) from None
     primary_key = _primary_key(source, table, {c.source.name for c in planned})
-    _json_needs_key(table, planned, primary_key)
     prefixes = source.key_prefixes(table.source_schema, table.source_table)
     # The binlog carries a key's exact old and new bytes (a key change is a delete and an
     # insert), so a binlog table needs no identity of MySQL's collation.
@@ -185,23 +184,6 @@ def _fallback(
             )
         )
     return fallback
-
-
-def _json_needs_key(
-    table: TableConfig, planned: list[PlannedColumn], primary_key: list[str]
-) -> None:
-    """A keyless table's binlog changes match whole rows (`load/keyless_changes.py`), which a
-    parsed JSON document (SUPER has no equality with its text) cannot take part in."""
-    parsed = [c.source.name for c in planned if c.parsed_json]
-    if parsed and table.binlog and not primary_key:
-        raise ConfigError(
-            table.error(
-                "json",
-                f"`json: super` on a table without a primary key and `capture: binlog` is not "
-                f"supported (columns {', '.join(parsed)}): changes of a keyless table match "
-                "whole rows. Set `json: varchar` for this table, or a `primary_key:`",
-            )
-        )
 
 
 def _recorded_names(
