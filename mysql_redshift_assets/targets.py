@@ -70,6 +70,10 @@ class TargetDialect:
       dialects spell it differently: binary as lowercase hex, 15 hex digits as an exact
       integer, and dates by `strftime` or by `to_char` (year 0 printed as 1 BC).
     - `planned_type`: which of a planned column's types is this dialect's (`column_type`).
+    - `json_staging_type`, `json_parse_sql`: `json: super`: the staging type of a JSON
+      document's text and the merge's parse of it into the JSON type (SUPER, JSONB, JSON);
+      `json_typeof_sql`, `json_text_sql`: a parsed value's JSON type and text
+      (`check-target`'s `json` probe).
     """
 
     kind: TargetKind
@@ -87,6 +91,11 @@ class TargetDialect:
     hex_piece_sql: str
     date_text: Literal["strftime", "to_char"]
     planned_type: Callable[[PlannedTypes], str] = field(repr=False, compare=False)
+    # `json: super` (`store/json_limits.py`).
+    json_staging_type: str = "VARCHAR"
+    json_parse_sql: str = "{}"
+    json_typeof_sql: str = "JSON_TYPE({})"
+    json_text_sql: str = "CAST({} AS VARCHAR)"
 
     def column_type(self, col: PlannedTypes) -> str:
         """The SQL type of a planned column in this warehouse."""
@@ -129,6 +138,13 @@ REDSHIFT = TargetDialect(
     hex_piece_sql="CAST(STRTOL({}, 16) AS DECIMAL(38,0))",
     date_text="to_char",
     planned_type=lambda c: c.redshift_type,
+    # JSON_PARSE takes VARCHAR (https://docs.aws.amazon.com/redshift/latest/dg/JSON_PARSE.html);
+    # a COPY of a Parquet string into a SUPER column would keep it a SUPER string.
+    json_staging_type=f"VARCHAR({REDSHIFT_MAX_VARCHAR})",
+    json_parse_sql="JSON_PARSE({})",
+    # https://docs.aws.amazon.com/redshift/latest/dg/JSON_TYPEOF.html, .../JSON_SERIALIZE.html
+    json_typeof_sql="JSON_TYPEOF({})",
+    json_text_sql="JSON_SERIALIZE({})",
 )
 
 POSTGRES = TargetDialect(
@@ -150,6 +166,10 @@ POSTGRES = TargetDialect(
     hex_piece_sql="CAST(CAST('x' || {} AS BIT(60)) AS BIGINT)",
     date_text="to_char",
     planned_type=lambda c: c.postgres_type,
+    json_staging_type="TEXT",
+    json_parse_sql="CAST({} AS JSONB)",
+    json_typeof_sql="JSONB_TYPEOF({})",
+    json_text_sql="CAST({} AS TEXT)",
 )
 
 DUCKDB = TargetDialect(
@@ -170,6 +190,7 @@ DUCKDB = TargetDialect(
     hex_piece_sql="CAST('0x' || {} AS BIGINT)",
     date_text="strftime",
     planned_type=lambda c: c.duckdb_type,
+    json_parse_sql="CAST({} AS JSON)",  # the JSON type is built into DuckDB's wheel
 )
 
 DIALECTS: dict[str, TargetDialect] = {d.kind: d for d in (DUCKDB, POSTGRES, REDSHIFT)}

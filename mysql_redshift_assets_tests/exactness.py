@@ -13,16 +13,19 @@ astronomical year on both sides: `0000-01-01`, `0000-12-31 23:59:59.999999`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 import psycopg.types.datetime as pg_datetime
 import pymysql
+from psycopg.types.string import TextLoader
 
 from mysql_redshift_assets.config.loader import Project
 from mysql_redshift_assets.config.pipelines import DEFAULT_LATE_COMMIT_WINDOW_SECONDS
@@ -115,6 +118,8 @@ def read_warehouse(
     if warehouse.dialect == "postgres":  # psycopg raises on a date before year 1: read its text
         for pg_type, loader in _PG_TEMPORAL.items():
             cur.adapters.register_loader(pg_type, loader)
+        # jsonb as its text: psycopg's own loader parses numbers into floats
+        cur.adapters.register_loader("jsonb", TextLoader)
     cur.execute(f"SELECT {cols} FROM {warehouse.ref(schema, name)} ORDER BY {order}")
     temporal = [str(d[1]) in _TEMPORAL_TYPES for d in cur.description]
     return [
@@ -214,11 +219,16 @@ def assert_same_rows(
     key: Sequence[str],
     *,
     datetime_zone: str = "UTC",
+    json_columns: Sequence[str] = (),
 ) -> None:
-    """MySQL's table == the warehouse table, row by row and value by value."""
+    """MySQL's table == the warehouse table, row by row and value by value; `json_columns`
+    compare as JSON documents (key order aside, numbers exact: `as_document`)."""
     table = f"{quote_mysql_ident(sync.table.source_schema)}.{quote_mysql_ident(sync.table.source_table)}"
     want = read_mysql(mysql, table, columns, key, datetime_zone=datetime_zone)
     got = sync.warehouse_rows(columns, key)
+    if json_columns:
+        docs = [list(columns).index(c) for c in json_columns]
+        want, got = ([_documents(r, docs) for r in rows] for rows in (want, got))
     # MySQL orders by its collation (and ENUM by index), the warehouse by bytes: the same rows
     # may come in another order, so both sides are also compared as sorted multisets.
     if want == got or sorted(want, key=repr) == sorted(got, key=repr):
@@ -237,3 +247,13 @@ def assert_same_rows(
         f"missing keys {missing}; extra keys {extra}; duplicated keys {duplicates}; "
         f"changed (mysql, warehouse) {changed[:5]}"
     )
+
+
+def as_document(text: str | None) -> Any:
+    """A JSON text as a document: objects as dicts (key order aside), every number exact (a
+    fraction as `Decimal`, an integer as `int`), a repeated key's last value (Python's)."""
+    return None if text is None else json.loads(text, parse_float=Decimal)
+
+
+def _documents(row: Row, indexes: Sequence[int]) -> Row:
+    return tuple(as_document(v) if i in indexes else v for i, v in enumerate(row))

@@ -30,8 +30,14 @@ def check_time_zone(value: str | None) -> str | None:
     return value
 
 
+# `json:` (README "JSON as SUPER"): how a target (or a table) holds MySQL's JSON columns.
+JsonMode = Literal["varchar", "super"]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # populate_by_name: a field with an alias (`json:`) validates under its name too (what
+    # `env.py` re-validates a model with).
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Keepalive(Strict):
@@ -181,6 +187,12 @@ class DuckDBTargetSpec(Strict):
         "1GB", pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="DuckDB memory_limit, e.g. 512MB or 4GB; null for DuckDB's default.",
     )  # fmt: skip
+    json_mode: JsonMode = Field(
+        "varchar",
+        alias="json",
+        description="JSON columns as text (varchar, the default) or parsed into the target's "
+        "JSON type: SUPER on Redshift (JSONB, JSON on the stand-ins). A table's `json:` wins.",
+    )
 
 
 # An IAM role ARN (a comma-separated chain of them is allowed by COPY), or the bare keyword
@@ -293,6 +305,12 @@ class RedshiftTargetSpec(BoundedTarget):
     profile: str | None = Field(
         None, description="With `iam_auth`: the AWS profile whose credentials ask IAM."
     )
+    json_mode: JsonMode = Field(
+        "varchar",
+        alias="json",
+        description="JSON columns as text (varchar, the default) or parsed into the target's "
+        "JSON type: SUPER on Redshift (JSONB, JSON on the stand-ins). A table's `json:` wins.",
+    )
 
     @property
     def serverless(self) -> bool:
@@ -347,6 +365,12 @@ class PostgresTargetSpec(BoundedTarget):
     user: str
     password: SecretStr = SecretStr("")
     ssh: str | None = None
+    json_mode: JsonMode = Field(
+        "varchar",
+        alias="json",
+        description="JSON columns as text (varchar, the default) or parsed into the target's "
+        "JSON type: SUPER on Redshift (JSONB, JSON on the stand-ins). A table's `json:` wins.",
+    )
 
 
 TargetSpec = Annotated[

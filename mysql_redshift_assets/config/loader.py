@@ -144,6 +144,7 @@ class Pipeline:
     # The kind of the warehouse the pipeline loads into (redshift, postgres, duckdb): its
     # identifier limit decides the names tables and columns get there.
     target_kind: str = "redshift"
+    target_json: str = "varchar"  # the target's `json:` (a table's own wins)
 
     def table(self, qualified: str) -> TableSpec:
         try:
@@ -230,5 +231,5 @@ def load_pipeline(path: Path, connections: ConnectionsFile, root: Path) -> Pipel
     spec = parse_file(path, PipelineFile)
     pipeline = Pipeline(name=path.stem, path=path, spec=spec)
     _check_references(pipeline, connections, root / CONNECTIONS_FILE)
-    kind = connections.targets[spec.target].kind
-    return Pipeline(path.stem, path, spec, target_kind=kind)
+    target = connections.targets[spec.target]
+    return Pipeline(path.stem, path, spec, target_kind=target.kind, target_json=target.json_mode)

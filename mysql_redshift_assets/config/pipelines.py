@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mysql_redshift_assets.config.connections import Strict, check_time_zone
+from mysql_redshift_assets.config.connections import JsonMode, Strict, check_time_zone
 
 Mode = Literal["incremental", "full", "time", "id_range"]
 
@@ -127,6 +127,12 @@ class TableSpec(Strict):
         description="Mode incremental with a primary key: keep every version the capture sees "
         "(type 2) with `mra$valid_from` / `mra$valid_to` (NULL: current) and `mra$version`; "
         "a delete closes the key's current version. The current rows: `mra$valid_to IS NULL`.",
+    )
+    json_mode: JsonMode | None = Field(
+        None,
+        alias="json",
+        description="JSON columns as text (varchar) or parsed into SUPER (JSONB, JSON on the "
+        "stand-ins); default: the target's `json:`, else varchar.",
     )
 
     @model_validator(mode="after")

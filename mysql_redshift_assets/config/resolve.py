@@ -54,6 +54,7 @@ class TableConfig:
     target_kind: str = "redshift"  # the target's kind: its identifier limit shapes names
     # Type-2 history of every version merged (`load/versions.py`); mode incremental, a key.
     history: bool = False
+    json: str = "varchar"  # "super": JSON columns parsed into SUPER / JSONB / JSON
 
     @property
     def partitioned(self) -> bool:
@@ -131,6 +132,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 deletes_every_minutes=table.deletes_every_minutes,
                 target_kind=pipeline.target_kind,
                 history=table.history,
+                json=table.json_mode or pipeline.target_json,
             )
         )
     return configs

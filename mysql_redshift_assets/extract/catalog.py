@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import pymysql
 
 from mysql_redshift_assets.extract.mysql_text import raw_text
 from mysql_redshift_assets.extract.schema_types import SourceColumn
+from mysql_redshift_assets.identifiers import quote_mysql_ident
 
 
 def _int(value: Any) -> int | None:
@@ -21,6 +24,13 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
 ORDER BY ORDINAL_POSITION"""
 DEFAULTS_SQL = """SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"""
+# MariaDB stores JSON as LONGTEXT with a column CHECK `json_valid(`c`)`
+# (https://mariadb.com/kb/en/json-data-type/); its CHECK_CONSTRAINTS names the table and the
+# level (https://mariadb.com/kb/en/information-schema-check_constraints-table/). MySQL 8's has
+# no TABLE_NAME and MySQL 5.7 has no such table: the query fails there, and nothing is JSON by
+# CHECK (MySQL's JSON is its own type).
+_JSON_CHECKS_SQL = """SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s"""
 _PRIMARY_KEY_SQL = """SELECT COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY'
 ORDER BY SEQ_IN_INDEX"""
@@ -33,7 +43,7 @@ def read_source_columns(cursor: Any, schema: str, table: str) -> list[SourceColu
     ``raw_conversions()`` (numbers then arrive as text and are parsed here).
     """
     cursor.execute(_COLUMNS_SQL, (schema, table))
-    return [
+    columns = [
         SourceColumn(
             name=raw_text(row[0]),
             data_type=raw_text(row[1]).lower(),
@@ -49,6 +59,31 @@ def read_source_columns(cursor: Any, schema: str, table: str) -> list[SourceColu
         )
         for row in cursor.fetchall()
     ]
+    if not any(c.data_type == "longtext" for c in columns):
+        return columns
+    checks = json_checked(cursor, schema, table)
+    return [replace(c, json=True) if c.data_type == "longtext" and c.name in checks else c
+            for c in columns]  # fmt: skip
+
+
+def json_checked(cursor: Any, schema: str, table: str) -> set[str]:
+    """The columns of `table` whose CHECK is exactly `json_valid(<column>)`: MariaDB's JSON."""
+    try:
+        cursor.execute(_JSON_CHECKS_SQL, (schema, table))
+        clauses = {raw_text(row[0]).strip() for row in cursor.fetchall()}
+    except pymysql.MySQLError:
+        return set()  # MySQL: no such table or column
+    names = (_json_valid_of(c) for c in clauses)
+    return {n for n in names if n is not None}
+
+
+def _json_valid_of(clause: str) -> str | None:
+    """`json_valid(`a``b`)` -> 'a`b'; None for any other clause."""
+    if not (clause.lower().startswith("json_valid(`") and clause.endswith("`)")):
+        return None
+    quoted = clause[len("json_valid(") : -1]
+    name = quoted[1:-1].replace("``", "`")
+    return name if quote_mysql_ident(name) == quoted else None
 
 
 def read_primary_key(cursor: Any, schema: str, table: str) -> list[str]:

@@ -49,6 +49,12 @@ class TablePlan:
         return self.cursor is None or self.cursor in self.primary_key
 
     @property
+    def key_names(self) -> tuple[str, ...]:
+        """The primary key's warehouse names (what a refusal names a row by)."""
+        names = self.column_map
+        return tuple(names[k] for k in self.primary_key if k in names)
+
+    @property
     def column_map(self) -> dict[str, str]:
         return {c.source.name: c.name for c in self.columns}
 
@@ -86,7 +92,11 @@ def plan_table(
     recorded = _recorded_names(table, loaded_names or {}, limit)
     try:
         planned = plan_columns(
-            source_columns, table=table.qualified, limit=limit, recorded=recorded
+            source_columns,
+            table=table.qualified,
+            limit=limit,
+            recorded=recorded,
+            json_super=table.json == "super",
         )
     except IdentifierError as exc:
         raise ConfigError(table.error(None, str(exc))) from None

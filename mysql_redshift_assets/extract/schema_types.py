@@ -36,7 +36,9 @@ tinyint covers signed, unsigned and tinyint(1): it stays a number because MySQL 
 latin1 VARCHAR(10) of accented letters is 20 bytes in UTF-8. At least 1 and at most 65535
 (longer text is refused before loading, or cut with `text_overflow: truncate`). VARBYTE(n): the
 octet length, at least 1, at most 16,777,216 (Redshift's limit,
-https://docs.aws.amazon.com/redshift/latest/dg/r_VARBYTE_type.html). MariaDB reports JSON columns as longtext, so they map as longtext.
+https://docs.aws.amazon.com/redshift/latest/dg/r_VARBYTE_type.html). MariaDB reports JSON columns as
+longtext with a `json_valid` CHECK: `catalog.py` reads the CHECK and they plan as json. With
+`json: super` a json column is SUPER / JSON / JSONB instead (`JSON_SUPER`).
 Zero dates (0000-00-00, 2024-00-00) and impossible ones (2024-02-31) become NULL.
 DATETIME values are wall clocks in the zone the source declares (`time_zone:`, default UTC; a
 table may override it) and become that instant in UTC (`extract/zones.py`, applied to every
@@ -102,6 +104,8 @@ class SourceColumn:
     # Text columns only: MySQL's equality on them (case, accents, trailing spaces).
     charset: str | None = None
     collation: str | None = None
+    # MariaDB's JSON: a LONGTEXT with a `json_valid` CHECK (`catalog.py`), planned as JSON.
+    json: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,11 @@ class PlannedColumn:
     postgres_type: str
     select_expr: str
     rule: str
+
+    @property
+    def parsed_json(self) -> bool:
+        """`json: super`: a JSON document parsed into SUPER (JSONB, JSON) in the merge."""
+        return self.redshift_type == JSON_SUPER.redshift
 
 
 class _Target(NamedTuple):
@@ -242,9 +251,25 @@ def utf8_width(col: SourceColumn) -> int | None:
     return (chars or octets) * _UTF8_BYTES_PER_CHAR.get(charset, 3)
 
 
-def plan_column(col: SourceColumn, name: str) -> PlannedColumn:
-    """Plan one column; ``name`` is its already normalised warehouse name."""
-    target, rule = _target(col)
+# `json: super`: a JSON column (MySQL's, or MariaDB's LONGTEXT with a json_valid CHECK) is
+# written as its text and parsed in the merge into SUPER / JSONB / JSON (`store/json_limits.py`).
+JSON_SUPER = _Target(pa.string(), "SUPER", "JSON", "JSONB")
+
+
+def is_json(col: SourceColumn) -> bool:
+    """MySQL's JSON type, or MariaDB's (LONGTEXT with a `json_valid` CHECK)."""
+    return col.data_type == "json" or col.json
+
+
+def plan_column(col: SourceColumn, name: str, *, json_super: bool = False) -> PlannedColumn:
+    """Plan one column; ``name`` is its already normalised warehouse name; `json_super`: JSON
+    columns become SUPER (JSONB, JSON), not VARCHAR."""
+    if json_super and is_json(col):
+        target, rule = JSON_SUPER, "json parsed into SUPER (JSONB, JSON) in the merge."
+    elif col.json:
+        target, rule = _FIXED["json"]  # MariaDB's JSON: the same VARCHAR as MySQL's
+    else:
+        target, rule = _target(col)
     quoted = quote_mysql_ident(col.name)
     select_expr = quoted
     if col.data_type in GEOMETRY_TYPES:
@@ -262,6 +287,7 @@ def plan_columns(
     table: str,
     limit: int | None = None,
     recorded: Mapping[str, str] | None = None,
+    json_super: bool = False,
 ) -> list[PlannedColumn]:
     """Plan a table's columns in ordinal order, under the names `recorded` keeps and new names
     shortened to `limit` bytes (`identifiers.normalize_columns`); collisions raise
@@ -270,7 +296,7 @@ def plan_columns(
     names = normalize_columns(
         [c.name for c in ordered], table=table, limit=limit, recorded=recorded
     )
-    return [plan_column(c, names[c.name]) for c in ordered]
+    return [plan_column(c, names[c.name], json_super=json_super) for c in ordered]
 
 
 def arrow_schema(planned: Sequence[PlannedColumn]) -> pa.Schema:

@@ -187,10 +187,22 @@ class Warehouse(Closing, ABC):
             return 0
         return int(self.fetchall(f"SELECT COUNT(*) FROM {self.ref(schema, table)}")[0][0])
 
+    def staging_type(self, col: FileColumn) -> str:
+        """A staging column's type: the target's, except a JSON document parsed in the merge
+        (`json: super`), staged as the text the file holds."""
+        return self.target_dialect.json_staging_type if col.parsed_json else self.column_type(col)
+
+    def select_parsed(self, names: Sequence[str], parsed: Sequence[str], prefix: str = "") -> str:
+        """The select list that moves staged `names` into the target: each of `parsed` (JSON
+        staged as text) through the dialect's parse (JSON_PARSE, CAST AS JSONB / JSON)."""
+        parse = self.target_dialect.json_parse_sql
+        refs = ((n, prefix + quote_ident(n)) for n in names)
+        return ", ".join(parse.format(ref) if n in parsed else ref for n, ref in refs)
+
     def _create_staging(self, suffix: str, columns: list[FileColumn]) -> str:
         """A temporary table mirroring the files' columns, in file order; returns its name."""
         staging = quote_ident(f"mra_staging_{suffix}")
-        ddl = ", ".join(f"{quote_ident(c.name)} {self.column_type(c)}" for c in columns)
+        ddl = ", ".join(f"{quote_ident(c.name)} {self.staging_type(c)}" for c in columns)
         self.execute(f"CREATE TEMP TABLE {staging} ({ddl})")
         return staging
 

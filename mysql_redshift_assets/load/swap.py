@@ -155,10 +155,13 @@ def fill_side(
         staging = warehouse._create_staging(f"swap_{uuid.uuid4().hex[:8]}", staged)
         copied = warehouse.copy_into_staging(CopyBatch(staging, staged, files, store, request, 0))
         cols = ", ".join(quote_ident(c.name) for c in columns)
+        picked = warehouse.select_parsed(
+            [c.name for c in columns], [c.name for c in columns if c.parsed_json]
+        )
         # History: the generation's rows open their versions (versions.py).
         opened = f", {quote_ident(versions.VALID_FROM)}" if request.table.history else ""
         warehouse.execute(
-            f"INSERT INTO {side_ref} ({cols}{opened}) SELECT {cols}{opened and ', ' + warehouse.ph} "
+            f"INSERT INTO {side_ref} ({cols}{opened}) SELECT {picked}{opened and ', ' + warehouse.ph} "
             f"FROM {staging}",
             (versions.now(),) if opened else (),
         )

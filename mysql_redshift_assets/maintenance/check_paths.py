@@ -19,6 +19,7 @@ fails (`cleanup`).
   materialized view (created again in the swap's transaction, computed from the new table)
   answer with the new rows and the grant is listed.
 - `rowsize`: a row over COPY's 4 MB row limit, refused before COPY (`load/widths.py`).
+- `json`: a JSON document parsed into SUPER (JSONB, JSON) and read back (`check_json.py`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from mysql_redshift_assets.maintenance.check_common import (
     TargetCheck,
     run_check,
 )
+from mysql_redshift_assets.maintenance.check_json import json_probe
 from mysql_redshift_assets.maintenance.values import compare_rows
 from mysql_redshift_assets.naming import (
     LEDGER_TABLE,
@@ -121,6 +123,7 @@ class Canary:
         self.run_id = f"check-{self.name}"
         self.files: list[Written] = []
         self.rows = canary_rows(warehouse.dialect)
+        self.json = any(t.json == "super" for t in table_configs(pipeline))
 
     # -- the steps ------------------------------------------------------------------------------
     def steps(self) -> list[tuple[str, Callable[[], tuple[Status, str]], str | None]]:
@@ -134,6 +137,7 @@ class Canary:
             ("validate", self._validate, "reload"),
             ("resync", self._resync, "load"),
             ("rowsize", self._rowsize, "resync"),
+            ("json", lambda: json_probe(self.warehouse, self.json), "load"),
         ]
 
     def run(self) -> list[TargetCheck]:

@@ -286,6 +286,7 @@ class _Reader:
             generation=generation,
             partition=window.key if window else None,
             partition_path=window.safe_key if window else None,
+            primary_key=self.plan.key_names,
         )
 
 

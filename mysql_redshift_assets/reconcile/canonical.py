@@ -89,6 +89,10 @@ class Canonical:
 
 def canonical(col: PlannedColumn) -> Canonical:
     dt = col.source.data_type
+    if col.parsed_json:
+        return Canonical(
+            col, None, "JSON parsed (`json: super`): the warehouse writes a document its own way"
+        )
     if dt in ("float", "double", "real"):
         return Canonical(col, None, "FLOAT/DOUBLE have no exact text common to every dialect")
     if dt == "bit":

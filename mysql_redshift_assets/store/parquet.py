@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mysql_redshift_assets.extract.schema_types import PlannedColumn
+from mysql_redshift_assets.extract.schema_types import JSON_SUPER, PlannedColumn
+from mysql_redshift_assets.store.json_limits import check_batch
 from mysql_redshift_assets.targets import REDSHIFT_MAX_VARCHAR, dialect_of
 
 COLUMNS_METADATA_KEY = b"mysql_redshift_assets.columns"
@@ -51,6 +53,11 @@ class FileColumn:
                 REDSHIFT_MAX_VARCHAR if truncate_text and col.redshift_type == CAPPED else None
             ),
         )
+
+    @property
+    def parsed_json(self) -> bool:
+        """`json: super`: a JSON document, written and staged as text, parsed in the merge."""
+        return self.redshift_type == JSON_SUPER.redshift
 
     @property
     def capped(self) -> bool:
@@ -151,8 +158,14 @@ class ParquetFileWriter:
         *,
         compression: str = "zstd",
         order_base: int | None = None,  # the file's first ORDER_COLUMN value; None: no column
+        key: Sequence[str] = (),  # the primary key's columns: a refused JSON document names them
+        where: str = "",  # the table, in a refusal
     ) -> None:
         self.path = path
+        # `json: super`: each document is checked against SUPER's limits (`json_limits.py`);
+        # MariaDB's (LONGTEXT) may repeat a key, MySQL's binary JSON cannot.
+        self._json = {c.name: c.column_type != "json" for c in columns if c.parsed_json}
+        self._key, self._where = key, where or path.name
         self._order_base = order_base
         self.rows = 0
         self._columns = columns
@@ -185,6 +198,8 @@ class ParquetFileWriter:
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows:
+            if self._json:
+                check_batch(batch, self._json, self._key, self._where)
             batch = self._with_order(self._fit_text(batch))
             self._measure(batch)
             self._writer.write_batch(batch, row_group_size=max(batch.num_rows, 1))

@@ -130,15 +130,12 @@ class _Table:
         self.watermarks.save(self.table, self.watermark)
         schema = self.plan.arrow_schema.append(pa.field(DELETED_COLUMN, pa.bool_(), nullable=False))
         truncate = self.table.text_overflow == "truncate"
-        self.files = FileSet(
-            # Files are closed between transactions only (`_flush`), never inside a batch.
-            table=dataclasses.replace(self.table, file_rows=2**31 - 1),
-            schema=schema,
+        self.files = FileSet(  # files close between transactions only (`_flush`), never in a batch
+            table=dataclasses.replace(self.table, file_rows=2**31 - 1), schema=schema,
             columns=[FileColumn.from_planned(c, truncate_text=truncate) for c in self.plan.columns],
-            run_id=self.run_id,
-            first_seq=self.watermark.next_seq,
-            lineage=self.watermark.lineage,
-        )
+            run_id=self.run_id, first_seq=self.watermark.next_seq, lineage=self.watermark.lineage,
+            primary_key=self.plan.key_names,
+        )  # fmt: skip
         self.sink = FileSink(self.files, self.watermarks.store, self.tmp)
 
     # -- the stream -------------------------------------------------------------------------

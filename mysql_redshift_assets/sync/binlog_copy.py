@@ -91,6 +91,7 @@ def copy_at_position(
             columns=[FileColumn.from_planned(c, truncate_text=truncate) for c in plan.columns],
             run_id=run_id,
             generation=generation,
+            primary_key=plan.key_names,
         )
         tmp = Path(tempfile.mkdtemp(prefix="mra-binlog-copy-"))
         try:

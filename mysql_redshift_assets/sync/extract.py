@@ -126,6 +126,7 @@ class _Run:
             partition=window.key if window else None,
             partition_path=window.safe_key if window else None,
             lineage=self.watermark.lineage,
+            primary_key=self.plan.key_names,
         )
 
     def write(self, batches: Iterable[Batch], sink: FileSink) -> None:

@@ -56,6 +56,7 @@ class FileSet:
     partition: str | None = None  # the window's partition key
     partition_path: str | None = None  # ... as it appears in store keys
     lineage: str | None = None  # the watermark's: increments' keys never repeat across lives
+    primary_key: tuple[str, ...] = ()  # warehouse names: a refused JSON document's row names it
 
     def key(self, seq: int) -> str:
         if self.generation is None:
@@ -117,6 +118,8 @@ class FileSink:
             self.files.columns,
             compression=parquet_codec(self.files.table.target_kind),
             order_base=self.seq << ORDER_SEQ_SHIFT,
+            key=self.files.primary_key,
+            where=self.files.table.qualified,
         )
         # The store may send the file's finished row groups while the next ones are written.
         self.upload = self.store.begin_file(self.files.key(self.seq))

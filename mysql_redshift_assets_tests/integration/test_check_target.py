@@ -35,11 +35,12 @@ def _schema_exists(schema: str) -> bool:
 
 @pytest.fixture
 def project(make_project: Any, pg_schema: str) -> Any:
-    return make_project({"shop.orders": {"cursor": "updated_at"}}, store="s3", target="postgres",
-                        target_schema=pg_schema)  # fmt: skip
+    # `json: super`: the `json` probe runs (it is SKIP for a pipeline without).
+    return make_project({"shop.orders": {"cursor": "updated_at", "json": "super"}}, store="s3",
+                        target="postgres", target_schema=pg_schema)  # fmt: skip
 
 
-STEPS = ["load", "values", "reload", "widen", "deletes", "validate", "resync", "rowsize"]
+STEPS = ["load", "values", "reload", "widen", "deletes", "validate", "resync", "rowsize", "json"]
 PROBES = ["region", "connect", "latency", "ssl", "isolation", "temp", "create"]
 
 
@@ -51,6 +52,7 @@ def test_every_check_passes_and_nothing_is_left(project: Any, pg_schema: str) ->
     assert by_name["region"].status == "SKIP" and by_name["ssl"].status == "SKIP"
     assert all(by_name[s].status == "OK" for s in STEPS), [c.line for c in checks]
     assert "every value read back equal" in by_name["values"].detail
+    assert "parsed into JSONB and read back the same document" in by_name["json"].detail
     assert "lock held" in by_name["load"].detail
     assert "added_def with its DEFAULT in the 4 older rows" in by_name["reload"].detail
     assert "added_vb BYTEA" in by_name["reload"].detail
@@ -73,7 +75,8 @@ def test_every_check_passes_and_nothing_is_left(project: Any, pg_schema: str) ->
 def test_every_path_on_duckdb(make_project: Any, tmp_path: Any) -> None:
     import duckdb
 
-    project = make_project({"shop.orders": {"cursor": "updated_at"}}, store="s3", target="duckdb")
+    table = {"cursor": "updated_at", "json": "super"}
+    project = make_project({"shop.orders": table}, store="s3", target="duckdb")
     checks = check_target(project, project.pipeline("testpipe"))
     statuses = {c.name: c.status for c in checks}
     assert [c.name for c in checks] == [*PROBES, *STEPS, "cleanup"]
@@ -173,7 +176,7 @@ def test_the_console_command_prints_one_line_per_check(
     code = main(["--pipelines-dir", str(project.root), "check-target", "-p", "testpipe"])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert len(out) == 16 and all(line.split()[0] in ("OK", "SKIP") for line in out)
+    assert len(out) == 17 and all(line.split()[0] in ("OK", "SKIP") for line in out)
 
 
 # -- the bucket's region against the cluster's (moto answers GetBucketLocation) -----------------
