@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from mysql_redshift_assets.config.connections import Strict, check_time_zone
+from mysql_redshift_assets.config.row_filter import FilterSyntaxError, parse_filter
 
 Mode = Literal["incremental", "full", "time", "id_range"]
 
@@ -121,6 +122,22 @@ class TableSpec(Strict):
         description="Run the delete pass at most this often (0: after every load); it reads "
         "MySQL's primary-key index once per pass.",
     )
+
+    where: str | None = Field(
+        None,
+        description="Row filter: only MySQL's rows where this predicate holds reach the "
+        'warehouse (README "Row filters": the accepted predicates).',
+    )
+
+    @field_validator("where")
+    @classmethod
+    def _filter_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_filter(value)
+            except FilterSyntaxError as exc:
+                raise ValueError(f"where: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _mode_needs(self) -> TableSpec:

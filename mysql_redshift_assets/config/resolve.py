@@ -51,6 +51,7 @@ class TableConfig:
     deletes: str = "ignore"
     deletes_every_minutes: float = 0.0
     target_kind: str = "redshift"  # the target's kind: its identifier limit shapes names
+    where: str | None = None  # the row filter (config/row_filter.py, extract/row_filter.py)
 
     @property
     def partitioned(self) -> bool:
@@ -127,6 +128,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 deletes=table.deletes or ("propagate" if table.mode == "incremental" else "ignore"),
                 deletes_every_minutes=table.deletes_every_minutes,
                 target_kind=pipeline.target_kind,
+                where=table.where,
             )
         )
     return configs

@@ -179,7 +179,7 @@ class _Table:
     def _add(self, change: RowChange) -> None:
         keep_deletes = self.table.deletes != "ignore"
         key = self.plan.primary_key or sorted(self.columns)
-        before, after = change.before, change.after
+        before, after = self.plan.through_filter(change.before, change.after)  # `where:`
         if before is not None and keep_deletes:
             same_key = after is not None and all(before[k] == after[k] for k in key)
             if not (same_key and self.plan.primary_key):
