@@ -138,7 +138,7 @@ def plan_table(
         columns=planned,
         primary_key=primary_key,
         cursor=cursor,
-        table_ref=filtered_ref(source, table, row_filter),
+        table_ref=filtered_ref(source, table, row_filter, source_columns),
         select_list=[source.select_expr(c.select_expr) for c in planned],
         order_quoted=order_quoted,
         order_indexes=carried,
@@ -177,14 +177,21 @@ def _row_filter(
         raise ConfigError(table.error("where", str(exc))) from None
 
 
-def filtered_ref(source: Source, table: TableConfig, row_filter: RowFilter | None) -> str:
+def filtered_ref(
+    source: Source,
+    table: TableConfig,
+    row_filter: RowFilter | None,
+    columns: list[SourceColumn],
+) -> str:
     """What every read of `table` selects from: the table, or with a filter its rows where
     the filter holds (a derived table MySQL merges into the outer query: the same plan as a
-    WHERE, indexes included)."""
+    WHERE, indexes included). Its columns are named (`*` leaves out an INVISIBLE column)."""
     ref = source.table_ref(table.source_schema, table.source_table)
     if row_filter is None:
         return ref
-    return f"(SELECT * FROM {ref} WHERE {row_filter.sql}) AS {source.quote(table.source_table)}"
+    names = ", ".join(source.quote(c.name) for c in columns)
+    alias = source.quote(table.source_table)
+    return f"(SELECT {names} FROM {ref} WHERE {row_filter.sql}) AS {alias}"
 
 
 def plan_defaults(source: Source, table: TableConfig) -> dict[str, DeclaredDefault] | None:
