@@ -10,6 +10,7 @@ from __future__ import annotations
 import pymysql
 import pytest
 
+from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.connect import open_source
 from mysql_redshift_assets.extract import plan_table
@@ -89,3 +90,36 @@ def test_mysql_our_sql_and_python_agree_on_every_predicate(mysql, mysql_db, make
         if not theirs == ours == python:
             failures.append(f"{predicate}: mysql {theirs}, rendered {ours}, python {python}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        (
+            {"cursor": "dt", "where": "nope = 1"},
+            r"key where: unknown column 'nope' \(columns: b, c, d, dd",
+        ),
+        (
+            {"capture": "binlog", "where": "c = 'x'"},
+            r"key where: column 'c' has collation utf8mb4_general_ci",
+        ),
+        (
+            {"cursor": "dt", "where": "i = 'x'"},
+            r"key where: column 'i' is int: compare it with a number",
+        ),
+    ],
+)
+def test_a_filter_that_does_not_fit_mysqls_columns_is_refused_at_plan_time(
+    mysql, mysql_db, make_project, spec, says
+):
+    with mysql.cursor() as cur:
+        cur.execute(TABLE.replace("ts TIMESTAMP(6) NULL", "ts TIMESTAMP(6) NULL, c VARCHAR(5)"))
+    project = make_project({f"{mysql_db}.t": spec}, store="local")
+    table = table_config(project.pipeline("testpipe"), f"{mysql_db}.t")
+    source = open_source(project, table.source)
+    try:
+        with pytest.raises(ConfigError, match=says) as err:
+            plan_table(source, table)
+    finally:
+        source.close()
+    assert f"table {mysql_db}.t" in str(err.value) and "testpipe.yml" in str(err.value)

@@ -44,7 +44,8 @@ CHANGES = [
     "UPDATE t SET amount = 51, updated_at = NOW(6) WHERE id = 3",  # out, changed
     "UPDATE t SET id = 30, updated_at = NOW(6) WHERE id = 1",  # a key change, in -> in
     "INSERT INTO t VALUES (20, 'us', 15, NOW(6)), (21, 'asia', 15, NOW(6)), "
-    "(22, NULL, NULL, NOW(6)), (23, 'eu', NULL, NOW(6)), (96, 'us', 99, NOW(6))",
+    "(22, NULL, NULL, NOW(6)), (23, 'eu', NULL, NOW(6)), (96, 'us', 99, NOW(6)), "
+    "(24, 'us  ', 12, NOW(6)), (25, 'Eu', 12, NOW(6))",  # PAD SPACE: 'us  ' in; 'Eu' out
 ]
 LEFT = {1, 6, 7, 9}  # keys the warehouse held that leave MySQL's filtered rows
 
@@ -94,7 +95,8 @@ def _changes_through_the_filter(mysql, sync: Sync, deletes: str) -> None:
             "INSERT INTO t VALUES (%s, %s, %s, '2024-01-01 00:00:00')",
             [(i, region, amount) for i, region, amount in ROWS],
         )
-    sync.run("run-1")
+    extracted, _ = sync.run("run-1")
+    assert extracted.rows == 8  # only the filtered rows are read (not loaded, then deleted)
     first = sync.warehouse_rows(COLUMNS, KEY)
     assert first == _filtered(mysql, WHERE)
     # NULL amount in (IS NULL), 'eu ' in (PAD SPACE), 'EU' out (binary), NULL region out
@@ -106,12 +108,12 @@ def _changes_through_the_filter(mysql, sync: Sync, deletes: str) -> None:
     sync.run("run-2")
     got = sync.warehouse_rows(COLUMNS, KEY)
     want = _filtered(mysql, WHERE)
-    assert [r[0] for r in want] == [2, 8, 10, 12, 13, 20, 23, 30]
+    assert [r[0] for r in want] == [2, 8, 10, 12, 13, 20, 23, 24, 30]
     if deletes == "propagate":
         assert got == want
         counts = _validate(sync)
         assert counts.verdict == "ok", counts.note
-        assert (counts.source_rows, counts.warehouse_rows) == (8, 8)
+        assert (counts.source_rows, counts.warehouse_rows) == (9, 9)
     else:  # the rows that left stay as they were, as deleted rows do
         stayed = [r for r in first if r[0] in LEFT]
         assert got == sorted(want + stayed)
