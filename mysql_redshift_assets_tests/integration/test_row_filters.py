@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.maintenance.resync import resync_table
 from mysql_redshift_assets.maintenance.validate import TableCounts, reconcile_table
 from mysql_redshift_assets.maintenance.windows import window_of
 from mysql_redshift_assets.state.watermark import WatermarkStore
@@ -209,3 +210,55 @@ def test_a_time_partitioned_table_holds_mysqls_filtered_rows(
     counts = _validate(sync)
     assert counts.verdict == "ok", counts.note
     assert counts.source_rows == counts.warehouse_rows == 5
+
+
+def _resync(sync: Sync) -> None:
+    store = open_store(sync.project, sync.table.store)
+    source = open_source(sync.project, sync.table.source)
+    warehouse = open_warehouse(sync.project, sync.table.target)
+    try:
+        resync_table(source, store, warehouse, sync.table, run_id="resync-1")
+    finally:
+        warehouse.close()
+        source.close()
+
+
+@pytest.mark.parametrize("capture", ["cursor", "binlog"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_resync_and_a_full_table_copy_exactly_the_filtered_rows(
+    mysql, mysql_db, make_project, request, target, capture
+):
+    """A generation reads through the filter: a resync of a `deletes: ignore` table leaves
+    exactly MySQL's filtered rows (the rows kept after leaving the filter are gone); a full
+    table's every run does."""
+    spec: dict[str, Any] = {"where": WHERE, "deletes": "ignore"}
+    spec |= {"capture": "binlog"} if capture == "binlog" else {"cursor": "updated_at"}
+    sync = _sync(make_project, mysql_db, request, target, spec)
+    with mysql.cursor() as cur:
+        cur.execute(TABLE)
+        cur.executemany("INSERT INTO t VALUES (%s, %s, %s, NOW(6))", ROWS)
+    sync.run("run-1")
+    with mysql.cursor() as cur:
+        for statement in CHANGES:
+            cur.execute(statement)
+    sync.run("run-2")
+    assert len(sync.warehouse_rows(COLUMNS, KEY)) == 9 + len(LEFT)  # kept: deletes ignored
+    _resync(sync)
+    assert sync.warehouse_rows(COLUMNS, KEY) == _filtered(mysql, WHERE)
+    assert _validate(sync).verdict == "ok"
+
+    if capture == "binlog":
+        return
+    full = Sync.of(
+        make_project, mysql_db, "t", {"mode": "full", "where": WHERE, "target_table": "t_full"},
+        target=target, target_schema=sync.table.target_schema, chunk_rows=3,
+    )  # fmt: skip
+    full.run("full-1")
+    assert full.warehouse_rows(COLUMNS, KEY) == _filtered(mysql, WHERE)
+    with mysql.cursor() as cur:
+        cur.execute("UPDATE t SET region = 'asia' WHERE id = 2")  # out
+        cur.execute("UPDATE t SET region = 'eu' WHERE id = 3")  # into
+    full.run("full-2")
+    assert full.warehouse_rows(COLUMNS, KEY) == _filtered(mysql, WHERE)
+    counts = _validate(full)
+    assert counts.verdict == "ok" and counts.source_rows == 9, counts
