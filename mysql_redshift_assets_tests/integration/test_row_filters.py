@@ -19,7 +19,6 @@ from mysql_redshift_assets.maintenance.windows import window_of
 from mysql_redshift_assets.state.watermark import WatermarkStore
 from mysql_redshift_assets.sync.extract import extract_table
 from mysql_redshift_assets.sync.load import load_table
-from mysql_redshift_assets_tests.conftest import SHARED_MARIADB
 from mysql_redshift_assets_tests.exactness import Sync, read_mysql
 
 pytestmark = pytest.mark.mariadb
@@ -52,17 +51,14 @@ LEFT = {1, 6, 7, 9}  # keys the warehouse held that leave MySQL's filtered rows
 
 
 @pytest.fixture
-def mysql_server(request):
-    """The binlog tests run on the private server with the binlog on (as in
-    test_binlog_capture.py); the cursor tests on the shared one."""
-    if "binlog" not in request.node.name:
-        request.getfixturevalue("mariadb_server")
-        return SHARED_MARIADB
-    private = request.getfixturevalue("private_mariadb")
-    with private.root() as root, root.cursor() as cur:
+def mysql_server(private_mariadb):
+    """The private server with the binlog on (as in test_binlog_capture.py), for the cursor
+    tables too: an open transaction of another test on the shared server would hold a cursor
+    run's late-commit bound (INNODB_TRX is server-wide) below the changes a test expects."""
+    with private_mariadb.root() as root, root.cursor() as cur:
         for host in ("localhost", "127.0.0.1"):
             cur.execute(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mra_test'@'{host}'")
-    return private
+    return private_mariadb
 
 
 def _filtered(mysql, where: str, columns: list[str] = COLUMNS) -> list[tuple[Any, ...]]:
