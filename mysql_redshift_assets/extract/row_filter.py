@@ -272,10 +272,16 @@ def _comparable(kind: str, column: SourceColumn, value: Any, literal: Any) -> tu
             value = dt.datetime(value.year, value.month, value.day)
         return value, literal
     text = value.decode() if isinstance(value, bytes) else str(value)
-    if "nopad" in (column.collation or ""):
+    if _no_pad(column.collation or ""):
         return text, literal
     width = max(len(text), len(literal))  # PAD SPACE: the shorter padded with spaces
     return text.ljust(width), str(literal).ljust(width)
+
+
+def _no_pad(collation: str) -> bool:
+    """NO PAD: MariaDB's `_nopad_` collations and MySQL 8's `_0900_` ones (utf8mb4_0900_bin,
+    MySQL 8's binary utf8mb4 collation, is NO PAD; utf8mb4_bin is PAD SPACE on both)."""
+    return "_nopad_" in collation or "_0900_" in collation
 
 
 def _not(value: bool | None) -> bool | None:

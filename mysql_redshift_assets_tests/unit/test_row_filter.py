@@ -169,3 +169,20 @@ def test_a_keyless_binlog_change_deletes_only_a_row_inside_the_filter() -> None:
     assert _through(OUT, NULL, keyed=False) == (None, None)  # a multiset: never a stray delete
     assert _through(OUT, IN, keyed=False) == (None, IN)
     assert _through(IN, OUT, keyed=False) == (IN, None)
+
+
+@pytest.mark.parametrize(
+    ("collation", "equal"),
+    [("utf8mb4_bin", True), ("utf8mb4_nopad_bin", False), ("utf8mb4_0900_bin", False)],
+)
+def test_trailing_spaces_follow_the_collations_pad_attribute(collation: str, equal: bool) -> None:
+    """PAD SPACE ('a ' = 'a'): utf8mb4_bin on MariaDB and MySQL; NO PAD: MariaDB's
+    utf8mb4_nopad_bin and MySQL 8's utf8mb4_0900_bin (MySQL cannot run here: "This new
+    collation will be NO_PAD", https://dev.mysql.com/worklog/task/?id=13054; MariaDB's
+    SHOW COLLATION shows utf8mb4_bin PAD SPACE)."""
+    columns = {"s": _column("s", "varchar", collation)}
+    bound = bind_filter(
+        "s = 'a'", parse_filter("s = 'a'"), columns, quote=str, zone="UTC", binlog=True
+    )
+    assert bound.holds({"s": "a "}) is equal
+    assert bound.holds({"s": "a"}) is True
