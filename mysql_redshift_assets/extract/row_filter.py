@@ -25,6 +25,7 @@ spaces, `_nopad_bin` as is). A binlog table filtering on a text column of anothe
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,6 +49,7 @@ _TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext"}
 _BYTES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 _TEMPORAL = {"date", "datetime", "timestamp"}
 _BIN_CHARSETS = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
+_WALL_CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?")
 
 
 class FilterError(ValueError):
@@ -167,17 +169,15 @@ class _Binder:
 
     def temporal(self, column: SourceColumn, value: str) -> _Lit:
         try:
-            moment = dt.datetime.fromisoformat(value.strip())
+            if not _WALL_CLOCK.fullmatch(value):  # not Python's other ISO forms (weeks, T)
+                raise ValueError(value)
+            moment = dt.datetime.fromisoformat(value)
         except ValueError:
             raise FilterError(
                 f"column {column.name!r} is {column.data_type}: compare it with "
-                f"'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS[.ffffff]', not {value!r}"
+                f"'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS[.ffffff]' (a wall clock in the table's "
+                f"zone, no offset), not {value!r}"
             ) from None
-        if moment.tzinfo is not None:
-            raise FilterError(
-                f"{value!r}: write the wall clock without an offset (it is read in the table's "
-                "zone, `time_zone:`)"
-            )
         if column.data_type == "timestamp":
             moment = moment.replace(tzinfo=self.zone).astimezone(dt.UTC)
             moment = moment.replace(tzinfo=None)
