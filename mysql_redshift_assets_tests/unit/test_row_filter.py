@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.resolve import table_config
 from mysql_redshift_assets.config.row_filter import parse_filter
+from mysql_redshift_assets.defs.translator import MysqlRedshiftTranslator
 from mysql_redshift_assets.extract.row_filter import FilterError, bind_filter, through_filter
 from mysql_redshift_assets.extract.schema_types import SourceColumn
 from mysql_redshift_assets.project import load_project
@@ -189,3 +191,13 @@ def test_trailing_spaces_follow_the_collations_pad_attribute(collation: str, equ
     )
     assert bound.holds({"s": "a "}) is equal
     assert bound.holds({"s": "a"}) is True
+
+
+def test_the_parquet_assets_description_shows_the_filter(tmp_path: Path) -> None:
+    where = "region IN ('eu', 'us')"
+    table = {"cursor": "updated_at", "where": where}
+    root = write_folder(tmp_path / "p", {"shop": {**PIPELINE, "tables": {"shop.orders": table}}})
+    project = load_project(root)
+    config = table_config(project.pipeline("shop"), "shop.orders")
+    spec = MysqlRedshiftTranslator().get_asset_spec(project, config, "parquet")
+    assert f"Only the rows where `{where}`" in (spec.description or "")
