@@ -32,6 +32,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mysql_redshift_assets.config.errors import ConfigError
+from mysql_redshift_assets.config.resolve import TableConfig
 from mysql_redshift_assets.config.row_filter import (
     BoolOp,
     Compare,
@@ -188,6 +190,24 @@ class _Binder:
 class _Lit:
     sql: str
     value: Any
+
+
+def check_filter_unchanged(table: TableConfig, recorded: str | None) -> None:
+    """An increment reads through the filter the table was copied with: after `where:` changed,
+    rows the new filter adds would arrive only when they change, and rows it drops would stay
+    (a binlog table's, or any with `deletes: ignore`). A resync starts the table over."""
+    if recorded == table.where:
+        return
+    was = f"`{recorded}`" if recorded is not None else "no filter"
+    now = f"`{table.where}`" if table.where is not None else "no filter"
+    raise ConfigError(
+        table.error(
+            "where",
+            f"the table was copied with {was} and is now configured with {now}; its rows "
+            "would mix both. Run `mysql-redshift resync "
+            f"-p {table.pipeline} -t {table.qualified}` to copy it again through the new filter",
+        )
+    )
 
 
 def through_filter(

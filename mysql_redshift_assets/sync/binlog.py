@@ -43,7 +43,7 @@ import pyarrow as pa
 import pymysql
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.extract import Batch, TablePlan, plan_table
+from mysql_redshift_assets.extract import Batch, TablePlan
 from mysql_redshift_assets.extract.binlog.convert import rows_to_arrow
 from mysql_redshift_assets.extract.binlog.positions import (
     BinlogPosition,
@@ -61,7 +61,7 @@ from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import DELETED_COLUMN, FileColumn
-from mysql_redshift_assets.sync.binlog_copy import binlog_source
+from mysql_redshift_assets.sync.binlog_copy import binlog_source, stream_plan
 from mysql_redshift_assets.sync.extract import ExtractResult
 from mysql_redshift_assets.sync.files import FILE_TARGET_BYTES, FileSet, FileSink
 from mysql_redshift_assets.sync.progress import Step, report
@@ -119,7 +119,7 @@ class _Table:
         self.watermark: Watermark = watermark
         self.start: BinlogPosition = position_from_json(watermark.binlog_position)
         self.position = self.start
-        self.plan: TablePlan = plan_table(source, table, watermark.columns)
+        self.plan: TablePlan = stream_plan(source, table, watermark)
         self.columns = {c.source.name for c in self.plan.columns}
         self.result = ExtractResult(table.qualified, run_id, binlog_before=self.start.format())
         self.stopped: BinlogError | None = None

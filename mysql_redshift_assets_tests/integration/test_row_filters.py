@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
 from mysql_redshift_assets.maintenance.resync import resync_table
 from mysql_redshift_assets.maintenance.validate import TableCounts, reconcile_table
@@ -258,3 +259,32 @@ def test_a_resync_and_a_full_table_copy_exactly_the_filtered_rows(
     assert full.warehouse_rows(COLUMNS, KEY) == _filtered(mysql, WHERE)
     counts = _validate(full)
     assert counts.verdict == "ok" and counts.source_rows == 9, counts
+
+
+@pytest.mark.parametrize("capture", ["cursor", "binlog"])
+def test_a_changed_filter_is_refused_until_a_resync(mysql, mysql_db, make_project, capture):
+    """Increments under a new `where:` would mix two filters (rows it adds arrive only when
+    they change; rows it drops stay): refused, naming the resync; after it, exact again."""
+    spec: dict[str, Any] = (
+        {"capture": "binlog"} if capture == "binlog" else {"cursor": "updated_at"}
+    )
+    with mysql.cursor() as cur:
+        cur.execute(TABLE)
+        cur.executemany("INSERT INTO t VALUES (%s, %s, %s, NOW(6))", ROWS)
+    unfiltered = Sync.of(make_project, mysql_db, "t", spec, target="duckdb", chunk_rows=3)
+    unfiltered.run("run-1")
+    assert len(unfiltered.warehouse_rows(COLUMNS, KEY)) == len(ROWS)
+
+    sync = Sync.of(make_project, mysql_db, "t", {**spec, "where": WHERE}, target="duckdb")
+    with pytest.raises(ConfigError, match=r"copied with no filter and is now configured with"):
+        sync.extract("run-2")
+    with pytest.raises(ConfigError, match=rf"mysql-redshift resync -p testpipe -t {mysql_db}\.t"):
+        sync.extract("run-3")
+    assert len(sync.warehouse_rows(COLUMNS, KEY)) == len(ROWS)  # nothing moved
+    _resync(sync)
+    assert sync.warehouse_rows(COLUMNS, KEY) == _filtered(mysql, WHERE)
+    with mysql.cursor() as cur:
+        for statement in CHANGES:
+            cur.execute(statement)
+    sync.run("run-4")  # the filter it was copied with: increments go on
+    assert sync.warehouse_rows(COLUMNS, KEY) == _filtered(mysql, WHERE)
