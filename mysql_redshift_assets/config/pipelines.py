@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from mysql_redshift_assets.config.connections import JsonMode, Strict, check_time_zone
+from mysql_redshift_assets.config.row_filter import FilterSyntaxError, parse_filter
 
 Mode = Literal["incremental", "full", "time", "id_range"]
 
@@ -134,6 +135,22 @@ class TableSpec(Strict):
         description="JSON columns as text (varchar) or parsed into SUPER (JSONB, JSON on the "
         "stand-ins); default: the target's `json:`, else varchar.",
     )
+
+    where: str | None = Field(
+        None,
+        description="Row filter: only MySQL's rows where this predicate holds reach the "
+        'warehouse (README "Row filters": the accepted predicates).',
+    )
+
+    @field_validator("where")
+    @classmethod
+    def _filter_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_filter(value)
+            except FilterSyntaxError as exc:
+                raise ValueError(f"where: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _mode_needs(self) -> TableSpec:

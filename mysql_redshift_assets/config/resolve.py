@@ -55,6 +55,7 @@ class TableConfig:
     # Type-2 history of every version merged (`load/versions.py`); mode incremental, a key.
     history: bool = False
     json: str = "varchar"  # "super": JSON columns parsed into SUPER / JSONB / JSON
+    where: str | None = None  # the row filter (config/row_filter.py, extract/row_filter.py)
 
     @property
     def partitioned(self) -> bool:
@@ -133,6 +134,7 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 target_kind=pipeline.target_kind,
                 history=table.history,
                 json=table.json_mode or pipeline.target_json,
+                where=table.where,
             )
         )
     return configs

@@ -112,6 +112,7 @@ def _store_kind(project: Project, table: TableConfig) -> str:
 
 def _parquet_description(table: TableConfig) -> str:
     capture = f" Change capture: {change_capture(table)}." if table.mode == "incremental" else ""
+    capture += f" Only the rows where `{table.where}` (`where:`)." if table.where else ""
     return (
         f"`{table.qualified}` from source `{table.source}` as Parquet files in store "
         f"`{table.store}` ({table.mode}; {table.chunk_rows:,} rows a query, "

@@ -13,6 +13,8 @@
 - `scope.py`: `Scope`, a table's rows where a predicate holds, and `count_in`, MySQL's count;
   `probes.py`: the other questions that read no rows (first row past a position, the largest
   key, MySQL's row estimate, a round trip).
+- `row_filter.py`: a table's `where:` checked against MySQL's columns: the SQL every read adds
+  (`plan.table_ref` is then the filtered rows) and its evaluation on a binlog row image.
 """
 
 from mysql_redshift_assets.extract.batch import Batch

@@ -35,7 +35,7 @@ def cursor_index_warning(source: Source, plan: TablePlan) -> str | None:
             "cursor_fallback",
             f"the keyset runs on {plan.cursor_expr}, which no plain index serves: each run "
             f"scans and sorts the table (~{rows:,} rows). Fix: on MySQL 8.0.13+ `CREATE INDEX "
-            f"sync_cursor ON {plan.table_ref} (({plan.cursor_expr}), {keys})`; on MariaDB a "
+            f"sync_cursor ON {plan.base_ref or plan.table_ref} (({plan.cursor_expr}), {keys})`; on MariaDB a "
             f"generated column `sync_at AS ({plan.cursor_expr}) STORED` with an index on "
             f"(sync_at, {keys}), used as `cursor: sync_at` (no fallback then; {fallback} is "
             "then only in the generated column)",
@@ -44,5 +44,5 @@ def cursor_index_warning(source: Source, plan: TablePlan) -> str | None:
         "cursor",
         f"no index starts with column {cursor!r}: each incremental run scans and sorts the "
         f"whole table (~{rows:,} rows) to find the rows past the position. Fix: CREATE INDEX "
-        f"sync_cursor ON {plan.table_ref} ({source.quote(cursor)}, {keys})",
+        f"sync_cursor ON {plan.base_ref or plan.table_ref} ({source.quote(cursor)}, {keys})",
     )

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.config.resolve import TableConfig
+from mysql_redshift_assets.config.row_filter import parse_filter
 from mysql_redshift_assets.extract.catalog import DEFAULTS_SQL, DeclaredDefault, declared_defaults
 from mysql_redshift_assets.extract.key_identity import identity_column
 from mysql_redshift_assets.extract.position import KeyColumn, Keyset
-from mysql_redshift_assets.extract.schema_types import PlannedColumn, arrow_schema, plan_columns
+from mysql_redshift_assets.extract.row_filter import RowFilter, bind_filter, through_filter
+from mysql_redshift_assets.extract.schema_types import (
+    PlannedColumn,
+    SourceColumn,
+    arrow_schema,
+    plan_columns,
+)
 from mysql_redshift_assets.extract.source import MySQLSource, Source
 from mysql_redshift_assets.identifiers import IdentifierError, identifier_limit
 
@@ -43,6 +51,14 @@ class TablePlan:
     identity: PlannedColumn | None = None
     zone: str = "UTC"  # the zone this table's DATETIME values are wall clocks in
     fallback: str | None = None  # the cursor's `cursor_fallback` column
+    # `where:` (extract/row_filter.py); with one, `table_ref` is the filtered rows (a derived
+    # table every read selects from) and `base_ref` the table itself.
+    row_filter: RowFilter | None = None
+    base_ref: str = ""
+
+    def through_filter(self, before: Any, after: Any) -> tuple[Any, Any]:
+        """A binlog change's images seen through the row filter (`row_filter.through_filter`)."""
+        return through_filter(self.row_filter, bool(self.primary_key), before, after)
 
     @property
     def cursor_is_pk(self) -> bool:
@@ -124,12 +140,15 @@ def plan_table(
     if fallback is not None:
         order_quoted[0] = f"COALESCE({source.quote(order[0])}, {source.quote(fallback)})"
         carried.insert(1, index_of[fallback])
+    zone = table.time_zone or source.time_zone
+    row_filter = _row_filter(source, table, source_columns, zone)
+    base_ref = source.table_ref(table.source_schema, table.source_table)
     return TablePlan(
         table=table,
         columns=planned,
         primary_key=primary_key,
         cursor=cursor,
-        table_ref=source.table_ref(table.source_schema, table.source_table),
+        table_ref=filtered_ref(source, table, row_filter, source_columns),
         select_list=[source.select_expr(c.select_expr) for c in planned],
         order_quoted=order_quoted,
         order_indexes=carried,
@@ -139,9 +158,50 @@ def plan_table(
             cursor is None or cursor in primary_key,
         ),
         identity=identity,
-        zone=table.time_zone or source.time_zone,
+        zone=zone,
         fallback=fallback,
+        row_filter=row_filter,
+        base_ref=base_ref,
     )
+
+
+def _row_filter(
+    source: Source, table: TableConfig, columns: list[SourceColumn], zone: str
+) -> RowFilter | None:
+    """`where:` checked against MySQL's columns now (an unknown column, a type mismatch, a
+    collation Python cannot follow on a binlog table: a ConfigError naming it)."""
+    if table.where is None:
+        return None
+    if not isinstance(source, MySQLSource):
+        raise ConfigError(table.error("where", "row filters need a MySQL source"))
+    try:
+        return bind_filter(
+            table.where,
+            parse_filter(table.where),
+            {c.name: c for c in columns},
+            quote=source.quote,
+            zone=zone,
+            binlog=table.binlog,
+        )
+    except ValueError as exc:
+        raise ConfigError(table.error("where", str(exc))) from None
+
+
+def filtered_ref(
+    source: Source,
+    table: TableConfig,
+    row_filter: RowFilter | None,
+    columns: list[SourceColumn],
+) -> str:
+    """What every read of `table` selects from: the table, or with a filter its rows where
+    the filter holds (a derived table MySQL merges into the outer query: the same plan as a
+    WHERE, indexes included). Its columns are named (`*` leaves out an INVISIBLE column)."""
+    ref = source.table_ref(table.source_schema, table.source_table)
+    if row_filter is None:
+        return ref
+    names = ", ".join(source.quote(c.name) for c in columns)
+    alias = source.quote(table.source_table)
+    return f"(SELECT {names} FROM {ref} WHERE {row_filter.sql}) AS {alias}"
 
 
 def plan_defaults(source: Source, table: TableConfig) -> dict[str, DeclaredDefault] | None:

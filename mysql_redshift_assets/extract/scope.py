@@ -27,7 +27,12 @@ class Scope:
     params: tuple[Any, ...] = ()
 
     def within(self, where: str, params: Sequence[Any] = ()) -> Scope:
-        return replace(self, where=where, params=tuple(params))
+        """These rows where `where` also holds (a table's row filter stays)."""
+        if self.where and where:
+            return replace(
+                self, where=f"({self.where}) AND ({where})", params=(*self.params, *params)
+            )
+        return replace(self, where=where or self.where, params=(*self.params, *params))
 
     @property
     def whole(self) -> bool:
@@ -40,8 +45,10 @@ class Scope:
 
 
 def source_scope(plan: TablePlan) -> Scope:
-    """Every row of the MySQL table `plan` reads."""
-    return Scope(plan.table.source_schema, plan.table.source_table)
+    """Every row of the MySQL table `plan` reads: with a row filter (`where:`), its rows where
+    the filter holds."""
+    where = plan.row_filter.sql if plan.row_filter is not None else ""
+    return Scope(plan.table.source_schema, plan.table.source_table, where)
 
 
 def count_in(source: Source, scope: Scope) -> int:

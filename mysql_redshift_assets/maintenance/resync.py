@@ -140,6 +140,7 @@ def extract_generation(
         plan = plan_table(source, table, old.columns if old else None)
         watermark = Watermark(table=table.qualified, mode=table.mode)  # a new lineage
         watermark.warehouse_names = old.warehouse_names if old else {}  # the same table
+        watermark.row_filter = table.where
         watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)
         result = ResyncResult(table=table.qualified, windows=[w.key for w in windows if w])
         # Every bound before the snapshot opens: what it cannot see is later than them.

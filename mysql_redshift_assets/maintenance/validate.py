@@ -150,9 +150,10 @@ def _counted(
     if table.mode == "full":
         source_rows = parquet_rows
         note = f"source has {total:,} rows now; the newest generation holds {parquet_rows:,}"
-    elif table.binlog:  # no cursor to tell changed rows by: MySQL's table as it is now
-        source_rows = total
-        note = "Parquet rows include the copy and every change read from the binlog"
+    elif table.binlog:  # no cursor: a position in the binlog, not a row predicate, says what
+        # is read; every row of MySQL now is expected (a change since the last run differs)
+        later = Pending(None, source_scope(plan).within("1 = 0"), 0)
+        source_rows, note = total, "binlog capture: MySQL now against the last run's position"
     else:
         later = not_yet_extracted(source, plan, watermark, total)
         source_rows = total - later.rows

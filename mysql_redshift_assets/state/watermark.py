@@ -142,6 +142,10 @@ class Watermark(_Model):
     # (or in the generation the initial copy read at it); None: no copy yet.
     binlog_position: dict[str, Any] | None = None
     updated_at: datetime | None = None
+    # The `where:` the table's rows were read through since its last whole-table read (a
+    # first copy, a full generation, a resync); an increment under another filter is refused
+    # (`extract/row_filter.check_filter_unchanged`).
+    row_filter: str | None = None
 
     def begin_session(
         self, run_id: str, columns: dict[str, str], primary_key: list[str], cursor: str | None

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pymysql
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.extract import Batch, TablePlan, plan_table
+from mysql_redshift_assets.extract import Batch, TablePlan
 from mysql_redshift_assets.extract.binlog.convert import rows_to_arrow
 from mysql_redshift_assets.extract.binlog.positions import (
     BinlogPosition,
@@ -63,7 +63,7 @@ from mysql_redshift_assets.state.lease import table_lease
 from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import DELETED_COLUMN, FileColumn
-from mysql_redshift_assets.sync.binlog_copy import binlog_source
+from mysql_redshift_assets.sync.binlog_copy import binlog_source, stream_plan
 from mysql_redshift_assets.sync.binlog_shape import image_shape, loaded_shape, names_table
 from mysql_redshift_assets.sync.extract import ExtractResult
 from mysql_redshift_assets.sync.files import FILE_TARGET_BYTES, FileSet, FileSink
@@ -107,7 +107,7 @@ class _Table:
         self.watermark: Watermark = watermark
         self.start: BinlogPosition = position_from_json(watermark.binlog_position)
         self.position = self.start
-        self.plan: TablePlan = loaded_shape(plan_table(source, table, watermark.columns), watermark)
+        self.plan: TablePlan = loaded_shape(stream_plan(source, table, watermark), watermark)
         self.columns = {c.source.name for c in self.plan.columns}
         self.result = ExtractResult(table.qualified, run_id, binlog_before=self.start.format())
         self.stopped: BinlogError | None = None
@@ -164,7 +164,7 @@ class _Table:
     def _add(self, change: RowChange) -> None:
         keep_deletes = self.table.deletes != "ignore"
         key = self.plan.primary_key or sorted(self.columns)
-        before, after = change.before, change.after
+        before, after = self.plan.through_filter(change.before, change.after)  # `where:`
         if before is not None and keep_deletes:
             same_key = after is not None and all(before[k] == after[k] for k in key)
             if not (same_key and self.plan.primary_key):

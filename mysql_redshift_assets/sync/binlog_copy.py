@@ -28,8 +28,9 @@ from pathlib import Path
 import pymysql
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.extract import Scan, plan_table, read_table
+from mysql_redshift_assets.extract import Scan, TablePlan, plan_table, read_table
 from mysql_redshift_assets.extract.binlog.preflight import preflight
+from mysql_redshift_assets.extract.row_filter import check_filter_unchanged
 from mysql_redshift_assets.extract.snapshot_bounds import check_written, snapshot_rows
 from mysql_redshift_assets.extract.source import MySQLSource, Source
 from mysql_redshift_assets.naming import generation_id
@@ -40,6 +41,13 @@ from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets.sync.extract import ExtractResult
 from mysql_redshift_assets.sync.files import FileSet, FileSink
+
+
+def stream_plan(source: Source, table: TableConfig, watermark: Watermark) -> TablePlan:
+    """The plan a stream reads `table`'s changes by: under the filter it was copied with
+    (`where:` changed since: refused, naming the resync, before any change is read)."""
+    check_filter_unchanged(table, watermark.row_filter)
+    return plan_table(source, table, watermark.columns)
 
 
 def binlog_source(source: Source, table: TableConfig) -> MySQLSource:
@@ -81,6 +89,7 @@ def copy_at_position(
         plan = plan_table(source, table, old.columns if old else None)
         watermark = Watermark(table=table.qualified, mode=table.mode)  # a new lineage
         watermark.warehouse_names = old.warehouse_names if old else {}  # the same table
+        watermark.row_filter = table.where
         watermark.begin_session(run_id, plan.column_map, plan.primary_key, None)
         generation = generation_id(run_id)
         watermark.begin_generation(generation, None)

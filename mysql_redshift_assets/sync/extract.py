@@ -38,6 +38,7 @@ from mysql_redshift_assets.extract.bounds import reread_rows, run_bounds
 from mysql_redshift_assets.extract.indexes import cursor_index_warning
 from mysql_redshift_assets.extract.key_identity import check_loaded_with_identity
 from mysql_redshift_assets.extract.probes import estimated_rows
+from mysql_redshift_assets.extract.row_filter import check_filter_unchanged
 from mysql_redshift_assets.extract.snapshot_bounds import (
     check_written,
     snapshot_rows,
@@ -169,6 +170,10 @@ def extract_table(
         )
         result = ExtractResult(table=table.qualified, run_id=run_id)
         result.position_before = watermark.position.model_copy() if watermark.position else None
+        if table.mode == "full" or (window is None and watermark.position is None):
+            watermark.row_filter = table.where  # a whole-table read: the filter it reads by
+        elif window is None:
+            check_filter_unchanged(table, watermark.row_filter)
         watermark.begin_session(run_id, plan.column_map, plan.primary_key, plan.cursor)
         watermarks.save(table, watermark)
         run = _Run(table, watermarks, watermark, plan, result, on_file, page_rows)
