@@ -51,6 +51,9 @@ class TableConfig:
     deletes: str = "ignore"
     deletes_every_minutes: float = 0.0
     target_kind: str = "redshift"  # the target's kind: its identifier limit shapes names
+    exclude_columns: tuple[str, ...] = ()  # never read (extract/shaping.py)
+    hash_columns: tuple[str, ...] = ()  # stored as HMAC-SHA-256 hex (extract/shaping.py)
+    hash_key: str | None = None  # the `${VAR}` reference, never the key itself
 
     @property
     def partitioned(self) -> bool:
@@ -127,6 +130,9 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 deletes=table.deletes or ("propagate" if table.mode == "incremental" else "ignore"),
                 deletes_every_minutes=table.deletes_every_minutes,
                 target_kind=pipeline.target_kind,
+                exclude_columns=tuple(table.exclude_columns),
+                hash_columns=tuple(table.hash_columns),
+                hash_key=table.hash_key or spec.hash_key,
             )
         )
     return configs

@@ -19,6 +19,7 @@ from mysql_redshift_assets.extract.catalog import DEFAULTS_SQL, DeclaredDefault,
 from mysql_redshift_assets.extract.key_identity import identity_column
 from mysql_redshift_assets.extract.position import KeyColumn, Keyset
 from mysql_redshift_assets.extract.schema_types import PlannedColumn, arrow_schema, plan_columns
+from mysql_redshift_assets.extract.shaping import hash_column, hash_key, shape_columns
 from mysql_redshift_assets.extract.source import MySQLSource, Source
 from mysql_redshift_assets.identifiers import IdentifierError, identifier_limit
 
@@ -43,6 +44,8 @@ class TablePlan:
     identity: PlannedColumn | None = None
     zone: str = "UTC"  # the zone this table's DATETIME values are wall clocks in
     fallback: str | None = None  # the cursor's `cursor_fallback` column
+    # `hash_columns:` as planned unhashed: how a binlog image's value becomes the HMAC's bytes
+    unhashed: tuple[PlannedColumn, ...] = ()
 
     @property
     def cursor_is_pk(self) -> bool:
@@ -84,6 +87,9 @@ def plan_table(
         )
     limit = identifier_limit(table.target_kind)
     recorded = _recorded_names(table, loaded_names or {}, limit)
+    declared_key = table.primary_key or source.primary_key(table.source_schema, table.source_table)
+    # `exclude_columns:` are never planned, `hash_columns:` are planned as their HMAC
+    source_columns = shape_columns(table, source_columns, declared_key)
     try:
         planned = plan_columns(
             source_columns, table=table.qualified, limit=limit, recorded=recorded
@@ -91,6 +97,10 @@ def plan_table(
     except IdentifierError as exc:
         raise ConfigError(table.error(None, str(exc))) from None
     primary_key = _primary_key(source, table, {c.source.name for c in planned})
+    key = hash_key(table)
+    unhashed = tuple(c for c in planned if c.source.name in table.hash_columns)
+    if key is not None:
+        planned = [hash_column(c, key) if c in unhashed else c for c in planned]
     prefixes = source.key_prefixes(table.source_schema, table.source_table)
     # The binlog carries a key's exact old and new bytes (a key change is a delete and an
     # insert), so a binlog table needs no identity of MySQL's collation.
@@ -131,6 +141,7 @@ def plan_table(
         identity=identity,
         zone=table.time_zone or source.time_zone,
         fallback=fallback,
+        unhashed=unhashed,
     )
 
 
@@ -140,9 +151,12 @@ def plan_defaults(source: Source, table: TableConfig) -> dict[str, DeclaredDefau
     if not isinstance(source, MySQLSource):
         return None
     params = (table.source_schema, table.source_table)
-    return declared_defaults(
+    defaults = declared_defaults(
         row for chunk in source.stream(DEFAULTS_SQL, params, 10_000) for row in chunk
     )
+    # an excluded column's DEFAULT is never loaded, a hashed one's is a raw value (NULL then)
+    hidden = {*table.exclude_columns, *table.hash_columns}
+    return {name: d for name, d in defaults.items() if name not in hidden}
 
 
 def _fallback(

@@ -55,6 +55,7 @@ from mysql_redshift_assets.extract.binlog.positions import (
 from mysql_redshift_assets.extract.binlog.preflight import check_position, preflight
 from mysql_redshift_assets.extract.binlog.server import BinlogError
 from mysql_redshift_assets.extract.binlog.stream import RowChange, Transaction, read_transactions
+from mysql_redshift_assets.extract.shaping import hash_key, image_mismatch, image_shaper
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.state.fenced import FencedStore
 from mysql_redshift_assets.state.lease import table_lease
@@ -121,6 +122,8 @@ class _Table:
         self.position = self.start
         self.plan: TablePlan = plan_table(source, table, watermark.columns)
         self.columns = {c.source.name for c in self.plan.columns}
+        # on receipt: `exclude_columns:` dropped, `hash_columns:` hashed (extract/shaping.py)
+        self.shaper = image_shaper(table, self.plan.unhashed, hash_key(table))
         self.result = ExtractResult(table.qualified, run_id, binlog_before=self.start.format())
         self.stopped: BinlogError | None = None
         self._rows: list[dict[str, Any]] = []
@@ -163,11 +166,11 @@ class _Table:
                 self._stop(transaction, f"a statement changed it: {transaction.ddl[:200]!r}")
                 return
         else:
-            mine = [c for c in transaction.changes if c.table == self.name]
+            mine = [self.shaper.change(c) for c in transaction.changes if c.table == self.name]
             for change in mine:
                 image = change.after if change.after is not None else change.before
                 if image is not None and set(image) != self.columns:
-                    self._stop(transaction, _shape(image, self.columns))
+                    self._stop(transaction, image_mismatch(image, self.columns))
                     return
             for change in mine:
                 self._add(change)
@@ -264,13 +267,6 @@ class _Table:
         self.watermark.fail(error)
         with contextlib.suppress(Exception):
             self.watermarks.save(self.table, self.watermark)
-
-
-def _shape(image: dict[str, Any], columns: set[str]) -> str:
-    extra, missing = sorted(set(image) - columns), sorted(columns - set(image))
-    parts = [f"columns {', '.join(extra)} are not in the table now"] if extra else []
-    parts += [f"the table now has {', '.join(missing)}, which the row lacks"] if missing else []
-    return "a row image does not match the table's columns: " + "; ".join(parts)
 
 
 Outcome = ExtractResult | BaseException
