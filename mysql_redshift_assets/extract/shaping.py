@@ -151,12 +151,19 @@ def hmac_hex(key: bytes, message: str | bytes) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
+def key_id(key: bytes) -> str:
+    """A key's name in the files' column types: its HMAC of a constant, cut to 12 hex digits.
+    It tells two keys apart (a changed key is refused: old and new hashes would not join) and
+    says nothing of the key itself."""
+    return hmac_hex(key, b"mysql_redshift_assets hash key id")[:12]
+
+
 def hash_column(col: PlannedColumn, key: bytes) -> PlannedColumn:
     """`col` planned as its HMAC: hex text of 64 characters, computed in the SELECT."""
     source = dataclasses.replace(
         col.source,
         data_type=HASHED_TYPE,
-        column_type=f"hmac sha256 of {col.source.column_type}",
+        column_type=f"{HASHED_TYPE} key {key_id(key)} of {col.source.column_type}",
         char_octet_length=HASH_HEX,
         charset="ascii",
         collation=None,

@@ -22,6 +22,7 @@ from mysql_redshift_assets.defs.metadata import column_schema, parquet_metadata,
 from mysql_redshift_assets.extract import plan_table
 from mysql_redshift_assets.extract.readers import BINARY_MIN_CHUNK_ROWS
 from mysql_redshift_assets.extract.shaping import _pads
+from mysql_redshift_assets.maintenance.resync import resync_table
 from mysql_redshift_assets.maintenance.validate import reconcile_table
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
@@ -232,3 +233,36 @@ def test_a_key_the_cursor_or_an_unknown_column_is_refused(
         source.close()
     assert str(err.value).startswith(f"{sync.table.config_file}: table {mysql_db}.t, key ")
     assert message in str(err.value) and HASH_KEY not in str(err.value)
+
+
+def test_shaping_a_loaded_table_is_refused_until_a_resync(
+    mysql, mysql_db, make_project, monkeypatch
+):
+    """Rows loaded before keep what they hold until read again: a changed exclusion, hashing or
+    key is refused before an increment, and a resync replaces the table whole."""
+    monkeypatch.setenv("MRA_TEST_HASH_KEY", HASH_KEY)
+    _table(mysql)
+    Sync.of(make_project, mysql_db, "t", {"cursor": "updated_at"}).run("plain")
+    sync = Sync.of(make_project, mysql_db, "t", {"cursor": "updated_at", **SHAPING},
+                   hash_key="${MRA_TEST_HASH_KEY}")  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        sync.run("shaped")
+    message = str(err.value)
+    assert message.startswith(f"{sync.table.config_file}: table {mysql_db}.t, key hash_columns: ")
+    assert "hashing changed for email (not hashed -> hmac sha256 key " in message
+    assert "note, ssn now excluded since the files already extracted" in message
+    assert f"Run `mysql-redshift resync -p testpipe -t {mysql_db}.t`" in message
+    source = open_source(sync.project, sync.table.source)
+    warehouse = open_warehouse(sync.project, sync.table.target)
+    try:
+        store = open_store(sync.project, sync.table.store)
+        resync_table(source, store, warehouse, sync.table, run_id="resync-1")
+    finally:
+        source.close()
+        warehouse.close()
+    _assert_shaped_equal(mysql, sync)
+    sync.run("after")  # the files now hold the new shape: an increment runs
+    _assert_shaped_equal(mysql, sync)
+    monkeypatch.setenv("MRA_TEST_HASH_KEY", HASH_KEY + "-rotated")  # old and new would not join
+    with pytest.raises(ConfigError, match=r"hashing changed for email \(hmac sha256 key \w+ -> "):
+        sync.run("rotated")
