@@ -15,9 +15,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from dagster import AssetKey
 
 from mysql_redshift_assets.config.errors import ConfigError
 from mysql_redshift_assets.connect import open_source, open_store, open_warehouse
+from mysql_redshift_assets.defs.checks import schema_drift_result
 from mysql_redshift_assets.defs.metadata import column_schema, parquet_metadata, warehouse_metadata
 from mysql_redshift_assets.extract import plan_table
 from mysql_redshift_assets.extract.readers import BINARY_MIN_CHUNK_ROWS
@@ -26,6 +28,7 @@ from mysql_redshift_assets.maintenance.resync import resync_table
 from mysql_redshift_assets.maintenance.validate import reconcile_table
 from mysql_redshift_assets.naming import target_table
 from mysql_redshift_assets.state.watermark import WatermarkStore
+from mysql_redshift_assets.sync.drift import check_schema
 from mysql_redshift_assets_tests.conftest import pg_query
 from mysql_redshift_assets_tests.exactness import Sync, read_mysql
 
@@ -170,14 +173,19 @@ def test_excluded_and_hashed_columns_reach_no_file_log_or_metadata(
     assert counts.columns_not_compared == {}
     store = open_store(sync.project, sync.table.store)
     source = open_source(sync.project, sync.table.source)
+    warehouse = open_warehouse(sync.project, sync.table.target)
     try:
         plan = plan_table(source, sync.table)
+        drift = check_schema(source, store, warehouse, sync.table)  # the schema drift check
     finally:
         source.close()
+        warehouse.close()
+    assert drift.passed, drift.describe()
     metadata = [
         column_schema(plan, sync.table),
         parquet_metadata(sync.table, store, [first[0], second[0]]),
         warehouse_metadata(sync.table, [first[1], second[1]], plan),
+        schema_drift_result(AssetKey("t"), drift), drift.describe(),
         first, second, counts.as_dict(), sync.table,  # (the plan in memory holds the SQL)
     ]  # fmt: skip
     files, parquets = _texts_of_files(tmp_path)
