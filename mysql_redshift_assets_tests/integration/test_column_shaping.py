@@ -274,3 +274,31 @@ def test_shaping_a_loaded_table_is_refused_until_a_resync(
     monkeypatch.setenv("MRA_TEST_HASH_KEY", HASH_KEY + "-rotated")  # old and new would not join
     with pytest.raises(ConfigError, match=r"hashing changed for email \(hmac sha256 key \w+ -> "):
         sync.run("rotated")
+
+
+def test_a_keyless_full_table_is_shaped_too(mysql, mysql_db, make_project, monkeypatch, caplog):
+    """No key (mode full): the rows are read by one ordered query, and none of an excluded or
+    raw hashed value reaches a file, a log line or a result (validate counts a full table's
+    rows)."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("MRA_TEST_HASH_KEY", HASH_KEY)
+    with mysql.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT, email VARCHAR(80), note TEXT, city VARCHAR(40))")
+        cur.executemany(
+            "INSERT INTO t VALUES (%s, %s, %s, %s)",
+            [(i % 4, f"{EMAIL}-{i % 3}", f"{NOTE} {i}", f"{KEEP}{i % 2}") for i in range(12)],
+        )
+    spec = {"mode": "full", "exclude_columns": ["note"], "hash_columns": ["email"]}
+    sync = Sync.of(make_project, mysql_db, "t", spec, hash_key="${MRA_TEST_HASH_KEY}")
+    extracted, loaded = sync.run("full-1")
+    raw = read_mysql(mysql, "t", ["id", "email", "city"], ["id", "email", "city"])
+    expected = sorted((i, _hmac(email), city) for i, email, city in raw)
+    assert sorted(sync.warehouse_rows(["id", "email", "city"], ["id", "email", "city"])) == expected
+    counts = _validate(sync)
+    assert counts.verdict == "ok", counts
+    texts = [repr((extracted, loaded, counts.as_dict()))]
+    texts += [f"{r.getMessage()} {r.args!r}" for r in caplog.records]
+    files, _ = _texts_of_files(Path(sync.project.root).parent)
+    for marker in FORBIDDEN:
+        assert not [t for t in texts if marker in t], marker
+        assert not [n for n, data in files.items() if marker.encode() in data], marker
