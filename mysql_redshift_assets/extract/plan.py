@@ -8,7 +8,7 @@ column whose normalised name changed since the last run. The plan is a value: it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -96,7 +96,7 @@ def plan_table(
         )
     except IdentifierError as exc:
         raise ConfigError(table.error(None, str(exc))) from None
-    primary_key = _primary_key(source, table, {c.source.name for c in planned})
+    primary_key = _primary_key(declared_key, table, {c.source.name for c in planned})
     key = hash_key(table)
     unhashed = tuple(c for c in planned if c.source.name in table.hash_columns)
     if key is not None:
@@ -210,11 +210,9 @@ def _recorded_names(
     return loaded_names
 
 
-def _primary_key(source: Source, table: TableConfig, names: set[str]) -> list[str]:
+def _primary_key(declared: Sequence[str], table: TableConfig, names: set[str]) -> list[str]:
     """The configured or MySQL's primary key, checked (with the cursor) against the columns."""
-    primary_key = list(
-        table.primary_key or source.primary_key(table.source_schema, table.source_table)
-    )
+    primary_key = list(declared)
     for key, columns in (
         ("primary_key", primary_key),
         ("cursor", [table.cursor] if table.cursor else []),
