@@ -201,7 +201,8 @@ def normalize_columns(
         if normalized in owner:
             raise IdentifierError(
                 f"table {table!r}: columns {owner[normalized]!r} and {source!r} both become "
-                f"{normalized!r}; rename one of them in MySQL or exclude it"
+                f"{normalized!r}; rename one of them in MySQL or leave one out with the table's "
+                f"`exclude_columns: [{source}]`"
             )
         owner[normalized] = source
         result[source] = normalized

@@ -3,6 +3,7 @@ unknown keys rejected (`config/connections.py`: the connections they name)."""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -24,6 +25,15 @@ DEFAULT_LATE_COMMIT_WINDOW_SECONDS = 900
 # https://docs.aws.amazon.com/redshift/latest/dg/t_Sorting_data.html: "An INTERLEAVED sort key
 # can use a maximum of eight columns."
 MAX_INTERLEAVED_COLUMNS = 8
+
+
+def check_hash_key(value: str | None) -> None:
+    """A `hash_key:` names an environment variable: the secret never sits in a YAML file."""
+    if value is not None and not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value.strip()):
+        raise ValueError(
+            "hash_key: write it as `${ENV_VAR}`, the environment variable holding the key "
+            "(the key itself is a secret: never in a file)"
+        )
 
 
 class SortKeySpec(Strict):
@@ -152,6 +162,22 @@ class TableSpec(Strict):
                 raise ValueError(f"where: {exc}") from None
         return value
 
+    exclude_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns never read: no SELECT names them, binlog images lose them on "
+        "receipt; never in a file, a log line or metadata. Not a key or the cursor.",
+    )
+    hash_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns stored as HMAC-SHA-256(hash_key, value), 64 hex characters, "
+        "computed before any file (by MySQL on query capture). Text, integer or binary; not "
+        "a key or the cursor.",
+    )
+    hash_key: str | None = Field(
+        None,
+        description="`${ENV_VAR}` holding the key of `hash_columns:` (default: the pipeline's).",
+    )
+
     @model_validator(mode="after")
     def _mode_needs(self) -> TableSpec:
         if self.mode == "time" and (self.partitions is None or self.cursor is None):
@@ -231,6 +257,17 @@ class TableSpec(Strict):
                 "(deletes come with the stream; `deletes: ignore` keeps deleted rows)"
             )
 
+    @model_validator(mode="after")
+    def _column_lists(self) -> TableSpec:
+        both = sorted(set(self.exclude_columns) & set(self.hash_columns))
+        if both:
+            raise ValueError(
+                f"hash_columns: {', '.join(both)} also in `exclude_columns:`; an excluded "
+                "column is never read, so it cannot be hashed: keep it in one list"
+            )
+        check_hash_key(self.hash_key)
+        return self
+
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
@@ -294,6 +331,20 @@ class PipelineFile(Strict):
         None, description="Runs the pipeline's unpartitioned tables."
     )
     tables: dict[str, TableSpec]
+    hash_key: str | None = Field(
+        None, description="`${ENV_VAR}` holding the key of the tables' `hash_columns:`."
+    )
+
+    @model_validator(mode="after")
+    def _hash_keys(self) -> PipelineFile:
+        check_hash_key(self.hash_key)
+        for name, table in self.tables.items():
+            if table.hash_columns and table.hash_key is None and self.hash_key is None:
+                raise ValueError(
+                    f"table {name!r}, key hash_columns: needs `hash_key: ${{ENV_VAR}}` on the "
+                    "table or the pipeline (the secret key of the HMAC)"
+                )
+        return self
 
     @field_validator("tables")
     @classmethod

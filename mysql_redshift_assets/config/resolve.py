@@ -56,6 +56,9 @@ class TableConfig:
     history: bool = False
     json: str = "varchar"  # "super": JSON columns parsed into SUPER / JSONB / JSON
     where: str | None = None  # the row filter (config/row_filter.py, extract/row_filter.py)
+    exclude_columns: tuple[str, ...] = ()  # never read (extract/shaping.py)
+    hash_columns: tuple[str, ...] = ()  # stored as HMAC-SHA-256 hex (extract/shaping.py)
+    hash_key: str | None = None  # the `${VAR}` reference, never the key itself
 
     @property
     def partitioned(self) -> bool:
@@ -135,6 +138,9 @@ def table_configs(pipeline: Pipeline) -> list[TableConfig]:
                 history=table.history,
                 json=table.json_mode or pipeline.target_json,
                 where=table.where,
+                exclude_columns=tuple(table.exclude_columns),
+                hash_columns=tuple(table.hash_columns),
+                hash_key=table.hash_key or spec.hash_key,
             )
         )
     return configs

@@ -8,7 +8,7 @@ column whose normalised name changed since the last run. The plan is a value: it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from mysql_redshift_assets.extract.schema_types import (
     arrow_schema,
     plan_columns,
 )
+from mysql_redshift_assets.extract.shaping import hash_column, hash_key, shape_columns
 from mysql_redshift_assets.extract.source import MySQLSource, Source
 from mysql_redshift_assets.identifiers import IdentifierError, identifier_limit
 
@@ -59,6 +60,9 @@ class TablePlan:
     def through_filter(self, before: Any, after: Any) -> tuple[Any, Any]:
         """A binlog change's images seen through the row filter (`row_filter.through_filter`)."""
         return through_filter(self.row_filter, bool(self.primary_key), before, after)
+
+    # `hash_columns:` as planned unhashed: how a binlog image's value becomes the HMAC's bytes
+    unhashed: tuple[PlannedColumn, ...] = ()
 
     @property
     def cursor_is_pk(self) -> bool:
@@ -106,6 +110,9 @@ def plan_table(
         )
     limit = identifier_limit(table.target_kind)
     recorded = _recorded_names(table, loaded_names or {}, limit)
+    declared_key = table.primary_key or source.primary_key(table.source_schema, table.source_table)
+    # `exclude_columns:` are never planned, `hash_columns:` are planned as their HMAC
+    source_columns = shape_columns(table, source_columns, declared_key)
     try:
         planned = plan_columns(
             source_columns,
@@ -116,7 +123,11 @@ def plan_table(
         )
     except IdentifierError as exc:
         raise ConfigError(table.error(None, str(exc))) from None
-    primary_key = _primary_key(source, table, {c.source.name for c in planned})
+    primary_key = _primary_key(declared_key, table, {c.source.name for c in planned})
+    key = hash_key(table)
+    unhashed = tuple(c for c in planned if c.source.name in table.hash_columns)
+    if key is not None:
+        planned = [hash_column(c, key) if c in unhashed else c for c in planned]
     prefixes = source.key_prefixes(table.source_schema, table.source_table)
     # The binlog carries a key's exact old and new bytes (a key change is a delete and an
     # insert), so a binlog table needs no identity of MySQL's collation.
@@ -162,6 +173,7 @@ def plan_table(
         fallback=fallback,
         row_filter=row_filter,
         base_ref=base_ref,
+        unhashed=unhashed,
     )
 
 
@@ -210,9 +222,12 @@ def plan_defaults(source: Source, table: TableConfig) -> dict[str, DeclaredDefau
     if not isinstance(source, MySQLSource):
         return None
     params = (table.source_schema, table.source_table)
-    return declared_defaults(
+    defaults = declared_defaults(
         row for chunk in source.stream(DEFAULTS_SQL, params, 10_000) for row in chunk
     )
+    # an excluded column's DEFAULT is never loaded, a hashed one's is a raw value (NULL then)
+    hidden = {*table.exclude_columns, *table.hash_columns}
+    return {name: d for name, d in defaults.items() if name not in hidden}
 
 
 def _fallback(
@@ -266,11 +281,9 @@ def _recorded_names(
     return loaded_names
 
 
-def _primary_key(source: Source, table: TableConfig, names: set[str]) -> list[str]:
+def _primary_key(declared: Sequence[str], table: TableConfig, names: set[str]) -> list[str]:
     """The configured or MySQL's primary key, checked (with the cursor) against the columns."""
-    primary_key = list(
-        table.primary_key or source.primary_key(table.source_schema, table.source_table)
-    )
+    primary_key = list(declared)
     for key, columns in (
         ("primary_key", primary_key),
         ("cursor", [table.cursor] if table.cursor else []),

@@ -30,6 +30,7 @@ from mysql_redshift_assets.extract.plan import TablePlan
 from mysql_redshift_assets.extract.position import Position, keyset_values
 from mysql_redshift_assets.extract.readers import PageRequest, TableReader, TextPages, open_reader
 from mysql_redshift_assets.extract.readers.binary import BinaryPathUnavailable
+from mysql_redshift_assets.extract.shaping import redact
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.extract.zones import datetimes_to_utc, is_utc
 
@@ -83,7 +84,8 @@ def read_table(source: Source, scan: Scan) -> Iterator[Batch]:
         return
     except BinaryPathUnavailable as exc:
         where = after or "the start"
-        log.warning("%s: %s; reading on with pymysql from %s", plan.table.qualified, exc, where)
+        why = redact(str(exc))  # never a hash key's pads, should a message quote the query
+        log.warning("%s: %s; reading on with pymysql from %s", plan.table.qualified, why, where)
     remaining = None if scan.max_rows is None else scan.max_rows - taken
     if remaining is None or remaining > 0:
         text = TextPages(source, plan, scan.rows_a_page)

@@ -31,7 +31,8 @@ def refuse_oversize_text(
                 f"{f.key} holds text longer than Redshift's 65,535-byte VARCHAR ({detail}); "
                 f"a COPY would fail. Set `text_overflow: truncate` for table "
                 f"{request.table.qualified} in {request.table.config_file} to cut such "
-                "values at extraction (counted in metadata), then re-extract"
+                "values at extraction (counted in metadata), or leave the column out with "
+                f"`exclude_columns: [{', '.join(footer.oversize)}]`; then re-extract"
             )
 
 
@@ -96,8 +97,9 @@ def refuse_rows_over_limit(
                 f"{limit:,}-byte row limit of Redshift's COPY "
                 "(https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-data-source.html);"
                 f" nothing was loaded. Its widest columns: {columns}. Shrink or move such values "
-                f"in MySQL, then run `{_resync(request)}` to re-extract the table "
-                "(a per-table column exclusion does not exist yet)"
+                "in MySQL, or leave columns out with the table's `exclude_columns: [...]` in "
+                f"{request.table.config_file}; then run `{_resync(request)}` to re-extract the "
+                "table"
             )
 
 
@@ -122,13 +124,15 @@ def _width_fix(col: FileColumn, request: LoadRequest) -> str:
     if REDSHIFT.column_type(col).startswith("VARBYTE"):
         return (
             f"Redshift's VARBYTE stops at {REDSHIFT_MAX_VARBYTE:,} bytes: shrink or move such "
-            f"values in MySQL, then run `{_resync(request)}` to re-extract the table (a "
-            "per-table column exclusion does not exist yet)"
+            f"values in MySQL, or leave the column out with `exclude_columns: [{col.source_name}]` "
+            f"for table {request.table.qualified} in {request.table.config_file}; then run "
+            f"`{_resync(request)}` to re-extract the table"
         )
     if col.capped:
         return (
             f"Set `text_overflow: truncate` for table {request.table.qualified} in "
-            f"{request.table.config_file} to cut such values at extraction, then re-extract"
+            f"{request.table.config_file} to cut such values at extraction, or leave the column "
+            f"out with `exclude_columns: [{col.source_name}]`; then re-extract"
         )
     return (
         "The column was sized for an older plan: re-extract so the planner sizes it again, or "

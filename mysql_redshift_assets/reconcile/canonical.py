@@ -23,6 +23,10 @@ the Gregorian cycle: the same month, day and clock) and write `0000` before it. 
 STRFTIME prints year 0 as `0000` itself. An earlier year (only a DATETIME read in a zone can
 have one, and those are not compared) keeps PostgreSQL's ` BC` text, never equal to MySQL's.
 
+`hash_columns:` (extract/shaping.py) are compared as what the warehouse should hold: MySQL
+computes the same HMAC the extraction does, the warehouse's hex text is taken as it is.
+`exclude_columns:` are neither planned nor compared, and never named in a result.
+
 Excluded from the value hash (named in every result, never silently skipped):
 FLOAT / DOUBLE / REAL (MySQL, DuckDB and PostgreSQL print binary floats with different digit
 rules, so no exact common text exists), and binary columns over 32,767 bytes (BLOB and larger,
@@ -60,11 +64,14 @@ from mysql_redshift_assets.extract.schema_types import (
     TEXT_TYPES,
     PlannedColumn,
 )
+from mysql_redshift_assets.extract.shaping import HASHED_TYPE
 from mysql_redshift_assets.identifiers import quote_ident, quote_mysql_ident
 from mysql_redshift_assets.targets import dialect_of
 
 Dialect = Literal["mysql", "duckdb", "postgres", "redshift"]
-Kind = Literal["int", "int_plus", "bool", "decimal", "text", "raw_text", "binary", "date", "ts"]
+Kind = Literal[
+    "int", "int_plus", "bool", "decimal", "text", "raw_text", "binary", "date", "ts", "hashed"
+]
 MAX_HASHED_BINARY = 32_767  # bytes: TO_HEX's result must fit Redshift's 65,535-char VARCHAR
 PIECE_START, PIECE_DIGITS = 17, 15  # hex digits 17..31 of an MD5: 60 bits, a positive BIGINT
 NULL_PART = "'n'"  # not a hex digit: a NULL never reads as a hashed value
@@ -93,6 +100,8 @@ def canonical(col: PlannedColumn) -> Canonical:
         return Canonical(
             col, None, "JSON parsed (`json: super`): the warehouse writes a document its own way"
         )
+    if dt == HASHED_TYPE:  # MySQL computes the HMAC the warehouse should hold (shaping.py)
+        return Canonical(col, "hashed")
     if dt in ("float", "double", "real"):
         return Canonical(col, None, "FLOAT/DOUBLE have no exact text common to every dialect")
     if dt == "bit":
@@ -125,6 +134,8 @@ def mysql_text(c: Canonical) -> str:
     """The canonical text in MySQL/MariaDB (a session in time_zone '+00:00'); NULL stays NULL."""
     ref = quote_mysql_ident(c.source_name)
     match c.kind:
+        case "hashed":
+            return c.column.select_expr  # the HMAC's hex, as the extraction computes it
         case "int" | "decimal" | "raw_text":
             return f"CAST({ref} AS CHAR)"
         case "int_plus" | "bool":
@@ -151,7 +162,7 @@ def warehouse_text(dialect: Dialect, c: Canonical) -> str:
             return f"CAST({ref} AS VARCHAR)"
         case "bool":
             return f"CASE WHEN {ref} THEN '1' WHEN NOT {ref} THEN '0' END"
-        case "text" | "raw_text":
+        case "text" | "raw_text" | "hashed":
             return ref
         case "binary":
             return dialect_of(dialect).hex_sql.format(ref)

@@ -57,6 +57,7 @@ from mysql_redshift_assets.extract.binlog.positions import (
 from mysql_redshift_assets.extract.binlog.preflight import check_position, preflight
 from mysql_redshift_assets.extract.binlog.server import BinlogError
 from mysql_redshift_assets.extract.binlog.stream import RowChange, Transaction, read_transactions
+from mysql_redshift_assets.extract.shaping import hash_key, image_shaper
 from mysql_redshift_assets.extract.source import Source
 from mysql_redshift_assets.state.fenced import FencedStore
 from mysql_redshift_assets.state.lease import table_lease
@@ -109,6 +110,8 @@ class _Table:
         self.position = self.start
         self.plan: TablePlan = loaded_shape(stream_plan(source, table, watermark), watermark)
         self.columns = {c.source.name for c in self.plan.columns}
+        # on receipt: `exclude_columns:` dropped, `hash_columns:` hashed (extract/shaping.py)
+        self.shaper = image_shaper(table, self.plan.unhashed, hash_key(table))
         self.result = ExtractResult(table.qualified, run_id, binlog_before=self.start.format())
         self.stopped: BinlogError | None = None
         self._rows: list[dict[str, Any]] = []
@@ -148,23 +151,27 @@ class _Table:
                 self._stop(transaction, f"a statement changed it: {transaction.ddl[:200]!r}")
                 return
         else:
-            mine = [c for c in transaction.changes if c.table == self.name]
+            raw = [c for c in transaction.changes if c.table == self.name]
+            mine = [self.shaper.change(c) for c in raw]  # excluded dropped, hashed hashed
             for change in mine:
                 image = change.after if change.after is not None else change.before
                 if image is not None and set(image) != self.columns:
                     self._stop(transaction, image_shape(image, self.columns))
                     return
-            for change in mine:
-                self._add(change)
+            for unshaped, change in zip(raw, mine, strict=True):
+                self._add(unshaped, change)
         self.position = latest(self.position, transaction.position)
         if len(self._rows) >= BATCH_ROWS:
             self._write_rows()
         self._flush_if_full()
 
-    def _add(self, change: RowChange) -> None:
+    def _add(self, raw: RowChange, change: RowChange) -> None:
+        """`change` (shaped) as rows; `where:` is MySQL's predicate on the raw images."""
         keep_deletes = self.table.deletes != "ignore"
         key = self.plan.primary_key or sorted(self.columns)
-        before, after = self.plan.through_filter(change.before, change.after)  # `where:`
+        passed = self.plan.through_filter(raw.before, raw.after)
+        before = change.before if passed[0] is not None else None
+        after = change.after if passed[1] is not None else None
         if before is not None and keep_deletes:
             same_key = after is not None and all(before[k] == after[k] for k in key)
             if not (same_key and self.plan.primary_key):

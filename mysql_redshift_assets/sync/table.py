@@ -56,6 +56,7 @@ from mysql_redshift_assets.sync.deletes import DeletePass, propagate_deletes
 from mysql_redshift_assets.sync.drift import SchemaCheck
 from mysql_redshift_assets.sync.extract import ExtractResult, extract_table
 from mysql_redshift_assets.sync.load import load_table
+from mysql_redshift_assets.sync.shaping_guard import refuse_changed_shaping
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ class TableSync:
         return self.spec.slots.hold(self.source, self.table.qualified)
 
     def extract(self, on_file: Callable[[FileRecord], None] | None = None) -> list[ExtractResult]:
+        refuse_changed_shaping(self.store, self.table, self.watermark())  # issue 27
         with self.slot():
             if self.table.binlog:
                 return [self._binlog_changes(on_file)]

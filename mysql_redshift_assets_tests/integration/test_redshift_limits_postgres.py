@@ -89,9 +89,10 @@ def test_a_row_over_copys_4_mb_limit_is_refused_before_any_write(
         f"{REDSHIFT_MAX_COPY_ROW:,}-byte row limit of Redshift's COPY "
         "(https://docs.aws.amazon.com/redshift/latest/dg/copy-parameters-data-source.html); "
         "nothing was loaded. Its widest columns: a (longest value 3,145,728 bytes), "
-        "b (longest value 2,621,440 bytes). Shrink or move such values in MySQL, then run "
-        f"`mysql-redshift resync -p testpipe -t {mysql_db}.t` to re-extract the table "
-        "(a per-table column exclusion does not exist yet)"
+        "b (longest value 2,621,440 bytes). Shrink or move such values in MySQL, or leave "
+        "columns out with the table's `exclude_columns: [...]` in "
+        f"{sync.table.config_file}; then run "
+        f"`mysql-redshift resync -p testpipe -t {mysql_db}.t` to re-extract the table"
     )
     ledger = pg_query(f'SELECT COUNT(*) FROM "{sync.table.target_schema}"."{LEDGER_TABLE}"')
     assert ledger == [(0,)]

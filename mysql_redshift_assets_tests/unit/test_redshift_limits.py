@@ -174,7 +174,7 @@ def test_an_older_ledger_is_widened_alone_in_autocommit() -> None:
 
 # -- values and rows over Redshift's limits --------------------------------------------------------
 def test_a_binary_over_varbyte_names_a_fix_that_exists(tmp_path: Path) -> None:
-    # Before, it said "exclude the column", which no config can do.
+    # It names the fix that exists: `exclude_columns:` (issue 27).
     blob = FileColumn("doc", "doc", "longblob", "VARBYTE(16777216)", "BLOB", "BYTEA")
     footer = Footer(rows=1, columns=[blob], fingerprint="f", oversize={}, truncated={},
                     max_bytes={"doc": 16_777_217})  # fmt: skip
@@ -185,7 +185,8 @@ def test_a_binary_over_varbyte_names_a_fix_that_exists(tmp_path: Path) -> None:
     assert str(err.value) == (
         "k/0.parquet: column 'doc' ('doc' in shop.orders) holds a value of 16777217 bytes, "
         "longer than its Redshift type VARBYTE(16777216); a COPY would fail. Redshift's VARBYTE "
-        "stops at 16,777,216 bytes: shrink or move such values in MySQL, then run "
-        "`mysql-redshift resync -p pipe -t shop.orders` to re-extract the table (a per-table "
-        "column exclusion does not exist yet)"
+        "stops at 16,777,216 bytes: shrink or move such values in MySQL, or leave the column "
+        "out with `exclude_columns: [doc]` for table shop.orders in "
+        f"{make_table(tmp_path).config_file}; then run "
+        "`mysql-redshift resync -p pipe -t shop.orders` to re-extract the table"
     )

@@ -72,6 +72,7 @@ from mysql_redshift_assets.extract.schema_types import (
     PlannedColumn,
     arrow_schema,
 )
+from mysql_redshift_assets.extract.shaping import HASHED_TYPE
 from mysql_redshift_assets.identifiers import quote_mysql_ident
 
 _TEMPORAL = {"date", "datetime", "timestamp"}
@@ -103,7 +104,7 @@ def binary_column(
     """How connectorx reads one planned column exactly; None when it cannot. An `order`
     (keyset) column is read so that its raw value gives the position exactly."""
     dt = col.source.data_type
-    if dt == IDENTITY_TYPE:  # MySQL's key identity: hex text computed by MySQL
+    if dt in (IDENTITY_TYPE, HASHED_TYPE):  # hex text computed by MySQL (key identity, HMAC)
         return BinaryColumn(col, col.select_expr, "string")
     quoted = quote_mysql_ident(col.source.name)
     as_text = f"CAST({quoted} AS CHAR)"

@@ -15,6 +15,7 @@ from mysql_redshift_assets.extract.readers.binary import (
     BinaryPlan,
     TemporalUnreadable,
 )
+from mysql_redshift_assets.extract.shaping import redact
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class BinaryPages(TableReader):
             log.info(
                 "%s: %s; temporal columns are read as text from here",
                 self.plan.table.qualified,
-                exc,
+                redact(str(exc)),  # never a hash key's pads, should a message quote the query
             )
             text = self._binary = binary.text_temporal()
             return self.client.fetch(text, self._sql(text, request))

@@ -19,6 +19,7 @@ from mysql_redshift_assets.extract.readers.binary import (
     convert_batch,
     keep_rss_flat,
 )
+from mysql_redshift_assets.extract.shaping import redact
 from mysql_redshift_assets.extract.source import SESSION_SQL
 
 # What connectorx's failure on a date it cannot represent (2024-02-31) names.
@@ -62,7 +63,7 @@ class ConnectorxReader:
         for secret in self._secrets:
             for form in {secret, quote(secret, safe="")}:
                 text = text.replace(form, "***")
-        return text
+        return redact(text)  # a hash key's pads, should the message quote the query
 
     def fetch(self, plan: BinaryPlan, sql: str) -> list[BinaryChunk]:
         """Run one query; its rows as converted chunks (in query order)."""
