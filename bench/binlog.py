@@ -63,6 +63,8 @@ SPECS: dict[str, dict[str, Any]] = {
     "binlog": {"mode": "incremental", "capture": "binlog"},
     "cursor": {"mode": "incremental", "cursor": "updated_at", "deletes": "propagate"},
 }
+# The pipelines a run measures (--captures), in this order.
+CAPTURES = list(SPECS)
 GRANTS = "PROCESS, CONNECTION ADMIN, REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR"
 
 
@@ -106,19 +108,29 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _now(server_pid: int) -> tuple[float, float, float]:
+    return time.perf_counter(), _cpu(), process_cpu(server_pid)
+
+
 def sync(folder: Path, table: TableConfig, run_id: str, server_pid: int) -> dict[str, float]:
-    """One sync run of the table (extract + load, and the cursor's delete pass), measured."""
-    project = load_project(folder)
-    wall, cpu, server = time.perf_counter(), _cpu(), process_cpu(server_pid)
+    """One sync run of the table, measured: the extraction (the parquet asset's step), then the
+    load (the warehouse asset's: the load, and the cursor's delete pass), in one session."""
+    project, run, figures = load_project(folder), SyncRun(run_id), {}
+    start = _now(server_pid)
     with Clients(project) as clients:
-        result = TableSync(table, clients, SyncRun(run_id)).run().raise_failure()
-    figures = {
-        "seconds": time.perf_counter() - wall,
-        "cpu": _cpu() - cpu,
-        "server_cpu": process_cpu(server_pid) - server,
-    }
-    figures["rows"] = float(sum(r.rows for r in result.extracted or []))
-    figures["delete_pass_seconds"] = result.deletes.seconds if result.deletes else 0.0
+        extracted = TableSync(table, clients, run).run(load=False).raise_failure()
+        middle = _now(server_pid)
+        loaded = TableSync(table, clients, run).run(extract=False).raise_failure()
+    end = _now(server_pid)
+    for prefix, (a, b) in {
+        "": (start, end),
+        "extract_": (start, middle),
+        "load_": (middle, end),
+    }.items():
+        for i, name in enumerate(("seconds", "cpu", "server_cpu")):
+            figures[prefix + name] = b[i] - a[i]
+    figures["rows"] = float(sum(r.rows for r in extracted.extracted or []))
+    figures["delete_pass_seconds"] = loaded.deletes.seconds if loaded.deletes else 0.0
     return figures
 
 
@@ -140,14 +152,14 @@ def bench_table(
     with server.root() as root:
         table, built = tables.ensure(root, rows)
     print(f"\n{table}: " + (f"built in {built:.0f} s" if built else "kept from an earlier run"))
-    configs = {c: _pipelines(work / table / c, server, table, c) for c in SPECS}
+    configs = {c: _pipelines(work / table / c, server, table, c) for c in CAPTURES}
     out: dict[str, Any] = {"table": table, "rows": rows, "build_seconds": built}
     for capture, config in configs.items():
         first = sync(work / table / capture, config, "copy", pid)
         out[f"{capture}_initial"] = first
         print(f"  initial copy, {capture}: {first['seconds']:.1f} s, CPU {first['cpu']:.1f} s, "
               f"MariaDB CPU {first['server_cpu']:.1f} s")  # fmt: skip
-    runs: dict[str, list[dict[str, float]]] = {c: [] for c in SPECS}
+    runs: dict[str, list[dict[str, float]]] = {c: [] for c in CAPTURES}
     for round_no in range(repeat):
         with server.root() as root:
             tables.commit_changes(root, table, rows)
@@ -156,7 +168,9 @@ def bench_table(
             got = sync(work / table / capture, config, f"r{round_no}", pid)
             runs[capture].append(got)
             print(f"  round {round_no + 1}, {capture}: {got['seconds']:.2f} s, CPU "
-                  f"{got['cpu']:.2f} s, MariaDB CPU {got['server_cpu']:.2f} s, "
+                  f"{got['cpu']:.2f} s, MariaDB CPU {got['server_cpu']:.2f} s (extract "
+                  f"{got['extract_seconds']:.2f} s, CPU {got['extract_cpu']:.2f} s; load "
+                  f"{got['load_seconds']:.2f} s, CPU {got['load_cpu']:.2f} s), "
                   f"{got['rows']:.0f} rows extracted, delete pass {got['delete_pass_seconds']:.2f} s",
                   flush=True)  # fmt: skip
     with server.root() as root:
@@ -166,26 +180,32 @@ def bench_table(
         out[f"{capture}_equal"] = got_totals == want
         print(f"  {capture}: DuckDB (rows, SUM(amount)) {got_totals} = MySQL {want}: "
               f"{'yes' if got_totals == want else 'NO'}")  # fmt: skip
-    for capture in SPECS:
+    for capture in CAPTURES:
         out[capture] = {k: statistics.median(r[k] for r in runs[capture]) for k in runs[capture][0]}
         out[f"{capture}_runs"] = runs[capture]
     return out
 
 
 def report(results: list[dict[str, Any]], rate: dict[str, float]) -> None:
-    print("\n| table | capture | wall s | CPU s | MariaDB CPU s | changes/s (wall) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("\n| table | capture | wall s | CPU s | MariaDB CPU s | extract: wall / CPU s "
+          "| load: wall / CPU s | changes/s (wall) |")  # fmt: skip
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for res in results:
-        for capture in SPECS:
+        for capture in CAPTURES:
             m = res[capture]
             print(f"| {res['rows']:,} | {capture} | {m['seconds']:.2f} | {m['cpu']:.2f} | "
-                  f"{m['server_cpu']:.2f} | {1000 / m['seconds']:,.0f} |")  # fmt: skip
+                  f"{m['server_cpu']:.2f} | {m['extract_seconds']:.2f} / {m['extract_cpu']:.2f} "
+                  f"| {m['load_seconds']:.2f} / {m['load_cpu']:.2f} "
+                  f"| {1000 / m['seconds']:,.0f} |")  # fmt: skip
     if len(results) > 1:
         small, big = results[0], results[-1]
-        for capture in SPECS:
-            ratio = {k: big[capture][k] / max(small[capture][k], 1e-3) for k in ("seconds", "cpu", "server_cpu")}  # fmt: skip
+        for capture in CAPTURES:
+            b, s = big[capture], small[capture]
+            ratio = {k: b[k] / max(s[k], 1e-3) for k in ("seconds", "cpu", "extract_cpu", "load_cpu")}  # fmt: skip
             print(f"{capture}: {big['table']} / {small['table']}: wall {ratio['seconds']:.2f}x, "
-                  f"CPU {ratio['cpu']:.2f}x, MariaDB CPU {ratio['server_cpu']:.2f}x")  # fmt: skip
+                  f"CPU {ratio['cpu']:.2f}x (extract {ratio['extract_cpu']:.2f}x, load "
+                  f"{ratio['load_cpu']:.2f}x), MariaDB CPU {s['server_cpu']:.2f} -> "
+                  f"{b['server_cpu']:.2f} s")  # fmt: skip
     print("stream alone: " + binlog_rate.rate_text(rate))
 
 
@@ -193,6 +213,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="2000000,20000000", help="table sizes, comma-separated")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--captures", default=",".join(SPECS), help="binlog,cursor or one")
     parser.add_argument(
         "--datadir", default=os.environ.get(DATADIR_ENV, str(ROOT / ".local" / "bench-binlog"))
     )
@@ -201,6 +222,7 @@ def main() -> None:
     parser.add_argument("--json-output", help="write the figures here too")
     args = parser.parse_args()
     sizes = sorted(int(r) for r in args.rows.split(","))
+    CAPTURES[:] = [c for c in SPECS if c in args.captures.split(",")]
     os.environ[PASSWORD_ENV] = TEST_PASSWORD
     folder = Path(args.datadir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -217,7 +239,7 @@ def main() -> None:
     report(results, rate)
     if args.json_output:
         Path(args.json_output).write_text(json.dumps({"tables": results, "stream": rate}, indent=1))
-    if not all(res[f"{c}_equal"] for res in results for c in SPECS):
+    if not all(res[f"{c}_equal"] for res in results for c in CAPTURES):
         raise SystemExit("DuckDB and MySQL disagree")
 
 
