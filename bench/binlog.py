@@ -224,7 +224,7 @@ def main() -> None:
     sizes = sorted(int(r) for r in args.rows.split(","))
     CAPTURES[:] = [c for c in SPECS if c in args.captures.split(",")]
     os.environ[PASSWORD_ENV] = TEST_PASSWORD
-    folder = Path(args.datadir)
+    folder = Path(args.datadir).resolve()  # mariadbd reads a relative datadir from its basedir
     folder.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mra-bench-binlog-"))
     try:
