@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 export DAGSTER_HOME ?= $(CURDIR)/.local/dagster_home
 
-.PHONY: demo test lint dev bench bench-budget soak clean home
+.PHONY: demo test lint dev bench bench-budget bench-binlog soak clean home
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -70,13 +70,23 @@ REPEAT     ?= 5
 BENCH_ARGS ?=
 ## and the budget case: no-op syncs of BUDGET_TABLES tiny tables, CLI and job (bench/budget.py)
 BUDGET_TABLES ?= 1,50,200
+## and `capture: binlog`: runs carrying 1,000 changes vs cursor runs with their delete pass, on
+## tables of BINLOG_ROWS rows (a private MariaDB, datadir kept in BINLOG_DIR; bench/binlog.py)
+BINLOG_ROWS   ?= 2000000,20000000
+BINLOG_REPEAT ?= 5
+BINLOG_DIR    ?= .local/bench-binlog
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.run --rows $(ROWS) --repeat $(REPEAT) $(BENCH_ARGS)
 	$(PY) -m bench.budget --tables $(BUDGET_TABLES)
+	$(PY) -m bench.binlog --rows $(BINLOG_ROWS) --repeat $(BINLOG_REPEAT) --datadir $(BINLOG_DIR)
 
 ## bench-budget: the budget case alone
 bench-budget: $(VENV)/.installed-dev
 	$(PY) -m bench.budget --tables $(BUDGET_TABLES)
+
+## bench-binlog: the binlog capture case alone
+bench-binlog: $(VENV)/.installed-dev
+	$(PY) -m bench.binlog --rows $(BINLOG_ROWS) --repeat $(BINLOG_REPEAT) --datadir $(BINLOG_DIR)
 
 clean:
 	rm -rf .local $(VENV)

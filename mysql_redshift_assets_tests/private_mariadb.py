@@ -68,15 +68,19 @@ def _binary(*names: str) -> str:
 
 
 @contextmanager
-def start_private_mariadb(folder: Path, *, binlog: bool = True) -> Iterator[MysqlServer]:
+def start_private_mariadb(
+    folder: Path, *, binlog: bool = True, buffer_pool: str = "64M"
+) -> Iterator[MysqlServer]:
+    """`folder` may hold a datadir of an earlier start (a benchmark's, kept): it is reused."""
     datadir = folder / "data"
     datadir.mkdir(parents=True, exist_ok=True)
-    install = _binary("mariadb-install-db", "mysql_install_db")
-    subprocess.run(
-        [install, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
-         "--user=root", "--skip-test-db"],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    if not (datadir / "mysql").is_dir():
+        install = _binary("mariadb-install-db", "mysql_install_db")
+        subprocess.run(
+            [install, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
+             "--user=root", "--skip-test-db"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -90,7 +94,7 @@ def start_private_mariadb(folder: Path, *, binlog: bool = True) -> Iterator[Mysq
         f"--socket={sock}",
         f"--pid-file={folder / 'pid'}",
         "--user=root",
-        "--innodb-buffer-pool-size=64M",
+        f"--innodb-buffer-pool-size={buffer_pool}",
         "--skip-name-resolve",
     ]
     if binlog:
