@@ -33,12 +33,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mysql_redshift_assets.config.resolve import TableConfig
-from mysql_redshift_assets.extract import Batch, Scan, TablePlan, plan_table, read_table
+from mysql_redshift_assets.extract import Scan, TablePlan, plan_table, read_table
 from mysql_redshift_assets.extract.bounds import window_bounds
 from mysql_redshift_assets.extract.keyset import Bound
 from mysql_redshift_assets.extract.position import Position
@@ -267,7 +266,7 @@ class _Reader:
         local.mkdir()
         sink = FileSink(self._file_set(generation, window), self.store, local)
         counted = snapshot_rows(self.source, scan)
-        files = _write(read_table(self.source, scan), sink) or list(sink.write_empty())
+        files = sink.write_all(read_table(self.source, scan)) or list(sink.write_empty())
         what = f"the resync of window {window.key}" if window else "the resync"
         check_written(self.plan.table.qualified, what, counted, sum(f.rows for f in files))
         for record in files:
@@ -289,18 +288,6 @@ class _Reader:
             partition_path=window.safe_key if window else None,
             primary_key=self.plan.key_names,
         )
-
-
-def _write(batches: Iterable[Batch], sink: FileSink) -> list[FileRecord]:
-    files: list[FileRecord] = []
-    try:
-        for batch in batches:
-            files += sink.write(batch)
-        files += sink.finish()
-    except BaseException:
-        list(sink.abort())
-        raise
-    return files
 
 
 def swap_windows(

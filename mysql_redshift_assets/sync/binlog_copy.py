@@ -36,7 +36,7 @@ from mysql_redshift_assets.extract.source import MySQLSource, Source
 from mysql_redshift_assets.naming import generation_id
 from mysql_redshift_assets.state.fenced import FencedStore
 from mysql_redshift_assets.state.lease import table_lease
-from mysql_redshift_assets.state.watermark import FileRecord, Watermark, WatermarkStore
+from mysql_redshift_assets.state.watermark import Watermark, WatermarkStore
 from mysql_redshift_assets.store.objectstore import ObjectStore
 from mysql_redshift_assets.store.parquet import FileColumn
 from mysql_redshift_assets.sync.extract import ExtractResult
@@ -108,7 +108,7 @@ def copy_at_position(
             scan = Scan(plan)
             with mysql.binlog_snapshot() as start:
                 counted = snapshot_rows(source, scan)
-                records = _write(read_table(source, scan), sink) or list(sink.write_empty())
+                records = sink.write_all(read_table(source, scan)) or list(sink.write_empty())
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         check_written(
@@ -127,15 +127,3 @@ def copy_at_position(
     result.binlog_after = start.position.format()
     result.seconds = time.monotonic() - started
     return result
-
-
-def _write(batches, sink: FileSink) -> list[FileRecord]:  # type: ignore[no-untyped-def]
-    records: list[FileRecord] = []
-    try:
-        for batch in batches:
-            records += sink.write(batch)
-        records += sink.finish()
-    except BaseException:
-        list(sink.abort())
-        raise
-    return records

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +185,19 @@ class FileSink:
         stored = future.result()  # a failed store left nothing behind (put_file's contract)
         path.unlink(missing_ok=True)
         yield record.model_copy(update={"bytes": stored.size, "written_at": utcnow()})
+
+    def write_all(self, batches: Iterable[Batch]) -> list[FileRecord]:
+        """Every batch, then `finish`: the records of every file stored (on an error, what
+        `abort` hands back is dropped and the error raised: a generation is all or nothing)."""
+        records: list[FileRecord] = []
+        try:
+            for batch in batches:
+                records += self.write(batch)
+            records += self.finish()
+        except BaseException:
+            list(self.abort())
+            raise
+        return records
 
     def abort(self) -> Iterator[FileRecord]:
         """The run failed: a file already stored is still handed back (it is whole, and its
