@@ -103,7 +103,7 @@ def plan_table(
 ) -> TablePlan:
     """Plan `table` from what the source says of it now. `loaded_names` maps source column names
     to the warehouse names earlier runs used (the watermark's `columns`): they never change."""
-    source_columns = source.columns(table.source_schema, table.source_table)
+    source_columns = raw_columns = source.columns(table.source_schema, table.source_table)
     if not source_columns:
         raise ConfigError(
             table.error(None, f"table not found in source {source.name!r} (or no columns visible)")
@@ -152,7 +152,8 @@ def plan_table(
         order_quoted[0] = f"COALESCE({source.quote(order[0])}, {source.quote(fallback)})"
         carried.insert(1, index_of[fallback])
     zone = table.time_zone or source.time_zone
-    row_filter = _row_filter(source, table, source_columns, zone)
+    # `where:` is MySQL's predicate on the raw row: it may name an excluded or hashed column
+    row_filter = _row_filter(source, table, raw_columns, zone)
     base_ref = source.table_ref(table.source_schema, table.source_table)
     return TablePlan(
         table=table,
