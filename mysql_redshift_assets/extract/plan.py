@@ -124,6 +124,7 @@ def plan_table(
     except IdentifierError as exc:
         raise ConfigError(table.error(None, str(exc))) from None
     primary_key = _primary_key(declared_key, table, {c.source.name for c in planned})
+    _refuse_parsed_json(table, planned, primary_key)
     key = hash_key(table)
     unhashed = tuple(c for c in planned if c.source.name in table.hash_columns)
     if key is not None:
@@ -280,6 +281,33 @@ def _recorded_names(
                 )
             )
     return loaded_names
+
+
+def _refuse_parsed_json(
+    table: TableConfig, planned: Sequence[PlannedColumn], primary_key: Sequence[str]
+) -> None:
+    """`json: super` is parsed by the plain merge only: with history, soft deletes or a keyless
+    binlog table it is refused at plan time, before any file, watermark or table is written
+    (the load's own refusal, `load/exactly_once.py`, came after the extract had written)."""
+    parsed = [c.source.name for c in planned if c.parsed_json]
+    what = [
+        w
+        for w, on in (
+            ("`history: true`", table.history),
+            ("`deletes: soft`", table.deletes == "soft"),
+            ("a `capture: binlog` table without a primary key", table.binlog and not primary_key),
+        )
+        if on
+    ]
+    if parsed and what:
+        raise ConfigError(
+            table.error(
+                "json",
+                f"`json: super` (columns {', '.join(parsed)}) is not supported yet with "
+                f"{' and '.join(what)}: their merges do not parse documents; set "
+                "`json: varchar` on this table",
+            )
+        )
 
 
 def _primary_key(declared: Sequence[str], table: TableConfig, names: set[str]) -> list[str]:
