@@ -172,6 +172,8 @@ class _Table:
         passed = self.plan.through_filter(raw.before, raw.after)
         before = change.before if passed[0] is not None else None
         after = change.after if passed[1] is not None else None
+        if before is not None and before == after:  # only excluded columns changed: nothing
+            return  # for the warehouse (no version `history: true` would open for nothing)
         if before is not None and keep_deletes:
             same_key = after is not None and all(before[k] == after[k] for k in key)
             if not (same_key and self.plan.primary_key):
