@@ -170,43 +170,46 @@ def _check_soft(mysql, sync: Sync, where: str, ever: set[int]) -> None:
     assert _verdict(sync) == "ok"
 
 
+@pytest.mark.parametrize("capture", ["binlog", "cursor"])
 @pytest.mark.parametrize("target", ["duckdb", "postgres"])
-def test_binlog_filter_exclusion_hash_and_soft_deletes_through_a_resync(
-    mysql, mysql_db, mysql_sessions, make_project, request, target
+def test_filter_exclusion_hash_and_soft_deletes_through_a_resync(
+    mysql, mysql_db, mysql_sessions, make_project, request, target, capture
 ):
+    """The binlog sees updates that touch no timestamp, a cursor the ones that do."""
+    touch = ", updated_at = updated_at" if capture == "binlog" else ""
     _table(mysql)
     where = "region = 'eu'"
-    sync = _sync(make_project, mysql_db, request, target, "binlog", where=where,
+    sync = _sync(make_project, mysql_db, request, target, capture, where=where,
                  deletes="soft", **SHAPING)  # fmt: skip
     ever: set[int] = set()
     sync.run("run-1")
     _check_soft(mysql, sync, where, ever)
     assert "ssn" not in _columns(sync)
 
-    app, other = mysql_sessions(), mysql_sessions("+05:30")
+    app, other = mysql_sessions(), mysql_sessions("+05:30" if touch else "+00:00")
     with app.cursor() as cur:
-        cur.execute("UPDATE t SET amount = amount + 1, updated_at = updated_at WHERE id <= 5")
-        cur.execute("UPDATE t SET region = 'us', updated_at = updated_at WHERE id = 1")  # out
-        cur.execute("UPDATE t SET region = 'eu', updated_at = updated_at WHERE id = 3")  # in
+        cur.execute(f"UPDATE t SET amount = amount + 1{touch} WHERE id <= 5")
+        cur.execute(f"UPDATE t SET region = 'us'{touch} WHERE id = 1")  # out
+        cur.execute(f"UPDATE t SET region = 'eu'{touch} WHERE id = 3")  # in
         cur.execute("DELETE FROM t WHERE id = 2")
-        cur.execute("UPDATE t SET id = 100, updated_at = updated_at WHERE id = 4")  # key change
+        cur.execute(f"UPDATE t SET id = 100{touch} WHERE id = 4")  # key change
     with other.cursor() as cur:
         cur.execute("INSERT INTO t (id, region, email) VALUES (200, 'us', 'outside')")
-        cur.execute("UPDATE t SET ssn = 'SSN-only', updated_at = updated_at WHERE id = 5")
-        cur.execute("UPDATE t SET email = 'new@x', updated_at = updated_at WHERE id = 7")
+        cur.execute(f"UPDATE t SET ssn = 'SSN-only'{touch} WHERE id = 5")
+        cur.execute(f"UPDATE t SET email = 'new@x'{touch} WHERE id = 7")
     sync.run("run-2")
     _check_soft(mysql, sync, where, ever)
     assert {1, 2, 4} <= ever and {1, 2, 4}.isdisjoint(r[0] for r in _live(sync, DELETED_AT))
 
     with app.cursor() as cur:  # back into the filter: back to life; more leave before a resync
-        cur.execute("UPDATE t SET region = 'eu', amount = 9, updated_at = updated_at WHERE id = 1")
-        cur.execute("UPDATE t SET region = NULL, updated_at = updated_at WHERE id = 8")
+        cur.execute(f"UPDATE t SET region = 'eu', amount = 9{touch} WHERE id = 1")
+        cur.execute(f"UPDATE t SET region = NULL{touch} WHERE id = 8")
         cur.execute("DELETE FROM t WHERE id = 10")
     _resync(sync, "resync-1")
     _check_soft(mysql, sync, where, ever)
     with other.cursor() as cur:
-        cur.execute("UPDATE t SET region = 'eu', updated_at = updated_at WHERE id = 200")
-        cur.execute("UPDATE t SET region = 'us', updated_at = updated_at WHERE id = 100")
+        cur.execute(f"UPDATE t SET region = 'eu'{touch} WHERE id = 200")
+        cur.execute(f"UPDATE t SET region = 'us'{touch} WHERE id = 100")
         cur.execute("INSERT INTO t (id, region, email, ssn) VALUES (2, 'eu', 'back@x', 'S')")
     sync.run("run-3")
     _check_soft(mysql, sync, where, ever)
