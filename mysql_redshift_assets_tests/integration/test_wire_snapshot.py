@@ -100,6 +100,28 @@ def test_every_type_read_in_a_snapshot_is_the_text_readers_value(mysql, mysql_db
     assert_identical(slow_d, fast_d)
 
 
+def test_a_page_cut_short_by_an_impossible_date_is_read_to_its_end(
+    mysql, mysql_db, source, monkeypatch
+):
+    """The rest of its result is read and dropped before the page is read again (with
+    temporals as text): the result is longer than one socket read here."""
+    monkeypatch.setattr(wire, "READ_BYTES", 4096)
+    with mysql.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        cur.execute("CREATE TABLE d (id INT PRIMARY KEY, dt DATE, pad VARCHAR(60))")
+        cur.execute(
+            "INSERT INTO d SELECT seq, IF(seq = 3, '2024-02-31', '2024-02-29'), "
+            "REPEAT('x', 60) FROM seq_1_to_3000"
+        )
+    with source.snapshot():
+        slow, fast = both_paths(source, mysql_db, "d")
+        assert source.query_one(f"SELECT COUNT(*), @@in_transaction FROM `{mysql_db}`.d") == (
+            "3000",
+            "1",
+        )
+    assert_identical(slow, fast)
+
+
 def test_a_page_failing_in_step_leaves_the_snapshot_session_usable(mysql, mysql_db, source):
     with mysql.cursor() as cur:
         cur.execute("CREATE TABLE n (id INT PRIMARY KEY, v VARCHAR(20))")

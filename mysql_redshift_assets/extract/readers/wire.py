@@ -253,8 +253,8 @@ class WireReader:
         if isinstance(exc, (KeyboardInterrupt, SystemExit, SourceError)):
             return exc
         return SourceError(
-            f"source {self.name!r}: a page read in a consistent snapshot failed and left its "
-            f"session out of step ({type(exc).__name__}: {str(exc)[:200]}); the snapshot is "
+            f"source {self.name!r}: a page read in a consistent snapshot lost its session or "
+            f"left it out of step ({type(exc).__name__}: {str(exc)[:200]}); the snapshot is "
             "lost, run the extraction again"
         )
 
