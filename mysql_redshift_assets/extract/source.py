@@ -153,7 +153,8 @@ class MySQLSource(Source):
     local (host, port) to connect to instead of host/port; host/port then only name the server
     in messages. When the endpoint changes (the tunnel dropped and was reopened) the old
     connection is dead: it is dropped and the next query reconnects through the new endpoint,
-    except inside `snapshot()`, whose consistent view cannot survive a reconnect (SourceError).
+    except inside `snapshot()`, whose consistent view cannot survive a reconnect: there a
+    reopened tunnel or a closed connection is a SourceError, never a session outside it.
     """
 
     has_catalog = True
@@ -180,20 +181,13 @@ class MySQLSource(Source):
         self._connected_to: tuple[str, int] | None = None
         self._in_snapshot = False
         self._params: ConnectParams = dict(
-            host=host,
-            port=port,
-            user=user,
-            password=password,
-            database=database,
+            host=host, port=port, user=user, password=password, database=database,
             connect_timeout=connect_timeout,
             # The handshake (greeting, login, SET NAMES) is read within connect_timeout: a
             # host that accepts TCP and never answers fails fast. Queries then get read_timeout.
-            read_timeout=connect_timeout,
-            write_timeout=read_timeout,
-            charset="utf8mb4",
-            conv=raw_conversions(),
-            autocommit=True,
-        )
+            read_timeout=connect_timeout, write_timeout=read_timeout, charset="utf8mb4",
+            conv=raw_conversions(), autocommit=True,
+        )  # fmt: skip
         self._read_timeout = read_timeout
         self._conn: pymysql.connections.Connection | None = None
 
@@ -211,20 +205,27 @@ class MySQLSource(Source):
         address = self._address()
         if self._endpoint is not None:
             if self._conn is not None and self._conn.open and address != self._connected_to:
-                if self._in_snapshot:
-                    raise SourceError(
-                        f"source {self.name!r}: the SSH tunnel was reopened during a consistent "
-                        "snapshot; the snapshot is lost, run the extraction again"
-                    )
+                self._lost_snapshot("the SSH tunnel was reopened")
                 self.close()  # its tunnel is gone
         if self._conn is None or not self._conn.open:
+            self._lost_snapshot("its connection was closed")
             self._conn = self._open(address)
             self._connected_to = address
         return self._conn
 
+    def _lost_snapshot(self, what: str) -> None:
+        if self._in_snapshot:  # a new session would read outside the snapshot
+            lost = "the snapshot is lost, run the extraction again"
+            raise SourceError(f"source {self.name!r}: {what} during a consistent snapshot; {lost}")
+
     @property
     def in_snapshot(self) -> bool:
         return self._in_snapshot
+
+    def snapshot_connection(self) -> pymysql.connections.Connection:
+        """Inside `snapshot()`: the session the snapshot lives on (the wire reader's pages)."""
+        assert self._in_snapshot, "no consistent snapshot is open"
+        return self._connection()
 
     @property
     def secrets(self) -> list[str]:
@@ -381,8 +382,11 @@ class MySQLSource(Source):
             yield opened
         finally:
             self._in_snapshot = False
-            if conn.open:
-                conn.rollback()
+            try:
+                if conn.open:
+                    conn.rollback()
+            except pymysql.err.Error:  # lost or out of step after a failed read: not reused
+                self._conn = None
 
     def close(self) -> None:
         super().close()

@@ -5,7 +5,8 @@ Both paths read the same real MariaDB rows: every planner type with its edge val
 batch against batch (schema, types and values), then whole extractions are compared file by
 file (keys, row counts, first/last positions, fingerprints, contents), on the concurrent
 integer-key path and the sequential (cursor, pk) keyset path. Fallbacks: a type the fast path
-does not cover, connectorx failing before or in the middle of a run, a snapshot copy, the
+does not cover, connectorx failing before or in the middle of a run, a snapshot copy (connectorx;
+the wire reader reads on the snapshot's session: test_wire_snapshot.py), the
 environment switch, an impossible date. A run killed on the fast path resumes exactly once.
 """
 
@@ -585,21 +586,27 @@ def test_the_url_is_tcp_to_the_source_and_escapes_the_credentials() -> None:
     assert "p:/@" not in repr(src)
 
 
-def test_snapshot_copies_and_the_switch_stay_on_pymysql(source, monkeypatch) -> None:
+def test_snapshot_copies_stay_on_the_snapshot_connection(source, mysql_reader) -> None:
+    """A consistent view lives on one connection only: the wire reader reads its pages there
+    (test_wire_snapshot.py), connectorx's sessions are its own, so pymysql reads them."""
     assert binary_client(source) is not None
     with source.snapshot():
-        assert binary_client(source) is None  # a consistent view lives on one connection only
+        client = binary_client(source)
+        if mysql_reader == "wire":
+            assert isinstance(client, WireReader) and client._snapshot is not None
+        else:
+            assert client is None
     source.reader = "pymysql"
     assert binary_client(source) is None
 
 
 def test_a_full_copy_reads_through_the_snapshot_connection(
-    orders, make_project, monkeypatch, small_pages, active_reader
+    orders, make_project, monkeypatch, small_pages, active_reader, mysql_reader
 ) -> None:
     project = make_project({orders: {"mode": "full"}}, store="local", chunk_rows=500)
     calls = fetches(monkeypatch, active_reader)
     result = run(project, orders, "11111111-full")
-    assert result.rows == 3001 and calls == []
+    assert result.rows == 3001 and len(calls) == (7 if mysql_reader == "wire" else 0)
 
 
 def test_the_demo_source_has_no_fast_reader(tmp_path) -> None:

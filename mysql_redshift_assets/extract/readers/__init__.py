@@ -8,8 +8,11 @@
 | `auto`       | `wire` where its parser was built at install, else connectorx |
 
 Whatever the choice, a table a binary-protocol reader does not cover (a column or keyset type
-it cannot carry exactly, no primary key, a MySQL snapshot copy) is read with the text protocol,
-and so is the rest of a run after a binary-protocol reader fails (`extract/table.py`).
+it cannot carry exactly, no primary key) is read with the text protocol, and so is the rest of
+a run after a binary-protocol reader fails (`extract/table.py`). Inside a MySQL snapshot (a
+full table's copy, a window, a resync, a binlog copy) the read view lives on the source's own
+session: the wire reader reads its pages there, one at a time (`wire.py`); connectorx, whose
+sessions are its own, does not, and the text protocol reads them.
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ BINARY_MIN_CHUNK_ROWS = 1_000
 
 def _wire_client(source: MySQLSource) -> BinaryClient:
     return wire.WireReader(source.name, connect=source.open_session, render=source.render)
+
+
+def _wire_snapshot_client(source: MySQLSource) -> BinaryClient:
+    return wire.WireReader(
+        source.name,
+        connect=source.open_session,
+        render=source.render,
+        snapshot=source.snapshot_connection,
+    )
 
 
 def _connectorx_client(source: MySQLSource) -> BinaryClient:
@@ -68,10 +80,15 @@ def resolve_reader(name: str) -> str:
 
 def binary_client(source: Source) -> BinaryClient | None:
     """The source's binary-protocol client, kept by the source; None where its pages are read
-    with the text protocol (chosen so, the demo source, or inside a MySQL snapshot)."""
+    with the text protocol (chosen so, the demo source, or connectorx inside a MySQL snapshot).
+    Inside a snapshot, the wire reader that reads on the snapshot's own session."""
     name = resolve_reader(source.reader)
-    if name == "pymysql" or source.in_snapshot or not isinstance(source, MySQLSource):
+    if name == "pymysql" or not isinstance(source, MySQLSource):
         return None
+    if source.in_snapshot:
+        if name != "wire":
+            return None
+        return source.kept("wire-snapshot", lambda: _wire_snapshot_client(source))
     make = BINARY_READERS[name][1]
     return source.kept(name, lambda: make(source))
 
@@ -86,4 +103,7 @@ def open_reader(source: Source, plan: TablePlan, page_rows: int) -> TableReader:
     binary = plan_binary(plan.columns, plan.order_indexes)
     if binary is None:
         return text
-    return BinaryPages(resolve_reader(source.reader), client, plan, binary, page_rows)
+    # In a snapshot one session reads every page: one page at a time.
+    concurrent = not source.in_snapshot
+    name = resolve_reader(source.reader)
+    return BinaryPages(name, client, plan, binary, page_rows, concurrent=concurrent)

@@ -44,13 +44,18 @@ class BinaryPages(TableReader):
     temporal columns as text, and so is the rest of the run; any other failure is
     `BinaryPathUnavailable`, and `read_table` reads on with the text protocol."""
 
-    concurrent = True
-
     def __init__(
-        self, name: str, client: BinaryClient, plan: TablePlan, binary: BinaryPlan, page_rows: int
+        self,
+        name: str,
+        client: BinaryClient,
+        plan: TablePlan,
+        binary: BinaryPlan,
+        page_rows: int,
+        *,
+        concurrent: bool = True,  # False: one session (a snapshot's) reads every page
     ) -> None:
         self.name, self.client, self.plan, self._binary = name, client, plan, binary
-        self._page_rows = page_rows
+        self._page_rows, self.concurrent = page_rows, concurrent
 
     @property
     def page_rows(self) -> int:

@@ -20,6 +20,13 @@ Connections are kept (one per page in flight); each session runs `SESSION_SQL` f
 else unexpected (an error packet, a row of 16 MiB or more, a malformed packet, a value that
 does not convert, a lost connection) raises `BinaryPathUnavailable`, the connection is closed, and
 `extract/table.py` reads on with the text protocol from the last page handed over.
+
+Inside a MySQL snapshot (`snapshot=`: a full table's copy, a window, a resync, a binlog copy)
+the read view lives on the source's own session only, so the pages are read there, one at a
+time, and that session is never closed or replaced here. A page that fails with the session
+still in step (an error packet, a 16 MiB row, a zero date, a value that does not convert: the
+rest of its result is read and dropped) raises as above, and the text protocol reads on in the
+same snapshot; a page that leaves it out of step or lost raises SourceError: the read fails.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from mysql_redshift_assets.extract.readers.binary import (
     convert_column,
     keep_rss_flat,
 )
+from mysql_redshift_assets.extract.source import SourceError
 
 if TYPE_CHECKING:
     import mysql_redshift_assets.extract.readers._wire as _wire_types
@@ -54,6 +62,8 @@ class _WireModule(Protocol):
 
     @property
     def WireError(self) -> type[_wire_types.WireError]: ...
+    @property
+    def TooLarge(self) -> type[_wire_types.TooLarge]: ...
     @property
     def BadTemporal(self) -> type[_wire_types.BadTemporal]: ...
     @property
@@ -176,11 +186,12 @@ class WireReader:
         *,
         connect: Callable[[], pymysql.connections.Connection],
         render: Callable[[str, Sequence[Any]], str],
+        snapshot: Callable[[], pymysql.connections.Connection] | None = None,
     ) -> None:
         if _wire is None:
             raise BinaryPathUnavailable("the wire parser is not built")
         self.name = name
-        self._connect = connect
+        self._connect, self._snapshot = connect, snapshot
         self.render = render
         self._idle: list[pymysql.connections.Connection] = []
         self._lock = threading.Lock()
@@ -188,6 +199,8 @@ class WireReader:
         keep_rss_flat(8 << 20)  # the parser's page buffers: multi-megabyte, in page threads
 
     def _take(self) -> pymysql.connections.Connection:
+        if self._snapshot is not None:
+            return self._snapshot()  # the snapshot's session, or SourceError: it is lost
         with self._lock:
             while self._idle:
                 conn = self._idle.pop()
@@ -201,6 +214,8 @@ class WireReader:
         return conn
 
     def _give_back(self, conn: pymysql.connections.Connection) -> None:
+        if self._snapshot is not None:
+            return  # the source's own
         with self._lock:
             self._idle.append(conn)
 
@@ -210,9 +225,14 @@ class WireReader:
             raise BinaryPathUnavailable(self.broken)
         conn = self._take()
         try:
-            rows, raw = _read_result(conn, sql, len(plan.columns))
+            rows, raw = _read_result(conn, sql, len(plan.columns), drain=self._snapshot is not None)
         except BaseException as exc:
-            _close_quietly(conn)
+            if isinstance(exc, _InStep):
+                exc = exc.error  # the session is in step (in a snapshot): kept open
+            elif self._snapshot is not None:
+                raise self._lost(exc) from None
+            else:
+                _close_quietly(conn)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             if _wire is not None and isinstance(exc, _wire.BadTemporal) and plan.binary_temporal:
@@ -229,6 +249,15 @@ class WireReader:
         except BinaryPathUnavailable as exc:
             raise BinaryPathUnavailable(f"source {self.name!r}: {exc}") from None
 
+    def _lost(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, SourceError)):
+            return exc
+        return SourceError(
+            f"source {self.name!r}: a page read in a consistent snapshot lost its session or "
+            f"left it out of step ({type(exc).__name__}: {str(exc)[:200]}); the snapshot is "
+            "lost, run the extraction again"
+        )
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
@@ -236,10 +265,31 @@ class WireReader:
             _close_quietly(conn)
 
 
+class _InStep(Exception):
+    """A page failed, but its result was read to the end: the session is in step."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _read_result(
-    conn: pymysql.connections.Connection, sql: str, ncols: int
+    conn: pymysql.connections.Connection, sql: str, ncols: int, *, drain: bool = False
 ) -> tuple[int, list[pa.Array]]:
-    """Prepare and execute `sql` on `conn` and read its whole result set: (rows, raw arrays)."""
+    """Prepare and execute `sql` on `conn` and read its whole result set: (rows, raw arrays).
+    `drain`: after a failure that leaves the packets' framing whole, the rest of the result is
+    read and `_InStep` raised (an error the server sent leaves the session in step too)."""
+    try:
+        return _execute(conn, sql, ncols, drain)
+    except pymysql.err.MySQLError as exc:  # pymysql closes a session it lost or fell out of
+        if drain and conn.open:  # step with: open, it read the server's error packet whole
+            raise _InStep(exc) from None
+        raise
+
+
+def _execute(
+    conn: pymysql.connections.Connection, sql: str, ncols: int, drain: bool
+) -> tuple[int, list[pa.Array]]:
     assert _wire is not None
     session = cast(_Session, conn)
     session._execute_command(COM_STMT_PREPARE, sql)
@@ -254,17 +304,23 @@ def _read_result(
         session._execute_command(COM_STMT_EXECUTE, struct.pack("<IBI", statement, 0, 1))
         count = conn._read_packet().read_length_encoded_integer()
         fields = [conn._read_packet(FieldDescriptorPacket) for _ in range(count or 0)]
-        if count != ncols:
-            raise _wire.WireError(f"expected {ncols} columns, the server sent {count}")
         if not conn._read_packet().is_eof_packet():
             raise _wire.WireError("expected the end of the column descriptions")
-        for field in fields:
-            if field.type_code in NOT_CARRIED:
-                raise _wire.WireError(f"a raw {NOT_CARRIED[field.type_code]} column")
+        unexpected = [NOT_CARRIED[f.type_code] for f in fields if f.type_code in NOT_CARRIED]
+        if count != ncols or unexpected:
+            error = _wire.WireError(
+                f"expected {ncols} columns, the server sent {count}"
+                if count != ncols
+                else f"a raw {unexpected[0]} column"
+            )
+            if drain:
+                _skip_rows(session._rfile, b"")
+                raise _InStep(error)
+            raise error
         types = bytes(WIRE_TYPES.get(f.type_code, W_BYTES) for f in fields)
         unsigned = bytes(1 if f.flags & UNSIGNED_FLAG else 0 for f in fields)
         parser = _wire.RowParser(session._next_seq_id, types, unsigned)
-        _read_rows(session._rfile, parser)
+        _read_rows(session._rfile, parser, drain)
     finally:
         if session._sock is not None:  # still in step with the server: free the statement
             session._execute_command(COM_STMT_CLOSE, struct.pack("<I", statement))
@@ -272,23 +328,57 @@ def _read_result(
     return rows, raw_arrays(rows, fields, buffers)
 
 
-def _read_rows(stream: io.BufferedReader, parser: _wire_types.RowParser) -> None:
+def _read_rows(stream: io.BufferedReader, parser: _wire_types.RowParser, drain: bool) -> None:
     """Feed the parser from pymysql's buffered socket reader until the end of the rows.
 
     `read1` returns what the reader has already buffered before it reads the socket again
     (`readinto1` into a large buffer would wait for the socket even with bytes buffered, and
-    the end of a result may be among them)."""
+    the end of a result may be among them). `drain`: see `_read_result`."""
     assert _wire is not None
     pending = b""
     while not parser.done:
         chunk = stream.read1(READ_BYTES)
         if not chunk:
             raise OSError("the server closed the connection during the result")
-        data = pending + chunk if pending else chunk
-        used = parser.feed(data)
+        data = pending + chunk if pending else chunk  # starts at a packet
+        try:
+            used = parser.feed(data)
+        except (_wire.BadTemporal, _wire.TooLarge) as exc:  # the framing is whole: skip on
+            if not drain:
+                raise
+            _skip_rows(stream, data)
+            raise _InStep(exc) from None
+        except _wire.WireError as exc:  # (code, message): the server's error packet, the end
+            if drain and exc.args and isinstance(exc.args[0], int):
+                raise _InStep(exc) from None
+            raise
         pending = data[used:]
     if pending:
         raise _wire.WireError(f"{len(pending)} bytes after the end of the result")
+
+
+def _skip_rows(stream: io.BufferedReader, data: bytes) -> None:
+    """Read and drop the rest of a result, from `data` (which starts at a packet) to its
+    end-of-rows or error packet (a 16 MiB packet's continuations are never either)."""
+    assert _wire is not None
+    pos, continued = 0, False
+    while True:
+        while len(data) - pos < 4 or len(data) - pos < 4 + _size(data, pos):
+            chunk = stream.read1(READ_BYTES)
+            if not chunk:
+                raise OSError("the server closed the connection during the result")
+            data, pos = data[pos:] + chunk, 0
+        size, first = _size(data, pos), data[pos + 4 : pos + 5]
+        last = not continued and (first == b"\xff" or (first == b"\xfe" and size < 9))
+        continued, pos = size == 0xFFFFFF, pos + 4 + size
+        if last:
+            if pos != len(data):
+                raise _wire.WireError(f"{len(data) - pos} bytes after the end of the result")
+            return
+
+
+def _size(data: bytes, pos: int) -> int:
+    return int.from_bytes(data[pos : pos + 3], "little") if len(data) - pos >= 3 else 0
 
 
 def _close_quietly(conn: pymysql.connections.Connection) -> None:
