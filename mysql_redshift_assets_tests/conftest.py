@@ -106,6 +106,17 @@ def private_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MysqlS
         unavailable("a private MariaDB (mariadb-install-db, mariadbd)", exc)
 
 
+@pytest.fixture(scope="session")
+def binlog_mariadb(private_mariadb: MysqlServer) -> MysqlServer:
+    """The private MariaDB (the binlog is on only there) with the test account allowed to read
+    its binlog: the minimal MariaDB grants of `capture: binlog` (docs/binlog.md). A test module
+    of binlog capture runs on it by defining `mysql_server` as this fixture."""
+    with private_mariadb.root() as root, root.cursor() as cur:
+        for host in ("localhost", "127.0.0.1"):
+            cur.execute(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{TEST_USER}'@'{host}'")
+    return private_mariadb
+
+
 @pytest.fixture
 def mysql_db(mysql_server: MysqlServer) -> Iterator[str]:
     """A fresh MySQL database (schema) for one test; always dropped."""

@@ -27,11 +27,8 @@ TABLE = "CREATE TABLE t (id INT PRIMARY KEY, amount DECIMAL(12,4), note VARCHAR(
 
 
 @pytest.fixture
-def mysql_server(private_mariadb):
-    with private_mariadb.root() as root, root.cursor() as cur:
-        for host in ("localhost", "127.0.0.1"):
-            cur.execute(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mra_test'@'{host}'")
-    return private_mariadb
+def mysql_server(binlog_mariadb):
+    return binlog_mariadb
 
 
 def _sync(make_project, mysql, mysql_db, rows: int) -> Sync:

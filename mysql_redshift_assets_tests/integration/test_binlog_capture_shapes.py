@@ -25,12 +25,8 @@ TABLE = "CREATE TABLE t (id INT PRIMARY KEY, amount INT, note VARCHAR(40))"
 
 
 @pytest.fixture
-def mysql_server(private_mariadb):
-    """The binlog is on only on the private server; the test account may read it."""
-    with private_mariadb.root() as root, root.cursor() as cur:
-        for host in ("localhost", "127.0.0.1"):
-            cur.execute(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mra_test'@'{host}'")
-    return private_mariadb
+def mysql_server(binlog_mariadb):
+    return binlog_mariadb
 
 
 def _sync(make_project, mysql_db, request, target, name: str = "t", **spec: Any) -> Sync:

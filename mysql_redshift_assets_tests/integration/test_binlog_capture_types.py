@@ -77,11 +77,8 @@ PLAIN = ["id", "n", "i8", "u8", "i16", "u24", "i32", "i64", "u64", "d_mid", "g",
 
 
 @pytest.fixture
-def mysql_server(private_mariadb):
-    with private_mariadb.root() as root, root.cursor() as cur:
-        for host in ("localhost", "127.0.0.1"):
-            cur.execute(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mra_test'@'{host}'")
-    return private_mariadb
+def mysql_server(binlog_mariadb):
+    return binlog_mariadb
 
 
 def _write(session: Any, sql: str, rows: list[tuple[int, dict[str, Any]]]) -> None:

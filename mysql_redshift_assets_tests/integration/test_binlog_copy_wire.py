@@ -16,12 +16,8 @@ pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture
-def mysql_server(private_mariadb):
-    """The binlog is on only on the private server; the test account may read it."""
-    with private_mariadb.root() as root, root.cursor() as cur:
-        for host in ("localhost", "127.0.0.1"):
-            cur.execute(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mra_test'@'{host}'")
-    return private_mariadb
+def mysql_server(binlog_mariadb):
+    return binlog_mariadb
 
 
 @pytest.fixture

@@ -52,14 +52,8 @@ LEFT = {1, 6, 7, 9}  # keys the warehouse held that leave MySQL's filtered rows
 
 
 @pytest.fixture
-def mysql_server(private_mariadb):
-    """The private server with the binlog on (as in test_binlog_capture.py), for the cursor
-    tables too: an open transaction of another test on the shared server would hold a cursor
-    run's late-commit bound (INNODB_TRX is server-wide) below the changes a test expects."""
-    with private_mariadb.root() as root, root.cursor() as cur:
-        for host in ("localhost", "127.0.0.1"):
-            cur.execute(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mra_test'@'{host}'")
-    return private_mariadb
+def mysql_server(binlog_mariadb):
+    return binlog_mariadb
 
 
 def _filtered(mysql, where: str, columns: list[str] = COLUMNS) -> list[tuple[Any, ...]]:

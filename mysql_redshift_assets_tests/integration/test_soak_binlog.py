@@ -30,13 +30,9 @@ SECONDS = float(os.environ.get("MRA_SOAK_SECONDS", "12"))
 
 
 @pytest.fixture
-def mysql_server(private_mariadb):  # type: ignore[no-untyped-def]
-    """The binlog is on only on the private server (its writers hold transactions open too);
-    the test account may read it."""
-    with private_mariadb.root() as root, root.cursor() as cur:
-        for host in ("localhost", "127.0.0.1"):
-            cur.execute(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mra_test'@'{host}'")
-    return private_mariadb
+def mysql_server(binlog_mariadb):  # type: ignore[no-untyped-def]
+    """The private server (its writers hold transactions open too)."""
+    return binlog_mariadb
 
 
 @pytest.mark.parametrize("target", ["duckdb", "postgres"])
